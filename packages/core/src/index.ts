@@ -7,6 +7,7 @@ export {
   requireEvaluate,
   requireOutput,
 } from './chain';
+export * from './contracts';
 export * from './errors';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, toParamMap } from './optimizer';
