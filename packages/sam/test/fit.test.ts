@@ -1,8 +1,7 @@
-import { chain, GradientOptimizer } from '@igm/core';
+import { chain, GradientOptimizer, sgd } from '@igm/core';
 import { describeEachBackend, expectAllClose, tf } from '@igm/test-utils';
 import { expect, it } from 'vitest';
 import { fitWithSam, layersModelParams, sam } from '../src';
-import { torchSgd } from './helpers';
 
 const N = 20;
 
@@ -55,14 +54,17 @@ describeEachBackend('fitWithSam', () => {
     const b = mlp();
     b.setWeights(a.getWeights());
     const history = await fitWithSam(a, x, y, {
-      transform: chain(sam({ rho: 0.1 }), torchSgd(0.1, 0.9, 1e-4)),
+      transform: chain(
+        sam({ rho: 0.1 }),
+        sgd({ learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 }),
+      ),
       epochs: 2,
       batchSize: 8,
       shuffle: false,
     });
 
     const opt = new GradientOptimizer(
-      chain(sam({ rho: 0.1 }), torchSgd(0.1, 0.9, 1e-4)),
+      chain(sam({ rho: 0.1 }), sgd({ learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 })),
       layersModelParams(b),
     );
     const expected: Record<string, number[]> = { loss: [], acc: [] };
@@ -133,7 +135,7 @@ describeEachBackend('fitWithSam', () => {
       metrics: ['accuracy'],
     });
     const ours = await fitWithSam(a, x, y, {
-      transform: torchSgd(0.2, 0, 0),
+      transform: sgd({ learningRate: 0.2, momentum: 0, weightDecay: 0 }),
       epochs: 2,
       batchSize: 8,
       shuffle: false,
@@ -167,7 +169,10 @@ describeEachBackend('fitWithSam', () => {
       const v = Array.from(variance.dataSync());
       tf.dispose([h, mean, variance]);
       await fitWithSam(model, x, y, {
-        transform: chain(sam({ rho: 0.5 }), torchSgd(0.1, 0, 0)),
+        transform: chain(
+          sam({ rho: 0.5 }),
+          sgd({ learningRate: 0.1, momentum: 0, weightDecay: 0 }),
+        ),
         batchSize: N,
       });
       const [, , mean1, var1] = bn.getWeights().map((w) => Array.from(w.dataSync()));
@@ -193,7 +198,7 @@ describeEachBackend('fitWithSam', () => {
     naive.setWeights(model.getWeights());
     const before = Array.from(naive.layers[1]!.getWeights()[2]!.dataSync());
     const opt = new GradientOptimizer(
-      chain(sam({ rho: 0.5 }), torchSgd(0.1, 0, 0)),
+      chain(sam({ rho: 0.5 }), sgd({ learningRate: 0.1, momentum: 0, weightDecay: 0 })),
       layersModelParams(naive),
     );
     opt.minimize(() =>
@@ -222,7 +227,7 @@ describeEachBackend('fitWithSam', () => {
     const epochs: number[] = [];
     const run = (m: tf.LayersModel) =>
       fitWithSam(m, x, y, {
-        transform: chain(sam(), torchSgd(0.05, 0.9, 0)),
+        transform: chain(sam(), sgd({ learningRate: 0.05, momentum: 0.9, weightDecay: 0 })),
         epochs: 2,
         batchSize: 6,
         seed: 3,

@@ -1,8 +1,7 @@
 /**
- * Test helpers: the fixture MLP as keyed parameters and a loss closure, and a PyTorch-style SGD
- * (momentum, coupled weight decay) used as the base transform in parity tests.
+ * Test helpers: the fixture MLP as keyed parameters and its loss closure.
  */
-import type { GradientTransform, LossFn, Param } from '@igm/core';
+import type { LossFn, Param } from '@igm/core';
 import { loadFixture, tf } from '@igm/test-utils';
 
 export const KEYS = ['dense1/kernel', 'dense1/bias', 'dense2/kernel', 'dense2/bias'] as const;
@@ -57,40 +56,6 @@ export function mlpLoss(params: Param[], step: number): LossFn {
     const h = tf.tanh(tf.add(tf.matMul(x, k1!), b1!));
     const logits = tf.add(tf.matMul(h, k2!), b2!);
     return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1)));
-  };
-}
-
-/**
- * PyTorch SGD (dampening 0, no Nesterov): d = g + wd*theta; buf = mu*buf + d (buf starts at 0, so
- * the first buf is d); u = -lr*buf.
- */
-export function torchSgd(
-  lr: number,
-  momentum: number,
-  wd: number,
-): GradientTransform<Map<string, tf.Variable>> {
-  return {
-    name: 'torchSgd',
-    init: (params) =>
-      new Map(
-        [...params].map(([k, p]) => {
-          const zeros = tf.zerosLike(p.variable);
-          const buf = tf.variable(zeros, false);
-          zeros.dispose();
-          return [k, buf];
-        }),
-      ),
-    update(grads, state, ctx) {
-      const out = new Map<string, tf.Tensor>();
-      for (const [k, g] of grads) {
-        const d = tf.add(g, tf.mul(ctx.params.get(k)!.variable, wd));
-        const buf = state.get(k)!;
-        buf.assign(tf.add(tf.mul(buf, momentum), d));
-        out.set(k, tf.mul(buf, -lr));
-      }
-      return out;
-    },
-    state: (s) => [...s].map(([name, variable]) => ({ name, variable })),
   };
 }
 

@@ -4,11 +4,12 @@ import {
   type GradientTransform,
   type LossPass,
   type Param,
+  sgd,
 } from '@igm/core';
 import { describeEachBackend, expectAllClose, expectNoTensorLeak, tf } from '@igm/test-utils';
 import { expect, it } from 'vitest';
 import { asam, isBiasParam, sam } from '../src';
-import { disposeParams, fixture, KEYS, mlpLoss, mlpParams, torchSgd } from './helpers';
+import { disposeParams, fixture, KEYS, mlpLoss, mlpParams } from './helpers';
 
 /** Records the gradients it sees (as plain arrays) and passes them on. */
 function probe(into: Array<Map<string, number[]>>): GradientTransform<null> {
@@ -227,7 +228,7 @@ describeEachBackend('sam', () => {
             ...(rhoByGroup ? { rhoByGroup } : {}),
           }),
           probe(seen),
-          torchSgd(learningRate, momentum, weightDecay),
+          sgd({ learningRate, momentum, weightDecay }),
         ),
         params,
       );
@@ -277,7 +278,10 @@ describeEachBackend('sam', () => {
       sam({ restore: false }),
     ]) {
       const params = mlpParams();
-      const opt = new GradientOptimizer(chain(t, torchSgd(0.01, 0.9, 1e-4)), params);
+      const opt = new GradientOptimizer(
+        chain(t, sgd({ learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4 })),
+        params,
+      );
       const lossFn = mlpLoss(params, 0);
       await expectNoTensorLeak(() => opt.minimize(lossFn), { steps: 200 });
       opt.dispose();
