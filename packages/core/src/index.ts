@@ -9,6 +9,16 @@ export {
 } from './chain';
 export * from './contracts';
 export * from './errors';
+export type { SymmetricEigen } from './linalg';
+export { matmulF64, symmetricEigen, symmetricMatrixFunction } from './linalg';
+export type {
+  ConfusionMatrixOptions,
+  LabelsInput,
+  MacroF1Options,
+  MeanAveragePrecision,
+  ScoresInput,
+} from './metrics';
+export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metrics';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, toParamMap } from './optimizer';
 export { createRng } from './rng';
