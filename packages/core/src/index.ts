@@ -8,6 +8,14 @@ export {
   requireOutput,
 } from './chain';
 export * from './contracts';
+export {
+  allCoalitions,
+  coalitionKey,
+  imbalanceDegree,
+  sampleShapleyContributions,
+  shapleyContributions,
+  unimodalAccuracyGap,
+} from './contribution';
 export * from './errors';
 export type { SymmetricEigen } from './linalg';
 export { matmulF64, symmetricEigen, symmetricMatrixFunction } from './linalg';
