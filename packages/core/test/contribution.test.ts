@@ -19,7 +19,9 @@ function shapleyByPermutations(
   const perms: string[][] = [];
   const permute = (rest: string[], acc: string[]): void => {
     if (rest.length === 0) perms.push(acc);
-    rest.forEach((m, i) => permute([...rest.slice(0, i), ...rest.slice(i + 1)], [...acc, m]));
+    rest.forEach((m, i) => {
+      permute([...rest.slice(0, i), ...rest.slice(i + 1)], [...acc, m]);
+    });
   };
   permute(names, []);
   for (const p of perms) {
