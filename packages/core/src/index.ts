@@ -8,7 +8,25 @@ export {
   requireOutput,
 } from './chain';
 export * from './contracts';
+export {
+  allCoalitions,
+  coalitionKey,
+  imbalanceDegree,
+  sampleShapleyContributions,
+  shapleyContributions,
+  unimodalAccuracyGap,
+} from './contribution';
 export * from './errors';
+export type { SymmetricEigen } from './linalg';
+export { matmulF64, symmetricEigen, symmetricMatrixFunction } from './linalg';
+export type {
+  ConfusionMatrixOptions,
+  LabelsInput,
+  MacroF1Options,
+  MeanAveragePrecision,
+  ScoresInput,
+} from './metrics';
+export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metrics';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, toParamMap } from './optimizer';
 export { createRng } from './rng';
