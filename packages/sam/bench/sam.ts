@@ -2,7 +2,7 @@
  * Step time of chain(sam(), sgd()) and chain(asam(), sgd()) against sgd() alone, in the same
  * process, on a 512-256-64-10 ReLU MLP with batch 64 (mean cross-entropy), per backend.
  *
- *   pnpm --filter @igm/sam bench            (wasm and cpu)
+ *   pnpm --filter @igm/sam bench            (wasm, wasm + @igm/wasm-training kernels, cpu)
  *   IGM_BENCH_BACKENDS=wasm pnpm --filter @igm/sam bench
  *
  * SAM needs two forward+backward passes per step, so ~2x is the floor; the goal is <= 2.1x.
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { chain, GradientOptimizer, type GradientTransform, type Param, sgd } from '@igm/core';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '@igm/wasm-training';
 import { asam, sam } from '../src';
 
 const SIZES = [512, 256, 64, 10];
@@ -74,9 +75,13 @@ interface Runner {
   params: Param[];
 }
 
-async function benchBackend(backend: 'wasm' | 'cpu') {
+type Variant = 'wasm' | 'wasm+training-kernels' | 'cpu';
+
+async function benchBackend(variant: Variant) {
+  const backend = variant === 'cpu' ? 'cpu' : 'wasm';
   await tf.setBackend(backend);
   await tf.ready();
+  if (variant === 'wasm+training-kernels') registerWasmTrainingKernels();
   const x = tf.randomNormal([BATCH, SIZES[0]!], 0, 1, 'float32', 42) as tf.Tensor2D;
   const labels = tf.randomUniform([BATCH], 0, SIZES.at(-1)!, 'int32', 43);
   const y = tf.oneHot(labels as tf.Tensor1D, SIZES.at(-1)!) as tf.Tensor2D;
@@ -88,7 +93,7 @@ async function benchBackend(backend: 'wasm' | 'cpu') {
     ['chain(asam, sgd)', chain(asam(), base())],
   ];
   const runners: Runner[] = configs.map(([name, t], i) => {
-    const params = mlp(`${backend}${i}`);
+    const params = mlp(`${variant}${i}`);
     return { name, opt: new GradientOptimizer(t, params), loss: lossFn(params, x, y), params };
   });
   const rounds = backend === 'cpu' ? Math.min(ROUNDS, 3) : ROUNDS;
@@ -109,7 +114,7 @@ async function benchBackend(backend: 'wasm' | 'cpu') {
   const medianRatio = (a: number[], b: number[]) => median(a.map((v, i) => v / b[i]!));
   const ms = Object.fromEntries(runners.map((r) => [r.name, median(times.get(r.name)!)]));
   const result = {
-    backend,
+    backend: variant,
     stepMs: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Number(v.toFixed(3))])),
     ratioVsSgd: Object.fromEntries(
       runners
@@ -128,6 +133,7 @@ async function benchBackend(backend: 'wasm' | 'cpu') {
     for (const p of r.params) p.variable.dispose();
   }
   tf.dispose([x, labels, y]);
+  if (variant === 'wasm+training-kernels') unregisterWasmTrainingKernels();
   return result;
 }
 
