@@ -155,6 +155,68 @@ describeEachBackend('fitWithSam', () => {
     b.dispose();
   });
 
+  it('without SAM it reproduces model.fit on a two-input, two-output functional model', async () => {
+    const { x, y } = data();
+    const x2 = tf.randomNormal([N, 2], 0, 1, 'float32', 9);
+    const y2 = tf.randomNormal([N, 1], 0, 1, 'float32', 10);
+    const build = () => {
+      const in1 = tf.input({ shape: [5] });
+      const in2 = tf.input({ shape: [2] });
+      const h = tf.layers
+        .dense({
+          units: 4,
+          activation: 'tanh',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 21 }),
+        })
+        .apply(tf.layers.concatenate().apply([in1, in2])) as tf.SymbolicTensor;
+      const cls = tf.layers
+        .dense({
+          name: 'cls',
+          units: 3,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 22 }),
+        })
+        .apply(h) as tf.SymbolicTensor;
+      const reg = tf.layers
+        .dense({
+          name: 'reg',
+          units: 1,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 23 }),
+        })
+        .apply(h) as tf.SymbolicTensor;
+      return tf.model({ inputs: [in1, in2], outputs: [cls, reg] });
+    };
+    const a = build();
+    const b = build();
+    b.setWeights(a.getWeights());
+    const compileArgs = {
+      loss: ['categoricalCrossentropy', 'meanSquaredError'],
+      metrics: ['accuracy'],
+    };
+    a.compile({ optimizer: 'sgd', ...compileArgs });
+    b.compile({ optimizer: tf.train.sgd(0.1), ...compileArgs });
+    const ours = await fitWithSam(a, [x, x2], [y, y2], {
+      transform: sgd({ learningRate: 0.1 }),
+      epochs: 2,
+      batchSize: 8,
+      shuffle: false,
+    });
+    const theirs = await b.fit([x, x2], [y, y2], {
+      epochs: 2,
+      batchSize: 8,
+      shuffle: false,
+      verbose: 0,
+    });
+    expectAllClose(weightsOf(a).flat(), weightsOf(b).flat(), { atol: 1e-6, label: 'weights' });
+    expect(Object.keys(ours.history).sort()).toEqual(Object.keys(theirs.history).sort());
+    for (const [k, v] of Object.entries(theirs.history)) {
+      expectAllClose(ours.history[k]!, v as number[], { atol: 1e-6, label: k });
+    }
+    tf.dispose([x, y, x2, y2]);
+    a.dispose();
+    b.dispose();
+  });
+
   it('updates BatchNorm moving statistics once per step (second pass frozen)', async () => {
     const { x, y } = data();
     const model = mlp(true);
