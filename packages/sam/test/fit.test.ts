@@ -103,6 +103,44 @@ describeEachBackend('fitWithSam', () => {
     b.dispose();
   });
 
+  it('passes groupOf to the params, so rhoByGroup applies per layer, and forwards logs', async () => {
+    const { x, y } = data();
+    const a = mlp();
+    const b = mlp();
+    b.setWeights(a.getWeights());
+    const firstLayers = [a, b].map((m) => `${m.layers[0]!.name}/`);
+    const groupOf = (name: string) =>
+      firstLayers.some((f) => name.startsWith(f)) ? 'encoder' : 'head';
+    const transform = () =>
+      chain(
+        sam({ rhoByGroup: { encoder: 0.2, head: 0 }, normalize: 'per-variable' }),
+        sgd({ learningRate: 0.1 }),
+      );
+    const logs: Array<Record<string, number>> = [];
+    await fitWithSam(a, x, y, {
+      transform: transform(),
+      batchSize: N,
+      shuffle: false,
+      groupOf,
+      onLog: (values) => logs.push(values),
+    });
+    const params = layersModelParams(b, groupOf);
+    expect(params.map((p) => p.group)).toEqual(['encoder', 'encoder', 'head', 'head']);
+    const opt = new GradientOptimizer(transform(), params);
+    opt.minimize(() =>
+      tf.mean(
+        tf.losses.softmaxCrossEntropy(y, tf.log(b.apply(x, { training: true }) as tf.Tensor)),
+      ),
+    );
+    expectAllClose(weightsOf(a).flat(), weightsOf(b).flat(), { atol: 1e-6, label: 'weights' });
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatchObject({ 'sam/rho/encoder': 0.2, 'sam/rho/head': 0 });
+    opt.dispose();
+    tf.dispose([x, y]);
+    a.dispose();
+    b.dispose();
+  });
+
   it('without SAM it reproduces model.fit (loss with L2 regulariser, accuracy, weights)', async () => {
     const { x, y } = data();
     const build = () => {
