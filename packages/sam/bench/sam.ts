@@ -138,9 +138,9 @@ async function benchBackend(variant: Variant) {
 }
 
 async function main() {
-  const wanted = (process.env['IGM_BENCH_BACKENDS'] ?? 'wasm,cpu').split(',') as Array<
-    'wasm' | 'cpu'
-  >;
+  const wanted = (process.env['IGM_BENCH_BACKENDS'] ?? 'wasm,wasm+training-kernels,cpu').split(
+    ',',
+  ) as Variant[];
   const results = [];
   for (const backend of wanted) {
     const r = await benchBackend(backend);
