@@ -197,8 +197,12 @@ export class IgmTfjsOptimizer extends tf.Optimizer {
     const logs: Record<string, number> = {};
     const loss = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(f, vars);
+      // Variables the loss does not depend on get no gradient (tf.variableGrads omits them): they
+      // are not trained this step and their state is left alone.
       const named: Grads = new Map(
-        vars.map((v) => [this.keyOfVariable.get(v.name)!, grads[v.name]!]),
+        vars
+          .filter((v) => grads[v.name] != null)
+          .map((v) => [this.keyOfVariable.get(v.name)!, grads[v.name]!]),
       );
       const trainedKeys = [...named.keys()];
       const evaluate = (keys?: readonly string[], opts: EvaluateOptions = {}): Evaluation =>
@@ -390,7 +394,9 @@ export class IgmTfjsOptimizer extends tf.Optimizer {
     ]);
     for (const t of kept) if (!mine.has(t.id) && !t.isDisposed) this.deferred.push(t);
     const grads: Grads = new Map(
-      vars.map((v) => [this.keyOfVariable.get(v.name)!, result.grads[v.name]!]),
+      vars
+        .filter((v) => result.grads[v.name] != null)
+        .map((v) => [this.keyOfVariable.get(v.name)!, result.grads[v.name]!]),
     );
     return { loss: result.value, grads, outputs: {} };
   }

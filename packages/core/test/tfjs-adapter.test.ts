@@ -306,6 +306,12 @@ describeEachBackend('toTfjsOptimizer with model.fit', () => {
     expect(() => opt.applyGradients({ [w.name]: tf.scalar(1) })).toThrow(
       /not among the parameters/,
     );
+    // minimize over a variable the loss ignores: it gets no gradient and is not updated.
+    const both = toTfjsOptimizer(sgd({ learningRate: 0.5, momentum: 0.9 }));
+    both.minimize(() => tf.sum(v) as tf.Scalar, false, [v, w]);
+    expectAllClose(v, [0, 1]);
+    expectAllClose(w, 1);
+    both.dispose();
     expect(() => toTfjsOptimizer({} as never)).toThrow(/expected a GradientTransform/);
     opt.dispose();
     tf.dispose([v, w]);
