@@ -11,8 +11,8 @@
  *    product and one axpy per contiguous row.
  * 3. Implicit QL with Wilkinson-type shifts on the tridiagonal `T`, as `tql2`. Each Givens
  *    rotation mixes two *columns* of the eigenvector matrix `Z = Q G`; we keep `Zᵀ`, so a
- *    rotation mixes two contiguous *rows*, and a whole QL sweep is applied in column blocks with
- *    a carried row, so each element is read and written once per sweep.
+ *    rotation mixes two contiguous *rows*. Rotations are recorded and applied in batches of
+ *    many sweeps, one narrow column block at a time, so the block stays in cache.
  * 4. Eigenvalues sorted ascending; `Zᵀ` is transposed back so that column j of `vectors` is the
  *    eigenvector of `values[j]` (the `numpy.linalg.eigh` layout).
  *
@@ -205,13 +205,23 @@ function tridiagonalize(
     for (let i = lo; i < n; i++) {
       const ri = i * n;
       const vi = v[i]!;
-      let s = A[ri + i]! * vi;
-      for (let j = i + 1; j < n; j++) {
-        const aij = A[ri + j]!;
-        s += aij * v[j]!;
-        p[j]! += aij * vi;
+      let s0 = A[ri + i]! * vi;
+      let s1 = 0;
+      let j = i + 1;
+      for (; j + 1 < n; j += 2) {
+        const a0 = A[ri + j]!;
+        const a1 = A[ri + j + 1]!;
+        s0 += a0 * v[j]!;
+        s1 += a1 * v[j + 1]!;
+        p[j]! += a0 * vi;
+        p[j + 1]! += a1 * vi;
       }
-      p[i]! += s;
+      if (j < n) {
+        const a0 = A[ri + j]!;
+        s0 += a0 * v[j]!;
+        p[j]! += a0 * vi;
+      }
+      p[i]! += s0 + s1;
     }
     let pv = 0;
     for (let i = lo; i < n; i++) {
@@ -236,23 +246,44 @@ function tridiagonalize(
   e[n - 1] = 0;
 }
 
-/** Builds `Qᵀ = H_{n-3} ... H_0` (row-major) from the reflectors stored in `A`'s rows. */
+/**
+ * Builds `Qᵀ = H_{n-3} ... H_0` (row-major) from the reflectors stored in `A`'s rows.
+ *
+ * Row i of `Qᵀ` is `e_iᵀ H_{n-3} ... H_0`; rows are independent, and `H_k` leaves row i alone
+ * while k >= i. So rows are processed in blocks that stay in cache while every reflector is
+ * streamed past them once: `x <- x - tau (x·v) vᵀ` on columns k+1..n-1 (a dot and an axpy).
+ */
 function accumulateQt(A: Float64Array, n: number, tau: Float64Array): Float64Array {
   const X = new Float64Array(n * n);
   for (let i = 0; i < n; i++) X[i * n + i] = 1;
-  for (let k = n - 3; k >= 0; k--) {
-    const t = tau[k]!;
-    if (t === 0) continue;
-    const lo = k + 1;
-    const rowK = k * n;
-    // X <- X H_k: only rows lo..n-1 and columns lo..n-1 change (X is the identity elsewhere).
-    for (let i = lo; i < n; i++) {
-      const ri = i * n;
-      let s = 0;
-      for (let j = lo; j < n; j++) s += X[ri + j]! * A[rowK + j]!;
-      if (s === 0) continue;
-      const f = t * s;
-      for (let j = lo; j < n; j++) X[ri + j]! -= f * A[rowK + j]!;
+  const rowsPerBlock = Math.max(4, Math.floor(BLOCK_BYTES / 2 / (8 * Math.max(n, 1))));
+  for (let i0 = 1; i0 < n; i0 += rowsPerBlock) {
+    const i1 = Math.min(n, i0 + rowsPerBlock);
+    for (let k = Math.min(i1 - 2, n - 3); k >= 0; k--) {
+      const t = tau[k]!;
+      if (t === 0) continue;
+      const lo = k + 1;
+      const rowK = k * n;
+      for (let i = Math.max(i0, lo); i < i1; i++) {
+        const ri = i * n;
+        // Four partial sums break the add-latency chain of the dot product.
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let j = lo;
+        for (; j + 3 < n; j += 4) {
+          s0 += X[ri + j]! * A[rowK + j]!;
+          s1 += X[ri + j + 1]! * A[rowK + j + 1]!;
+          s2 += X[ri + j + 2]! * A[rowK + j + 2]!;
+          s3 += X[ri + j + 3]! * A[rowK + j + 3]!;
+        }
+        for (; j < n; j++) s0 += X[ri + j]! * A[rowK + j]!;
+        const s = s0 + s1 + (s2 + s3);
+        if (s === 0) continue;
+        const f = t * s;
+        for (let j = lo; j < n; j++) X[ri + j]! -= f * A[rowK + j]!;
+      }
     }
   }
   return X;
@@ -330,15 +361,13 @@ function tql2Rows(d: Float64Array, e: Float64Array, Zt: Float64Array, n: number)
  * `z_{i+1} <- s z_i + c z_{i+1}`, `z_i <- c z_i - s z_{i+1}` to rows i and i+1. Rotations mix
  * rows only, so columns are independent: a batch of many sweeps is applied one narrow column
  * block at a time, keeping the block (n x width) in cache across all the sweeps instead of
- * streaming the whole matrix once per sweep. Within a sweep row i+1 is final after rotation i,
- * so the running row lives in a small carry buffer.
+ * streaming the whole matrix once per sweep.
  */
 class RotationBatch {
   private readonly c: Float64Array;
   private readonly s: Float64Array;
   private readonly sweepL: Int32Array;
   private readonly sweepM: Int32Array;
-  private readonly carry: Float64Array;
   private readonly width: number;
   private rotations = 0;
   private sweeps = 0;
@@ -354,7 +383,6 @@ class RotationBatch {
     this.sweepM = new Int32Array(capacity);
     // Column block so that n x width doubles stay within ~256 KiB.
     this.width = Math.max(8, Math.min(n, Math.floor(BLOCK_BYTES / (8 * Math.max(n, 1)))));
-    this.carry = new Float64Array(this.width);
   }
 
   /** Starts a sweep of m - l rotations, flushing first if they would not fit. */
@@ -373,7 +401,7 @@ class RotationBatch {
 
   flush(): void {
     if (this.sweeps === 0) return;
-    const { Zt, n, carry, width } = this;
+    const { Zt, n, width } = this;
     const cs = this.c;
     const sn = this.s;
     for (let k0 = 0; k0 < n; k0 += width) {
@@ -382,22 +410,17 @@ class RotationBatch {
       for (let sw = 0; sw < this.sweeps; sw++) {
         const l = this.sweepL[sw]!;
         const m = this.sweepM[sw]!;
-        const rowM = m * n + k0;
-        for (let k = 0; k < w; k++) carry[k] = Zt[rowM + k]!;
         for (let i = m - 1; i >= l; i--, q++) {
           const c = cs[q]!;
           const s = sn[q]!;
-          const ri = i * n + k0;
-          const ri1 = ri + n;
-          for (let k = 0; k < w; k++) {
-            const zi = Zt[ri + k]!;
-            const h = carry[k]!;
-            Zt[ri1 + k] = s * zi + c * h;
-            carry[k] = c * zi - s * h;
+          const end = i * n + k0 + w;
+          for (let p = i * n + k0; p < end; p++) {
+            const zi = Zt[p]!;
+            const h = Zt[p + n]!;
+            Zt[p + n] = s * zi + c * h;
+            Zt[p] = c * zi - s * h;
           }
         }
-        const rowL = l * n + k0;
-        for (let k = 0; k < w; k++) Zt[rowL + k] = carry[k]!;
       }
     }
     this.sweeps = 0;
