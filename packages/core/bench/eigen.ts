@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRng, matmulF64, symmetricEigen } from '../src';
@@ -105,7 +105,10 @@ rmSync(work, { recursive: true, force: true });
 let torch: {
   torch: string;
   default_threads: number;
-  sizes: Record<string, Record<string, { median_s: number; min_s: number } | number>>;
+  sizes: Record<
+    string,
+    Record<string, { median_s: number; min_s: number; cpu_median_s: number } | number>
+  >;
 } | null = null;
 if (py.status === 0) {
   torch = JSON.parse(py.stdout.trim().split('\n').pop()!);
@@ -116,19 +119,25 @@ if (py.status === 0) {
 const rows = js.map((r) => {
   const t = torch?.sizes[String(r.n)];
   const ratios: Record<string, number> = {};
+  const cpuRatios: Record<string, number> = {};
   const torchTimes: Record<string, number> = {};
+  const torchCpu: Record<string, number> = {};
   if (t) {
     for (const [key, v] of Object.entries(t)) {
       if (typeof v === 'object') {
         torchTimes[key] = v.median_s;
+        torchCpu[key] = v.cpu_median_s;
         ratios[`js_over_${key}`] = r.medianS / v.median_s;
+        cpuRatios[`js_over_${key}`] = r.cpuMedianS / v.cpu_median_s;
       }
     }
   }
   return {
     ...r,
     torchMedianS: torchTimes,
+    torchCpuMedianS: torchCpu,
     ratios,
+    cpuRatios,
     maxAbsEigenvalueDiffVsTorch: t ? (t['max_abs_eigenvalue_diff_vs_ts'] as number) : null,
   };
 });
@@ -138,6 +147,12 @@ for (const r of rows) {
     ([k, v]) => `${k} ${v.toFixed(4)} s (JS/torch ${(r.medianS / v).toFixed(1)}x)`,
   );
   console.log(`d=${r.n}: JS ${r.medianS.toFixed(3)} s | ${parts.join(' | ')}`);
+  const cpuParts = Object.entries(r.torchCpuMedianS).map(
+    ([k, v]) => `${k} ${v.toFixed(4)} s (${(r.cpuMedianS / v).toFixed(1)}x)`,
+  );
+  if (cpuParts.length > 0) {
+    console.log(`  CPU time: JS ${r.cpuMedianS.toFixed(3)} s | ${cpuParts.join(' | ')}`);
+  }
   if (r.maxAbsEigenvalueDiffVsTorch !== null) {
     console.log(`  max |eigenvalue JS - torch float64| = ${r.maxAbsEigenvalueDiffVsTorch}`);
   }
@@ -149,7 +164,8 @@ const summary = {
   node: process.version,
   torch: torch?.torch ?? null,
   torchDefaultThreads: torch?.default_threads ?? null,
-  note: 'JS is single-threaded; compare with float64_t1. Times are medians of wall-clock seconds on a shared 2-core machine.',
+  loadAverage: loadavg(),
+  note: 'JS is single-threaded; compare with float64_t1. medianS: wall-clock seconds; cpuMedianS: process CPU seconds, the robust figure when the (2-core) machine is shared (see loadAverage).',
   results: rows,
 };
 mkdirSync(join(here, 'results'), { recursive: true });
