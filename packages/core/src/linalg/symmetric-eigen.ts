@@ -250,8 +250,12 @@ function tridiagonalize(
  * Builds `Qᵀ = H_{n-3} ... H_0` (row-major) from the reflectors stored in `A`'s rows.
  *
  * Row i of `Qᵀ` is `e_iᵀ H_{n-3} ... H_0`; rows are independent, and `H_k` leaves row i alone
- * while k >= i. So rows are processed in blocks that stay in cache while every reflector is
- * streamed past them once: `x <- x - tau (x·v) vᵀ` on columns k+1..n-1 (a dot and an axpy).
+ * while k >= i. So rows are processed in blocks that stay in cache while the reflectors stream
+ * past them. Reflectors are applied two at a time (a 2-term compact WY update): for a row x,
+ *
+ *   a = tau_k (x·v_k),   b = tau_{k-1} (x·v_{k-1} − a (v_k·v_{k-1})),   x <- x − a v_k − b v_{k-1}
+ *
+ * equals applying H_k then H_{k-1}, with one read pass and one write pass over x.
  */
 function accumulateQt(A: Float64Array, n: number, tau: Float64Array): Float64Array {
   const X = new Float64Array(n * n);
@@ -259,30 +263,54 @@ function accumulateQt(A: Float64Array, n: number, tau: Float64Array): Float64Arr
   const rowsPerBlock = Math.max(4, Math.floor(BLOCK_BYTES / 2 / (8 * Math.max(n, 1))));
   for (let i0 = 1; i0 < n; i0 += rowsPerBlock) {
     const i1 = Math.min(n, i0 + rowsPerBlock);
-    for (let k = Math.min(i1 - 2, n - 3); k >= 0; k--) {
-      const t = tau[k]!;
-      if (t === 0) continue;
-      const lo = k + 1;
-      const rowK = k * n;
-      for (let i = Math.max(i0, lo); i < i1; i++) {
+    let k = Math.min(i1 - 2, n - 3);
+    for (; k >= 1; k -= 2) {
+      const tk = tau[k]!;
+      const tk1 = tau[k - 1]!;
+      const rk = k * n; // v_k on columns k+1..n-1
+      const rk1 = (k - 1) * n; // v_{k-1} on columns k..n-1
+      let gamma = 0;
+      for (let j = k + 1; j < n; j++) gamma += A[rk + j]! * A[rk1 + j]!;
+      const vk1k = A[rk1 + k]!;
+      for (let i = Math.max(i0, k); i < i1; i++) {
         const ri = i * n;
-        // Four partial sums break the add-latency chain of the dot product.
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        let j = lo;
-        for (; j + 3 < n; j += 4) {
-          s0 += X[ri + j]! * A[rowK + j]!;
-          s1 += X[ri + j + 1]! * A[rowK + j + 1]!;
-          s2 += X[ri + j + 2]! * A[rowK + j + 2]!;
-          s3 += X[ri + j + 3]! * A[rowK + j + 3]!;
+        let d1a = 0;
+        let d1b = 0;
+        let d2a = X[ri + k]! * vk1k;
+        let d2b = 0;
+        let j = k + 1;
+        for (; j + 1 < n; j += 2) {
+          const x0 = X[ri + j]!;
+          const x1 = X[ri + j + 1]!;
+          d1a += x0 * A[rk + j]!;
+          d1b += x1 * A[rk + j + 1]!;
+          d2a += x0 * A[rk1 + j]!;
+          d2b += x1 * A[rk1 + j + 1]!;
         }
-        for (; j < n; j++) s0 += X[ri + j]! * A[rowK + j]!;
-        const s = s0 + s1 + (s2 + s3);
-        if (s === 0) continue;
-        const f = t * s;
-        for (let j = lo; j < n; j++) X[ri + j]! -= f * A[rowK + j]!;
+        if (j < n) {
+          const x0 = X[ri + j]!;
+          d1a += x0 * A[rk + j]!;
+          d2a += x0 * A[rk1 + j]!;
+        }
+        const a = tk * (d1a + d1b);
+        const b = tk1 * (d2a + d2b - a * gamma);
+        if (a === 0 && b === 0) continue;
+        X[ri + k]! -= b * vk1k;
+        for (let jj = k + 1; jj < n; jj++) X[ri + jj]! -= a * A[rk + jj]! + b * A[rk1 + jj]!;
+      }
+    }
+    if (k === 0) {
+      // One reflector left (H_0 acts on columns 1..n-1).
+      const t = tau[0]!;
+      if (t !== 0) {
+        for (let i = Math.max(i0, 1); i < i1; i++) {
+          const ri = i * n;
+          let s = 0;
+          for (let j = 1; j < n; j++) s += X[ri + j]! * A[j]!;
+          const f = t * s;
+          if (f === 0) continue;
+          for (let j = 1; j < n; j++) X[ri + j]! -= f * A[j]!;
+        }
       }
     }
   }
@@ -410,7 +438,26 @@ class RotationBatch {
       for (let sw = 0; sw < this.sweeps; sw++) {
         const l = this.sweepL[sw]!;
         const m = this.sweepM[sw]!;
-        for (let i = m - 1; i >= l; i--, q++) {
+        let i = m - 1;
+        // Two consecutive rotations (i, then i-1) per pass over rows i-1, i, i+1: three loads
+        // and three stores instead of four of each.
+        for (; i - 1 >= l; i -= 2, q += 2) {
+          const c1 = cs[q]!;
+          const s1 = sn[q]!;
+          const c2 = cs[q + 1]!;
+          const s2 = sn[q + 1]!;
+          const end = i * n + k0 + w;
+          for (let p = i * n + k0; p < end; p++) {
+            const below = Zt[p + n]!;
+            const mid = Zt[p]!;
+            const above = Zt[p - n]!;
+            Zt[p + n] = s1 * mid + c1 * below;
+            const carried = c1 * mid - s1 * below;
+            Zt[p] = s2 * above + c2 * carried;
+            Zt[p - n] = c2 * above - s2 * carried;
+          }
+        }
+        if (i === l) {
           const c = cs[q]!;
           const s = sn[q]!;
           const end = i * n + k0 + w;
@@ -420,6 +467,7 @@ class RotationBatch {
             Zt[p + n] = s * zi + c * h;
             Zt[p] = c * zi - s * h;
           }
+          q++;
         }
       }
     }
