@@ -152,7 +152,11 @@ export function symmetricEigen(
 /**
  * Householder reduction of the upper triangle of `A` (row-major, in place). On return `d` is
  * the diagonal of T, `e[k]` couples k and k+1 (`e[n-1] = 0`), and row k of `A` right of the
- * diagonal holds the reflector `v` (with implicit `v_0 = 1`) whose scale is `tau[k]`.
+ * diagonal holds the reflector `v` (with `v_0 = 1`) whose scale is `tau[k]`.
+ *
+ * Step k needs `p = tau A22 v` before it can update A22, and the update of row k+1 is all the
+ * next reflector needs. So the matrix-vector product of step k+1 is accumulated row by row while
+ * step k updates the rows below k+1: one pass over the trailing triangle per step, not two.
  */
 function tridiagonalize(
   A: Float64Array,
@@ -161,89 +165,158 @@ function tridiagonalize(
   e: Float64Array,
   tau: Float64Array,
 ): void {
-  const p = new Float64Array(n);
-  const v = new Float64Array(n);
+  if (n <= 2) {
+    d[0] = A[0]!;
+    if (n === 2) {
+      e[0] = A[1]!;
+      d[1] = A[3]!;
+    }
+    e[n - 1] = 0;
+    return;
+  }
+  let v = new Float64Array(n);
+  let w = new Float64Array(n);
+  let vNext = new Float64Array(n);
+  let pNext = new Float64Array(n);
+  makeReflector(A, n, 0, v, d, e, tau);
+  symmetricMatvecUpper(A, n, 1, v, w);
   for (let k = 0; k < n - 2; k++) {
-    const rowK = k * n;
-    const x0 = A[rowK + k + 1]!;
-    // Scaled norm of x[1:], x = A[k, k+1:].
-    let scale = 0;
-    for (let j = k + 2; j < n; j++) {
-      const a = Math.abs(A[rowK + j]!);
-      if (a > scale) scale = a;
-    }
-    d[k] = A[rowK + k]!;
-    if (scale === 0) {
-      // Already tridiagonal in this row: H = I.
-      e[k] = x0;
-      tau[k] = 0;
-      continue;
-    }
-    let ss = 0;
-    for (let j = k + 2; j < n; j++) {
-      const t = A[rowK + j]! / scale;
-      ss += t * t;
-    }
-    const sx0 = x0 / scale;
-    const norm = scale * Math.sqrt(ss + sx0 * sx0);
-    const beta = x0 >= 0 ? -norm : norm;
-    const t = (beta - x0) / beta;
-    const inv = 1 / (x0 - beta);
-    tau[k] = t;
-    e[k] = beta;
-    // v over indices k+1..n-1 (stored back into row k for the accumulation step).
     const lo = k + 1;
-    v[lo] = 1;
-    A[rowK + lo] = 1;
-    for (let j = k + 2; j < n; j++) {
-      const vj = A[rowK + j]! * inv;
-      v[j] = vj;
-      A[rowK + j] = vj;
-    }
-    // p = tau * A22 v using the upper triangle of A22 (rows lo..n-1).
-    p.fill(0, lo, n);
+    // w <- tau A22 v - (tau/2)(vᵀ tau A22 v) v.
+    const t = tau[k]!;
+    let pv = 0;
     for (let i = lo; i < n; i++) {
+      w[i]! *= t;
+      pv += w[i]! * v[i]!;
+    }
+    const K = 0.5 * t * pv;
+    for (let i = lo; i < n; i++) w[i]! -= K * v[i]!;
+    // A22 <- A22 - v wᵀ - w vᵀ, row lo first: it defines the next reflector.
+    {
+      const ri = lo * n;
+      const vi = v[lo]!;
+      const wi = w[lo]!;
+      for (let j = lo; j < n; j++) A[ri + j]! -= vi * w[j]! + wi * v[j]!;
+    }
+    const hasNext = lo < n - 2;
+    if (hasNext) {
+      makeReflector(A, n, lo, vNext, d, e, tau);
+      pNext.fill(0, lo + 1, n);
+    }
+    for (let i = lo + 1; i < n; i++) {
       const ri = i * n;
       const vi = v[i]!;
-      let s0 = A[ri + i]! * vi;
+      const wi = w[i]!;
+      if (!hasNext) {
+        for (let j = i; j < n; j++) A[ri + j]! -= vi * w[j]! + wi * v[j]!;
+        continue;
+      }
+      // Update row i and add its part of pNext = A22' vNext (upper-triangle symmetric matvec).
+      const vni = vNext[i]!;
+      const aii = A[ri + i]! - (vi * w[i]! + wi * v[i]!);
+      A[ri + i] = aii;
+      let s0 = aii * vni;
       let s1 = 0;
       let j = i + 1;
       for (; j + 1 < n; j += 2) {
-        const a0 = A[ri + j]!;
-        const a1 = A[ri + j + 1]!;
-        s0 += a0 * v[j]!;
-        s1 += a1 * v[j + 1]!;
-        p[j]! += a0 * vi;
-        p[j + 1]! += a1 * vi;
+        const a0 = A[ri + j]! - (vi * w[j]! + wi * v[j]!);
+        const a1 = A[ri + j + 1]! - (vi * w[j + 1]! + wi * v[j + 1]!);
+        A[ri + j] = a0;
+        A[ri + j + 1] = a1;
+        s0 += a0 * vNext[j]!;
+        s1 += a1 * vNext[j + 1]!;
+        pNext[j]! += a0 * vni;
+        pNext[j + 1]! += a1 * vni;
       }
       if (j < n) {
-        const a0 = A[ri + j]!;
-        s0 += a0 * v[j]!;
-        p[j]! += a0 * vi;
+        const a0 = A[ri + j]! - (vi * w[j]! + wi * v[j]!);
+        A[ri + j] = a0;
+        s0 += a0 * vNext[j]!;
+        pNext[j]! += a0 * vni;
       }
-      p[i]! += s0 + s1;
+      pNext[i]! += s0 + s1;
     }
-    let pv = 0;
-    for (let i = lo; i < n; i++) {
-      p[i]! *= t;
-      pv += p[i]! * v[i]!;
-    }
-    const K = 0.5 * t * pv;
-    for (let i = lo; i < n; i++) p[i]! -= K * v[i]!; // p is now w
-    // A22 <- A22 - v wᵀ - w vᵀ (upper triangle).
-    for (let i = lo; i < n; i++) {
-      const ri = i * n;
-      const vi = v[i]!;
-      const wi = p[i]!;
-      for (let j = i; j < n; j++) A[ri + j]! -= vi * p[j]! + wi * v[j]!;
+    if (hasNext) {
+      [v, vNext] = [vNext, v];
+      [w, pNext] = [pNext, w];
     }
   }
-  if (n >= 2) {
-    d[n - 2] = A[(n - 2) * n + n - 2]!;
-    e[n - 2] = A[(n - 2) * n + n - 1]!;
-  }
+  d[n - 2] = A[(n - 2) * n + n - 2]!;
+  e[n - 2] = A[(n - 2) * n + n - 1]!;
   d[n - 1] = A[(n - 1) * n + n - 1]!;
   e[n - 1] = 0;
+}
+
+/**
+ * Householder reflector of row k right of the diagonal, x = A[k, k+1:]: `H x = beta e_1` with
+ * `H = I - tau v vᵀ`, `v_0 = 1` (LAPACK `dlarfg`, scaled against overflow). Sets d[k], e[k]
+ * (= beta), tau[k], v on indices k+1..n-1, and stores v back into row k. When x[1:] = 0 the
+ * reflector is the identity (tau = 0, e[k] = x_0).
+ */
+function makeReflector(
+  A: Float64Array,
+  n: number,
+  k: number,
+  v: Float64Array,
+  d: Float64Array,
+  e: Float64Array,
+  tau: Float64Array,
+): void {
+  const rowK = k * n;
+  const lo = k + 1;
+  const x0 = A[rowK + lo]!;
+  d[k] = A[rowK + k]!;
+  let scale = 0;
+  for (let j = lo + 1; j < n; j++) {
+    const a = Math.abs(A[rowK + j]!);
+    if (a > scale) scale = a;
+  }
+  v[lo] = 1;
+  A[rowK + lo] = 1;
+  if (scale === 0) {
+    e[k] = x0;
+    tau[k] = 0;
+    for (let j = lo + 1; j < n; j++) v[j] = 0;
+    return;
+  }
+  let ss = 0;
+  for (let j = lo + 1; j < n; j++) {
+    const t = A[rowK + j]! / scale;
+    ss += t * t;
+  }
+  const sx0 = x0 / scale;
+  const norm = scale * Math.sqrt(ss + sx0 * sx0);
+  const beta = x0 >= 0 ? -norm : norm;
+  tau[k] = (beta - x0) / beta;
+  e[k] = beta;
+  const inv = 1 / (x0 - beta);
+  for (let j = lo + 1; j < n; j++) {
+    const vj = A[rowK + j]! * inv;
+    v[j] = vj;
+    A[rowK + j] = vj;
+  }
+}
+
+/** out[lo..n-1] = B v for the symmetric block B = A[lo:, lo:] stored in its upper triangle. */
+function symmetricMatvecUpper(
+  A: Float64Array,
+  n: number,
+  lo: number,
+  v: Float64Array,
+  out: Float64Array,
+): void {
+  out.fill(0, lo, n);
+  for (let i = lo; i < n; i++) {
+    const ri = i * n;
+    const vi = v[i]!;
+    let s = A[ri + i]! * vi;
+    for (let j = i + 1; j < n; j++) {
+      const aij = A[ri + j]!;
+      s += aij * v[j]!;
+      out[j]! += aij * vi;
+    }
+    out[i]! += s;
+  }
 }
 
 /**
