@@ -601,40 +601,74 @@ export function symmetricMatrixFunction(
     fv[j] = y;
     if (y !== 0) keep.push(j);
   }
-  // Only eigenpairs with f != 0 contribute: out = Σ_j f_j v_j v_jᵀ.
-  // Gather them as rows (Wt[r] = v_j, Ft[r] = f_j v_j), then out[i][k] = Σ_r Ft[r][i] Wt[r][k]
-  // accumulated row-wise: out[i, :]! += Ft[r][i] * Wt[r, :] over r (contiguous axpys).
+  // Only eigenpairs with f != 0 contribute: out = Σ_j f_j v_j v_jᵀ = Wf Wt, with the kept
+  // eigenvectors as rows of Wt (r x n) and Wf[i][q] = f_q V[i][q] (n x r). Only the upper
+  // triangle is computed, then mirrored.
   const r = keep.length;
   const Wt = new Float64Array(r * n);
-  for (let q = 0; q < r; q++) {
-    const j = keep[q]!;
-    for (let i = 0; i < n; i++) Wt[q * n + i] = vectors[i * n + j]!;
-  }
-  const Wf = new Float64Array(n * r); // row i: f_j * V[i][j] over kept j
+  const Wf = new Float64Array(n * r);
   for (let i = 0; i < n; i++) {
-    for (let q = 0; q < r; q++) Wf[i * r + q] = fv[keep[q]!]! * vectors[i * n + keep[q]!]!;
-  }
-  const out = new Float64Array(n * n);
-  // Upper triangle, mirrored: out[i, k] for k >= i.
-  for (let i = 0; i < n; i++) {
-    const oi = i * n;
-    const wfi = i * r;
     for (let q = 0; q < r; q++) {
-      const a = Wf[wfi + q]!;
-      if (a === 0) continue;
-      const wq = q * n;
-      for (let k = i; k < n; k++) out[oi + k]! += a * Wt[wq + k]!;
+      const x = vectors[i * n + keep[q]!]!;
+      Wt[q * n + i] = x;
+      Wf[i * r + q] = fv[keep[q]!]! * x;
     }
   }
+  const out = new Float64Array(n * n);
+  gemmAccumulate(Wf, Wt, out, n, r, n, true);
   for (let i = 0; i < n; i++) {
     for (let k = i + 1; k < n; k++) out[k * n + i] = out[i * n + k]!;
   }
   return out;
 }
 
+/** Rows of C updated together while one pair of rows of B streams past (fits in L1/L2). */
+const GEMM_ROW_BLOCK = 8;
+
 /**
- * `C = A B` for row-major float64 matrices (A: m x k, B: k x n), i-k-j loop order so the inner
- * loop runs over contiguous rows of B and C.
+ * `C += A B` (A: m x k, B: k x n, all row-major). Rows of C are processed in small blocks; for
+ * each block, B is streamed once, two rows at a time, with fused axpys
+ * `C[i, :] += a_ip B[p, :] + a_i(p+1) B[p+1, :]`, so the inner loop is contiguous. With
+ * `upperOnly`, only columns j >= i of row i are computed (symmetric results).
+ */
+function gemmAccumulate(
+  a: Float64Array,
+  b: Float64Array,
+  c: Float64Array,
+  m: number,
+  k: number,
+  n: number,
+  upperOnly: boolean,
+): void {
+  for (let i0 = 0; i0 < m; i0 += GEMM_ROW_BLOCK) {
+    const i1 = Math.min(m, i0 + GEMM_ROW_BLOCK);
+    let p = 0;
+    for (; p + 1 < k; p += 2) {
+      const b0 = p * n;
+      const b1 = b0 + n;
+      for (let i = i0; i < i1; i++) {
+        const x0 = a[i * k + p]!;
+        const x1 = a[i * k + p + 1]!;
+        if (x0 === 0 && x1 === 0) continue;
+        const ci = i * n;
+        for (let j = upperOnly ? i : 0; j < n; j++) c[ci + j]! += x0 * b[b0 + j]! + x1 * b[b1 + j]!;
+      }
+    }
+    if (p < k) {
+      const b0 = p * n;
+      for (let i = i0; i < i1; i++) {
+        const x0 = a[i * k + p]!;
+        if (x0 === 0) continue;
+        const ci = i * n;
+        for (let j = upperOnly ? i : 0; j < n; j++) c[ci + j]! += x0 * b[b0 + j]!;
+      }
+    }
+  }
+}
+
+/**
+ * `C = A B` for row-major float64 matrices (A: m x k, B: k x n); the inner loop runs over
+ * contiguous rows of B and C, in row blocks of C (see `gemmAccumulate`).
  */
 export function matmulF64(
   a: Float64Array,
@@ -649,15 +683,6 @@ export function matmulF64(
     );
   }
   const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    const ci = i * n;
-    const ai = i * k;
-    for (let p = 0; p < k; p++) {
-      const aip = a[ai + p]!;
-      if (aip === 0) continue;
-      const bp = p * n;
-      for (let j = 0; j < n; j++) c[ci + j]! += aip * b[bp + j]!;
-    }
-  }
+  gemmAccumulate(a, b, c, m, k, n, false);
   return c;
 }
