@@ -108,7 +108,8 @@ export function isBiasParam(param: Param): boolean {
  *
  * The second pass runs with frozen BatchNorm statistics so moving averages update once per step
  * (davda54/sam `bypass_bn`). It needs a driver that provides `ctx.evaluate` (GradientOptimizer,
- * trainers, {@link fitWithSam}); with precomputed gradients (applyGradients) it throws.
+ * trainers, `toTfjsOptimizer(t, { model })` in model.fit, `fitWithSam`); with precomputed
+ * gradients (applyGradients) it throws.
  *
  * Logs `sam/grad_norm` (the global norm of T * g) and `sam/rho` (plus `sam/rho/<group>` for
  * each group of `rhoByGroup`). State: none.
