@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface ExpmPlan {
-  /** Monomial coefficients of p in the variable S = B / (2^squarings r), low to high. */
+  /** Monomial coefficients of p in the variable S = B / r (p(S) ~ exp(B / 2^squarings)), low to high. */
   readonly coefficients: number[];
   readonly degree: number;
   readonly squarings: number;
@@ -56,8 +56,8 @@ export function planExpm(r: number, tolerance: number): ExpmPlan {
  */
 export function expmSymmetric(b: tf.Tensor2D, plan: ExpmPlan, r: number): tf.Tensor2D {
   return tf.tidy(() => {
-    const scale = r * 2 ** plan.squarings;
-    const s = r > 0 ? (tf.mul(b, 1 / scale) as tf.Tensor2D) : b;
+    // p(t) approximates exp((r / 2^s) t) on [-1, 1], so p(B / r) ~ exp(B / 2^s).
+    const s = r > 0 ? (tf.mul(b, 1 / r) as tf.Tensor2D) : b;
     let x = evaluatePolynomial(s, plan.coefficients);
     for (let i = 0; i < plan.squarings; i++) x = tf.matMul(x, x);
     return x;
@@ -125,20 +125,20 @@ function chebyshevExpMonomial(r: number, m: number): number[] {
     cheb[j] = ((j === 0 ? 1 : 2) / n) * sum;
   }
   // T_j in monomials: T_0 = 1, T_1 = t, T_{j+1} = 2 t T_j - T_{j-1}.
-  const mono = new Array<number>(n).fill(0);
-  let prev = [1];
-  let cur = [0, 1];
-  mono[0] += cheb[0]!;
-  if (n > 1) mono[1] += cheb[1]!;
+  const mono = new Float64Array(n);
+  let prev = Float64Array.of(1);
+  let cur = Float64Array.of(0, 1);
+  mono[0]! += cheb[0]!;
+  if (n > 1) mono[1]! += cheb[1]!;
   for (let j = 2; j < n; j++) {
-    const next = new Array<number>(j + 1).fill(0);
-    for (let i = 0; i < cur.length; i++) next[i + 1] += 2 * cur[i]!;
-    for (let i = 0; i < prev.length; i++) next[i] -= prev[i]!;
-    for (let i = 0; i <= j; i++) mono[i] += cheb[j]! * next[i]!;
+    const next = new Float64Array(j + 1);
+    for (let i = 0; i < cur.length; i++) next[i + 1]! += 2 * cur[i]!;
+    for (let i = 0; i < prev.length; i++) next[i]! -= prev[i]!;
+    for (let i = 0; i <= j; i++) mono[i]! += cheb[j]! * next[i]!;
     prev = cur;
     cur = next;
   }
-  return mono;
+  return Array.from(mono);
 }
 
 function maxError(mono: readonly number[], r: number): number {

@@ -162,7 +162,11 @@ function checkConvergence(
  * The i-th smallest eigenvalue (0-based) of the symmetric tridiagonal matrix with diagonal `a`
  * and off-diagonal `b`, by Sturm-sequence bisection (float64).
  */
-export function tridiagonalEigenvalue(a: readonly number[], b: readonly number[], i: number): number {
+export function tridiagonalEigenvalue(
+  a: readonly number[],
+  b: readonly number[],
+  i: number,
+): number {
   const n = a.length;
   // Gershgorin bounds.
   let lo = Infinity;
@@ -206,7 +210,7 @@ export function lastComponent(a: readonly number[], b: readonly number[], theta:
   const n = a.length;
   const scale = Math.max(...a.map(Math.abs), ...b.map(Math.abs), 1e-300);
   const shift = theta + 1e-13 * scale;
-  let x = new Float64Array(n).fill(1 / Math.sqrt(n));
+  let x: Float64Array = new Float64Array(n).fill(1 / Math.sqrt(n));
   for (let it = 0; it < 3; it++) {
     x = solveTridiagonal(a, b, shift, x);
     let norm = 0;

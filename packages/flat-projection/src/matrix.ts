@@ -143,7 +143,11 @@ function checkSquare(where: string, y: tf.Tensor2D | number[][]): number {
     }
     return y.shape[0]!;
   }
-  if (!Array.isArray(y) || y.length === 0 || y.some((r) => !Array.isArray(r) || r.length !== y.length)) {
+  if (
+    !Array.isArray(y) ||
+    y.length === 0 ||
+    y.some((r) => !Array.isArray(r) || r.length !== y.length)
+  ) {
     throw new IgmArgumentError(
       `${where}: received Y with ${Array.isArray(y) ? `${y.length} row(s) of lengths ${y.map((r) => (Array.isArray(r) ? r.length : typeof r)).join(', ')}` : typeof y}. Expected a square d x d array (d >= 1).`,
     );
@@ -151,7 +155,9 @@ function checkSquare(where: string, y: tf.Tensor2D | number[][]): number {
   for (const row of y) {
     for (const v of row) {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new IgmArgumentError(`${where}: Y contains ${String(v)}. Expected finite numbers only.`);
+        throw new IgmArgumentError(
+          `${where}: Y contains ${String(v)}. Expected finite numbers only.`,
+        );
       }
     }
   }
