@@ -28,6 +28,7 @@ import {
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputMomentAccumulator } from './accumulator';
+import { identity } from './expm';
 import {
   buildFlatProjection,
   type FlatProjectionMatrixOptions,
@@ -228,7 +229,7 @@ export function flatProjection(
       const index = new Map<string, number>();
       sources.forEach((key, i) => {
         const d = dimOf.get(key)!;
-        matrices.set(key, stateVariable('flatProjection', `${key}/T`, tf.eye(d) as tf.Tensor2D));
+        matrices.set(key, stateVariable('flatProjection', `${key}/T`, identity(d)));
         index.set(key, i);
       });
       const active = stateVariable('flatProjection', 'active', tf.zeros([sources.length]));
@@ -360,6 +361,7 @@ export function installProjection(
         );
       }
       const { matrix, ...info } = buildFlatProjection(accumulator.get(l.kernelKey), tau, {
+        symmetric: true,
         ...matrixOptions,
         ...(batches < l.inputDim ? { sMin: 0 } : {}),
       });

@@ -13,7 +13,7 @@
  * Stopping rule (a posteriori, per end): a Ritz pair (theta, u) of the k-step tridiagonal
  * T_k has residual ||Y u - theta u|| = rho = beta_k |y_k| (y the eigenvector of T_k), so some
  * eigenvalue of Y lies within rho of theta, and, when the next eigenvalue is at least `gap`
- * away, within rho^2 / gap (Kato-Temple). Ritz values are inner estimates of the extreme
+ * away, within rho^2 / gap (Kato-Temple); for a PSD matrix, also s_min is in [0, theta_min]. Ritz values are inner estimates of the extreme
  * eigenvalues (theta_max <= s_max, theta_min >= s_min). The run stops when
  * min(rho, rho^2 / gap) <= tolerance at both ends, on a Lanczos breakdown (the Krylov space
  * is invariant: with a random start vector every eigenvalue is then a Ritz value), or after
@@ -32,6 +32,8 @@ export interface LanczosOptions {
   readonly checkEvery?: number;
   /** Seed of the random start vector (default 0x5eed). */
   readonly seed?: number;
+  /** The matrix is positive semi-definite: s_min >= 0 gives an extra bound at the bottom. */
+  readonly positiveSemidefinite?: boolean;
 }
 
 export interface LanczosResult {
@@ -59,7 +61,7 @@ export function lanczosExtremes(y: tf.Tensor2D, options: LanczosOptions): Lanczo
   let pendingB: tf.Scalar[] = [];
   let q = tf.tidy(() => {
     const v = tf.randomNormal([d, 1], 0, 1, 'float32', options.seed ?? 0x5eed) as tf.Tensor2D;
-    return tf.div(v, tf.norm(v)) as tf.Tensor2D;
+    return tf.div(v, tf.sqrt(tf.sum(tf.square(v)))) as tf.Tensor2D;
   });
   // Rows: the orthonormal Lanczos vectors so far (for full reorthogonalisation).
   let basis = tf.reshape(q, [1, d]) as tf.Tensor2D;
@@ -74,7 +76,7 @@ export function lanczosExtremes(y: tf.Tensor2D, options: LanczosOptions): Lanczo
           const c = tf.matMul(basis, w);
           w = tf.sub(w, tf.matMul(basis, c, true, false));
         }
-        const b = tf.norm(w) as tf.Scalar;
+        const b = tf.sqrt(tf.sum(tf.square(w))) as tf.Scalar;
         const qn = tf.div(w, tf.maximum(b, 1e-30)) as tf.Tensor2D;
         return [a, b, qn] as const;
       });
@@ -151,7 +153,13 @@ function checkConvergence(
   const gapMax = hi - tridiagonalEigenvalue(a, b, k - 2);
   const gapMin = tridiagonalEigenvalue(a, b, 1) - lo;
   const maxError = Math.min(rhoMax, gapMax > 0 ? (rhoMax * rhoMax) / gapMax : Infinity);
-  const minError = Math.min(rhoMin, gapMin > 0 ? (rhoMin * rhoMin) / gapMin : Infinity);
+  // Y is positive semi-definite (a sum of outer products): s_min lies in [0, theta_min], so
+  // theta_min itself bounds the error at the bottom, however dense the spectrum is there.
+  const minError = Math.min(
+    rhoMin,
+    gapMin > 0 ? (rhoMin * rhoMin) / gapMin : Infinity,
+    options.positiveSemidefinite ? Math.max(lo, 0) : Infinity,
+  );
   const tol = options.tolerance({ min: lo, max: hi });
   const ok = maxError <= tol && (options.maxOnly === true || minError <= tol);
   if (!ok && !last) return undefined;

@@ -31,7 +31,7 @@
 import * as core from '@igm/core';
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { expmSymmetric, planExpm } from './expm';
+import { expmSymmetric, identity, planExpm } from './expm';
 import { lanczosExtremes } from './lanczos';
 
 export type FlatProjectionMethod = 'auto' | 'eigen' | 'expm';
@@ -56,6 +56,11 @@ export interface FlatProjectionMatrixOptions {
   readonly maxLanczosSteps?: number;
   /** `'expm'`: seed of the Lanczos start vector. */
   readonly seed?: number;
+  /**
+   * Y (a tensor) is exactly symmetric, as the accumulator's is: skip the (Y + Y^T)/2 that
+   * `'expm'` otherwise applies (a transpose, slow on wasm). Default false.
+   */
+  readonly symmetric?: boolean;
 }
 
 /** T and what was decided building it (log these: the spectrum of T is [e^-tau, 1] unless guarded). */
@@ -78,7 +83,15 @@ export interface FlatProjectionResult {
   readonly spectrum: { readonly min: number; readonly max: number };
 }
 
-const KNOWN = ['method', 'sMin', 'tolerance', 'maxCondition', 'maxLanczosSteps', 'seed'];
+const KNOWN = [
+  'method',
+  'sMin',
+  'tolerance',
+  'maxCondition',
+  'maxLanczosSteps',
+  'seed',
+  'symmetric',
+];
 
 /** T (float32, [d, d]) from Y; see {@link buildFlatProjection}. The caller owns the result. */
 export function flatProjectionMatrix(
@@ -125,6 +138,7 @@ export function buildFlatProjection(
     sMin: options.sMin,
     maxSteps: options.maxLanczosSteps,
     seed: options.seed,
+    symmetric: options.symmetric === true,
   });
 }
 
@@ -172,7 +186,7 @@ function identityResult(
   note: string,
 ): FlatProjectionResult {
   return {
-    matrix: tf.eye(d) as tf.Tensor2D,
+    matrix: identity(d),
     dim: d,
     tau,
     sMin,
@@ -280,12 +294,16 @@ function expmProjection(
     sMin: number | undefined;
     maxSteps: number | undefined;
     seed: number | undefined;
+    symmetric: boolean;
   },
 ): FlatProjectionResult {
   const owned = !(y instanceof tf.Tensor);
   const ySym = tf.tidy(() => {
-    const t = y instanceof tf.Tensor ? tf.cast(y, 'float32') : tf.tensor2d(y, [d, d], 'float32');
-    return tf.mul(tf.add(t, tf.transpose(t)), 0.5) as tf.Tensor2D;
+    if (!(y instanceof tf.Tensor)) {
+      return tf.tensor2d(Float32Array.from(toFloat64(y, d)), [d, d]); // symmetrised on the host
+    }
+    const t = tf.cast(y, 'float32') as tf.Tensor2D;
+    return opts.symmetric ? tf.clone(t) : (tf.mul(tf.add(t, tf.transpose(t)), 0.5) as tf.Tensor2D);
   });
   try {
     const knownMin = opts.sMin;
@@ -293,6 +311,7 @@ function expmProjection(
       tolerance: ({ min, max }) =>
         (opts.tolerance * Math.max(max - (knownMin ?? min), 0)) / (2 * tau),
       maxOnly: knownMin !== undefined,
+      positiveSemidefinite: true,
       ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     });
@@ -318,7 +337,7 @@ function expmProjection(
     const plan = planExpm(r, opts.tolerance / 4);
     const centre = knownMin !== undefined ? sMin + spread / 2 : (sMin + sMax) / 2;
     const matrix = tf.tidy(() => {
-      const shifted = tf.sub(ySym, tf.mul(tf.eye(d), centre));
+      const shifted = tf.sub(ySym, identity(d, centre));
       const b = tf.mul(shifted, -tau / spread) as tf.Tensor2D;
       return tf.mul(expmSymmetric(b, plan, r), Math.exp(-tau / 2)) as tf.Tensor2D;
     });

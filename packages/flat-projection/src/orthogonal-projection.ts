@@ -28,6 +28,7 @@ import {
   type StepContext,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { identity } from './expm';
 import { HostMirror } from './mirror';
 import { stateVariable } from './state';
 
@@ -147,7 +148,7 @@ export function orthogonalProjection(
       const started = stateVariable('orthogonalProjection', 'started', tf.scalar(0));
       return {
         kind: 'orthogonalProjection',
-        p: stateVariable('orthogonalProjection', 'P', tf.eye(d!) as tf.Tensor2D),
+        p: stateVariable('orthogonalProjection', 'P', identity(d!)),
         started,
         mirror: new HostMirror(started),
       };
