@@ -232,12 +232,25 @@ interface SymmetricEigen {
   readonly vectors: Float64Array;
 }
 
+// Until @igm/core's linalg lands on this branch: resolved at call time.
 function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
   const solver = (core as unknown as Record<string, unknown>)['symmetricEigen'] as
     | ((a: Float64Array, n: number) => SymmetricEigen)
     | undefined;
   if (!solver) throw new Error('symmetricEigen is not available in this @igm/core');
   return solver(a, n);
+}
+
+function symmetricMatrixFunction(
+  values: Float64Array,
+  vectors: Float64Array,
+  f: (lambda: number) => number,
+): Float64Array {
+  const fn = (core as unknown as Record<string, unknown>)['symmetricMatrixFunction'] as
+    | ((v: Float64Array, V: Float64Array, f: (lambda: number) => number) => Float64Array)
+    | undefined;
+  if (!fn) throw new Error('symmetricMatrixFunction is not available in this @igm/core');
+  return fn(values, vectors, f);
 }
 
 function eigenProjection(
@@ -258,22 +271,12 @@ function eigenProjection(
   if (guardFires(sMin, sMax)) {
     return identityResult(d, tau, sMin, sMax, 'guard: s_max - s_min <= 1e-12 max(s_max, 1e-30)');
   }
-  const scale = Float64Array.from(s, (v) => Math.exp((-tau * (v - sMin)) / (sMax - sMin)));
-  // T = V diag(scale) V^T, V row-major with eigenvectors in columns.
-  const t = new Float32Array(d * d);
-  const row = new Float64Array(d);
-  for (let i = 0; i < d; i++) {
-    for (let k = 0; k < d; k++) row[k] = vectors[i * d + k]! * scale[k]!;
-    for (let j = i; j < d; j++) {
-      let sum = 0;
-      const off = j * d;
-      for (let k = 0; k < d; k++) sum += row[k]! * vectors[off + k]!;
-      t[i * d + j] = sum;
-      t[j * d + i] = sum;
-    }
-  }
+  // T = V diag(exp(-tau (s - s_min)/(s_max - s_min))) V^T, in float64.
+  const t = symmetricMatrixFunction(values, vectors, (v) =>
+    Math.exp((-tau * (Math.max(v, 0) - sMin)) / (sMax - sMin)),
+  );
   return {
-    matrix: tf.tensor2d(t, [d, d]),
+    matrix: tf.tensor2d(Float32Array.from(t), [d, d]),
     dim: d,
     tau,
     sMin,
