@@ -28,8 +28,14 @@
  * float32 evaluation adds about 1e-7 (1 + s_max/D): when s_max/D > `maxCondition` (100), float32
  * cannot hold T to 1e-5 and the float64 eigensolver is used instead.
  */
-import * as core from '@igm/core';
-import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
+import {
+  checkChoice,
+  checkKnownKeys,
+  checkNumber,
+  IgmArgumentError,
+  symmetricEigen,
+  symmetricMatrixFunction,
+} from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { expmSymmetric, identity, planExpm } from './expm';
 import { lanczosExtremes } from './lanczos';
@@ -225,32 +231,6 @@ function toFloat64(y: tf.Tensor2D | number[][], d: number): Float64Array {
     }
   }
   return out;
-}
-
-interface SymmetricEigen {
-  readonly values: Float64Array;
-  readonly vectors: Float64Array;
-}
-
-// Until @igm/core's linalg lands on this branch: resolved at call time.
-function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
-  const solver = (core as unknown as Record<string, unknown>)['symmetricEigen'] as
-    | ((a: Float64Array, n: number) => SymmetricEigen)
-    | undefined;
-  if (!solver) throw new Error('symmetricEigen is not available in this @igm/core');
-  return solver(a, n);
-}
-
-function symmetricMatrixFunction(
-  values: Float64Array,
-  vectors: Float64Array,
-  f: (lambda: number) => number,
-): Float64Array {
-  const fn = (core as unknown as Record<string, unknown>)['symmetricMatrixFunction'] as
-    | ((v: Float64Array, V: Float64Array, f: (lambda: number) => number) => Float64Array)
-    | undefined;
-  if (!fn) throw new Error('symmetricMatrixFunction is not available in this @igm/core');
-  return fn(values, vectors, f);
 }
 
 function eigenProjection(
