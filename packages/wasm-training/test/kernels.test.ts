@@ -270,3 +270,57 @@ describe('UnsortedSegmentSum (wasm, added) vs cpu', () => {
     });
   });
 });
+
+describe('MaxPoolGrad, Sum, Identity (wasm, overrides) vs cpu', () => {
+  const pools = [
+    { x: [2, 8, 8, 3], size: 2, strides: 2, pad: 'valid' },
+    { x: [2, 9, 7, 4], size: 3, strides: 2, pad: 'same' },
+    { x: [1, 10, 11, 2], size: [3, 2], strides: [1, 2], pad: 'valid' },
+  ] as const;
+  for (const c of pools) {
+    it(`max pool gradient x ${JSON.stringify(c.x)} size ${c.size} strides ${c.strides} pad ${c.pad}`, async () => {
+      await expectParity('maxPool', () => {
+        const x = t([...c.x], 61) as tf.Tensor4D;
+        const size = c.size as number | [number, number];
+        const strides = c.strides as number | [number, number];
+        const y = tf.maxPool(x, size, strides, c.pad);
+        const r = t(y.shape, 62);
+        const g = tf.grad((a: tf.Tensor) =>
+          tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, strides, c.pad), r)),
+        )(x);
+        return [y, g];
+      });
+    });
+  }
+
+  it('max pool gradient with ties goes to the first maximum', async () => {
+    await expectParity('maxPool ties', () => {
+      const x = tf.tensor4d([1, 1, 1, 1, 2, 0, 2, 2], [1, 2, 4, 1]);
+      return [tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x)];
+    });
+  });
+
+  it('sum over leading axes (keepDims both ways), over other axes, and int32', async () => {
+    await expectParity('sum', () => {
+      const x = t([4, 5, 6, 3], 63);
+      const xi = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'int32');
+      return [
+        tf.sum(x, [0, 1, 2]),
+        tf.sum(x, [1, 0], true),
+        tf.sum(x, 0),
+        tf.sum(x, [1, 3]),
+        tf.sum(x),
+        tf.cast(tf.sum(xi, 0), 'float32'),
+      ];
+    });
+  });
+
+  it('identity shares data and survives disposing the source', async () => {
+    await expectParity('identity', () => {
+      const x = t([3, 4], 64);
+      const y = tf.clone(x);
+      x.dispose();
+      return [tf.add(y, 1)];
+    });
+  });
+});
