@@ -344,12 +344,13 @@ describe('SIMD kernels', () => {
   });
 
   it('transpose odd shapes like the JS loop (SIMD tiles and edges)', async () => {
-    for (const [rows, cols] of [
+    const shapes: Array<[number, number]> = [
       [1, 7],
       [5, 3],
       [37, 70],
       [64, 33],
-    ]) {
+    ];
+    for (const [rows, cols] of shapes) {
       await expectParity(`transpose ${rows}x${cols}`, () => {
         const a = t([2, rows, cols], 71);
         return [tf.matMul(a, t([2, rows, 3], 72), true, false)];
