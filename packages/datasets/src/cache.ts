@@ -11,7 +11,7 @@
  * Cache folder: the `cacheDir` option, else `$IGM_CACHE_DIR`, else `~/.cache/igm`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, statSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,13 @@ export interface CacheWriter {
   readonly dir: string;
   /** Writes a whole file and records its checksum. */
   write(name: string, data: Uint8Array | string): Promise<void>;
+  /** Opens a file to be written in pieces (large outputs are never held whole). */
+  stream(name: string): CacheStream;
+}
+
+export interface CacheStream {
+  append(data: Uint8Array): void;
+  close(): void;
 }
 
 export interface CacheEntry<M = unknown> {
@@ -131,12 +138,34 @@ export async function openCache<M>(options: OpenCacheOptions<M>): Promise<CacheE
   await mkdir(staging, { recursive: true });
   const files: Record<string, { bytes: number; sha256: string }> = {};
   try {
+    const checkName = (name: string) => {
+      if (name === 'manifest.json' || name.includes('/') || name.includes('\\')) {
+        throw new Error(`cache file name "${name}" is reserved or not a plain name`);
+      }
+    };
     const writer: CacheWriter = {
       dir: staging,
+      stream(name) {
+        checkName(name);
+        const path = join(staging, name);
+        const fd = openSync(path, 'w');
+        const hash = createHash('sha256');
+        let bytes = 0;
+        return {
+          append(data) {
+            let off = 0;
+            while (off < data.byteLength) off += writeSync(fd, data, off, data.byteLength - off);
+            hash.update(data);
+            bytes += data.byteLength;
+          },
+          close() {
+            closeSync(fd);
+            files[name] = { bytes, sha256: hash.digest('hex') };
+          },
+        };
+      },
       async write(name, data) {
-        if (name === 'manifest.json' || name.includes('/') || name.includes('\\')) {
-          throw new Error(`cache file name "${name}" is reserved or not a plain name`);
-        }
+        checkName(name);
         await writeFileAtomic(join(staging, name), data);
         const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
         files[name] = { bytes, sha256: sha256(data) };

@@ -20,6 +20,14 @@ export {
   fileSetDigest,
   listFsdd,
 } from './fsdd';
+export type { CremaDOptions } from './loaders/crema-d';
+export {
+  CREMA_D_ALPHABETICAL_LABELS,
+  CREMA_D_AUDIO,
+  CREMA_D_OGM_LABELS,
+  cremaD,
+  cremaDSpectrogram,
+} from './loaders/crema-d';
 export type { ProgressOption } from './progress';
 export type { SyntheticModalityOptions, SyntheticOptions } from './synthetic';
 export { synthetic } from './synthetic';

@@ -5,6 +5,7 @@ import { melFilterbank } from '../src/audio/mel';
 import { resamplePoly } from '../src/audio/resample';
 import { hannWindow, stft } from '../src/audio/stft';
 import { applyPcaEnergy, fitPcaEnergy } from '../src/image/pca';
+import { resizeBilinear } from '../src/image/transforms';
 
 interface Fixture {
   stft: {
@@ -17,6 +18,7 @@ interface Fixture {
   };
   resample: { input: number[]; from: number; to: number; value: number[] };
   pca: { data: number[][]; removed: number; kept: number; retained: number; value: number[][] };
+  resize: { image: number[][][]; small: number[][][]; big: number[][][] };
 }
 
 const fx = loadFixture<Fixture>(new URL('./fixtures/signal-reference.json', import.meta.url));
@@ -63,6 +65,16 @@ describe('signal processing parity with the NumPy/SciPy reference', () => {
     const y = resamplePoly(Float64Array.from(fx.resample.input), 16000, 22050);
     // float64 arithmetic stored as float32 output: 1e-6 absolute on a signal of amplitude < 1.
     expect(maxAbsDiff(y, fx.resample.value)).toBeLessThan(1e-6);
+  });
+
+  it('antialiased bilinear resize matches PIL (what torchvision Resize uses)', () => {
+    const img = fx.resize.image;
+    const image = { height: img.length, width: img[0]!.length, data: Uint8Array.from(img.flat(2)) };
+    // PIL rounds to uint8 (and between its two passes): within 1.5 grey levels of our float result.
+    const small = resizeBilinear(image, 12, 16);
+    expect(maxAbsDiff(small, fx.resize.small.flat(2))).toBeLessThan(1.5);
+    const big = resizeBilinear(image, 45, 50);
+    expect(maxAbsDiff(big, fx.resize.big.flat(2))).toBeLessThan(1.5);
   });
 
   it('PCA energy removal matches numpy.linalg.eigh', () => {

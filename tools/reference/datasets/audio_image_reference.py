@@ -106,7 +106,26 @@ def main():
     imgs = np.clip(imgs, 0, 1).astype(np.float32).astype(np.float64)
     rec, k, retained = pca_energy(imgs, 0.75)
 
+    # CREMA-D audio recipe: 16 kHz -> 22.05 kHz, tile to 66,150, clip, STFT 512/353, log(|X| + 1e-7).
+    xc = test_signal(11200, 16000) * 1.6  # 0.7 s, peaks above 1 so the clip matters
+    xc = xc.astype(np.float32).astype(np.float64)
+    r = resample_poly(xc, 441, 320)
+    reps = int(np.ceil(66150 / len(r)))
+    tiled = np.clip(np.tile(r, reps)[:66150], -1, 1)
+    spec = np.log(stft_mag(tiled, 512, 353, 'constant') + 1e-7)
+
+    # PIL antialiased bilinear resize (what torchvision's Resize does on PIL images).
+    from PIL import Image
+    img = (rng.integers(0, 256, size=(29, 37, 3))).astype(np.uint8)
+    img[:, :18] = 40  # some structure
+    small = np.asarray(Image.fromarray(img).resize((16, 12), Image.BILINEAR))
+    big = np.asarray(Image.fromarray(img).resize((50, 45), Image.BILINEAR))
+
     out = {
+        'cremad': {'input': xc.tolist(), 'sampleRate': 16000, 'shape': list(spec.shape),
+                   'rows': list(range(0, 257, 8)), 'cols': list(range(0, 188, 4)),
+                   'value': spec[::8, ::4].tolist()},
+        'resize': {'image': img.tolist(), 'small': small.tolist(), 'big': big.tolist()},
         'stft': {
             'signal': x.tolist(),
             'sampleRate': sr,

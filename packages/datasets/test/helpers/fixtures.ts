@@ -2,6 +2,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeJpeg } from '../../src/io/jpeg';
 import { encodeWav } from '../../src/io/wav';
 
 export function tempDir(label: string): string {
@@ -51,4 +52,35 @@ export function writeFsddFixture(
     });
   }
   return names.sort();
+}
+
+/** A small RGB test image with a gradient and a square whose position depends on `seed`. */
+export function testImage(width: number, height: number, seed: number) {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = (y * width + x) * 3;
+      const inSquare =
+        Math.abs(x - ((seed * 7) % width)) < 5 && Math.abs(y - ((seed * 5) % height)) < 5;
+      data[p] = inSquare ? 250 : (x * 255) / width;
+      data[p + 1] = (y * 255) / height;
+      data[p + 2] = (seed * 40) % 256;
+    }
+  }
+  return { width, height, data };
+}
+
+// jpeg-js rebuilds its encoder tables on every call (about 0.5 s here), so fixtures reuse a few
+// encoded images.
+const jpegMemo = new Map<string, Uint8Array>();
+
+/** A real JPEG of testImage(width, height, seed % 3). */
+export function testJpeg(width: number, height: number, seed: number): Uint8Array {
+  const key = `${width}x${height}/${seed % 3}`;
+  let bytes = jpegMemo.get(key);
+  if (!bytes) {
+    bytes = encodeJpeg(testImage(width, height, seed % 3));
+    jpegMemo.set(key, bytes);
+  }
+  return bytes;
 }
