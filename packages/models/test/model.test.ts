@@ -1,6 +1,13 @@
 import { IgmArgumentError } from '@igm/core';
-import { describeEachBackend, expectAllClose, expectNoTensorLeak, tf } from '@igm/test-utils';
-import { describe, expect, it } from 'vitest';
+import {
+  describeEachBackend,
+  expectAllClose,
+  expectNoTensorLeak,
+  testBackends,
+  tf,
+  useBackend,
+} from '@igm/test-utils';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { HeadSpec, MultimodalModelConfig } from '../src/index';
 import {
   BatchNorm,
@@ -504,6 +511,11 @@ describeEachBackend('gradients and training', (backend) => {
 });
 
 describe('MultimodalModel configuration', () => {
+  // Backend-independent checks: run once, on the first configured backend.
+  beforeAll(async () => {
+    await useBackend(testBackends()[0]!);
+  });
+
   it('parameter keys and groups', () => {
     const model = new MultimodalModel({
       encoders: {
