@@ -10,9 +10,11 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HeadSpec, MultimodalModelConfig } from '../src/index';
 import {
+  audioVisualResNet18,
   BatchNorm,
   entropyWeightedLogits,
   igmHiddenLayers,
+  MLA_FIXED_WEIGHTS,
   MultimodalModel,
   meanSoftmax,
   mlpEncoder,
@@ -588,6 +590,29 @@ describe('MultimodalModel configuration', () => {
     }
     a.dispose();
     b.dispose();
+  });
+
+  it('audioVisualResNet18 preset: MLA shared head with fixed weights, frames on visual', () => {
+    const model = audioVisualResNet18({
+      numClasses: 6,
+      head: { type: 'shared' },
+      fusion: { type: 'fixed', weights: MLA_FIXED_WEIGHTS.two },
+      widths: [2, 2, 2, 4],
+    });
+    expect(model.modalities).toEqual(['audio', 'visual']);
+    tf.tidy(() => {
+      const out = model.forward(
+        { audio: tf.randomNormal([2, 20, 16, 1]), visual: tf.randomNormal([2, 3, 16, 16, 3]) },
+        { training: false },
+      );
+      expect(out['features/visual']!.shape).toEqual([2, 4]);
+      expectAllClose(
+        out['logits/fused']!,
+        tf.add(tf.mul(out['logits/audio']!, 0.55), tf.mul(out['logits/visual']!, 0.45)),
+        { atol: 1e-6 },
+      );
+    });
+    model.dispose();
   });
 
   it('bad arguments throw errors that name the value and the fix', () => {
