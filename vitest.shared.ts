@@ -15,9 +15,20 @@ function workspaceAliases(): Record<string, string> {
   return aliases;
 }
 
+/** On CI each package also writes a JSON report, summed by `.ci/run` into one closing line. */
+const ciReporters = process.env['CI']
+  ? {
+      reporters: ['default', 'json'],
+      outputFile: {
+        json: join(root, '.test-results', `${process.cwd().split(/[\\/]/).pop()}.json`),
+      },
+    }
+  : {};
+
 export const sharedConfig = defineConfig({
   resolve: { alias: workspaceAliases() },
   test: {
+    ...ciReporters,
     environment: 'node',
     testTimeout: 120_000,
     hookTimeout: 120_000,
