@@ -365,6 +365,15 @@ describeEachBackend('BatchNorm statistics through MultimodalModel', () => {
     const s0 = snapshot(stats);
     tf.tidy(() => {
       model.forward({ x }, { training: true, batchStatistics: 'frozen' });
+      // Also inside a gradient tape, as SAM's second pass runs it.
+      const { grads } = gradsByKey(
+        model,
+        () =>
+          tf.sum(
+            model.forward({ x }, { training: true, batchStatistics: 'frozen' })['logits/x']!,
+          ) as tf.Scalar,
+      );
+      expect(Object.keys(grads)).toHaveLength(model.params().length);
     });
     expect(snapshot(stats)).toEqual(s0);
     tf.tidy(() => {
