@@ -1,2 +1,4 @@
 export * from './common';
+export * from './mmpareto';
+export * from './model-wrappers';
 export * from './ogm-ge';

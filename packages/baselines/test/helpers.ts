@@ -101,3 +101,41 @@ export class TestDriver<S> {
     for (const { variable } of this.transform.state(this.state)) variable.dispose();
   }
 }
+
+import type { MultimodalModelLike } from '@igm/core';
+import { runTrainerStep, type TrainerStep, TransformDriver } from '@igm/trainer';
+
+/** Runs `step` on fixed batches with the trainer's driver (the run loop's step machinery). */
+export function stepRunner(model: MultimodalModelLike, step: TrainerStep, transform: GradientTransform<unknown>) {
+  const params = new Map(model.params().map((p) => [p.key, p]));
+  const logs: Array<Record<string, number>> = [];
+  let current: Record<string, number> = {};
+  const driver = new TransformDriver(transform, params, createRng(0), (n, v) => {
+    current[n] = v;
+  });
+  return {
+    driver,
+    logs,
+    run(
+      batch: { inputs: Record<string, tf.Tensor>; labels: tf.Tensor1D },
+      position: { epoch?: number; batchIndex?: number; batchesPerEpoch?: number; stage?: string } = {},
+    ): number {
+      current = {};
+      const loss = runTrainerStep(step, {
+        model,
+        driver,
+        batch: { ...batch, ids: [] },
+        epoch: position.epoch ?? 0,
+        batchIndex: position.batchIndex ?? 0,
+        batchesPerEpoch: position.batchesPerEpoch ?? 1,
+        ...(position.stage !== undefined ? { stage: position.stage } : {}),
+        log: (n, v) => {
+          current[n] = v;
+        },
+      });
+      logs.push(current);
+      return loss;
+    },
+    dispose: () => driver.dispose(),
+  };
+}
