@@ -2,3 +2,4 @@ export * from './common';
 export * from './mmpareto';
 export * from './model-wrappers';
 export * from './ogm-ge';
+export * from './pmr';
