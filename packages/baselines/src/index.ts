@@ -1,3 +1,4 @@
+export * from './agm';
 export * from './common';
 export * from './mmpareto';
 export * from './model-wrappers';
