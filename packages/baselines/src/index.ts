@@ -4,3 +4,4 @@ export * from './mmpareto';
 export * from './model-wrappers';
 export * from './ogm-ge';
 export * from './pmr';
+export * from './reconboost';
