@@ -13,10 +13,6 @@
  * this package's) run on it unchanged; XNNPACK's matmul and convolution use all threads, the
  * rest of the kernels stay single-threaded.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { checkNumber } from '@igm/core';
 import { engine, registerBackend, removeBackend, setBackend } from '@tensorflow/tfjs-core';
 
@@ -54,6 +50,12 @@ export async function useThreadedWasmBackend({ threads }: { threads: number }): 
       'useThreadedWasmBackend: Node only; in browsers the stock wasm backend already starts its threaded build (with cross-origin isolation)',
     );
   }
+  // Node built-ins are imported here, not at the top, so bundling the package for a browser
+  // does not pull them in.
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const { tmpdir } = await import('node:os');
+  const { dirname, join } = await import('node:path');
   const require = createRequire(import.meta.url);
   const wasmPkg = require('@tensorflow/tfjs-backend-wasm') as WasmPackage;
   const pkgDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
