@@ -67,7 +67,9 @@ export async function featureSource(options: {
       );
     }
     const rowOf = new Map<string, number>();
-    ids.forEach((id, r) => rowOf.set(String(id), r));
+    ids.forEach((id, r) => {
+      rowOf.set(String(id), r);
+    });
     const rows = new Int32Array(ann.ids.length);
     ann.ids.forEach((id, i) => {
       const r = rowOf.get(id);
