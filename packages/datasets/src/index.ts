@@ -29,6 +29,8 @@ export {
   cremaDSpectrogram,
 } from './loaders/crema-d';
 export type { FeatureModality } from './loaders/features';
+export type { KineticsAudio, KineticsSoundsOptions } from './loaders/kinetics-sounds';
+export { kineticsPickleSpectrogram, kineticsSounds, kineticsStft } from './loaders/kinetics-sounds';
 export type { NvGestureEntry, NvGestureOptions } from './loaders/nvgesture';
 export { NVGESTURE_CLASSES, nvGesture, readNvGestureList } from './loaders/nvgesture';
 export type { SarcasmOptions, SarcasmRow } from './loaders/sarcasm';
