@@ -93,16 +93,30 @@ export function layerGroupOf(weightName: string): string {
   return cut > 0 ? weightName.slice(0, cut) : weightName;
 }
 
-/** The trainable weights of a LayersModel as {@link Param}s keyed by weight name. */
+/**
+ * The trainable weights of a LayersModel as {@link Param}s. Keys are the weights' `originalName`
+ * (`dense_Dense1/kernel`: stable, without the `_1` suffix tfjs adds to clashing variable names),
+ * as `collectParams` and `toTfjsOptimizer` in @igm/core; groups come from `groupOf`.
+ */
 export function layersModelParams(
   model: LayersModel,
   groupOf: (weightName: string) => string = layerGroupOf,
 ): Param[] {
-  return model.trainableWeights.map((w) => ({
-    key: w.name,
+  const params = model.trainableWeights.map((w) => ({
+    key: w.originalName,
     variable: w.read() as tf.Variable,
-    group: groupOf(w.name),
+    group: groupOf(w.originalName),
   }));
+  const seen = new Set<string>();
+  for (const p of params) {
+    if (seen.has(p.key)) {
+      throw new IgmArgumentError(
+        `layersModelParams: two trainable weights share the name "${p.key}". Give the layers unique names.`,
+      );
+    }
+    seen.add(p.key);
+  }
+  return params;
 }
 
 /**
