@@ -47,7 +47,12 @@ export class AgmModel implements MultimodalModelLike {
   readonly modalities: readonly string[];
   readonly numClasses: number;
   constructor(readonly inner: MultimodalModelLike) {
-    checkModalityCount('AgmModel', inner.modalities, { min: 2, max: 2 }, "AGM's three-modality form is not specified (ALGORITHMS.md 6.3).");
+    checkModalityCount(
+      'AgmModel',
+      inner.modalities,
+      { min: 2, max: 2 },
+      "AGM's three-modality form is not specified (ALGORITHMS.md 6.3).",
+    );
     this.modalities = inner.modalities;
     this.numClasses = inner.numClasses;
   }
@@ -64,14 +69,20 @@ export class AgmModel implements MultimodalModelLike {
    * Outputs: the inner model's (features, `logits/fused` = total) with `logits/<m>` replaced by
    * the Shapley-style logits m_m, plus `agm/only/<m>` = f with the other modality zeroed.
    */
-  forward(inputs: Readonly<Record<string, tf.Tensor>>, options: ForwardOptions): Record<string, tf.Tensor> {
+  forward(
+    inputs: Readonly<Record<string, tf.Tensor>>,
+    options: ForwardOptions,
+  ): Record<string, tf.Tensor> {
     const run = options.modalities ?? this.modalities;
-    if (run.length !== 2 || (options.zeroed?.length ?? 0) > 0) return this.inner.forward(inputs, options);
+    if (run.length !== 2 || (options.zeroed?.length ?? 0) > 0)
+      return this.inner.forward(inputs, options);
     const [a, v] = this.modalities as [string, string];
     const out = this.inner.forward(inputs, options);
     const total = out['logits/fused'];
     if (!total) {
-      throw new IgmArgumentError(`AgmModel: the inner model produced no "logits/fused". AGM needs a fusion head (head: { type: 'concat' } or 'sum').`);
+      throw new IgmArgumentError(
+        `AgmModel: the inner model produced no "logits/fused". AGM needs a fusion head (head: { type: 'concat' } or 'sum').`,
+      );
     }
     const onlyA = this.inner.forward(inputs, { training: false, zeroed: [v] })['logits/fused']!;
     const onlyV = this.inner.forward(inputs, { training: false, zeroed: [a] })['logits/fused']!;
@@ -100,12 +111,10 @@ export function agmScaledOutput(
   scaleA: number,
   scaleV: number,
 ): tf.Tensor {
-  const f = tf.customGrad((t, oa, ov, save) => {
-    save([]);
-    void oa;
-    void ov;
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const t = args[0] as tf.Tensor;
     return {
-      value: tf.clone(t as tf.Tensor),
+      value: tf.clone(t),
       gradFunc: (dy: tf.Tensor) => [
         tf.mul(dy, 0.5 * (scaleA + scaleV)),
         tf.mul(dy, 0.5 * (scaleA - scaleV)),
@@ -119,7 +128,10 @@ export function agmScaledOutput(
 /** Mean -log(max(p_y, 1e-8)) of softmax(logits), read to the host. */
 export function agmScore(logits: tf.Tensor, labels: tf.Tensor): number {
   return tf.tidy(() => {
-    const p = tf.sum(tf.mul(tf.softmax(logits as tf.Tensor2D), oneHot(labels, logits.shape[1]!)), 1);
+    const p = tf.sum(
+      tf.mul(tf.softmax(logits as tf.Tensor2D), oneHot(labels, logits.shape[1]!)),
+      1,
+    );
     return tf.mean(tf.neg(tf.log(tf.maximum(p, 1e-8)))).dataSync()[0]!;
   });
 }
@@ -150,7 +162,12 @@ export class AgmController implements Callback {
     checkKnownKeys('AgmController', options, ['alpha', 'window', 'modalities']);
     this.alpha = checkNumber('AgmController', 'alpha', options.alpha, { min: 0 });
     this.window = checkWindow('AgmController', options.window);
-    checkModalityCount('AGM', options.modalities ?? [], { min: 2, max: 2 }, "AGM's three-modality form is not specified (ALGORITHMS.md 6.3).");
+    checkModalityCount(
+      'AGM',
+      options.modalities ?? [],
+      { min: 2, max: 2 },
+      "AGM's three-modality form is not specified (ALGORITHMS.md 6.3).",
+    );
     this.modalities = [options.modalities[0]!, options.modalities[1]!];
     this.running = Object.fromEntries(this.modalities.map((m) => [m, 0]));
     this.scales = Object.fromEntries(this.modalities.map((m) => [m, 1]));
@@ -184,7 +201,9 @@ export class AgmController implements Callback {
   setState(state: unknown): void {
     const s = state as AgmControllerState;
     if (!s || typeof s !== 'object' || !s.running || !s.scales) {
-      throw new IgmArgumentError(`AgmController.setState: received ${JSON.stringify(state)}; expected { running, scales }.`);
+      throw new IgmArgumentError(
+        `AgmController.setState: received ${JSON.stringify(state)}; expected { running, scales }.`,
+      );
     }
     this.running = { ...s.running };
     this.scales = { ...s.scales };
@@ -194,7 +213,9 @@ export class AgmController implements Callback {
 /** The AGM trainer step (module doc). The model must be an {@link AgmModel}. */
 export function agmStep(controller: AgmController): TrainerStep {
   if (!(controller instanceof AgmController)) {
-    throw new IgmArgumentError('agmStep: pass an AgmController (new AgmController({ alpha, modalities })).');
+    throw new IgmArgumentError(
+      'agmStep: pass an AgmController (new AgmController({ alpha, modalities })).',
+    );
   }
   const [a, v] = controller.modalities;
   return {
@@ -202,24 +223,42 @@ export function agmStep(controller: AgmController): TrainerStep {
     describe: () => ({ step: 'agm', alpha: controller.alpha, modalities: [a, v] }),
     validate(model: MultimodalModelLike) {
       if (!(model instanceof AgmModel)) {
-        throw new IgmArgumentError('agmStep: the model must be an AgmModel (new AgmModel(concatModel)), which adds the zeroed passes.');
+        throw new IgmArgumentError(
+          'agmStep: the model must be an AgmModel (new AgmModel(concatModel)), which adds the zeroed passes.',
+        );
       }
     },
     run(tools) {
       const { inputs, labels } = tools.batch;
       let scales: Record<string, number> | undefined;
       const lossFn: LossFn = (pass) => {
-        const outputs = tools.model.forward(inputs, { training: true, batchStatistics: pass.batchStatistics });
+        const outputs = tools.model.forward(inputs, {
+          training: true,
+          batchStatistics: pass.batchStatistics,
+        });
         if (!scales) {
-          const scores = { [a]: agmScore(outputs[`logits/${a}`]!, labels), [v]: agmScore(outputs[`logits/${v}`]!, labels) };
-          scales = controller.observe(scores, { epoch: tools.globalEpoch, batchIndex: tools.batchIndex, batchesPerEpoch: tools.batchesPerEpoch });
+          const scores = {
+            [a]: agmScore(outputs[`logits/${a}`]!, labels),
+            [v]: agmScore(outputs[`logits/${v}`]!, labels),
+          };
+          scales = controller.observe(scores, {
+            epoch: tools.globalEpoch,
+            batchIndex: tools.batchIndex,
+            batchesPerEpoch: tools.batchesPerEpoch,
+          });
           for (const m of [a, v]) {
             tools.log(`agm/score/${m}`, scores[m]!);
             tools.log(`agm/running/${m}`, controller.running[m]!);
             tools.log(`agm/scale/${m}`, scales[m]!);
           }
         }
-        const out = agmScaledOutput(outputs['logits/fused']!, outputs[`agm/only/${a}`]!, outputs[`agm/only/${v}`]!, scales[a]!, scales[v]!);
+        const out = agmScaledOutput(
+          outputs['logits/fused']!,
+          outputs[`agm/only/${a}`]!,
+          outputs[`agm/only/${v}`]!,
+          scales[a]!,
+          scales[v]!,
+        );
         return { loss: crossEntropy(out, labels), outputs };
       };
       return tools.minimize(lossFn);
@@ -244,25 +283,38 @@ export interface AgmClipOptions {
 export function agmClip(options: AgmClipOptions = {}): GradientTransform<null> {
   checkKnownKeys('agmClip', options, ['testKeys', 'threshold', 'maxNorm']);
   const threshold = checkNumber('agmClip', 'threshold', options.threshold ?? 1, { min: 0 });
-  const maxNorm = checkNumber('agmClip', 'maxNorm', options.maxNorm ?? 1, { min: 0, minExclusive: true });
+  const maxNorm = checkNumber('agmClip', 'maxNorm', options.maxNorm ?? 1, {
+    min: 0,
+    minExclusive: true,
+  });
   let testKeys: readonly string[] = options.testKeys ?? [];
   return {
     name: 'agmClip',
     init(params) {
       if (!options.testKeys) {
-        testKeys = [...params.values()].filter((p) => p.group === 'fusion' && p.variable.rank === 2).map((p) => p.key);
+        testKeys = [...params.values()]
+          .filter((p) => p.group === 'fusion' && p.variable.rank === 2)
+          .map((p) => p.key);
       }
       if (testKeys.length === 0) {
-        throw new IgmArgumentError('agmClip: found no fusion kernel to test (group "fusion", rank 2). Pass testKeys.');
+        throw new IgmArgumentError(
+          'agmClip: found no fusion kernel to test (group "fusion", rank 2). Pass testKeys.',
+        );
       }
       return null;
     },
     update(grads, _s, ctx) {
       const tested = testKeys.filter((k) => grads.has(k));
-      const big = tested.length > 0 && tf.tidy(() => tf.max(tf.stack(tested.map((k) => tf.max(tf.abs(grads.get(k)!))))).dataSync()[0]!) > threshold;
+      const big =
+        tested.length > 0 &&
+        tf.tidy(
+          () => tf.max(tf.stack(tested.map((k) => tf.max(tf.abs(grads.get(k)!))))).dataSync()[0]!,
+        ) > threshold;
       ctx.log('agm/clipped', big ? 1 : 0);
       if (!big) return grads;
-      const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
+      const norm = tf.tidy(
+        () => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]!,
+      );
       const coef = maxNorm / (norm + 1e-6);
       if (coef >= 1) return grads;
       const out: Grads = new Map();

@@ -48,7 +48,8 @@ export function checkModalityCount(
   why = '',
 ): void {
   if (modalities.length < min || modalities.length > max) {
-    const range = max === Infinity ? `at least ${min}` : min === max ? `exactly ${min}` : `${min} to ${max}`;
+    const range =
+      max === Infinity ? `at least ${min}` : min === max ? `exactly ${min}` : `${min} to ${max}`;
     throw new IgmArgumentError(
       `${method}: received ${modalities.length} modalities (${modalities.join(', ')}). It supports ${range}.${why ? ` ${why}` : ''}`,
     );
@@ -56,10 +57,7 @@ export function checkModalityCount(
 }
 
 /** Checks an epoch window { start, end } (0-based, inclusive). */
-export function checkWindow(
-  where: string,
-  w: unknown,
-): { start: number; end: number } {
+export function checkWindow(where: string, w: unknown): { start: number; end: number } {
   if (w === undefined) return { start: 0, end: Infinity };
   const o = w as { start?: unknown; end?: unknown };
   if (o === null || typeof o !== 'object') {
@@ -69,7 +67,11 @@ export function checkWindow(
   }
   const start = o.start === undefined ? 0 : (o.start as number);
   const end = o.end === undefined || o.end === null ? Infinity : (o.end as number);
-  if (!Number.isInteger(start) || start < 0 || !(end === Infinity || (Number.isInteger(end) && end >= start))) {
+  if (
+    !Number.isInteger(start) ||
+    start < 0 ||
+    !(end === Infinity || (Number.isInteger(end) && end >= start))
+  ) {
     throw new IgmArgumentError(
       `${where}: received window=${JSON.stringify(w)}. Expected integers 0 <= start <= end (end may be omitted for "until the end").`,
     );

@@ -35,7 +35,8 @@ export class TorchDense {
     rng: Rng,
   ) {
     const bound = 1 / Math.sqrt(inputDim);
-    const draw = (n: number) => Float32Array.from({ length: n }, () => (2 * rng.uniform() - 1) * bound);
+    const draw = (n: number) =>
+      Float32Array.from({ length: n }, () => (2 * rng.uniform() - 1) * bound);
     this.kernel = tf.variable(
       tf.tensor2d(draw(inputDim * outputDim), [inputDim, outputDim]),
       true,
@@ -99,10 +100,7 @@ export class AuxiliaryHeadsModel implements MultimodalModelLike {
     }
   }
   params(): Param[] {
-    return [
-      ...this.inner.params(),
-      ...[...this.heads].flatMap(([m, d]) => d.params(`head/${m}`)),
-    ];
+    return [...this.inner.params(), ...[...this.heads].flatMap(([m, d]) => d.params(`head/${m}`))];
   }
   nonTrainable() {
     return this.inner.nonTrainable();

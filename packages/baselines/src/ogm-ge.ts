@@ -41,10 +41,10 @@ import {
   type Grads,
   IgmArgumentError,
   requireOutput,
+  type ScalarOrSchedule,
   type StepContext,
   scaleByAdam,
   scaleByLearningRate,
-  type ScalarOrSchedule,
   sgd,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -153,7 +153,8 @@ export function ogmGe(options: OgmGeOptions): GradientTransform<null> {
     update(grads, _state, ctx) {
       const mods = modalities!;
       const scores: Record<string, number> = {};
-      for (const m of mods) scores[m] = batchScore(requireOutput(ctx, `logits/${m}`, where), ctx.labels);
+      for (const m of mods)
+        scores[m] = batchScore(requireOutput(ctx, `logits/${m}`, where), ctx.labels);
       const d = ogmCoefficients(mods, scores, alpha);
       for (const m of mods) {
         ctx.log(`ogm/score/${m}`, scores[m]!);

@@ -36,7 +36,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkWindow, crossEntropy, inWindow, oneHot, trueClassProbs } from './common';
 
 /** Euclidean distances [B, C] between rows of `features` [B, d] and `prototypes` [C, d]. */
-export function prototypeDistances(features: tf.Tensor, prototypes: tf.Tensor, eps = 1e-8): tf.Tensor2D {
+export function prototypeDistances(
+  features: tf.Tensor,
+  prototypes: tf.Tensor,
+  eps = 1e-8,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const f2 = tf.sum(tf.square(features), 1, true); // [B, 1]
     const p2 = tf.reshape(tf.sum(tf.square(prototypes), 1), [1, -1]); // [1, C]
@@ -55,7 +59,11 @@ export function prototypeLogits(features: tf.Tensor, prototypes: tf.Tensor): tf.
  * Per-class means of `features` [N, d] with integer `labels` [N]; a class without samples keeps
  * its row of `previous` [C, d]. Returns [C, d].
  */
-export function classMeans(features: tf.Tensor, labels: tf.Tensor, previous: tf.Tensor): tf.Tensor2D {
+export function classMeans(
+  features: tf.Tensor,
+  labels: tf.Tensor,
+  previous: tf.Tensor,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const C = previous.shape[0]!;
     const y = oneHot(labels, C); // [N, C]
@@ -93,10 +101,22 @@ export class PmrPrototypes implements Callback {
   passes = 0;
   constructor(private readonly options: PmrPrototypesOptions) {
     const where = 'PmrPrototypes';
-    checkKnownKeys(where, options, ['model', 'dataset', 'batchSize', 'momentum', 'fraction', 'seed', 'modalities']);
+    checkKnownKeys(where, options, [
+      'model',
+      'dataset',
+      'batchSize',
+      'momentum',
+      'fraction',
+      'seed',
+      'modalities',
+    ]);
     checkNumber(where, 'batchSize', options.batchSize, { min: 1, integer: true });
     this.momentum = checkNumber(where, 'momentum', options.momentum ?? 0.2, { min: 0, max: 1 });
-    this.fraction = checkNumber(where, 'fraction', options.fraction ?? 0.1, { min: 0, max: 1, minExclusive: true });
+    this.fraction = checkNumber(where, 'fraction', options.fraction ?? 0.1, {
+      min: 0,
+      max: 1,
+      minExclusive: true,
+    });
     this.seed = checkNumber(where, 'seed', options.seed ?? 0, { integer: true });
     this.modalities = options.modalities ?? options.model.modalities;
     const C = options.model.numClasses;
@@ -104,9 +124,18 @@ export class PmrPrototypes implements Callback {
     for (const m of this.modalities) {
       const d = withDim.featureDim?.(m);
       if (d === undefined) {
-        throw new IgmArgumentError(`${where}: cannot read the feature size of modality "${m}" (the model needs featureDim(m)).`);
+        throw new IgmArgumentError(
+          `${where}: cannot read the feature size of modality "${m}" (the model needs featureDim(m)).`,
+        );
       }
-      this.vars.set(m, tf.variable(tf.zeros([C, d]), false, `pmr/prototypes/${m}#${Math.random().toString(36).slice(2)}`));
+      this.vars.set(
+        m,
+        tf.variable(
+          tf.zeros([C, d]),
+          false,
+          `pmr/prototypes/${m}#${Math.random().toString(36).slice(2)}`,
+        ),
+      );
     }
   }
 
@@ -114,7 +143,9 @@ export class PmrPrototypes implements Callback {
   prototypes(m: string): tf.Variable {
     const v = this.vars.get(m);
     if (!v) {
-      throw new IgmArgumentError(`PmrPrototypes: no prototypes for modality "${m}". Known: ${this.modalities.join(', ')}.`);
+      throw new IgmArgumentError(
+        `PmrPrototypes: no prototypes for modality "${m}". Known: ${this.modalities.join(', ')}.`,
+      );
     }
     return v;
   }
@@ -144,7 +175,9 @@ export class PmrPrototypes implements Callback {
           const o = model.forward(batch.inputs, { training: false, modalities: this.modalities });
           return this.modalities.map((m) => tf.keep(o[`features/${m}`]!));
         });
-        this.modalities.forEach((m, k) => feats.get(m)!.push(out[k]!));
+        this.modalities.forEach((m, k) => {
+          feats.get(m)!.push(out[k]!);
+        });
         labels.push(tf.clone(batch.labels));
       } finally {
         tf.dispose([...Object.values(batch.inputs), batch.labels]);
@@ -155,7 +188,9 @@ export class PmrPrototypes implements Callback {
       for (const m of this.modalities) {
         const v = this.vars.get(m)!;
         const fresh = classMeans(tf.concat(feats.get(m)!), y, v);
-        v.assign(epoch >= 1 ? tf.add(tf.mul(fresh, 1 - this.momentum), tf.mul(v, this.momentum)) : fresh);
+        v.assign(
+          epoch >= 1 ? tf.add(tf.mul(fresh, 1 - this.momentum), tf.mul(v, this.momentum)) : fresh,
+        );
       }
     });
     tf.dispose([...labels, ...[...feats.values()].flat()]);
@@ -222,21 +257,31 @@ export function pmrLoss(options: PmrLossOptions): LossTerm {
   const source = options.prototypes;
   const protoOf = source instanceof PmrPrototypes ? (m: string) => source.prototypes(m) : source;
   if (typeof protoOf !== 'function') {
-    throw new IgmArgumentError(`${where}: received prototypes=${String(source)}. Pass a PmrPrototypes callback or a function m -> [C, d] tensor.`);
+    throw new IgmArgumentError(
+      `${where}: received prototypes=${String(source)}. Pass a PmrPrototypes callback or a function m -> [C, d] tensor.`,
+    );
   }
-  const fixed = options.modalities ?? (source instanceof PmrPrototypes ? source.modalities : undefined);
+  const fixed =
+    options.modalities ?? (source instanceof PmrPrototypes ? source.modalities : undefined);
   return {
     name: 'pmr',
     compute(outputs, labels, ctx) {
       const mods =
-        fixed ?? Object.keys(outputs).filter((k) => k.startsWith('features/')).map((k) => k.slice(9));
+        fixed ??
+        Object.keys(outputs)
+          .filter((k) => k.startsWith('features/'))
+          .map((k) => k.slice(9));
       if (mods.length < 2) {
-        throw new IgmArgumentError(`${where}: found ${mods.length} modality feature output(s); PMR compares at least 2.`);
+        throw new IgmArgumentError(
+          `${where}: found ${mods.length} modality feature output(s); PMR compares at least 2.`,
+        );
       }
       const pce: Record<string, tf.Scalar> = {};
       const scores: Record<string, number> = {};
       for (const m of mods) {
-        const logits = tf.neg(prototypeDistances(requireOutput(ctx, `features/${m}`, where), protoOf(m)));
+        const logits = tf.neg(
+          prototypeDistances(requireOutput(ctx, `features/${m}`, where), protoOf(m)),
+        );
         pce[m] = crossEntropy(logits, labels);
         scores[m] = tf.tidy(() => tf.sum(trueClassProbs(logits, labels)).dataSync()[0]!);
       }

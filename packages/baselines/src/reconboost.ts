@@ -69,7 +69,9 @@ export function reconBoostStep(options: ReconBoostStepOptions = {}): TrainerStep
     describe: () => ({ step: 'reconboost', w1, w2 }),
     validate(model: MultimodalModelLike) {
       if (!(model instanceof ReconBoostModel)) {
-        throw new IgmArgumentError(`${where}: the model must be a ReconBoostModel (encoders + shared head + beta).`);
+        throw new IgmArgumentError(
+          `${where}: the model must be a ReconBoostModel (encoders + shared head + beta).`,
+        );
       }
     },
     run(tools) {
@@ -77,30 +79,58 @@ export function reconBoostStep(options: ReconBoostStepOptions = {}): TrainerStep
       const stage = tools.stage;
       const { inputs, labels } = tools.batch;
       if (stage === undefined) {
-        throw new IgmArgumentError(`${where}: the run has no stages. Use reconBoostPlan() to get the stage list.`);
+        throw new IgmArgumentError(
+          `${where}: the run has no stages. Use reconBoostPlan() to get the stage list.`,
+        );
       }
       if (stage === ENSEMBLE_STAGE) {
         tools.log('reconboost/stage', -1);
         const lossFn: LossFn = (pass) => {
-          const outputs = model.forward(inputs, { training: true, batchStatistics: pass.batchStatistics });
+          const outputs = model.forward(inputs, {
+            training: true,
+            batchStatistics: pass.batchStatistics,
+          });
           return { loss: crossEntropy(outputs['logits/fused']!, labels), outputs };
         };
         return tools.minimize(lossFn);
       }
       const m = stage;
       if (!model.modalities.includes(m)) {
-        throw new IgmArgumentError(`${where}: stage "${m}" is neither a modality (${model.modalities.join(', ')}) nor "${ENSEMBLE_STAGE}".`);
+        throw new IgmArgumentError(
+          `${where}: stage "${m}" is neither a modality (${model.modalities.join(', ')}) nor "${ENSEMBLE_STAGE}".`,
+        );
       }
       tools.log('reconboost/stage', model.modalities.indexOf(m));
       const others = model.modalities.filter((k) => k !== m);
       const q = tf.tidy(() => {
         const o = model.forward(inputs, { training: false, modalities: others });
-        return tf.softmax(tf.mul(model.beta, tf.addN(others.map((k) => o[`logits/${k}`]!))) as tf.Tensor2D);
+        return tf.softmax(
+          tf.mul(model.beta, tf.addN(others.map((k) => o[`logits/${k}`]!))) as tf.Tensor2D,
+        );
       });
-      tools.log('reconboost/weight', tf.tidy(() => tf.mean(tf.div(tf.sub(w1, tf.mul(tf.sum(tf.mul(q, oneHot(labels, q.shape[1]!)), 1), w2)), q.shape[1]!)).dataSync()[0]!));
-      const keys = [...tools.params.values()].filter((p) => p.group === `encoder/${m}` || p.group === 'head/shared').map((p) => p.key);
+      tools.log(
+        'reconboost/weight',
+        tf.tidy(
+          () =>
+            tf
+              .mean(
+                tf.div(
+                  tf.sub(w1, tf.mul(tf.sum(tf.mul(q, oneHot(labels, q.shape[1]!)), 1), w2)),
+                  q.shape[1]!,
+                ),
+              )
+              .dataSync()[0]!,
+        ),
+      );
+      const keys = [...tools.params.values()]
+        .filter((p) => p.group === `encoder/${m}` || p.group === 'head/shared')
+        .map((p) => p.key);
       const lossFn: LossFn = (pass) => {
-        const outputs = model.forward(inputs, { training: true, batchStatistics: pass.batchStatistics, modalities: [m] });
+        const outputs = model.forward(inputs, {
+          training: true,
+          batchStatistics: pass.batchStatistics,
+          modalities: [m],
+        });
         return { loss: reconBoostLoss(outputs[`logits/${m}`]!, q, labels, w1, w2), outputs };
       };
       return tools.minimize(lossFn, { keys });
@@ -127,14 +157,24 @@ export function reconBoostPlan(options: ReconBoostPlanOptions): {
   const where = 'reconBoostPlan';
   checkKnownKeys(where, options, ['order', 'stages', 'epochsPerStage', 'correctEpochs']);
   if (!Array.isArray(options.order) || options.order.length < 2) {
-    throw new IgmArgumentError(`${where}: received order=${JSON.stringify(options.order)}. Expected at least 2 modalities, e.g. ["audio", "visual"].`);
+    throw new IgmArgumentError(
+      `${where}: received order=${JSON.stringify(options.order)}. Expected at least 2 modalities, e.g. ["audio", "visual"].`,
+    );
   }
   if (options.order.includes(ENSEMBLE_STAGE)) {
-    throw new IgmArgumentError(`${where}: a modality may not be called "${ENSEMBLE_STAGE}" (the correction stages' name).`);
+    throw new IgmArgumentError(
+      `${where}: a modality may not be called "${ENSEMBLE_STAGE}" (the correction stages' name).`,
+    );
   }
   const n = checkNumber(where, 'stages', options.stages, { min: 1, integer: true });
-  const e1 = checkNumber(where, 'epochsPerStage', options.epochsPerStage ?? 4, { min: 1, integer: true });
-  const e2 = checkNumber(where, 'correctEpochs', options.correctEpochs ?? 4, { min: 0, integer: true });
+  const e1 = checkNumber(where, 'epochsPerStage', options.epochsPerStage ?? 4, {
+    min: 1,
+    integer: true,
+  });
+  const e2 = checkNumber(where, 'correctEpochs', options.correctEpochs ?? 4, {
+    min: 0,
+    integer: true,
+  });
   const stages: StageSpec[] = [];
   for (let s = 0; s < n; s++) {
     stages.push({ name: options.order[s % options.order.length]!, epochs: e1 });

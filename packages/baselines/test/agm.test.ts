@@ -1,6 +1,12 @@
-import { sgd, chain } from '@igm/core';
+import { chain, sgd } from '@igm/core';
 import { BatchNorm, MultimodalModel } from '@igm/models';
-import { describeEachBackend, expectAllClose, expectNoTensorLeak, loadFixture, tf } from '@igm/test-utils';
+import {
+  describeEachBackend,
+  expectAllClose,
+  expectNoTensorLeak,
+  loadFixture,
+  tf,
+} from '@igm/test-utils';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import { AgmController, AgmModel, agmClip, agmScaledOutput, agmStep } from '../src';
@@ -21,7 +27,9 @@ function encoder(dIn: number, name: string): tfl.LayersModel {
   const input = tfl.input({ shape: [dIn] });
   const h = tfl.layers.dense({ units: 3, name: 'fc' }).apply(input) as tfl.SymbolicTensor;
   const b = new BatchNorm({ name: 'bn' }).apply(h) as tfl.SymbolicTensor;
-  const r = tfl.layers.activation({ activation: 'relu', name: 'relu' }).apply(b) as tfl.SymbolicTensor;
+  const r = tfl.layers
+    .activation({ activation: 'relu', name: 'relu' })
+    .apply(b) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: r, name });
 }
 
@@ -31,7 +39,9 @@ function fixtureModel(): AgmModel {
     numClasses: 3,
     head: { type: 'concat' },
   });
-  const vars = new Map([...inner.params(), ...inner.nonTrainable()].map((p) => [p.key, p.variable]));
+  const vars = new Map(
+    [...inner.params(), ...inner.nonTrainable()].map((p) => [p.key, p.variable]),
+  );
   for (const [k, v] of Object.entries(fx.init)) vars.get(k)!.assign(tf.tensor(v));
   return new AgmModel(inner);
 }
@@ -40,9 +50,16 @@ describeEachBackend('agm', () => {
   it('matches the torch reference over two steps (zeroed passes in inference mode, customGrad scaling, clip)', () => {
     const model = fixtureModel();
     const controller = new AgmController({ alpha: fx.alpha, modalities: ['audio', 'visual'] });
-    const runner = stepRunner(model, agmStep(controller), chain(agmClip(), sgd({ learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 })));
+    const runner = stepRunner(
+      model,
+      agmStep(controller),
+      chain(agmClip(), sgd({ learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 })),
+    );
     for (let s = 0; s < 2; s++) {
-      const batch = { inputs: { audio: tf.tensor2d(fx.xa[s]!), visual: tf.tensor2d(fx.xv[s]!) }, labels: tf.tensor1d(fx.labels[s]!, 'int32') };
+      const batch = {
+        inputs: { audio: tf.tensor2d(fx.xa[s]!), visual: tf.tensor2d(fx.xv[s]!) },
+        labels: tf.tensor1d(fx.labels[s]!, 'int32'),
+      };
       const loss = runner.run(batch, { epoch: 0, batchIndex: s, batchesPerEpoch: 2 });
       const ref = fx.logs[s]!;
       expect(loss).toBeCloseTo(ref['loss'] as number, 5);
@@ -54,9 +71,12 @@ describeEachBackend('agm', () => {
       expect(runner.logs[s]!['agm/clipped']).toBe(ref['clipped'] ? 1 : 0);
       tf.dispose([...Object.values(batch.inputs), batch.labels]);
     }
-    const vars = new Map([...model.params(), ...model.nonTrainable()].map((p) => [p.key, p.variable]));
+    const vars = new Map(
+      [...model.params(), ...model.nonTrainable()].map((p) => [p.key, p.variable]),
+    );
     // float32 vs float64 over two steps (BN, exp of scores): 1e-5 relative + absolute.
-    for (const [k, v] of Object.entries(fx.final)) expectAllClose(vars.get(k)!, v, { atol: 1e-5, rtol: 1e-5, message: k });
+    for (const [k, v] of Object.entries(fx.final))
+      expectAllClose(vars.get(k)!, v, { atol: 1e-5, rtol: 1e-5, label: k });
     runner.dispose();
     model.dispose();
   });
@@ -93,29 +113,62 @@ describeEachBackend('agm', () => {
   });
 
   it('clip: untouched below the threshold, global norm 1 above it', () => {
-    const p = (key: string, group: string, shape: number[]) => ({ key, group, variable: tf.variable(tf.zeros(shape)) });
-    const params = new Map([['f', p('f', 'fusion', [1, 2])], ['e', p('e', 'encoder/a', [2])]]);
+    const p = (key: string, group: string, shape: number[]) => ({
+      key,
+      group,
+      variable: tf.variable(tf.zeros(shape)),
+    });
+    const params = new Map([
+      ['f', p('f', 'fusion', [1, 2])],
+      ['e', p('e', 'encoder/a', [2])],
+    ]);
     const clip = agmClip();
     const logs: Record<string, number> = {};
-    const ctx = { log: (n: string, v: number) => { logs[n] = v; } } as never;
-    const small = new Map([['f', tf.tensor2d([[0.5, 0.5]])], ['e', tf.tensor1d([3, 4])]]);
+    const ctx = {
+      log: (n: string, v: number) => {
+        logs[n] = v;
+      },
+    } as never;
+    const small = new Map<string, tf.Tensor>([
+      ['f', tf.tensor2d([[0.5, 0.5]])],
+      ['e', tf.tensor1d([3, 4])],
+    ]);
     expect(clip.update(small, clip.init(params), ctx)).toBe(small);
     expect(logs['agm/clipped']).toBe(0);
-    const big = new Map([['f', tf.tensor2d([[2, 0]])], ['e', tf.tensor1d([0, 0])]]);
+    const big = new Map<string, tf.Tensor>([
+      ['f', tf.tensor2d([[2, 0]])],
+      ['e', tf.tensor1d([0, 0])],
+    ]);
     const out = clip.update(big, null, ctx);
     expectAllClose(out.get('f')!, [[1, 0]], { atol: 1e-6 });
     expect(logs['agm/clipped']).toBe(1);
-    tf.dispose([...small.values(), ...big.values(), ...out.values(), ...[...params.values()].map((q) => q.variable)]);
+    tf.dispose([
+      ...small.values(),
+      ...big.values(),
+      ...out.values(),
+      ...[...params.values()].map((q) => q.variable),
+    ]);
   });
 
   it('rejects three modalities and bad options, and does not leak over 200 steps', async () => {
-    expect(() => new AgmController({ alpha: 1, modalities: ['a', 'b', 'c'] })).toThrow(/exactly 2.*not specified/);
+    expect(() => new AgmController({ alpha: 1, modalities: ['a', 'b', 'c'] })).toThrow(
+      /exactly 2.*not specified/,
+    );
     expect(() => new AgmController({ alpha: -1, modalities: ['a', 'b'] })).toThrow(/alpha=-1/);
     const model = fixtureModel();
     const controller = new AgmController({ alpha: 1, modalities: ['audio', 'visual'] });
-    const runner = stepRunner(model, agmStep(controller), chain(agmClip(), sgd({ learningRate: 0.01 })));
-    const batch = { inputs: { audio: tf.tensor2d(fx.xa[0]!), visual: tf.tensor2d(fx.xv[0]!) }, labels: tf.tensor1d(fx.labels[0]!, 'int32') };
-    await expectNoTensorLeak((i) => runner.run(batch, { epoch: 0, batchIndex: i, batchesPerEpoch: 1000 }));
+    const runner = stepRunner(
+      model,
+      agmStep(controller),
+      chain(agmClip(), sgd({ learningRate: 0.01 })),
+    );
+    const batch = {
+      inputs: { audio: tf.tensor2d(fx.xa[0]!), visual: tf.tensor2d(fx.xv[0]!) },
+      labels: tf.tensor1d(fx.labels[0]!, 'int32'),
+    };
+    await expectNoTensorLeak((i) =>
+      runner.run(batch, { epoch: 0, batchIndex: i, batchesPerEpoch: 1000 }),
+    );
     runner.dispose();
     model.dispose();
     tf.dispose([...Object.values(batch.inputs), batch.labels]);

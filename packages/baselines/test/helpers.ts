@@ -65,11 +65,14 @@ export class TestDriver<S> {
     const logs: Record<string, number> = {};
     const loss = tf.tidy(() => {
       let outputs: Record<string, tf.Tensor> = {};
-      const { value, grads } = tf.variableGrads(() => {
-        const r = lossFn();
-        outputs = Object.fromEntries(Object.entries(r.outputs).map(([k, t]) => [k, tf.keep(t)]));
-        return r.loss;
-      }, [...this.params.values()].map((p) => p.variable));
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const r = lossFn();
+          outputs = Object.fromEntries(Object.entries(r.outputs).map(([k, t]) => [k, tf.keep(t)]));
+          return r.loss;
+        },
+        [...this.params.values()].map((p) => p.variable),
+      );
       const byName = new Map([...this.params].map(([k, p]) => [p.variable.name, k]));
       const named: Grads = new Map();
       for (const [n, g] of Object.entries(grads)) named.set(byName.get(n)!, g);
@@ -106,7 +109,11 @@ import type { MultimodalModelLike } from '@igm/core';
 import { runTrainerStep, type TrainerStep, TransformDriver } from '@igm/trainer';
 
 /** Runs `step` on fixed batches with the trainer's driver (the run loop's step machinery). */
-export function stepRunner(model: MultimodalModelLike, step: TrainerStep, transform: GradientTransform<unknown>) {
+export function stepRunner(
+  model: MultimodalModelLike,
+  step: TrainerStep,
+  transform: GradientTransform<unknown>,
+) {
   const params = new Map(model.params().map((p) => [p.key, p]));
   const logs: Array<Record<string, number>> = [];
   let current: Record<string, number> = {};
@@ -118,7 +125,12 @@ export function stepRunner(model: MultimodalModelLike, step: TrainerStep, transf
     logs,
     run(
       batch: { inputs: Record<string, tf.Tensor>; labels: tf.Tensor1D },
-      position: { epoch?: number; batchIndex?: number; batchesPerEpoch?: number; stage?: string } = {},
+      position: {
+        epoch?: number;
+        batchIndex?: number;
+        batchesPerEpoch?: number;
+        stage?: string;
+      } = {},
     ): number {
       current = {};
       const loss = runTrainerStep(step, {

@@ -1,6 +1,12 @@
-import { type Grads, sgd, type StepContext } from '@igm/core';
+import { type Grads, type StepContext, sgd } from '@igm/core';
 import { MultimodalModel, mlpEncoder } from '@igm/models';
-import { describeEachBackend, expectAllClose, expectNoTensorLeak, loadFixture, tf } from '@igm/test-utils';
+import {
+  describeEachBackend,
+  expectAllClose,
+  expectNoTensorLeak,
+  loadFixture,
+  tf,
+} from '@igm/test-utils';
 import { expect, it } from 'vitest';
 import { minNormWeight, mmParetoCombine, mmParetoStep, withAuxiliaryHeads } from '../src';
 import { disposeParams, makeParams, stepRunner } from './helpers';
@@ -14,7 +20,12 @@ interface Fixture {
   logs: Array<Record<string, number>>;
 }
 const fx = loadFixture<Fixture>(new URL('./fixtures/mmpareto.json', import.meta.url));
-const groupOf = (k: string) => k.split('/').slice(0, 2).join('/').replace(/^fusion\/.*/, 'fusion');
+const groupOf = (k: string) =>
+  k
+    .split('/')
+    .slice(0, 2)
+    .join('/')
+    .replace(/^fusion\/.*/, 'fusion');
 
 describeEachBackend('mmPareto', () => {
   it('matches the torch reference over two SGD steps (agreeing and conflicting gradients)', () => {
@@ -39,26 +50,43 @@ describeEachBackend('mmPareto', () => {
         };
         const vars = [...params.values()].map((p) => p.variable);
         const named = (g: Record<string, tf.Tensor>): Grads =>
-          new Map([...params].filter(([, p]) => g[p.variable.name]).map(([k, p]) => [k, g[p.variable.name]!]));
+          new Map(
+            [...params]
+              .filter(([, p]) => g[p.variable.name])
+              .map(([k, p]) => [k, g[p.variable.name]!]),
+          );
         const total = tf.variableGrads(() => {
           const l = forward();
           return tf.addN([l.mm, l.a, l.v]) as tf.Scalar;
         }, vars);
         expect(total.value.dataSync()[0]).toBeCloseTo(fx.logs[step]!['loss']!, 5);
-        const mm = tf.variableGrads(() => forward().mm, vars.filter((v) => v.name.startsWith('encoder')));
+        const mm = tf.variableGrads(
+          () => forward().mm,
+          vars.filter((v) => v.name.startsWith('encoder')),
+        );
         const { grads, decision } = mmParetoCombine(named(total.grads), named(mm.grads), params);
         for (const m of ['audio', 'visual']) {
           expect(decision.cosine[m]).toBeCloseTo(fx.logs[step]![`cos_${m}`]!, 5);
           expect(decision.weight[m]).toBeCloseTo(fx.logs[step]![`weight_${m}`]!, 4);
         }
-        const ctx = { step, epoch: 0, batchIndex: step, params, outputs: {}, labels, log: () => {} } as unknown as StepContext;
+        const ctx = {
+          step,
+          epoch: 0,
+          batchIndex: step,
+          params,
+          outputs: {},
+          labels,
+          log: () => {},
+        } as unknown as StepContext;
         const updates = opt.update(grads, state, ctx);
-        for (const [k, u] of updates) params.get(k)!.variable.assign(tf.add(params.get(k)!.variable, u));
+        for (const [k, u] of updates)
+          params.get(k)!.variable.assign(tf.add(params.get(k)!.variable, u));
       });
       labels.dispose();
     });
     // float32 vs float64 over two steps: 1e-5.
-    for (const [k, v] of Object.entries(fx.params)) expectAllClose(P(k), v, { atol: 1e-5, rtol: 1e-5, message: k });
+    for (const [k, v] of Object.entries(fx.params))
+      expectAllClose(P(k), v, { atol: 1e-5, rtol: 1e-5, label: k });
     for (const { variable } of opt.state(state)) variable.dispose();
     disposeParams(params);
     tf.dispose([xa, xv]);
@@ -84,7 +112,11 @@ describeEachBackend('mmPareto', () => {
     );
     const runner = stepRunner(model, mmParetoStep(), sgd({ learningRate: 0.05, momentum: 0.9 }));
     const batch = {
-      inputs: { a: tf.randomNormal([8, 4], 0, 1, 'float32', 1), b: tf.randomNormal([8, 3], 0, 1, 'float32', 2), c: tf.randomNormal([8, 5], 0, 1, 'float32', 3) },
+      inputs: {
+        a: tf.randomNormal([8, 4], 0, 1, 'float32', 1),
+        b: tf.randomNormal([8, 3], 0, 1, 'float32', 2),
+        c: tf.randomNormal([8, 5], 0, 1, 'float32', 3),
+      },
       labels: tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'),
     };
     const first = runner.run(batch);

@@ -1,5 +1,11 @@
 import type { Grads, StepContext } from '@igm/core';
-import { describeEachBackend, expectAllClose, expectNoTensorLeak, loadFixture, tf } from '@igm/test-utils';
+import {
+  describeEachBackend,
+  expectAllClose,
+  expectNoTensorLeak,
+  loadFixture,
+  tf,
+} from '@igm/test-utils';
 import { expect, it } from 'vitest';
 import { ogmCoefficients, ogmGe, ogmGeOptimizer, unbiasedStd } from '../src';
 import { disposeParams, makeParams, TestDriver, trainingKernels } from './helpers';
@@ -32,25 +38,28 @@ describeEachBackend('ogmGe', (backend) => {
       const params = makeParams(fx.init, groupOf);
       const xa = tf.tensor(fx.xa);
       const xv = tf.tensor(fx.xv);
-      const draws = fx.draws.map((d) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, tf.tensor(v)])));
-      // One step per epoch in the fixture: step s runs in epoch s.
-      const transform = tf.tidy(() =>
-        ogmGeOptimizer({
-          alpha: c.alpha,
-          noise: c.noise,
-          window: { start: 0, end: c.window_end },
-          learningRate: 0.1,
-          momentum: 0.9,
-          weightDecay: 1e-4,
-          modalities: ['audio', 'visual'],
-          normalDraws: (key, _shape, ctx: StepContext) => tf.clone(draws[ctx.epoch]![key]!),
-        }),
+      const draws = fx.draws.map((d) =>
+        Object.fromEntries(Object.entries(d).map(([k, v]) => [k, tf.tensor(v)])),
       );
+      // One step per epoch in the fixture: step s runs in epoch s.
+      const transform = ogmGeOptimizer({
+        alpha: c.alpha,
+        noise: c.noise,
+        window: { start: 0, end: c.window_end },
+        learningRate: 0.1,
+        momentum: 0.9,
+        weightDecay: 1e-4,
+        modalities: ['audio', 'visual'],
+        normalDraws: (key, _shape, ctx: StepContext) => tf.clone(draws[ctx.epoch]![key]!),
+      });
       const opt = new TestDriver(transform, params);
       const logs = opt.logs;
       const P = (k: string) => params.get(k)!.variable;
       const encode = (x: tf.Tensor, w: tf.Variable, b: tf.Variable) =>
-        tf.mean(tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), b)), [1, 2]);
+        tf.mean(
+          tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), b)),
+          [1, 2],
+        );
       fx.labels.forEach((y, step) => {
         const labels = tf.tensor1d(y, 'int32');
         const loss = opt.minimize(
@@ -80,7 +89,8 @@ describeEachBackend('ogmGe', (backend) => {
         expect(logs[step]!['ogm/score/audio']).toBeCloseTo(ref['s_audio']!, 5);
       });
       // float32 vs float64 reference over two steps of a tiny conv model: 1e-5.
-      for (const [k, v] of Object.entries(c.params)) expectAllClose(P(k), v, { atol: 1e-5, rtol: 1e-5, message: `${name} ${k}` });
+      for (const [k, v] of Object.entries(c.params))
+        expectAllClose(P(k), v, { atol: 1e-5, rtol: 1e-5, label: `${name} ${k}` });
       opt.dispose();
       disposeParams(params);
       tf.dispose([xa, xv, ...draws.flatMap((d) => Object.values(d))]);
@@ -105,22 +115,35 @@ describeEachBackend('ogmGe', (backend) => {
   it('touches only 4-D encoder gradients by default; tensors: "encoder" selects all encoder tensors', () => {
     const params = makeParams(
       { 'a/k': [[[[1, 2]]]], 'a/b': [1, 1], 'v/k': [[[[1, 2]]]], 'f/w': [[1], [1]] },
-      (k) => (k.startsWith('a') ? 'encoder/audio' : k.startsWith('v') ? 'encoder/visual' : 'fusion'),
+      (k) =>
+        k.startsWith('a') ? 'encoder/audio' : k.startsWith('v') ? 'encoder/visual' : 'fusion',
     );
     const grads: Grads = new Map([...params].map(([k, p]) => [k, tf.onesLike(p.variable)]));
     const outputs = {
-      'logits/audio': tf.tensor2d([[5, 0], [5, 0]]),
-      'logits/visual': tf.tensor2d([[0, 0], [0, 0]]),
+      'logits/audio': tf.tensor2d([
+        [5, 0],
+        [5, 0],
+      ]),
+      'logits/visual': tf.tensor2d([
+        [0, 0],
+        [0, 0],
+      ]),
     };
     const labels = tf.tensor1d([0, 0], 'int32');
     const ctxFor = (): StepContext => ({
-      step: 0, epoch: 0, batchIndex: 0, params, outputs, labels,
-      rng: { nextSeed: () => 1 } as never, log: () => {},
+      step: 0,
+      epoch: 0,
+      batchIndex: 0,
+      params,
+      outputs,
+      labels,
+      rng: { nextSeed: () => 1 } as never,
+      log: () => {},
     });
     for (const tensors of ['conv', 'encoder'] as const) {
       const t = ogmGe({ alpha: 1, noise: false, tensors });
       const out = t.update(grads, t.init(params), ctxFor());
-      const kA = 1 - Math.tanh(1 * (2 * (Math.exp(5) / (1 + Math.exp(5)))) / 1);
+      const kA = 1 - Math.tanh((1 * (2 * (Math.exp(5) / (1 + Math.exp(5))))) / 1);
       expectAllClose(out.get('a/k')!, [[[[kA, kA]]]], { atol: 1e-6 });
       expectAllClose(out.get('v/k')!, [[[[1, 1]]]]);
       expectAllClose(out.get('f/w')!, [[1], [1]]);
@@ -152,14 +175,20 @@ describeEachBackend('ogmGe', (backend) => {
       k.startsWith('a') ? 'encoder/audio' : 'encoder/visual',
     );
     const opt = new TestDriver(chainOf(), params);
-    const x = tf.tensor2d([[1, 2], [3, 1]]);
+    const x = tf.tensor2d([
+      [1, 2],
+      [3, 1],
+    ]);
     const labels = tf.tensor1d([0, 1], 'int32');
     await expectNoTensorLeak(() =>
       opt.minimize(
         () => {
           const la = tf.mul(x, tf.reshape(params.get('a/k')!.variable, [1, 2]));
           const lv = tf.mul(x, tf.reshape(params.get('v/k')!.variable, [1, 2]));
-          const loss = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 2), tf.add(la, lv)) as tf.Scalar;
+          const loss = tf.losses.softmaxCrossEntropy(
+            tf.oneHot(labels, 2),
+            tf.add(la, lv),
+          ) as tf.Scalar;
           return { loss, outputs: { 'logits/audio': la, 'logits/visual': lv } };
         },
         { labels },
