@@ -38,6 +38,7 @@ import {
   type MultimodalModelLike,
   sgd,
   stepLR,
+  symmetricEigen,
 } from '@igm/core';
 import {
   type FlatProjectionState,
@@ -126,6 +127,9 @@ const KNOWN = [
   'unprojected',
 ];
 
+/** Layers up to this input dimension get T's full spectrum recorded at each boundary. */
+export const FULL_SPECTRUM_MAX_DIM = 256;
+
 /** The flatProjection member's state inside a (nested) chain state. */
 export function findFlatProjectionState(state: unknown): FlatProjectionState | null {
   const s = state as { kind?: string; members?: unknown[] } | null;
@@ -143,7 +147,9 @@ export function findFlatProjectionState(state: unknown): FlatProjectionState | n
 /**
  * Builds T for the head of `boundary.previousModality` from the reloaded model (one pass over
  * the training data, inference mode) and installs it into the chain's flatProjection state.
- * Records s_min, s_max and T's spectrum per layer (`T/<kernel>/...`).
+ * Records per layer (`T/<kernel>/...`): Y's s_min and s_max, T's extreme eigenvalues, the
+ * number of batches, and T's full spectrum for input dimensions <= 256 (ordered by Y's
+ * ascending eigenvalues, so from 1 down to e^-tau).
  */
 export async function rebuildFlatProjection(boundary: StageBoundary, tau?: number): Promise<void> {
   const state = findFlatProjectionState(boundary.transformState);
@@ -164,6 +170,16 @@ export async function rebuildFlatProjection(boundary: StageBoundary, tau?: numbe
     await boundary.forEachInferenceOutputs(k, (outputs) => acc.addOutputs(layers, outputs));
     const report = installProjection(state, acc, layers, tau !== undefined ? { tau } : {});
     for (const r of report) {
+      if (r.dim <= FULL_SPECTRUM_MAX_DIM) {
+        // T's eigenvalues t_i = exp(-tau (s_i - s_min)/(s_max - s_min)) from Y's (ascending s).
+        const s = symmetricEigen(acc.get(r.layerKey).dataSync() as Float32Array, r.dim).values;
+        const lo = Math.max(0, s[0]!);
+        const hi = s[s.length - 1]!;
+        const t = Array.from(s, (v) =>
+          r.method === 'identity' ? 1 : Math.exp((-r.tau * (Math.max(0, v) - lo)) / (hi - lo)),
+        );
+        boundary.record(`T/${r.layerKey}/eigenvalues`, t);
+      }
       boundary.record(`T/${r.layerKey}/sMin`, r.sMin);
       boundary.record(`T/${r.layerKey}/sMax`, r.sMax);
       boundary.record(`T/${r.layerKey}/spectrum`, [r.spectrum.min, r.spectrum.max]);

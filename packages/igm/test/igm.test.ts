@@ -93,6 +93,10 @@ describeEachBackend('igm()', () => {
     expect(rec['T/a/head0/kernel/spectrum']).toHaveLength(2);
     expect((rec['T/a/head0/kernel/spectrum'] as number[])[0]).toBeCloseTo(Math.exp(-0.4), 5);
     expect(rec['T/a/head0/kernel/batches']).toBe(9);
+    const eig = rec['T/a/head0/kernel/eigenvalues'] as number[];
+    expect(eig).toHaveLength(6);
+    expect(eig[0]).toBeCloseTo(1, 6); // smallest s -> scale 1
+    expect(eig[5]).toBeCloseTo(Math.exp(-0.4), 6); // dominant direction damped by e^-tau
     model.dispose();
   });
 
