@@ -7,6 +7,8 @@ export {
   requireEvaluate,
   requireOutput,
 } from './chain';
+export type { AnyTransform, MaskedState, PartitionState, WhenOptions } from './combinators';
+export { masked, matchesPattern, partition, when } from './combinators';
 export * from './contracts';
 export {
   allCoalitions,
@@ -29,6 +31,8 @@ export type {
 export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metrics';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, toParamMap } from './optimizer';
+export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';
+export { collectParams } from './params';
 export { createRng } from './rng';
 export type {
   CosineOptions,
@@ -38,5 +42,7 @@ export type {
   WarmupOptions,
 } from './schedules';
 export { constant, cosine, multiStep, stepLR, warmup } from './schedules';
+export type { AdapterModelLike, TfjsOptimizerOptions } from './tfjs-adapter';
+export { IgmTfjsOptimizer, toTfjsOptimizer } from './tfjs-adapter';
 export * from './transforms';
 export * from './types';
