@@ -32,7 +32,7 @@ import { readFileOrThrow } from './io/fs';
 import { Float32Records, float32Bytes } from './io/records';
 import { decodeWav } from './io/wav';
 import { loadMnistDigit, MNIST_PIXELS, MNIST_SIDE, mnistPackageVersion } from './mnist';
-import { createProgress, type ProgressOption } from './progress';
+import { createProgress } from './progress';
 
 export const AV_MNIST_VERSION = 'av-mnist-style/1';
 
