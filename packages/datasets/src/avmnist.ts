@@ -217,7 +217,7 @@ export function pairImages(
 
 /**
  * The AV-MNIST-style dataset (module comment). The first call preprocesses into the cache
- * (a progress bar on stderr; about 10 s for the 3,000 recordings); later calls reuse it.
+ * (a progress bar on stderr; about 25 s for the 3,000 recordings here); later calls reuse it (about 1 s).
  */
 export async function avMnist(options: AvMnistOptions = {}): Promise<StreamingDataset> {
   const params = resolveParams(options);
