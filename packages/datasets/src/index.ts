@@ -1,3 +1,8 @@
+export { addNoiseAtSnr, logSpectrogram, padOrTrim, signalPower, tileTo } from './audio/features';
+export { melFilterbank } from './audio/mel';
+export { resamplePoly } from './audio/resample';
+export { scipySpectrogram } from './audio/scipy-spectrogram';
+export { hannWindow, stft } from './audio/stft';
 export type {
   AvMnistAudioOptions,
   AvMnistImageOptions,
@@ -20,6 +25,20 @@ export {
   fileSetDigest,
   listFsdd,
 } from './fsdd';
+export { applyPcaEnergy, fitPcaEnergy } from './image/pca';
+export type { Box, FrameTransformOptions } from './image/transforms';
+export {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  randomResizedCropBox,
+  resizeBilinear,
+  transformFrame,
+} from './image/transforms';
+export type { RgbImage } from './io/jpeg';
+export { decodeJpeg, encodeJpeg } from './io/jpeg';
+export { loadNpyArray, NpyRows, parseNpyHeader } from './io/npy';
+export type { DecodedWav, WavExpectations } from './io/wav';
+export { decodeWav, encodeWav } from './io/wav';
 export type { CremaDOptions } from './loaders/crema-d';
 export {
   CREMA_D_ALPHABETICAL_LABELS,
@@ -40,5 +59,6 @@ export { TWITTER_2015_CLASSES, twitter2015 } from './loaders/twitter';
 export type { ProgressOption } from './progress';
 export type { DatasetName, DatasetOptionsByName } from './registry';
 export { DATASET_NAMES, describeDataset, loadDataset } from './registry';
+export { stratifiedHoldout } from './split';
 export type { SyntheticModalityOptions, SyntheticOptions } from './synthetic';
 export { synthetic } from './synthetic';

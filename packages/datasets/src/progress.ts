@@ -31,6 +31,7 @@ export function createProgress(
   const start = Date.now();
   let count = 0;
   let lastDecile = -1;
+  let lastPrinted = -1;
   const render = (final: boolean): void => {
     const frac = Math.min(1, count / total);
     const secs = ((Date.now() - start) / 1000).toFixed(1);
@@ -43,7 +44,8 @@ export function createProgress(
       );
     } else {
       const decile = Math.floor(frac * 10);
-      if (decile !== lastDecile || final) {
+      if (decile !== lastDecile || (final && lastPrinted !== count)) {
+        lastPrinted = count;
         lastDecile = decile;
         process.stderr.write(
           `${label}: ${count}/${total} (${(frac * 100).toFixed(0)}%) ${secs}s\n`,

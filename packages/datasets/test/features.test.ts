@@ -5,7 +5,7 @@ import { dump } from 'npyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src';
 import { parsePythonList } from '../src/loaders/sarcasm';
-import { removeDir, tempDir } from './helpers/fixtures';
+import { removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
 /** Feature value that encodes (split, row, column), so a test can check it read the right row. */
 const value = (s: number, r: number, c: number) => s * 1000 + r + c / 1000;
@@ -205,6 +205,91 @@ describe('precomputed-feature loaders on fixture trees', () => {
     writeFileSync(join(dir, 'nvgesture_test_correct_v2.lst'), 'path:./x label:26\n');
     await expect(nvGesture({ root: dir, dim: 5 })).rejects.toThrow(
       /nvgesture_test_correct_v2\.lst: line 1: label "26"; expected path:<folder> and label:1\.\.25/,
+    );
+  });
+});
+
+describe('NVGesture from frames and flow files', () => {
+  let root: string;
+  beforeAll(async () => {
+    await useBackend('cpu');
+    root = tempDir('nv-frames');
+  });
+  afterAll(() => removeDir(root));
+
+  it('crops RGB, depth and flow with one shared offset and windows time', async () => {
+    const dir = join(root, 'nv');
+    mkdirSync(dir, { recursive: true });
+    const paths = {
+      train: ['./Video_data/class_01/subject1_r0', './Video_data/class_02/subject2_r0'],
+      test: ['./Video_data/class_02/subject3_r0'],
+    };
+    writeFileSync(
+      join(dir, 'nvgesture_train_correct_cvpr2016_v2.lst'),
+      `path:${paths.train[0]} label:1\npath:${paths.train[1]} label:2\n`,
+    );
+    writeFileSync(
+      join(dir, 'nvgesture_test_correct_cvpr2016_v2.lst'),
+      `path:${paths.test[0]} label:2\n`,
+    );
+    const flowValue = (y: number, x: number, c: number, t: number) =>
+      y * 1000 + x * 10 + c + t / 10;
+    for (const part of ['train', 'test'] as const) {
+      paths[part].forEach((p, line) => {
+        for (const sensor of ['sk_color', 'sk_depth']) {
+          const fdir = join(dir, 'frames', p.slice(2), sensor);
+          mkdirSync(fdir, { recursive: true });
+          for (let f = 0; f < 5; f++)
+            writeFileSync(join(fdir, `${String(f).padStart(5, '0')}.jpg`), testJpeg(16, 12, f));
+        }
+        const H = 12;
+        const W = 12;
+        const T = 4;
+        const flow = new Float32Array(H * W * 2 * T);
+        for (let y = 0; y < H; y++)
+          for (let x = 0; x < W; x++)
+            for (let c = 0; c < 2; c++)
+              for (let t = 0; t < T; t++)
+                flow[((y * W + x) * 2 + c) * T + t] = flowValue(y, x, c, t);
+        mkdirSync(join(dir, 'Video_data', 'flow_data', part), { recursive: true });
+        writeFileSync(
+          join(dir, 'Video_data', 'flow_data', part, `${line}.npy`),
+          new Uint8Array(dump(flow, [H, W, 2, T])),
+        );
+      });
+    }
+    const opts = {
+      root: dir,
+      source: 'frames',
+      clipLength: 5,
+      frames: 3,
+      resize: 12,
+      crop: 8,
+      validationFraction: 0,
+    } as const;
+    const ds = await nvGesture(opts);
+    expect(ds.modalities.map((m) => [m.name, m.shape])).toEqual([
+      ['rgb', [3, 8, 8, 3]],
+      ['depth', [3, 8, 8, 1]],
+      ['flow', [4, 8, 8, 2]],
+    ]);
+    for await (const b of ds.batches({ split: 'test', batchSize: 1 })) {
+      const flow = b.inputs['flow']!.arraySync() as number[][][][][];
+      // Centred crop offset (12 - 8) / 2 = 2 for every stream.
+      expect(flow[0]![1]![0]![0]![1]).toBeCloseTo(flowValue(2, 2, 1, 1), 3);
+      expect(flow[0]![3]![7]![5]![0]).toBeCloseTo(flowValue(9, 7, 0, 3), 3);
+      const depth = b.inputs['depth']!.dataSync();
+      expect(Math.min(...depth)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...depth)).toBeLessThanOrEqual(1);
+      expect(Array.from(b.labels.dataSync())).toEqual([1]);
+      disposeBatch(b);
+    }
+    removeDir(join(dir, 'frames', paths.test[0]!.slice(2), 'sk_depth', '00004.jpg'));
+    const run = async () => {
+      for await (const b of ds.batches({ split: 'test', batchSize: 1 })) disposeBatch(b);
+    };
+    await expect(run()).rejects.toThrow(
+      /subject3_r0\/sk_depth: 4 JPEG frame\(s\); expected at least 5/,
     );
   });
 });

@@ -125,28 +125,28 @@ export class NpyRows {
     }
   }
 
+  /** Reads rows `indices` in that order; runs of consecutive rows are one read. */
   read(indices: readonly number[]): Float32Array {
     const out = new Float32Array(indices.length * this.rowSize);
     const { itemSize, dataOffset } = this.header;
     const rowBytes = this.rowSize * itemSize;
-    const buf = new Uint8Array(rowBytes);
     const fd = openSync(this.path, 'r');
     try {
-      indices.forEach((r, k) => {
+      let i = 0;
+      while (i < indices.length) {
+        let j = i + 1;
+        while (j < indices.length && indices[j] === indices[j - 1]! + 1) j++;
+        const bytes = (j - i) * rowBytes;
+        const position = dataOffset + indices[i]! * rowBytes;
         if (itemSize === 4) {
-          readSync(
-            fd,
-            new Uint8Array(out.buffer, k * rowBytes, rowBytes),
-            0,
-            rowBytes,
-            dataOffset + r * rowBytes,
-          );
+          readSync(fd, new Uint8Array(out.buffer, i * rowBytes, bytes), 0, bytes, position);
         } else {
-          readSync(fd, buf, 0, rowBytes, dataOffset + r * rowBytes);
-          const f64 = new Float64Array(buf.buffer, 0, this.rowSize);
-          out.set(f64, k * this.rowSize);
+          const buf = new Uint8Array(bytes);
+          readSync(fd, buf, 0, bytes, position);
+          out.set(new Float64Array(buf.buffer, 0, (j - i) * this.rowSize), i * this.rowSize);
         }
-      });
+        i = j;
+      }
     } finally {
       closeSync(fd);
     }

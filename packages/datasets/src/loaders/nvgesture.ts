@@ -11,13 +11,20 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkKnownKeys, checkNumber, type Split } from '@igm/core';
+import { checkChoice, checkKnownKeys, checkNumber, type Split } from '@igm/core';
+import type { SampleSource } from '../dataset';
 import { StreamingDataset } from '../dataset';
 import { IgmDataError } from '../errors';
 import { readTextOrThrow } from '../io/fs';
 import { stratifiedHoldout } from '../split';
 import { requireRoot } from './common';
 import { type AnnotatedSplit, featureSource } from './features';
+import {
+  flowLength,
+  type NvFrameSample,
+  type NvFramesOptions,
+  readNvFrameSample,
+} from './nvgesture-frames';
 
 export const NVGESTURE_CLASSES = Array.from(
   { length: 25 },
@@ -35,6 +42,22 @@ export interface NvGestureOptions {
   readonly dim?: number;
   /** Streams to load. Default ['rgb', 'depth', 'flow']. */
   readonly modalities?: readonly ('rgb' | 'depth' | 'flow')[];
+  /** 'features' (default; precomputed I3D features) or 'frames' (loaders/nvgesture-frames.ts). */
+  readonly source?: 'features' | 'frames';
+  /** frames: default <root>/frames. */
+  readonly framesDir?: string;
+  /** frames: default <root>/Video_data/flow_data. */
+  readonly flowDir?: string;
+  /** frames: frames per clip on disk (used from the first). Default 80. */
+  readonly clipLength?: number;
+  /** frames: temporal window per sample. Default 64. */
+  readonly frames?: number;
+  /** frames: resize side. Default 256. */
+  readonly resize?: number;
+  /** frames: crop side. Default 224. */
+  readonly crop?: number;
+  /** frames: 'bgr' (IGM, default) or 'rgb'. */
+  readonly channelOrder?: 'bgr' | 'rgb';
 }
 
 export interface NvGestureEntry {
@@ -97,6 +120,14 @@ export async function nvGesture(options: NvGestureOptions): Promise<StreamingDat
     'seed',
     'dim',
     'modalities',
+    'source',
+    'framesDir',
+    'flowDir',
+    'clipLength',
+    'frames',
+    'resize',
+    'crop',
+    'channelOrder',
   ]);
   const root = requireRoot(
     where,
@@ -120,6 +151,10 @@ export async function nvGesture(options: NvGestureOptions): Promise<StreamingDat
           seed,
         )
       : [];
+  if ((options.source ?? 'features') === 'frames') {
+    return nvGestureFrames(root, options, train, test, holdout, streams);
+  }
+  checkChoice(where, 'source', options.source ?? 'features', ['features', 'frames']);
   const pick = (keep: (i: number) => boolean): AnnotatedSplit => {
     const rows = train.filter((_, i) => keep(i));
     return {
@@ -148,5 +183,88 @@ export async function nvGesture(options: NvGestureOptions): Promise<StreamingDat
     features: 'precomputed I3D clip features (frozen encoders)',
     recipe: manifest['recipe'],
     validation: `stratified hold-out ${fraction} of train, seed ${seed}`,
+  });
+}
+
+function nvGestureFrames(
+  root: string,
+  options: NvGestureOptions,
+  train: NvGestureEntry[],
+  test: NvGestureEntry[],
+  holdout: boolean[],
+  streams: readonly ('rgb' | 'depth' | 'flow')[],
+): StreamingDataset {
+  const where = 'nvGesture';
+  const clipLength = checkNumber(where, 'clipLength', options.clipLength ?? 80, {
+    min: 1,
+    integer: true,
+  });
+  const resize = checkNumber(where, 'resize', options.resize ?? 256, { min: 1, integer: true });
+  const o: NvFramesOptions = {
+    framesDir: options.framesDir ?? join(root, 'frames'),
+    flowDir: options.flowDir ?? join(root, 'Video_data', 'flow_data'),
+    clipLength,
+    frames: checkNumber(where, 'frames', options.frames ?? 64, {
+      min: 1,
+      max: clipLength,
+      integer: true,
+    }),
+    resize,
+    crop: checkNumber(where, 'crop', options.crop ?? 224, { min: 1, max: resize, integer: true }),
+    channelOrder: checkChoice(where, 'channelOrder', options.channelOrder ?? 'bgr', ['bgr', 'rgb']),
+    streams,
+  };
+  type Item = NvFrameSample & { label: number };
+  const trainItems: Item[] = train.map((e, line) => ({
+    path: e.path,
+    part: 'train',
+    line,
+    label: e.label,
+  }));
+  const testItems: Item[] = test.map((e, line) => ({
+    path: e.path,
+    part: 'test',
+    line,
+    label: e.label,
+  }));
+  const bySplit: Record<Split, Item[]> = {
+    train: trainItems.filter((_, i) => !holdout[i]),
+    validation: trainItems.filter((_, i) => Boolean(holdout[i])),
+    test: testItems,
+  };
+  const flowT = streams.includes('flow') ? flowLength(o, trainItems[0]!) : 0;
+  const shapes: Record<string, number[]> = {
+    rgb: [o.frames, o.crop, o.crop, 3],
+    depth: [o.frames, o.crop, o.crop, 1],
+    flow: [flowT, o.crop, o.crop, 2],
+  };
+  const source: SampleSource = {
+    name: 'nvgesture',
+    modalities: streams.map((name) => ({ name, kind: 'video' as const, shape: shapes[name]! })),
+    classNames: NVGESTURE_CLASSES,
+    ids: (split) => (bySplit[split].length > 0 ? bySplit[split].map((e) => e.path) : undefined),
+    labels: (split) => Int32Array.from(bySplit[split], (e) => e.label),
+    async readBatch(split, indices, { augment, rng }) {
+      const out: Record<string, Float32Array> = {};
+      for (const m of streams)
+        out[m] = new Float32Array(indices.length * shapes[m]!.reduce((a, b) => a * b, 1));
+      for (let k = 0; k < indices.length; k++) {
+        const sample = await readNvFrameSample(
+          o,
+          bySplit[split][indices[k]!]!,
+          augment,
+          rng,
+          flowT,
+        );
+        for (const m of streams) out[m]!.set(sample[m]!, k * sample[m]!.length);
+      }
+      return out;
+    },
+  };
+  return new StreamingDataset(source, {
+    source: 'frames',
+    window: `${o.frames} of ${o.clipLength} frames (random in training, centred otherwise)`,
+    crop: `${o.resize} -> ${o.crop}`,
+    channelOrder: o.channelOrder,
   });
 }
