@@ -20,6 +20,7 @@ export interface ChainState {
  * State names are prefixed with the member's position and name (`0.sam/...`), so checkpoints of
  * different chains never collide.
  */
+// biome-ignore lint/suspicious/noExplicitAny: members carry state types of their own
 export function chain(...transforms: GradientTransform<any>[]): GradientTransform<ChainState> {
   transforms.forEach((t, i) => {
     if (!t || typeof t.init !== 'function' || typeof t.update !== 'function') {
@@ -54,7 +55,7 @@ export function chain(...transforms: GradientTransform<any>[]): GradientTransfor
 
 function assertState(name: string, state: unknown, n: number): asserts state is ChainState {
   const s = state as ChainState | undefined;
-  if (!s || s.kind !== 'chain' || s.members.length !== n) {
+  if (s?.kind !== 'chain' || s.members.length !== n) {
     throw new IgmArgumentError(
       `${name}: update() got state ${s === undefined ? 'undefined' : 'of another transform'}. ` +
         'Call init(params) once and pass the state it returns to every update().',

@@ -55,7 +55,11 @@ export interface MultimodalModelLike {
     inputs: Readonly<Record<string, tf.Tensor>>,
     options: ForwardOptions,
   ): Record<string, tf.Tensor>;
-  /** The Dense layers of modality m's head (empty for a model without per-modality heads). */
+  /**
+   * The Dense layers applied to modality m's features: its own head's layers in order, or, for a
+   * shared head (MLA), the shared layer seen from m (same kernelKey for every modality); empty
+   * for concat/sum fusion heads.
+   */
   headLayers(modality: string): HeadLayerInfo[];
   dispose(): void;
 }

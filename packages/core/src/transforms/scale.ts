@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { checkKnownKeys, checkNumber, IgmArgumentError } from '../errors';
+import type { GradientTransform, Grads, ScalarOrSchedule } from '../types';
+
+/** Multiplies every gradient by a constant: `out = k * d` (optax `scale`). */
+export function scale(k: number): GradientTransform<null> {
+  const factor = checkNumber('scale', 'k', k);
+  return {
+    name: 'scale',
+    init: () => null,
+    update(grads) {
+      const out: Grads = new Map();
+      for (const [key, d] of grads) out.set(key, tf.mul(d, factor));
+      return out;
+    },
+    state: () => [],
+  };
+}
+
+export interface ScaleByLearningRateOptions {
+  /** Name under which the current rate is logged each step. Default `'lr'`. */
+  logAs?: string;
+}
+
+/**
+ * Turns a descent direction into the update added to the parameters (optax
+ * `scale_by_learning_rate`):
+ *
+ *   lr = learningRate                  or learningRate({ step, epoch }) for a schedule
+ *   u  = -lr * d
+ *
+ * The rate is applied to the whole direction (PyTorch applies the current lr to the whole
+ * momentum buffer), so a schedule never mixes scales inside a momentum buffer (ALGORITHMS 10.1).
+ * The value used is logged as `'lr'` (or `logAs`) through `ctx.log` every step.
+ */
+export function scaleByLearningRate(
+  learningRate: ScalarOrSchedule,
+  options: ScaleByLearningRateOptions = {},
+): GradientTransform<null> {
+  checkKnownKeys('scaleByLearningRate', options, ['logAs']);
+  const logAs = options.logAs ?? 'lr';
+  if (typeof learningRate === 'number') {
+    checkNumber('scaleByLearningRate', 'learningRate', learningRate, { min: 0 });
+  } else if (typeof learningRate !== 'function') {
+    throw new IgmArgumentError(
+      `scaleByLearningRate: received learningRate=${String(learningRate)}. Expected a number >= 0 or a schedule ({ step, epoch }) => number.`,
+    );
+  }
+  return {
+    name: 'scaleByLearningRate',
+    init: () => null,
+    update(grads, _state, ctx) {
+      const lr =
+        typeof learningRate === 'number'
+          ? learningRate
+          : checkNumber(
+              'scaleByLearningRate',
+              `schedule value at step ${ctx.step}, epoch ${ctx.epoch}`,
+              learningRate({ step: ctx.step, epoch: ctx.epoch }),
+              { min: 0 },
+            );
+      ctx.log(logAs, lr);
+      const out: Grads = new Map();
+      for (const [key, d] of grads) out.set(key, tf.mul(d, -lr));
+      return out;
+    },
+    state: () => [],
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The streaming machinery shared by every dataset: a `SampleSource` knows the split lists and
+ * reads a batch of samples into flat Float32Arrays; `StreamingDataset` turns it into the
+ * `MultimodalDataset` contract of @igm/core (seeded shuffling, drop-last, one batch read ahead,
+ * tensors created only when a batch is handed out, so an abandoned iteration leaks nothing).
+ */
+import {
+  type BatchOptions,
+  checkChoice,
+  checkKnownKeys,
+  checkNumber,
+  createRng,
+  IgmArgumentError,
+  type ModalitySpec,
+  type MultimodalBatch,
+  type MultimodalDataset,
+  type Rng,
+  type Split,
+} from '@igm/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { mixSeed } from './hash';
+
+export const SPLITS: readonly Split[] = ['train', 'validation', 'test'];
+
+/** What a loader provides: split lists and a batch reader. */
+export interface SampleSource {
+  readonly name: string;
+  readonly modalities: readonly ModalitySpec[];
+  readonly classNames: readonly string[];
+  /** Sample ids of a split in canonical order, or undefined when the dataset has no such split. */
+  ids(split: Split): readonly string[] | undefined;
+  /** Integer labels of a split, aligned with `ids(split)`. */
+  labels(split: Split): Int32Array;
+  /**
+   * Reads samples `indices` of `split`; returns, per modality, a Float32Array of
+   * `indices.length * prod(shape)` values in sample order. `rng` drives augmentation only.
+   */
+  readBatch(
+    split: Split,
+    indices: readonly number[],
+    options: { augment: boolean; rng: Rng },
+  ): Promise<Record<string, Float32Array>>;
+}
+
+/** Extra, dataset-specific information for `describeDataset` (pairing seeds, recipes, cache keys). */
+export interface DatasetInfo {
+  readonly [key: string]: unknown;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+const BATCH_KEYS = ['split', 'batchSize', 'shuffle', 'seed', 'dropLast', 'augment'];
+
+/**
+ * A `MultimodalDataset` over a `SampleSource`.
+ *
+ * Order: the canonical split order, or with `shuffle: true` a permutation drawn from
+ * `createRng(mixSeed(seed, split))`, so the same seed gives the same order on every platform.
+ * Augmentation randomness is seeded per batch from the same seed.
+ */
+export class StreamingDataset implements MultimodalDataset {
+  readonly name: string;
+  readonly modalities: readonly ModalitySpec[];
+  readonly classNames: readonly string[];
+  readonly splitSizes: Readonly<Partial<Record<Split, number>>>;
+  readonly info: DatasetInfo;
+
+  constructor(
+    readonly source: SampleSource,
+    info: DatasetInfo = {},
+  ) {
+    this.name = source.name;
+    this.modalities = source.modalities;
+    this.classNames = source.classNames;
+    const sizes: Partial<Record<Split, number>> = {};
+    for (const split of SPLITS) {
+      const ids = source.ids(split);
+      if (ids) sizes[split] = ids.length;
+    }
+    this.splitSizes = sizes;
+    this.info = info;
+  }
+
+  /** Sample ids of a split in canonical order. */
+  ids(split: Split): readonly string[] {
+    return this.requireSplit(split, 'ids');
+  }
+
+  /** Labels of a split in canonical order (a copy). */
+  labels(split: Split): Int32Array {
+    this.requireSplit(split, 'labels');
+    return Int32Array.from(this.source.labels(split));
+  }
+
+  private requireSplit(split: Split, where: string): readonly string[] {
+    checkChoice(`${this.name}.${where}`, 'split', split, SPLITS);
+    const ids = this.source.ids(split);
+    if (!ids) {
+      const have = SPLITS.filter((s) => this.source.ids(s));
+      throw new IgmArgumentError(
+        `${this.name}.${where}: received split="${split}", which this dataset does not have. Available splits: ${have.join(', ')}.`,
+      );
+    }
+    return ids;
+  }
+
+  batches(options: BatchOptions): AsyncIterable<MultimodalBatch> {
+    const where = `${this.name}.batches`;
+    checkKnownKeys(where, options, BATCH_KEYS);
+    const ids = this.requireSplit(options?.split, 'batches');
+    const batchSize = checkNumber(where, 'batchSize', options.batchSize, { min: 1, integer: true });
+    const seed = options.seed ?? 0;
+    checkNumber(where, 'seed', seed, { integer: true });
+    const shuffle = options.shuffle ?? false;
+    const dropLast = options.dropLast ?? false;
+    const augment = options.augment ?? options.split === 'train';
+    const split = options.split;
+    const source = this.source;
+    const n = ids.length;
+    const order = shuffle
+      ? createRng(mixSeed(seed, `order/${split}`)).permutation(n)
+      : Int32Array.from({ length: n }, (_, i) => i);
+    const numBatches = dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+    const labels = source.labels(split);
+    const specs = this.modalities;
+
+    const read = (b: number) => {
+      const indices = Array.from(order.subarray(b * batchSize, Math.min(n, (b + 1) * batchSize)));
+      const rng = createRng(mixSeed(seed, `augment/${split}/${b}`));
+      return source.readBatch(split, indices, { augment, rng }).then((data) => ({ indices, data }));
+    };
+
+    return {
+      async *[Symbol.asyncIterator]() {
+        let pending = numBatches > 0 ? read(0) : undefined;
+        for (let b = 0; b < numBatches; b++) {
+          const { indices, data } = await pending!;
+          // Read the next batch while the caller uses this one.
+          pending = b + 1 < numBatches ? read(b + 1) : undefined;
+          pending?.catch(() => {});
+          const inputs: Record<string, tf.Tensor> = {};
+          for (const spec of specs) {
+            const values = data[spec.name];
+            if (!values || values.length !== indices.length * sizeOf(spec.shape)) {
+              throw new Error(
+                `${source.name}: reader returned ${values?.length ?? 'nothing'} values for modality "${spec.name}"; expected ${indices.length} x [${spec.shape.join(', ')}].`,
+              );
+            }
+            inputs[spec.name] = tf.tensor(values, [indices.length, ...spec.shape], 'float32');
+          }
+          const batchLabels = tf.tensor1d(
+            Int32Array.from(indices, (i) => labels[i]!),
+            'int32',
+          );
+          yield { inputs, labels: batchLabels, ids: indices.map((i) => ids[i]!) };
+        }
+      },
+    };
+  }
+}
+
+/** Disposes every tensor of a batch. */
+export function disposeBatch(batch: MultimodalBatch): void {
+  for (const t of Object.values(batch.inputs)) t.dispose();
+  batch.labels.dispose();
+}

@@ -1,0 +1,245 @@
+/**
+ * Custom tfjs-layers layers with PyTorch semantics, used by the encoders of this package.
+ *
+ * - {@link BatchNorm}: PyTorch `BatchNorm{1,2}d` numerics (unbiased running variance, eps 1e-5,
+ *   momentum 0.1 = tfjs 0.9) plus a frozen-statistics training mode (batch statistics, no
+ *   moving-average update) selected per call with `kwargs.batchStatistics = 'frozen'`.
+ * - {@link SymmetricMaxPool2D}: max pooling with PyTorch's symmetric, -inf padding
+ *   (ALGORITHMS.md 10.5); tfjs `'same'` pads asymmetrically.
+ *
+ * Both are registered with `tf.serialization`, so models using them can be saved and loaded.
+ */
+import { checkChoice, checkNumber, IgmArgumentError } from '@igm/core';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+// biome-ignore lint/suspicious/noExplicitAny: tfjs-layers' Kwargs type is `{[key: string]: any}`.
+type Kwargs = { [key: string]: any };
+
+function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  if (Array.isArray(inputs)) {
+    if (inputs.length !== 1) {
+      throw new IgmArgumentError(`expected exactly one input tensor, received ${inputs.length}`);
+    }
+    return inputs[0]!;
+  }
+  return inputs;
+}
+
+/** Options of {@link BatchNorm}. */
+export interface BatchNormArgs extends LayerArgs {
+  /**
+   * Weight of the old moving average, tfjs convention: `moving = momentum * moving + (1 -
+   * momentum) * batch`. Default 0.9, i.e. PyTorch's `momentum=0.1`.
+   */
+  momentum?: number;
+  /** Added to the variance before the square root. Default 1e-5 (PyTorch; tfjs uses 1e-3). */
+  epsilon?: number;
+  /** Initial gamma values (default ones) and beta (default zeros), one per channel. */
+  gammaInit?: Float32Array;
+  betaInit?: Float32Array;
+}
+
+/**
+ * Batch normalisation over the last (channel) axis with PyTorch semantics.
+ *
+ *   training:  mu = mean(x), s2 = var(x) (biased, over all axes but the last)
+ *              y = gamma * (x - mu) / sqrt(s2 + eps) + beta
+ *              if batchStatistics != 'frozen':
+ *                moving_mean     <- m * moving_mean     + (1 - m) * mu
+ *                moving_variance <- m * moving_variance + (1 - m) * s2 * n / (n - 1)   (unbiased)
+ *   inference: y = gamma * (x - moving_mean) / sqrt(moving_variance + eps) + beta
+ *
+ * n is the number of values per channel (batch x spatial). Call with
+ * `apply(x, { training: true, batchStatistics: 'frozen' })` to normalise with batch statistics
+ * without touching the moving averages (SAM's second pass, `bypass_bn`). The kwargs pass through
+ * tfjs-layers models unchanged, so the flag reaches every BatchNorm inside an encoder.
+ */
+export class BatchNorm extends tfl.layers.Layer {
+  static className = 'IgmBatchNorm';
+  readonly momentum: number;
+  readonly epsilon: number;
+  private readonly gammaInit: Float32Array | undefined;
+  private readonly betaInit: Float32Array | undefined;
+  private gamma: tfl.LayerVariable | undefined;
+  private beta: tfl.LayerVariable | undefined;
+  private movingMean: tfl.LayerVariable | undefined;
+  private movingVariance: tfl.LayerVariable | undefined;
+
+  constructor(args: BatchNormArgs = {}) {
+    const { momentum = 0.9, epsilon = 1e-5, gammaInit, betaInit, ...rest } = args;
+    super(rest);
+    this.momentum = checkNumber('BatchNorm', 'momentum', momentum, { min: 0, max: 1 });
+    this.epsilon = checkNumber('BatchNorm', 'epsilon', epsilon, { min: 0, minExclusive: true });
+    this.gammaInit = gammaInit;
+    this.betaInit = betaInit;
+    this.supportsMasking = true;
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = shape[shape.length - 1];
+    if (channels == null) {
+      throw new IgmArgumentError(
+        `BatchNorm "${this.name}": the channel (last) dimension must be known; received input shape [${shape.join(', ')}].`,
+      );
+    }
+    const fill = (values: Float32Array | undefined, what: string) => {
+      if (values !== undefined && values.length !== channels) {
+        throw new IgmArgumentError(
+          `BatchNorm "${this.name}": ${what} has ${values.length} values; expected ${channels} (one per channel).`,
+        );
+      }
+      return values;
+    };
+    const g = fill(this.gammaInit, 'gammaInit');
+    const b = fill(this.betaInit, 'betaInit');
+    this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.ones());
+    this.beta = this.addWeight('beta', [channels], 'float32', tfl.initializers.zeros());
+    this.movingMean = this.addWeight(
+      'moving_mean',
+      [channels],
+      'float32',
+      tfl.initializers.zeros(),
+      undefined,
+      false,
+    );
+    this.movingVariance = this.addWeight(
+      'moving_variance',
+      [channels],
+      'float32',
+      tfl.initializers.ones(),
+      undefined,
+      false,
+    );
+    if (g) this.gamma.write(tf.tensor1d(g));
+    if (b) this.beta.write(tf.tensor1d(b));
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape | tfl.Shape[] {
+    return inputShape;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      const x = single(inputs);
+      const gamma = this.gamma!.read();
+      const beta = this.beta!.read();
+      const training = kwargs['training'] === true;
+      if (!training) {
+        return tf.batchNorm(
+          x,
+          this.movingMean!.read(),
+          this.movingVariance!.read(),
+          beta,
+          gamma,
+          this.epsilon,
+        );
+      }
+      const mode = kwargs['batchStatistics'] ?? 'update';
+      checkChoice('BatchNorm', 'batchStatistics', mode, ['update', 'frozen']);
+      const axes = x.shape.slice(0, -1).map((_, i) => i);
+      const n = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+      if (n < 2) {
+        throw new IgmArgumentError(
+          `BatchNorm "${this.name}": training mode needs more than 1 value per channel; received input shape [${x.shape.join(', ')}]. Use a batch of 2 or more, or training: false.`,
+        );
+      }
+      const { mean, variance } = tf.moments(x, axes);
+      const y = tf.batchNorm(x, mean, variance, beta, gamma, this.epsilon);
+      if (mode === 'update') {
+        const m = this.momentum;
+        tf.tidy(() => {
+          // Values only: the assignments are not part of the loss, so no gradient flows here.
+          const unbiased = tf.mul(variance, n / (n - 1));
+          this.movingMean!.write(tf.add(tf.mul(this.movingMean!.read(), m), tf.mul(mean, 1 - m)));
+          this.movingVariance!.write(
+            tf.add(tf.mul(this.movingVariance!.read(), m), tf.mul(unbiased, 1 - m)),
+          );
+        });
+      }
+      return y;
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), momentum: this.momentum, epsilon: this.epsilon };
+  }
+}
+tf.serialization.registerClass(BatchNorm);
+
+/** Options of {@link SymmetricMaxPool2D}. */
+export interface SymmetricMaxPool2DArgs extends LayerArgs {
+  poolSize: number;
+  strides?: number;
+  /** Padding on every side, filled with -inf (PyTorch `MaxPool2d(padding=p)`). */
+  padding?: number;
+}
+
+/** `MaxPool2d(kernel, stride, padding)` with PyTorch's symmetric -inf padding, channels last. */
+export class SymmetricMaxPool2D extends tfl.layers.Layer {
+  static className = 'IgmSymmetricMaxPool2D';
+  readonly poolSize: number;
+  readonly strides: number;
+  readonly padding: number;
+
+  constructor(args: SymmetricMaxPool2DArgs) {
+    const { poolSize, strides, padding = 0, ...rest } = args;
+    super(rest);
+    this.poolSize = checkNumber('SymmetricMaxPool2D', 'poolSize', poolSize, {
+      min: 1,
+      integer: true,
+    });
+    this.strides = checkNumber('SymmetricMaxPool2D', 'strides', strides ?? poolSize, {
+      min: 1,
+      integer: true,
+    });
+    this.padding = checkNumber('SymmetricMaxPool2D', 'padding', padding, {
+      min: 0,
+      max: Math.floor(this.poolSize / 2),
+      integer: true,
+    });
+  }
+
+  private outLength(n: number | null): number | null {
+    if (n == null) return null;
+    return Math.floor((n + 2 * this.padding - this.poolSize) / this.strides) + 1;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    return [s[0] ?? null, this.outLength(s[1] ?? null), this.outLength(s[2] ?? null), s[3] ?? null];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      let x = single(inputs) as tf.Tensor4D;
+      const p = this.padding;
+      if (p > 0) {
+        x = tf.pad(
+          x,
+          [
+            [0, 0],
+            [p, p],
+            [p, p],
+            [0, 0],
+          ],
+          Number.NEGATIVE_INFINITY,
+        );
+      }
+      return tf.maxPool(x, this.poolSize, this.strides, 'valid');
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      poolSize: this.poolSize,
+      strides: this.strides,
+      padding: this.padding,
+    };
+  }
+}
+tf.serialization.registerClass(SymmetricMaxPool2D);

@@ -1,0 +1,22 @@
+/**
+ * @igm/wasm-training: fast and missing training kernels for the TensorFlow.js wasm backend.
+ *
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs';
+ * import '@tensorflow/tfjs-backend-wasm';
+ * import { registerWasmTrainingKernels } from '@igm/wasm-training';
+ * await tf.setBackend('wasm');
+ * registerWasmTrainingKernels(); // [{ kernelName: 'BatchMatMul', action: 'override' }, ...]
+ * ```
+ */
+export { planMatMul } from './batch-mat-mul';
+export { type ConvGeometry, chunkPixels, col2im, im2col } from './conv2d';
+export {
+  type RegisteredKernel,
+  type RegisterWasmTrainingOptions,
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  WASM_TRAINING_KERNELS,
+  type WasmTrainingKernel,
+} from './register';
+export { transposeInto } from './transpose';

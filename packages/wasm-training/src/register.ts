@@ -1,0 +1,138 @@
+/**
+ * Registers the kernels of this package on the tfjs wasm backend.
+ */
+import { checkKnownKeys, IgmArgumentError } from '@igm/core';
+import {
+  BatchMatMul,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput,
+  getKernel,
+  type KernelConfig,
+  type KernelFunc,
+  registerKernel,
+  UnsortedSegmentSum,
+  unregisterKernel,
+} from '@tensorflow/tfjs-core';
+import { makeBatchMatMul } from './batch-mat-mul';
+import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
+import { unsortedSegmentSum } from './unsorted-segment-sum';
+import type { KernelImpl } from './wasm-backend';
+
+/** The kernels this package can register, by tfjs kernel name. */
+export const WASM_TRAINING_KERNELS = [
+  BatchMatMul,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput,
+  UnsortedSegmentSum,
+] as const;
+
+export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
+
+export interface RegisterWasmTrainingOptions {
+  /** Which kernels to register (default: all of WASM_TRAINING_KERNELS). */
+  kernels?: readonly WasmTrainingKernel[];
+}
+
+export interface RegisteredKernel {
+  kernelName: WasmTrainingKernel;
+  /** 'override' replaced a stock wasm kernel; 'added' filled a kernel the wasm backend lacks. */
+  action: 'override' | 'added';
+}
+
+/** The stock wasm configs we replaced, to call from our kernels and to restore. */
+const stock = new Map<string, KernelConfig | undefined>();
+const ours = new Map<string, KernelConfig>();
+
+function stockImpl(name: string): KernelImpl {
+  const cfg = stock.get(name) ?? getKernel(name, 'wasm');
+  if (cfg === undefined) {
+    throw new IgmArgumentError(
+      `registerWasmTrainingKernels: the wasm backend has no ${name} kernel. Import '@tensorflow/tfjs-backend-wasm' (version ^4.22.0) before calling it.`,
+    );
+  }
+  return cfg.kernelFunc as unknown as KernelImpl;
+}
+
+function build(name: WasmTrainingKernel): KernelImpl {
+  switch (name) {
+    case BatchMatMul:
+      return makeBatchMatMul(stockImpl(BatchMatMul));
+    case Conv2DBackpropFilter:
+      return makeConv2DBackpropFilter(stockImpl(BatchMatMul));
+    case Conv2DBackpropInput:
+      return makeConv2DBackpropInput(stockImpl(BatchMatMul));
+    case DepthwiseConv2dNativeBackpropFilter:
+      return depthwiseBackpropFilter;
+    case DepthwiseConv2dNativeBackpropInput:
+      return depthwiseBackpropInput;
+    case UnsortedSegmentSum:
+      return unsortedSegmentSum;
+  }
+}
+
+/**
+ * Registers faster or missing training kernels on the tfjs wasm backend and returns what it
+ * registered. Call it once after importing '@tensorflow/tfjs-backend-wasm' (before or after
+ * `tf.setBackend('wasm')`). Idempotent: a second call changes nothing and returns the same list.
+ *
+ * - BatchMatMul (override): transposed and batched products become plain XNNPACK products.
+ * - Conv2DBackpropFilter (added), Conv2DBackpropInput (override): im2col + XNNPACK products.
+ * - DepthwiseConv2dNativeBackpropFilter / Input (added): direct loops.
+ * - UnsortedSegmentSum (added): the gradient of gather (embeddings).
+ */
+export function registerWasmTrainingKernels(
+  options: RegisterWasmTrainingOptions = {},
+): RegisteredKernel[] {
+  checkKnownKeys('registerWasmTrainingKernels', options, ['kernels']);
+  const wanted = options.kernels ?? WASM_TRAINING_KERNELS;
+  for (const k of wanted) {
+    if (!(WASM_TRAINING_KERNELS as readonly string[]).includes(k)) {
+      throw new IgmArgumentError(
+        `registerWasmTrainingKernels: kernels contains "${String(k)}"; expected names from WASM_TRAINING_KERNELS (${WASM_TRAINING_KERNELS.join(', ')})`,
+      );
+    }
+  }
+  if (getKernel(BatchMatMul, 'wasm') === undefined && !stock.has(BatchMatMul)) {
+    throw new IgmArgumentError(
+      `registerWasmTrainingKernels: no wasm kernels are registered. Import '@tensorflow/tfjs-backend-wasm' (version ^4.22.0) before calling it.`,
+    );
+  }
+  const result: RegisteredKernel[] = [];
+  for (const name of wanted) {
+    if (!ours.has(name)) {
+      const existing = getKernel(name, 'wasm');
+      stock.set(name, existing);
+      const config: KernelConfig = {
+        kernelName: name,
+        backendName: 'wasm',
+        kernelFunc: build(name) as unknown as KernelFunc,
+      };
+      // Keep the stock setup (it binds the C function the stock kernel needs) so the backend
+      // still initialises it when wasm is set up after this call.
+      if (existing?.setupFunc) config.setupFunc = existing.setupFunc;
+      if (existing) unregisterKernel(name, 'wasm');
+      registerKernel(config);
+      ours.set(name, config);
+    }
+    result.push({ kernelName: name, action: stock.get(name) ? 'override' : 'added' });
+  }
+  return result;
+}
+
+/** Puts back the stock wasm kernels (and removes the added ones). Returns the names restored. */
+export function unregisterWasmTrainingKernels(): WasmTrainingKernel[] {
+  const names = [...ours.keys()] as WasmTrainingKernel[];
+  for (const name of names) {
+    unregisterKernel(name, 'wasm');
+    const original = stock.get(name);
+    if (original) registerKernel(original);
+    ours.delete(name);
+    stock.delete(name);
+  }
+  return names;
+}
