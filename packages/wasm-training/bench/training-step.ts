@@ -210,9 +210,9 @@ console.log(
 );
 console.log('ms per step: wall min / CPU median');
 console.log(
-  '| what | ours (wasm) | stock wasm | cpu | torch 1 thread | torch 2 threads | ours/torch1 (CPU) | ours/torch1 (wall min) |',
+  '| what | ours (wasm) | ours, 2 threads | stock wasm | cpu | torch 1 thread | torch 2 threads | ours/torch1 (CPU) | ours/torch1 (wall min) | ours 2 thr/torch 2 thr (wall min) |',
 );
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const [label, key] of rows) {
   const cell = (who: string) =>
     `${fmt(get([who, ...key, 'wall_min']))} / ${fmt(get([who, ...key, 'cpu_median']))}`;
