@@ -52,7 +52,13 @@ import {
   writeFileAtomic,
   writeReport,
 } from './report';
-import { defaultEncoders, epochOverride, PRESET_OF_DATASET, quickOverrides } from './setups';
+import {
+  defaultEncoders,
+  epochOverride,
+  PRESET_OF_DATASET,
+  quickDatasetOptions,
+  quickOverrides,
+} from './setups';
 
 registerIgmMethods(igm as never);
 
@@ -238,7 +244,10 @@ function gitCommit(): string | null {
 }
 
 function datasetOptions(config: CompareConfig): Record<string, unknown> {
-  const o: Record<string, unknown> = { ...config.datasetOptions };
+  const o: Record<string, unknown> = {
+    ...(config.preset === 'quick' ? quickDatasetOptions(config.dataset) : {}),
+    ...config.datasetOptions,
+  };
   if (config.dataset === 'av-mnist' && o['fsddDir'] === undefined && process.env['FSDD_DIR']) {
     o['fsddDir'] = process.env['FSDD_DIR'];
   }
