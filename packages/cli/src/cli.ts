@@ -64,7 +64,12 @@ async function runFromFlags(flags: RunFlags, methods: string[]): Promise<void> {
       out: flags.out ?? (fromFile['out'] as string | undefined) ?? defaultRunName(dataset),
       resume: flags.resume,
       ...(flags.fsddDir
-        ? { datasetOptions: { ...((fromFile['datasetOptions'] as object) ?? {}), fsddDir: flags.fsddDir } }
+        ? {
+            datasetOptions: {
+              ...((fromFile['datasetOptions'] as object) ?? {}),
+              fsddDir: flags.fsddDir,
+            },
+          }
         : {}),
     },
     { seeds: 1, preset: 'quick', backend: 'auto', ...fromFile },
@@ -76,16 +81,28 @@ async function runFromFlags(flags: RunFlags, methods: string[]): Promise<void> {
 
 function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('--dataset <name>', 'dataset: av-mnist, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture')
+    .option(
+      '--dataset <name>',
+      'dataset: av-mnist, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture',
+    )
     .option('--seed <n>', 'first seed (seeds are seed, seed+1, ...)', (v) => Number(v))
     .addOption(new Option('--preset <name>', 'hyper-parameter preset').choices([...PRESETS]))
     .option('--config <file>', 'JSON or YAML file with any of these options (flags win)')
-    .option('--epochs <n>', 'epochs per run (overrides the preset; stage lists are scaled)', integer('--epochs'))
-    .option('--batch-size <n>', 'training batch size (overrides the preset)', integer('--batch-size'))
+    .option(
+      '--epochs <n>',
+      'epochs per run (overrides the preset; stage lists are scaled)',
+      integer('--epochs'),
+    )
+    .option(
+      '--batch-size <n>',
+      'training batch size (overrides the preset)',
+      integer('--batch-size'),
+    )
     .addOption(
-      new Option('--backend <name>', 'tfjs backend; auto tries tfjs-node-gpu, tfjs-node, wasm, cpu').choices([
-        ...BACKEND_REQUESTS,
-      ]),
+      new Option(
+        '--backend <name>',
+        'tfjs backend; auto tries tfjs-node-gpu, tfjs-node, wasm, cpu',
+      ).choices([...BACKEND_REQUESTS]),
     )
     .option('--out <dir>', 'run directory (default runs/<dataset>-<time>)')
     .option('--resume', 'continue the runs in --out from their last checkpoints')
@@ -94,7 +111,9 @@ function addRunOptions(cmd: Command): Command {
 
 export function buildProgram(): Command {
   const program = new Command('igm')
-    .description('Balanced multimodal learning on TensorFlow.js: IGM and the modality-imbalance baselines.')
+    .description(
+      'Balanced multimodal learning on TensorFlow.js: IGM and the modality-imbalance baselines.',
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -132,7 +151,9 @@ Examples:
     .addHelpText('after', '\nExample:\n  igm report runs/avmnist-1\n')
     .action(async (dir: string) => {
       const { markdown, html, table } = await writeReport(dir);
-      process.stdout.write(`${tableToText(table, table.columns.slice(0, 8))}\n\n${markdown}\n${html}\n`);
+      process.stdout.write(
+        `${tableToText(table, table.columns.slice(0, 8))}\n\n${markdown}\n${html}\n`,
+      );
     });
 
   const data = program.command('data').description('prepare or describe a dataset');
@@ -142,7 +163,10 @@ Examples:
     .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)')
     .option('--root <dir>', 'dataset root folder (benchmark datasets)')
     .description('run and cache the preprocessing')
-    .addHelpText('after', '\nExample:\n  igm data prepare av-mnist --fsdd-dir ./free-spoken-digit-dataset/recordings\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  igm data prepare av-mnist --fsdd-dir ./free-spoken-digit-dataset/recordings\n',
+    )
     .action(async (name: string, flags: { fsddDir?: string; root?: string }) => {
       const { prepareDataset } = await import('./data');
       await prepareDataset(name, flags);
@@ -170,7 +194,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   } catch (e) {
     const err = e as { code?: string; exitCode?: number; message?: string; name?: string };
     if (err.code?.startsWith('commander.')) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : (err.exitCode ?? 1);
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version'
+        ? 0
+        : (err.exitCode ?? 1);
     }
     const known = e instanceof ConfigError || /Error$/.test(err.name ?? '');
     process.stderr.write(`igm: ${err.message ?? String(e)}\n`);

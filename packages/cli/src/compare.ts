@@ -30,15 +30,15 @@ import {
 import { DATASET_NAMES, describeDataset, disposeBatch, loadDataset } from '@igm/datasets';
 import { igm } from '@igm/igm';
 import {
-  type EpochRecord as TrainerEpoch,
+  type RunSummary,
   readCheckpoint,
   restoreVariables,
-  type RunSummary,
   runTraining,
   type SplitMetrics,
+  type EpochRecord as TrainerEpoch,
 } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs';
-import { describeBackendChoice, selectBackend, type BackendRequest } from './backend';
+import { type BackendRequest, describeBackendChoice, selectBackend } from './backend';
 import type { CompareConfig } from './config';
 import { ProgressReporter } from './progress';
 import {
@@ -98,7 +98,12 @@ function toEval(m: SplitMetrics | undefined, modalities: readonly string[]): Eva
   };
 }
 
-function epochRecords(method: string, seed: number, history: readonly TrainerEpoch[], modalities: readonly string[]): EpochRecord[] {
+function epochRecords(
+  method: string,
+  seed: number,
+  history: readonly TrainerEpoch[],
+  modalities: readonly string[],
+): EpochRecord[] {
   return history.map((h) => ({
     method,
     seed,
@@ -137,12 +142,22 @@ export async function testContributions(
   model: MultimodalModelLike,
   dataset: MultimodalDataset,
   batchSize: number,
-): Promise<{ values: Record<string, number>; contributions: Record<string, number>; degree: number }> {
+): Promise<{
+  values: Record<string, number>;
+  contributions: Record<string, number>;
+  degree: number;
+}> {
   const modalities = dataset.modalities.map((m) => m.name);
   const coalitions = allCoalitions(modalities);
   const correct = new Map<string, number>(coalitions.map((c) => [coalitionKey(c), 0]));
   let n = 0;
-  for await (const batch of dataset.batches({ split: 'test', batchSize, shuffle: false, dropLast: false, augment: false })) {
+  for await (const batch of dataset.batches({
+    split: 'test',
+    batchSize,
+    shuffle: false,
+    dropLast: false,
+    augment: false,
+  })) {
     try {
       const counts = tf.tidy(() =>
         coalitions.map((c) => {
@@ -171,7 +186,10 @@ export async function testContributions(
 }
 
 /** Loads the weights of the selected (best) checkpoint into the model, if there is one. */
-async function loadBestWeights(model: MultimodalModelLike, checkpointDir: string): Promise<boolean> {
+async function loadBestWeights(
+  model: MultimodalModelLike,
+  checkpointDir: string,
+): Promise<boolean> {
   const best = await readCheckpoint(checkpointDir, 'best');
   if (!best) return false;
   const named = [
@@ -219,9 +237,15 @@ function packageVersions(): Record<string, string> {
   const here = dirname(fileURLToPath(import.meta.url));
   const versions: Record<string, string> = {};
   for (const pkg of ['core', 'baselines', 'datasets', 'models', 'trainer', 'igm', 'cli']) {
-    for (const candidate of [join(here, '..', '..', pkg, 'package.json'), join(here, '..', 'package.json')]) {
+    for (const candidate of [
+      join(here, '..', '..', pkg, 'package.json'),
+      join(here, '..', 'package.json'),
+    ]) {
       try {
-        const json = JSON.parse(readFileSync(candidate, 'utf8')) as { name: string; version: string };
+        const json = JSON.parse(readFileSync(candidate, 'utf8')) as {
+          name: string;
+          version: string;
+        };
         if (json.name === (pkg === 'igm' ? '@igm/igm' : `@igm/${pkg}`)) {
           versions[json.name] = json.version;
           break;
@@ -237,7 +261,9 @@ function packageVersions(): Record<string, string> {
 
 function gitCommit(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -256,7 +282,10 @@ function datasetOptions(config: CompareConfig): Record<string, unknown> {
 }
 
 /** Loads the dataset, turning "recordings not found" into instructions. */
-export async function openDataset(name: string, options: Record<string, unknown>): Promise<MultimodalDataset> {
+export async function openDataset(
+  name: string,
+  options: Record<string, unknown>,
+): Promise<MultimodalDataset> {
   if (!(DATASET_NAMES as readonly string[]).includes(name)) {
     throw new Error(`Unknown dataset "${name}". Valid datasets: ${DATASET_NAMES.join(', ')}.`);
   }
@@ -276,7 +305,10 @@ export async function openDataset(name: string, options: Record<string, unknown>
 }
 
 /** Runs every (method, seed) of `config` and writes the report; see the module doc. */
-export async function runComparison(config: CompareConfig, hooks: ComparisonHooks = {}): Promise<ComparisonResult> {
+export async function runComparison(
+  config: CompareConfig,
+  hooks: ComparisonHooks = {},
+): Promise<ComparisonResult> {
   const out = hooks.out ?? process.stdout;
   const reporter = hooks.progress ?? new ProgressReporter();
   for (const m of config.methods) getMethod(m); // unknown names fail before any work
@@ -300,7 +332,13 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
   await writeFileAtomic(
     join(dir, 'config.json'),
     `${JSON.stringify(
-      { ...config, out: dir, backend: { requested: config.backend, ...choice }, versions: packageVersions(), gitCommit: gitCommit() },
+      {
+        ...config,
+        out: dir,
+        backend: { requested: config.backend, ...choice },
+        versions: packageVersions(),
+        gitCommit: gitCommit(),
+      },
       null,
       2,
     )}\n`,
@@ -330,7 +368,10 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
   });
   const flush = async () => {
     await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summaryOf(), null, 2)}\n`);
-    await writeFileAtomic(join(dir, 'metrics.jsonl'), epochs.map((e) => JSON.stringify(e)).join('\n') + (epochs.length ? '\n' : ''));
+    await writeFileAtomic(
+      join(dir, 'metrics.jsonl'),
+      epochs.map((e) => JSON.stringify(e)).join('\n') + (epochs.length ? '\n' : ''),
+    );
   };
 
   try {
@@ -339,7 +380,10 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
         const runDir = join(dir, method, `seed-${seed}`);
         const recordPath = join(runDir, 'record.json');
         if (config.resume && existsSync(recordPath)) {
-          const saved = JSON.parse(await readFile(recordPath, 'utf8')) as { record: RunRecord; epochs: EpochRecord[] };
+          const saved = JSON.parse(await readFile(recordPath, 'utf8')) as {
+            record: RunRecord;
+            epochs: EpochRecord[];
+          };
           records.push(saved.record);
           epochs.push(...saved.epochs);
           reporter.log(`${method} seed ${seed}: already finished, reusing ${recordPath}`);
@@ -351,7 +395,8 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
           ...(config.methodOptions[method] ?? {}),
         };
         const options = preset(presetName, method, overrides);
-        const batchSize = config.batchSize ?? (quick ? 64 : ((options['batchSize'] as number | undefined) ?? 64));
+        const batchSize =
+          config.batchSize ?? (quick ? 64 : ((options['batchSize'] as number | undefined) ?? 64));
         delete options['batchSize'];
         const run = createMethod(method, options, {
           dataset,
@@ -365,14 +410,23 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
         const epochsTotal = trainOptions.stages
           ? trainOptions.stages.reduce((a, s) => a + s.epochs, 0)
           : (trainOptions.epochs ?? 0);
-        const state = { runsDone: records.length, runsTotal, current: `${method} seed ${seed}`, epochsTotal };
+        const state = {
+          runsDone: records.length,
+          runsTotal,
+          current: `${method} seed ${seed}`,
+          epochsTotal,
+        };
         reporter.update({ ...state, epoch: 0 });
         const checkpointDir = join(runDir, 'checkpoints');
         let summary: RunSummary;
         try {
           summary = await runTraining({
             ...trainOptions,
-            callbacks: [...(trainOptions.callbacks ?? []), probe, progressCallback(reporter, state)],
+            callbacks: [
+              ...(trainOptions.callbacks ?? []),
+              probe,
+              progressCallback(reporter, state),
+            ],
             dataset,
             batchSize,
             seed,
@@ -382,7 +436,14 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
             selection: config.selection,
             progress: 'none',
             signal: controller.signal,
-            config: { method, seed, options, batchSize, dataset: config.dataset, preset: config.preset },
+            config: {
+              method,
+              seed,
+              options,
+              batchSize,
+              dataset: config.dataset,
+              preset: config.preset,
+            },
           });
           if (summary.status === 'aborted') {
             status = 'aborted';
@@ -395,13 +456,20 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
             method,
             seed,
             dataset: config.dataset,
-            ...(typeof run.config['variant'] === 'string' ? { variant: run.config['variant'] as string } : {}),
+            ...(typeof run.config['variant'] === 'string'
+              ? { variant: run.config['variant'] as string }
+              : {}),
             fusionRule: run.fusionRule,
             unimodalProtocol: run.unimodalProtocol,
             modalities,
             selection: summary.selection,
             ...(summary.best
-              ? { bestOnValidation: { epoch: summary.best.epoch, test: toEval(summary.best.metrics.test, modalities) } }
+              ? {
+                  bestOnValidation: {
+                    epoch: summary.best.epoch,
+                    test: toEval(summary.best.metrics.test, modalities),
+                  },
+                }
               : {}),
             final: { epoch: last?.epoch ?? 0, test: toEval(summary.final?.test, modalities) },
             bestOnTest: {
@@ -410,7 +478,9 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
             },
             contributions: contribution.contributions,
             imbalanceDegree: contribution.degree,
-            secondsPerEpoch: summary.history.reduce((a, h) => a + h.seconds, 0) / Math.max(1, summary.history.length),
+            secondsPerEpoch:
+              summary.history.reduce((a, h) => a + h.seconds, 0) /
+              Math.max(1, summary.history.length),
             peakMemoryMB: probe.peakMB(),
             spectra: spectraOf(summary.history),
           };
@@ -425,7 +495,10 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
           const acc = record.bestOnValidation?.test.accuracy ?? record.final.test.accuracy;
           reporter.log(
             `${method} seed ${seed}: test accuracy ${(100 * acc).toFixed(1)}% (${modalities
-              .map((m) => `${m} ${(100 * (record.bestOnValidation?.test ?? record.final.test).perModality[m]!.accuracy).toFixed(1)}%`)
+              .map(
+                (m) =>
+                  `${m} ${(100 * (record.bestOnValidation?.test ?? record.final.test).perModality[m]!.accuracy).toFixed(1)}%`,
+              )
               .join(', ')}), ${record.secondsPerEpoch.toFixed(1)} s/epoch`,
           );
         } finally {
@@ -448,7 +521,9 @@ export async function runComparison(config: CompareConfig, hooks: ComparisonHook
   }
   const report = await writeReport(dir);
   const table = buildResultsTable(summary);
-  const shown = table.columns.filter((c) => !c.startsWith('contrib') && c !== 'checkpoint chosen by' && c !== 'peak MB');
+  const shown = table.columns.filter(
+    (c) => !c.startsWith('contrib') && c !== 'checkpoint chosen by' && c !== 'peak MB',
+  );
   out.write(`\n${tableToText(table, shown)}\n\nReport: ${report.html}\n`);
   return { dir, summary, status, report: { markdown: report.markdown, html: report.html } };
 }

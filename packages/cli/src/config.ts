@@ -68,7 +68,9 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
     }
     return value as Record<string, unknown>;
   } catch (e) {
-    throw new ConfigError(`Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+    throw new ConfigError(
+      `Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`,
+    );
   }
 }
 

@@ -2,7 +2,10 @@
 import { describeDataset } from '@igm/datasets';
 import { openDataset } from './compare';
 
-function options(name: string, flags: { fsddDir?: string; root?: string }): Record<string, unknown> {
+function options(
+  name: string,
+  flags: { fsddDir?: string; root?: string },
+): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (flags.root) o['root'] = flags.root;
   if (name === 'av-mnist') {
@@ -14,12 +17,20 @@ function options(name: string, flags: { fsddDir?: string; root?: string }): Reco
 }
 
 /** Runs (and caches) the dataset's preprocessing, then prints its summary. */
-export async function prepareDataset(name: string, flags: { fsddDir?: string; root?: string }): Promise<void> {
+export async function prepareDataset(
+  name: string,
+  flags: { fsddDir?: string; root?: string },
+): Promise<void> {
   const started = Date.now();
   const ds = await openDataset(name, options(name, flags));
-  process.stdout.write(`${describeDataset(ds)}\nprepared in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `${describeDataset(ds)}\nprepared in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
 }
 
-export async function describeDatasetByName(name: string, flags: { fsddDir?: string; root?: string }): Promise<string> {
+export async function describeDatasetByName(
+  name: string,
+  flags: { fsddDir?: string; root?: string },
+): Promise<string> {
   return describeDataset(await openDataset(name, options(name, flags)));
 }

@@ -28,10 +28,18 @@ export function defaultEncoder(spec: ModalitySpec, seed: number, quick: boolean)
   const frames = shape.length === 4; // [T, H, W, C]
   const [h, w, c] = frames ? shape.slice(1) : shape;
   if (h === undefined || w === undefined || c === undefined) {
-    throw new Error(`No default encoder for modality "${spec.name}" of shape [${shape.join(', ')}].`);
+    throw new Error(
+      `No default encoder for modality "${spec.name}" of shape [${shape.join(', ')}].`,
+    );
   }
   if (Math.max(h, w) <= 64) {
-    return smallCnn({ inChannels: c, inputShape: [h, w], filters: quick ? [8, 16] : [32, 64], seed, name });
+    return smallCnn({
+      inChannels: c,
+      inputShape: [h, w],
+      filters: quick ? [8, 16] : [32, 64],
+      seed,
+      name,
+    });
   }
   return resnet18({ inChannels: c, inputShape: [h, w], seed, name });
 }
@@ -52,10 +60,19 @@ export function quickDatasetOptions(dataset: string): Record<string, unknown> {
 }
 
 /** Epoch budget of the quick preset: a small, real run of every method (minutes on 2 cores). */
-export function quickOverrides(dataset: string, method: string, epochs?: number): Record<string, unknown> {
+export function quickOverrides(
+  dataset: string,
+  method: string,
+  epochs?: number,
+): Record<string, unknown> {
   const e = epochs ?? (dataset === 'synthetic' ? 8 : 6);
   if (method === 'reconboost') {
-    return { stages: Math.max(2, Math.round(e / 2)), epochsPerStage: 1, correctEpochs: 1, learningRate: 0.01 };
+    return {
+      stages: Math.max(2, Math.round(e / 2)),
+      epochsPerStage: 1,
+      correctEpochs: 1,
+      learningRate: 0.01,
+    };
   }
   if (method === 'igm' || method === 'igm-no-sam') {
     // Two rounds of (audio, visual) stages, the first round longer, as IGM's [25, 50] pattern.
