@@ -1,0 +1,140 @@
+/**
+ * Backend choice for the CLI and examples (DESIGN.md section 7). Libraries never pick a backend;
+ * the application does, here:
+ *
+ *   auto: @tensorflow/tfjs-node-gpu -> @tensorflow/tfjs-node -> wasm (+ @igm/wasm-training
+ *         kernels) -> cpu, printing what runs and why.
+ *
+ * tfjs-node(-gpu) download libtensorflow while installing, so they are optional: the user adds
+ * them on a machine with internet (and CUDA for -gpu). A requested backend that is not installed
+ * is an error that gives the install command.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type BackendRequest = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'cuda';
+export const BACKEND_REQUESTS: readonly BackendRequest[] = [
+  'auto',
+  'wasm',
+  'cpu',
+  'tensorflow',
+  'cuda',
+];
+
+export interface BackendChoice {
+  /** The tfjs backend name now active ('tensorflow', 'wasm', 'cpu'). */
+  readonly backend: string;
+  /** What was loaded, e.g. '@tensorflow/tfjs-node-gpu' or 'wasm + @igm/wasm-training'. */
+  readonly label: string;
+  /** Why this one: the attempts that failed, in order. */
+  readonly reasons: readonly string[];
+  /** Kernels @igm/wasm-training registered (wasm only). */
+  readonly kernels?: readonly string[];
+}
+
+export class BackendUnavailableError extends Error {
+  override name = 'BackendUnavailableError';
+}
+
+type Importer = (specifier: string) => Promise<unknown>;
+const defaultImporter: Importer = (s) => import(s);
+
+const NODE_PACKAGES: Record<'tensorflow' | 'cuda', { pkg: string; install: string }> = {
+  cuda: {
+    pkg: '@tensorflow/tfjs-node-gpu',
+    install:
+      'pnpm add @tensorflow/tfjs-node-gpu@4.22.0  (needs CUDA 11.2+/cuDNN 8 and internet while installing)',
+  },
+  tensorflow: {
+    pkg: '@tensorflow/tfjs-node',
+    install: 'pnpm add @tensorflow/tfjs-node@4.22.0  (downloads libtensorflow while installing)',
+  },
+};
+
+function describeFailure(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  if (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND')
+    return 'not installed';
+  return (err?.message ?? String(e)).split('\n')[0]!;
+}
+
+async function tryNode(kind: 'tensorflow' | 'cuda', importer: Importer): Promise<BackendChoice> {
+  const { pkg } = NODE_PACKAGES[kind];
+  await importer(pkg);
+  if (!(await tf.setBackend('tensorflow')))
+    throw new Error(`${pkg} loaded but the "tensorflow" backend did not start`);
+  await tf.ready();
+  return { backend: 'tensorflow', label: pkg, reasons: [] };
+}
+
+async function tryWasm(importer: Importer, reasons: string[]): Promise<BackendChoice> {
+  await importer('@tensorflow/tfjs-backend-wasm');
+  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not start');
+  await tf.ready();
+  try {
+    const mod = (await importer('@igm/wasm-training')) as {
+      registerWasmTrainingKernels?: () => unknown;
+    };
+    const registered = mod.registerWasmTrainingKernels?.();
+    const kernels = Array.isArray(registered) ? (registered as unknown[]).map(String) : undefined;
+    return {
+      backend: 'wasm',
+      label: 'wasm + @igm/wasm-training kernels',
+      reasons,
+      ...(kernels ? { kernels } : {}),
+    };
+  } catch (e) {
+    reasons.push(`@igm/wasm-training: ${describeFailure(e)} (convnets cannot train on stock wasm)`);
+    return { backend: 'wasm', label: 'wasm (stock kernels)', reasons };
+  }
+}
+
+/** Activates the requested backend; see the module doc for the order `auto` tries. */
+export async function selectBackend(
+  request: BackendRequest,
+  importer: Importer = defaultImporter,
+): Promise<BackendChoice> {
+  if (!BACKEND_REQUESTS.includes(request)) {
+    throw new BackendUnavailableError(
+      `Unknown backend "${String(request)}". Expected one of ${BACKEND_REQUESTS.join(', ')}.`,
+    );
+  }
+  if (request === 'cuda' || request === 'tensorflow') {
+    try {
+      return await tryNode(request, importer);
+    } catch (e) {
+      const { pkg, install } = NODE_PACKAGES[request];
+      throw new BackendUnavailableError(
+        `--backend ${request} needs ${pkg}, which is ${describeFailure(e)}. Install it with: ${install}. ` +
+          'Or use --backend auto to fall back to wasm/cpu.',
+      );
+    }
+  }
+  if (request === 'wasm') return tryWasm(importer, []);
+  if (request === 'cpu') {
+    await tf.setBackend('cpu');
+    await tf.ready();
+    return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons: [] };
+  }
+  const reasons: string[] = [];
+  for (const kind of ['cuda', 'tensorflow'] as const) {
+    try {
+      const choice = await tryNode(kind, importer);
+      return { ...choice, reasons };
+    } catch (e) {
+      reasons.push(`${NODE_PACKAGES[kind].pkg}: ${describeFailure(e)}`);
+    }
+  }
+  try {
+    return await tryWasm(importer, reasons);
+  } catch (e) {
+    reasons.push(`@tensorflow/tfjs-backend-wasm: ${describeFailure(e)}`);
+  }
+  await tf.setBackend('cpu');
+  await tf.ready();
+  return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
+}
+
+export function describeBackendChoice(choice: BackendChoice): string {
+  const why = choice.reasons.length ? ` (skipped: ${choice.reasons.join('; ')})` : '';
+  return `backend: ${choice.label}${why}`;
+}

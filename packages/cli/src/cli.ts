@@ -1,0 +1,206 @@
+/**
+ * The `igm` command:
+ *
+ *   igm compare --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3
+ *   igm train --method igm --dataset av-mnist
+ *   igm report runs/NAME
+ *   igm data prepare|info <dataset>
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_REQUESTS } from './backend';
+import { ConfigError, PRESETS, readConfigFile, resolveCompareConfig } from './config';
+import { tableToText, writeReport } from './report';
+
+function integer(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${name} must be a positive integer; got "${value}".`);
+    }
+    return n;
+  };
+}
+
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+interface RunFlags {
+  dataset?: string;
+  methods?: string[];
+  method?: string;
+  seeds?: number;
+  seed?: number;
+  preset?: string;
+  config?: string;
+  epochs?: number;
+  batchSize?: number;
+  backend?: string;
+  out?: string;
+  resume?: boolean;
+  fsddDir?: string;
+}
+
+function defaultRunName(dataset: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  return `runs/${dataset}-${stamp}`;
+}
+
+async function runFromFlags(flags: RunFlags, methods: string[]): Promise<void> {
+  const fromFile = flags.config ? await readConfigFile(flags.config) : {};
+  const dataset = flags.dataset ?? (fromFile['dataset'] as string | undefined) ?? 'av-mnist';
+  const config = resolveCompareConfig(
+    {
+      dataset,
+      methods: methods.length ? methods : undefined,
+      seeds: flags.seeds,
+      seed0: flags.seed,
+      preset: flags.preset,
+      epochs: flags.epochs,
+      batchSize: flags.batchSize,
+      backend: flags.backend,
+      out: flags.out ?? (fromFile['out'] as string | undefined) ?? defaultRunName(dataset),
+      resume: flags.resume,
+      ...(flags.fsddDir
+        ? {
+            datasetOptions: {
+              ...((fromFile['datasetOptions'] as object) ?? {}),
+              fsddDir: flags.fsddDir,
+            },
+          }
+        : {}),
+    },
+    { seeds: 1, preset: 'quick', backend: 'auto', ...fromFile },
+    flags.config ? `${flags.config} + command line` : 'command line',
+  );
+  const { runComparison } = await import('./compare');
+  await runComparison(config);
+}
+
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--dataset <name>',
+      'dataset: av-mnist, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture',
+    )
+    .option('--seed <n>', 'first seed (seeds are seed, seed+1, ...)', (v) => Number(v))
+    .addOption(new Option('--preset <name>', 'hyper-parameter preset').choices([...PRESETS]))
+    .option('--config <file>', 'JSON or YAML file with any of these options (flags win)')
+    .option(
+      '--epochs <n>',
+      'epochs per run (overrides the preset; stage lists are scaled)',
+      integer('--epochs'),
+    )
+    .option(
+      '--batch-size <n>',
+      'training batch size (overrides the preset)',
+      integer('--batch-size'),
+    )
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'tfjs backend; auto tries tfjs-node-gpu, tfjs-node, wasm, cpu',
+      ).choices([...BACKEND_REQUESTS]),
+    )
+    .option('--out <dir>', 'run directory (default runs/<dataset>-<time>)')
+    .option('--resume', 'continue the runs in --out from their last checkpoints')
+    .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('igm')
+    .description(
+      'Balanced multimodal learning on TensorFlow.js: IGM and the modality-imbalance baselines.',
+    )
+    .showHelpAfterError()
+    .exitOverride();
+
+  addRunOptions(
+    program
+      .command('compare')
+      .description('train several methods x seeds on one dataset and write a report')
+      .option('--methods <list>', 'comma-separated methods', list)
+      .option('--seeds <n>', 'number of seeds', integer('--seeds')),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  igm compare --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3
+  igm compare --dataset synthetic --methods joint,igm --epochs 4 --backend wasm --out runs/smoke
+  igm compare --config compare.yaml --resume --out runs/avmnist-1`,
+    )
+    .action(async (flags: RunFlags) => runFromFlags(flags, flags.methods ?? []));
+
+  addRunOptions(
+    program
+      .command('train')
+      .description('train one method (one seed unless --seeds) and write a report')
+      .requiredOption('--method <name>', 'method name, e.g. igm')
+      .option('--seeds <n>', 'number of seeds', integer('--seeds')),
+  )
+    .addHelpText('after', '\nExamples:\n  igm train --method igm --dataset av-mnist --epochs 8\n')
+    .action(async (flags: RunFlags) => runFromFlags(flags, [flags.method!]));
+
+  program
+    .command('report')
+    .description('rebuild report.md and report.html of a run directory')
+    .argument('<dir>', 'run directory, e.g. runs/av-mnist-2026-11-27T10-00-00')
+    .addHelpText('after', '\nExample:\n  igm report runs/avmnist-1\n')
+    .action(async (dir: string) => {
+      const { markdown, html, table } = await writeReport(dir);
+      process.stdout.write(
+        `${tableToText(table, table.columns.slice(0, 8))}\n\n${markdown}\n${html}\n`,
+      );
+    });
+
+  const data = program.command('data').description('prepare or describe a dataset');
+  data
+    .command('prepare')
+    .argument('<dataset>', 'dataset name')
+    .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)')
+    .option('--root <dir>', 'dataset root folder (benchmark datasets)')
+    .description('run and cache the preprocessing')
+    .addHelpText(
+      'after',
+      '\nExample:\n  igm data prepare av-mnist --fsdd-dir ./free-spoken-digit-dataset/recordings\n',
+    )
+    .action(async (name: string, flags: { fsddDir?: string; root?: string }) => {
+      const { prepareDataset } = await import('./data');
+      await prepareDataset(name, flags);
+    });
+  data
+    .command('info')
+    .argument('<dataset>', 'dataset name')
+    .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)')
+    .option('--root <dir>', 'dataset root folder (benchmark datasets)')
+    .description('print modalities, classes and split sizes')
+    .addHelpText('after', '\nExample:\n  igm data info av-mnist\n')
+    .action(async (name: string, flags: { fsddDir?: string; root?: string }) => {
+      const { describeDatasetByName } = await import('./data');
+      process.stdout.write(`${await describeDatasetByName(name, flags)}\n`);
+    });
+  return program;
+}
+
+/** Runs the CLI; returns the exit code (errors print one clear line, no stack). */
+export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number; message?: string; name?: string };
+    if (err.code?.startsWith('commander.')) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version'
+        ? 0
+        : (err.exitCode ?? 1);
+    }
+    const known = e instanceof ConfigError || /Error$/.test(err.name ?? '');
+    process.stderr.write(`igm: ${err.message ?? String(e)}\n`);
+    if (!known || process.env['IGM_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,36 @@
+/** `igm data prepare|info <dataset>`. */
+import { describeDataset } from '@igm/datasets';
+import { openDataset } from './compare';
+
+function options(
+  name: string,
+  flags: { fsddDir?: string; root?: string },
+): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (flags.root) o['root'] = flags.root;
+  if (name === 'av-mnist') {
+    const dir = flags.fsddDir ?? process.env['FSDD_DIR'];
+    if (dir) o['fsddDir'] = dir;
+  }
+  if (name !== 'synthetic') o['progress'] = true;
+  return o;
+}
+
+/** Runs (and caches) the dataset's preprocessing, then prints its summary. */
+export async function prepareDataset(
+  name: string,
+  flags: { fsddDir?: string; root?: string },
+): Promise<void> {
+  const started = Date.now();
+  const ds = await openDataset(name, options(name, flags));
+  process.stdout.write(
+    `${describeDataset(ds)}\nprepared in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+}
+
+export async function describeDatasetByName(
+  name: string,
+  flags: { fsddDir?: string; root?: string },
+): Promise<string> {
+  return describeDataset(await openDataset(name, options(name, flags)));
+}

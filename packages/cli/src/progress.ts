@@ -1,0 +1,72 @@
+/**
+ * Progress for long work: a redrawn status line with ETA on a TTY, plain log lines otherwise
+ * (CI logs, pipes). Writes to stderr so stdout stays clean for the results table.
+ */
+export interface ProgressState {
+  /** Runs finished / total (method x seed). */
+  readonly runsDone: number;
+  readonly runsTotal: number;
+  /** What is running now, e.g. "igm seed 1". */
+  readonly current: string;
+  readonly epoch: number;
+  readonly epochsTotal: number;
+  readonly detail?: string;
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h
+    ? `${h}h${String(m).padStart(2, '0')}m`
+    : m
+      ? `${m}m${String(r).padStart(2, '0')}s`
+      : `${r}s`;
+}
+
+export class ProgressReporter {
+  private readonly started = Date.now();
+  private lastPlain = 0;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly tty = Boolean(stream.isTTY) && !process.env['CI'],
+  ) {}
+
+  /** Fraction of all work done, counting the current run's epochs. */
+  private fraction(s: ProgressState): number {
+    const inRun = s.epochsTotal > 0 ? s.epoch / s.epochsTotal : 0;
+    return s.runsTotal > 0 ? (s.runsDone + inRun) / s.runsTotal : 0;
+  }
+
+  update(s: ProgressState): void {
+    const f = this.fraction(s);
+    const elapsed = (Date.now() - this.started) / 1000;
+    const eta = f > 0 ? (elapsed * (1 - f)) / f : Number.NaN;
+    const text = `runs ${s.runsDone}/${s.runsTotal} · ${s.current} · epoch ${s.epoch}/${s.epochsTotal}${s.detail ? ` · ${s.detail}` : ''} · elapsed ${formatDuration(elapsed)} · ETA ${formatDuration(eta)}`;
+    if (this.tty) {
+      const width = 24;
+      const filled = Math.round(f * width);
+      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * f).toFixed(0).padStart(3)}%`;
+      const columns = this.stream.columns ?? 120;
+      this.stream.write(`\r\x1b[2K${`${bar} ${text}`.slice(0, columns - 1)}`);
+    } else if (Date.now() - this.lastPlain > 2000 || s.epoch === s.epochsTotal) {
+      this.lastPlain = Date.now();
+      this.stream.write(`${text}\n`);
+    }
+  }
+
+  /** A line that stays (run finished, warnings). */
+  log(line: string): void {
+    if (this.tty) this.stream.write('\r\x1b[2K');
+    this.stream.write(`${line}\n`);
+  }
+
+  done(): void {
+    if (this.tty) this.stream.write('\r\x1b[2K');
+  }
+}
+
+export { formatDuration };

@@ -1,0 +1,13 @@
+export type { Plot } from './plots';
+export { buildPlots } from './plots';
+export { formatPercent, meanStd } from './stats';
+export type { ResultsTable, TableRow } from './table';
+export { buildResultsTable, reportedMetrics, tableToMarkdown, tableToText } from './table';
+export * from './types';
+export {
+  readRunDirectory,
+  renderHtml,
+  renderMarkdown,
+  writeFileAtomic,
+  writeReport,
+} from './write';

@@ -1,0 +1,72 @@
+/**
+ * What a comparison report is made of. The run loop writes one `RunRecord` per (method, seed)
+ * into `runs/<name>/summary.json` and per-epoch lines into `metrics.jsonl`; `igm report`
+ * rebuilds `report.md` and `report.html` from them alone.
+ */
+
+/** Metrics of one evaluation (fused and per modality). */
+export interface EvalMetrics {
+  readonly accuracy: number;
+  readonly macroF1: number;
+  /** Absent for datasets that report accuracy and F1 only (text-image). */
+  readonly mAP?: number;
+  /** Per-modality accuracy/F1, with the unimodal protocol named in `RunRecord.unimodalProtocol`. */
+  readonly perModality: Readonly<Record<string, { accuracy: number; macroF1: number }>>;
+  /** Number of evaluated samples. */
+  readonly samples: number;
+}
+
+/** One line of metrics.jsonl. */
+export interface EpochRecord {
+  readonly method: string;
+  readonly seed: number;
+  readonly epoch: number;
+  /** Modality trained in this epoch, for alternating methods. */
+  readonly stage?: string;
+  readonly validation?: EvalMetrics;
+  readonly test: EvalMetrics;
+  readonly trainLoss: number;
+  readonly seconds: number;
+  /** Values the method logged (lr, OGM-GE coefficients, AGM scales, ...), epoch means. */
+  readonly logs: Readonly<Record<string, number>>;
+}
+
+/** The spectrum of a flat-projection matrix T built at a stage boundary (IGM). */
+export interface SpectrumRecord {
+  readonly stage: number;
+  readonly layer: string;
+  /** Eigenvalues of T, descending, in [e^-tau, 1]. */
+  readonly eigenvalues: readonly number[];
+}
+
+export interface RunRecord {
+  readonly method: string;
+  readonly seed: number;
+  readonly dataset: string;
+  /** e.g. IGM 'paper' | 'official', MLA projection form. */
+  readonly variant?: string;
+  readonly fusionRule: string;
+  readonly unimodalProtocol: string;
+  readonly modalities: readonly string[];
+  /** Which split chose the reported checkpoint, and on which metric. */
+  readonly selection: { readonly split: 'validation' | 'test'; readonly metric: string };
+  readonly bestOnValidation?: { readonly epoch: number; readonly test: EvalMetrics };
+  readonly final: { readonly epoch: number; readonly test: EvalMetrics };
+  /** Reference protocol (best test epoch), labelled as such in the report. */
+  readonly bestOnTest: { readonly epoch: number; readonly test: EvalMetrics };
+  /** Shapley contribution of each modality on the test set (DATASETS.md section 11). */
+  readonly contributions?: Readonly<Record<string, number>>;
+  readonly imbalanceDegree?: number;
+  readonly secondsPerEpoch: number;
+  readonly peakMemoryMB: number;
+  readonly spectra?: readonly SpectrumRecord[];
+}
+
+export interface ComparisonSummary {
+  readonly name: string;
+  readonly dataset: string;
+  readonly datasetLabel: string;
+  readonly backend: string;
+  readonly createdAt: string;
+  readonly runs: readonly RunRecord[];
+}

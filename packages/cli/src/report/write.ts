@@ -1,0 +1,128 @@
+/**
+ * `runs/<name>/` -> `report.md` + `report.html`. Reads only `summary.json` and
+ * `metrics.jsonl`, so `igm report runs/<name>` can rebuild a report at any time.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildPlots, type Plot } from './plots';
+import { buildResultsTable, type ResultsTable, tableToMarkdown } from './table';
+import type { ComparisonSummary, EpochRecord } from './types';
+
+/** Writes `file` atomically (temp file + rename), so a killed run never leaves half a report. */
+export async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, file);
+}
+
+export async function readRunDirectory(
+  dir: string,
+): Promise<{ summary: ComparisonSummary; epochs: EpochRecord[] }> {
+  const summaryPath = join(dir, 'summary.json');
+  let summary: ComparisonSummary;
+  try {
+    summary = JSON.parse(await readFile(summaryPath, 'utf8')) as ComparisonSummary;
+  } catch (e) {
+    throw new Error(
+      `Cannot read ${summaryPath}: ${(e as Error).message}. Expected the summary.json written by "igm compare".`,
+    );
+  }
+  if (!Array.isArray(summary.runs)) {
+    throw new Error(`${summaryPath}: field "runs" is missing or not an array.`);
+  }
+  const epochs: EpochRecord[] = [];
+  const metricsPath = join(dir, 'metrics.jsonl');
+  let text = '';
+  try {
+    text = await readFile(metricsPath, 'utf8');
+  } catch {
+    // A summary without per-epoch metrics still gives a table; the curves are omitted.
+  }
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      epochs.push(JSON.parse(line) as EpochRecord);
+    } catch (e) {
+      throw new Error(`${metricsPath}: line ${i + 1} is not valid JSON (${(e as Error).message}).`);
+    }
+  });
+  return { summary, epochs };
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+export function renderMarkdown(
+  summary: ComparisonSummary,
+  table: ResultsTable,
+  plots: readonly Plot[],
+): string {
+  return [
+    `# ${summary.name}: ${summary.datasetLabel}`,
+    '',
+    `Backend: ${summary.backend}. Created ${summary.createdAt}. Runs: ${summary.runs.length}.`,
+    '',
+    tableToMarkdown(table),
+    '',
+    ...table.notes.map((n) => `- ${n}`),
+    '',
+    plots.length ? `Plots (in report.html): ${plots.map((p) => p.title).join('; ')}.` : '',
+    '',
+  ].join('\n');
+}
+
+export function renderHtml(
+  summary: ComparisonSummary,
+  table: ResultsTable,
+  plots: readonly Plot[],
+): string {
+  const head = table.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
+  const rows = table.rows
+    .map(
+      (r) =>
+        `<tr>${table.columns.map((c) => `<td>${escapeHtml(r.cells[c] ?? '–')}</td>`).join('')}</tr>`,
+    )
+    .join('\n');
+  const figures = plots
+    .map(
+      (p) =>
+        `<figure id="plot-${escapeHtml(p.id)}" class="plot"><figcaption><strong>${escapeHtml(p.title)}</strong> ${escapeHtml(p.caption)}</figcaption>${p.svg}</figure>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>${escapeHtml(summary.name)}: ${escapeHtml(summary.datasetLabel)}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+figure { margin: 1.5rem 0; }
+.notes { font-size: 0.85rem; color: #555; }
+</style></head>
+<body>
+<h1>${escapeHtml(summary.name)}: ${escapeHtml(summary.datasetLabel)}</h1>
+<p>Backend: ${escapeHtml(summary.backend)} · created ${escapeHtml(summary.createdAt)} · ${summary.runs.length} runs</p>
+<table id="results"><thead><tr>${head}</tr></thead><tbody>
+${rows}
+</tbody></table>
+<ul class="notes">${table.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
+${figures}
+</body></html>
+`;
+}
+
+/** Rebuilds report.md and report.html in `dir`; returns their paths and the table. */
+export async function writeReport(
+  dir: string,
+): Promise<{ markdown: string; html: string; table: ResultsTable }> {
+  const { summary, epochs } = await readRunDirectory(dir);
+  const table = buildResultsTable(summary);
+  const plots = await buildPlots(summary, epochs);
+  const markdown = join(dir, 'report.md');
+  const html = join(dir, 'report.html');
+  await writeFileAtomic(markdown, renderMarkdown(summary, table, plots));
+  await writeFileAtomic(html, renderHtml(summary, table, plots));
+  return { markdown, html, table };
+}

@@ -1,0 +1,46 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BackendUnavailableError, describeBackendChoice, selectBackend } from '../src/backend';
+
+/** An importer where the tfjs-node packages are not installed, as on this machine. */
+const withoutNode = async (specifier: string) => {
+  if (specifier.startsWith('@tensorflow/tfjs-node')) {
+    throw Object.assign(new Error(`Cannot find package '${specifier}'`), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+  }
+  return import(specifier);
+};
+
+describe('selectBackend', () => {
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('auto falls back past tfjs-node(-gpu) to wasm and says why', async () => {
+    const choice = await selectBackend('auto', withoutNode);
+    expect(choice.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(choice.reasons.slice(0, 2)).toEqual([
+      '@tensorflow/tfjs-node-gpu: not installed',
+      '@tensorflow/tfjs-node: not installed',
+    ]);
+    expect(describeBackendChoice(choice)).toMatch(/^backend: wasm/);
+  });
+
+  it('a requested backend that is not installed is an error with the install command', async () => {
+    await expect(selectBackend('cuda', withoutNode)).rejects.toThrow(BackendUnavailableError);
+    await expect(selectBackend('tensorflow', withoutNode)).rejects.toThrow(
+      /needs @tensorflow\/tfjs-node, which is not installed\. Install it with: pnpm add @tensorflow\/tfjs-node@4\.22\.0/,
+    );
+    await expect(selectBackend('gpu' as never)).rejects.toThrow(
+      /Unknown backend "gpu"\. Expected one of auto, wasm, cpu/,
+    );
+  });
+
+  it('cpu is always available', async () => {
+    const choice = await selectBackend('cpu', withoutNode);
+    expect(choice.backend).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+  });
+});

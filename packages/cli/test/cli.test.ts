@@ -1,0 +1,135 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli';
+import { ConfigError, resolveCompareConfig } from '../src/config';
+import type { ComparisonSummary } from '../src/report';
+
+async function captureStderr(
+  fn: () => Promise<number>,
+): Promise<{ code: number; err: string; out: string }> {
+  const errWrite = process.stderr.write.bind(process.stderr);
+  const outWrite = process.stdout.write.bind(process.stdout);
+  let err = '';
+  let out = '';
+  process.stderr.write = ((c: string | Uint8Array) => {
+    err += String(c);
+    return true;
+  }) as typeof process.stderr.write;
+  process.stdout.write = ((c: string | Uint8Array) => {
+    out += String(c);
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    return { code: await fn(), err, out };
+  } finally {
+    process.stderr.write = errWrite;
+    process.stdout.write = outWrite;
+  }
+}
+
+describe('config validation', () => {
+  const base = {
+    dataset: 'synthetic',
+    methods: ['joint'],
+    seeds: 1,
+    preset: 'quick',
+    backend: 'cpu',
+    out: 'runs/x',
+  };
+  it('accepts a valid config and fills defaults', () => {
+    const c = resolveCompareConfig(base);
+    expect(c.selection).toEqual({ split: 'validation', metric: 'macroF1' });
+    expect(c.resume).toBe(false);
+  });
+  it('names unknown keys and bad values', () => {
+    expect(() => resolveCompareConfig({ ...base, sedes: 3 }, {}, 'cfg.yaml')).toThrow(
+      /Invalid configuration \(cfg\.yaml\):\n {2}\(root\): unknown key\(s\) "sedes"/,
+    );
+    expect(() => resolveCompareConfig({ ...base, seeds: 0 })).toThrow(ConfigError);
+    expect(() => resolveCompareConfig({ ...base, backend: 'gpu' })).toThrow(/backend:/);
+  });
+  it('file values sit under flags', () => {
+    const c = resolveCompareConfig({ ...base, seeds: 2 }, { seeds: 5, epochs: 3 });
+    expect(c.seeds).toBe(2);
+    expect(c.epochs).toBe(3);
+  });
+});
+
+describe('igm compare (end to end, tiny synthetic run)', () => {
+  it('trains, writes the run directory and the report, and resumes without retraining', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'igm-cli-')), 'run');
+    const args = [
+      'node',
+      'igm',
+      'compare',
+      '--dataset',
+      'synthetic',
+      '--methods',
+      'joint,igm',
+      '--seeds',
+      '1',
+      '--epochs',
+      '2',
+      '--backend',
+      'cpu',
+      '--out',
+      dir,
+    ];
+    const first = await captureStderr(() => main(args));
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/method\s+seeds\s+accuracy/);
+    for (const f of [
+      'config.json',
+      'summary.json',
+      'metrics.jsonl',
+      'report.md',
+      'report.html',
+      'joint/seed-0/record.json',
+      'igm/seed-0/record.json',
+    ]) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    const summary = JSON.parse(
+      readFileSync(join(dir, 'summary.json'), 'utf8'),
+    ) as ComparisonSummary;
+    expect(summary.runs.map((r) => r.method)).toEqual(['joint', 'igm']);
+    for (const r of summary.runs) {
+      expect(r.final.test.accuracy).toBeGreaterThan(0.25); // 4 classes: above chance
+      expect(Object.keys(r.contributions ?? {})).toEqual(['audio', 'visual']);
+      expect(r.imbalanceDegree).toBeGreaterThanOrEqual(0);
+    }
+    const resumed = await captureStderr(() => main([...args, '--resume']));
+    expect(resumed.code).toBe(0);
+    expect(resumed.err).toMatch(/joint seed 0: already finished/);
+  });
+
+  it('reports bad input as one clear line', async () => {
+    const bad = await captureStderr(() =>
+      main([
+        'node',
+        'igm',
+        'compare',
+        '--dataset',
+        'synthetic',
+        '--methods',
+        'jiont',
+        '--backend',
+        'cpu',
+        '--out',
+        join(tmpdir(), 'igm-x'),
+      ]),
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/Unknown method "jiont"\. Valid methods: "joint"/);
+    const cfg = join(await mkdtemp(join(tmpdir(), 'igm-cfg-')), 'c.yaml');
+    await writeFile(cfg, 'dataset: synthetic\nmethods: [joint]\nseedz: 2\n');
+    const badCfg = await captureStderr(() =>
+      main(['node', 'igm', 'compare', '--config', cfg, '--backend', 'cpu']),
+    );
+    expect(badCfg.code).toBe(1);
+    expect(badCfg.err).toMatch(/unknown key\(s\) "seedz"/);
+  });
+});

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's main command: the AV-MNIST-style comparison of joint, OGM-GE, PMR, AGM, MLA and
+# IGM with the quick preset on this machine's CPU. Extra arguments go to `igm compare`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TURBO_TELEMETRY_DISABLED=1
+# The FSDD recordings: $FSDD_DIR, else the mirror beside the project root when there is one.
+if [ -z "${FSDD_DIR:-}" ] && [ -d ../shared/data/fsdd/recordings ]; then
+  export FSDD_DIR="$(cd ../shared/data/fsdd/recordings && pwd)"
+fi
+pnpm exec turbo run build --filter=@igm/cli... --output-logs=errors-only >&2
+exec node packages/cli/dist/bin.js compare \
+  --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 1 --preset quick \
+  --backend auto --out "runs/demo-av-mnist" "$@"
