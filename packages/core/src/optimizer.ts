@@ -77,6 +77,8 @@ export class GradientOptimizer<S = unknown> {
   private readonly byVariableName = new Map<string, string>();
   private transformState: S | undefined;
   private stepCount = 0;
+  /** Forward outputs kept alive across `variableGrads`' inner tidy until the step ends. */
+  private keptOutputs: tf.Tensor[] = [];
   /** Values logged during the last step. */
   lastLogs: Record<string, number> = {};
 
@@ -114,7 +116,15 @@ export class GradientOptimizer<S = unknown> {
     const { value, grads } = tf.variableGrads(() => {
       const r = lossFn(pass);
       const loss = r instanceof tf.Tensor ? r : r.loss;
-      if (!(r instanceof tf.Tensor)) outputs = r.outputs ?? {};
+      if (!(r instanceof tf.Tensor)) {
+        // variableGrads runs `f` in a tidy of its own: keep the outputs alive for the step's
+        // transforms; `minimize` disposes them when the step ends.
+        outputs = {};
+        for (const [name, t] of Object.entries(r.outputs ?? {})) {
+          outputs[name] = tf.keep(t);
+          this.keptOutputs.push(t);
+        }
+      }
       if (loss.rank !== 0) {
         throw new IgmArgumentError(
           `GradientOptimizer: the loss closure returned a tensor of shape [${loss.shape}]; expected a scalar (reduce it with tf.mean).`,
@@ -136,20 +146,26 @@ export class GradientOptimizer<S = unknown> {
    */
   minimize(lossFn: LossFn, info: StepInfo = {}): number {
     const logs: Record<string, number> = {};
-    const loss = tf.tidy(() => {
-      const first = this.gradients(lossFn, info.keys, { batchStatistics: 'update', index: 0 });
-      let passes = 0;
-      const evaluate = (keys?: readonly string[], opts: EvaluateOptions = {}): Evaluation =>
-        this.gradients(lossFn, keys ?? info.keys, {
-          batchStatistics: opts.batchStatistics ?? 'update',
-          index: ++passes,
-          ...(opts.loss !== undefined ? { loss: opts.loss } : {}),
-        });
-      const ctx = this.context(info, first.outputs, logs, evaluate);
-      const updates = this.transform.update(first.grads, this.state, ctx);
-      applyUpdates(this.params, updates);
-      return first.loss;
-    });
+    let loss: tf.Tensor;
+    try {
+      loss = tf.tidy(() => {
+        const first = this.gradients(lossFn, info.keys, { batchStatistics: 'update', index: 0 });
+        let passes = 0;
+        const evaluate = (keys?: readonly string[], opts: EvaluateOptions = {}): Evaluation =>
+          this.gradients(lossFn, keys ?? info.keys, {
+            batchStatistics: opts.batchStatistics ?? 'update',
+            index: ++passes,
+            ...(opts.loss !== undefined ? { loss: opts.loss } : {}),
+          });
+        const ctx = this.context(info, first.outputs, logs, evaluate);
+        const updates = this.transform.update(first.grads, this.state, ctx);
+        applyUpdates(this.params, updates);
+        return first.loss;
+      });
+    } finally {
+      tf.dispose(this.keptOutputs);
+      this.keptOutputs = [];
+    }
     const value = loss.dataSync()[0]!;
     loss.dispose();
     this.finishStep(logs);

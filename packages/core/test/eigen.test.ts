@@ -116,6 +116,26 @@ describe('symmetricEigen', () => {
     );
   });
 
+  it('block-diagonal matrix (QL splits into independent blocks): union of the block spectra', () => {
+    const n1 = 9;
+    const n2 = 14;
+    const n = n1 + n2;
+    const b1 = randomSymmetric(n1, 21);
+    const b2 = randomSymmetric(n2, 22);
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n1; i++) for (let j = 0; j < n1; j++) a[i * n + j] = b1[i * n1 + j]!;
+    for (let i = 0; i < n2; i++) {
+      for (let j = 0; j < n2; j++) a[(n1 + i) * n + n1 + j] = b2[i * n2 + j]!;
+    }
+    const expected = [...symmetricEigen(b1).values, ...symmetricEigen(b2).values].sort(
+      (x, y) => x - y,
+    );
+    expectAllClose(symmetricEigen(a).values, expected, { atol: 1e-13 });
+    const { rel, orth } = residuals(a, n);
+    expect(rel).toBeLessThanOrEqual(TOL);
+    expect(orth).toBeLessThanOrEqual(TOL);
+  });
+
   it('zero matrix: zero eigenvalues and an orthonormal basis', () => {
     const n = 7;
     const { values, vectors } = symmetricEigen(new Float64Array(n * n));

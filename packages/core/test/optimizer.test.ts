@@ -95,3 +95,31 @@ it('rng is reproducible and its state round-trips', () => {
   expect(Math.abs(sn / 20000)).toBeLessThan(0.03);
   expect(Math.abs(sn2 / 20000 - 1)).toBeLessThan(0.04);
 });
+
+describeEachBackend('GradientOptimizer outputs', () => {
+  it('hands the forward outputs to transforms alive, and frees them after the step', async () => {
+    const w = tf.variable(tf.tensor2d([[1, 2]]), true, 'w_outputs');
+    const x = tf.tensor2d([[3], [4]]);
+    let seen: number[] = [];
+    const readsOutputs: GradientTransform<null> = {
+      name: 'readsOutputs',
+      init: () => null,
+      update: (grads, _s, ctx) => {
+        seen = Array.from(ctx.outputs['h']!.dataSync());
+        return new Map([...grads].map(([k, g]) => [k, tf.mul(g, -0.01)]));
+      },
+      state: () => [],
+    };
+    const opt = new GradientOptimizer(readsOutputs, [{ key: 'w', variable: w, group: 'g' }]);
+    const lossFn = () => {
+      const h = tf.matMul(x, w);
+      return { loss: tf.mean(h), outputs: { h } };
+    };
+    opt.minimize(lossFn);
+    expect(seen).toEqual([3, 6, 4, 8]);
+    await expectNoTensorLeak(() => opt.minimize(lossFn), { steps: 20 });
+    opt.dispose();
+    w.dispose();
+    x.dispose();
+  });
+});

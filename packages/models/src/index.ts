@@ -6,3 +6,5 @@ export type { BatchNormArgs, SymmetricMaxPool2DArgs } from './layers';
 export { BatchNorm, SymmetricMaxPool2D } from './layers';
 export type { MultimodalModelConfig } from './model';
 export { MultimodalModel } from './model';
+export type { AudioVisualResNet18Options } from './presets';
+export { audioVisualResNet18, MLA_FIXED_WEIGHTS } from './presets';

@@ -23,14 +23,38 @@ function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * A fast local stream for bulk draws (ResNet-18 has 11M weights): sfc32 seeded from
+ * `rng.nextSeed()`, so the values are reproducible from the caller's {@link Rng} state while
+ * each tensor costs only one draw from it.
+ */
+function bulkStream(rng: Rng): () => number {
+  let a = rng.nextSeed() >>> 0;
+  let b = 0x9e3779b9;
+  let c = 0x243f6a88;
+  let d = 0xb7e15162;
+  const next = (): number => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < 12; i++) next();
+  return next;
+}
+
 /** U(-bound, bound). */
 export function uniformValues(rng: Rng, shape: readonly number[], bound: number): Float32Array {
   const out = new Float32Array(size(shape));
-  for (let i = 0; i < out.length; i++) out[i] = (2 * rng.uniform() - 1) * bound;
+  const u = bulkStream(rng);
+  for (let i = 0; i < out.length; i++) out[i] = (2 * u() - 1) * bound;
   return out;
 }
 
-/** N(mean, std^2), untruncated (PyTorch `normal_`). */
+/** N(mean, std^2), untruncated (PyTorch `normal_`); Box-Muller, both outputs used. */
 export function normalValues(
   rng: Rng,
   shape: readonly number[],
@@ -38,7 +62,15 @@ export function normalValues(
   mean = 0,
 ): Float32Array {
   const out = new Float32Array(size(shape));
-  for (let i = 0; i < out.length; i++) out[i] = mean + std * rng.normal();
+  const u = bulkStream(rng);
+  for (let i = 0; i < out.length; i += 2) {
+    let u1 = u();
+    while (u1 === 0) u1 = u();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    const theta = 2 * Math.PI * u();
+    out[i] = mean + std * r * Math.cos(theta);
+    if (i + 1 < out.length) out[i + 1] = mean + std * r * Math.sin(theta);
+  }
   return out;
 }
 

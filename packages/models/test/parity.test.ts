@@ -302,6 +302,13 @@ describeEachBackend('parity: BatchNorm vs torch BatchNorm2d (momentum 0.1, eps 1
       };
     });
     expectAllClose(y1!, bnFx.y1, { ...TOL, label: 'y1' });
+    // A frozen training forward is the same batch-statistics normalisation (stats untouched).
+    const before = byName.get('bn/moving_mean')!.read().dataSync().slice();
+    tf.tidy(() => {
+      const yf = layer.apply(x1, { training: true, batchStatistics: 'frozen' }) as tf.Tensor;
+      expectAllClose(yf, bnFx.y1, { ...TOL, label: 'y1 (frozen)' });
+    });
+    expect(byName.get('bn/moving_mean')!.read().dataSync()).toEqual(before);
     for (const [k, v] of Object.entries(bnFx.after1)) {
       expectAllClose(byName.get(k)!.read(), v, { ...TOL, label: `after1 ${k}` });
     }

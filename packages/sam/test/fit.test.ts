@@ -103,6 +103,44 @@ describeEachBackend('fitWithSam', () => {
     b.dispose();
   });
 
+  it('passes groupOf to the params, so rhoByGroup applies per layer, and forwards logs', async () => {
+    const { x, y } = data();
+    const a = mlp();
+    const b = mlp();
+    b.setWeights(a.getWeights());
+    const firstLayers = [a, b].map((m) => `${m.layers[0]!.name}/`);
+    const groupOf = (name: string) =>
+      firstLayers.some((f) => name.startsWith(f)) ? 'encoder' : 'head';
+    const transform = () =>
+      chain(
+        sam({ rhoByGroup: { encoder: 0.2, head: 0 }, normalize: 'per-variable' }),
+        sgd({ learningRate: 0.1 }),
+      );
+    const logs: Array<Record<string, number>> = [];
+    await fitWithSam(a, x, y, {
+      transform: transform(),
+      batchSize: N,
+      shuffle: false,
+      groupOf,
+      onLog: (values) => logs.push(values),
+    });
+    const params = layersModelParams(b, groupOf);
+    expect(params.map((p) => p.group)).toEqual(['encoder', 'encoder', 'head', 'head']);
+    const opt = new GradientOptimizer(transform(), params);
+    opt.minimize(() =>
+      tf.mean(
+        tf.losses.softmaxCrossEntropy(y, tf.log(b.apply(x, { training: true }) as tf.Tensor)),
+      ),
+    );
+    expectAllClose(weightsOf(a).flat(), weightsOf(b).flat(), { atol: 1e-6, label: 'weights' });
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatchObject({ 'sam/rho/encoder': 0.2, 'sam/rho/head': 0 });
+    opt.dispose();
+    tf.dispose([x, y]);
+    a.dispose();
+    b.dispose();
+  });
+
   it('without SAM it reproduces model.fit (loss with L2 regulariser, accuracy, weights)', async () => {
     const { x, y } = data();
     const build = () => {
@@ -151,6 +189,68 @@ describeEachBackend('fitWithSam', () => {
       label: 'acc',
     });
     tf.dispose([x, y]);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('without SAM it reproduces model.fit on a two-input, two-output functional model', async () => {
+    const { x, y } = data();
+    const x2 = tf.randomNormal([N, 2], 0, 1, 'float32', 9);
+    const y2 = tf.randomNormal([N, 1], 0, 1, 'float32', 10);
+    const build = () => {
+      const in1 = tf.input({ shape: [5] });
+      const in2 = tf.input({ shape: [2] });
+      const h = tf.layers
+        .dense({
+          units: 4,
+          activation: 'tanh',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 21 }),
+        })
+        .apply(tf.layers.concatenate().apply([in1, in2])) as tf.SymbolicTensor;
+      const cls = tf.layers
+        .dense({
+          name: 'cls',
+          units: 3,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 22 }),
+        })
+        .apply(h) as tf.SymbolicTensor;
+      const reg = tf.layers
+        .dense({
+          name: 'reg',
+          units: 1,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 23 }),
+        })
+        .apply(h) as tf.SymbolicTensor;
+      return tf.model({ inputs: [in1, in2], outputs: [cls, reg] });
+    };
+    const a = build();
+    const b = build();
+    b.setWeights(a.getWeights());
+    const compileArgs = {
+      loss: ['categoricalCrossentropy', 'meanSquaredError'],
+      metrics: ['accuracy'],
+    };
+    a.compile({ optimizer: 'sgd', ...compileArgs });
+    b.compile({ optimizer: tf.train.sgd(0.1), ...compileArgs });
+    const ours = await fitWithSam(a, [x, x2], [y, y2], {
+      transform: sgd({ learningRate: 0.1 }),
+      epochs: 2,
+      batchSize: 8,
+      shuffle: false,
+    });
+    const theirs = await b.fit([x, x2], [y, y2], {
+      epochs: 2,
+      batchSize: 8,
+      shuffle: false,
+      verbose: 0,
+    });
+    expectAllClose(weightsOf(a).flat(), weightsOf(b).flat(), { atol: 1e-6, label: 'weights' });
+    expect(Object.keys(ours.history).sort()).toEqual(Object.keys(theirs.history).sort());
+    for (const [k, v] of Object.entries(theirs.history)) {
+      expectAllClose(ours.history[k]!, v as number[], { atol: 1e-6, label: k });
+    }
+    tf.dispose([x, y, x2, y2]);
     a.dispose();
     b.dispose();
   });

@@ -4,7 +4,8 @@
  * The wasm backend has no Conv2DBackpropFilter (so no conv2d/conv1d weight gradient at all) and
  * its Conv2DBackpropInput is a scalar loop (~2.7 s for a 16x64x64x32 -> 64 3x3 layer here).
  * Both are rewritten as products of an im2col matrix, built in chunks of output pixels so the
- * temporary stays a few MB:
+ * temporary stays a few MB (im2col, col2im and transposes run in the package's SIMD kernels,
+ * native/kernels.c, or in JS loops where those cannot be instantiated):
  *
  *   P[p, (kh, kw, ci)] = x[b, oh*sh + kh*dh - padTop, ow*sw + kw*dw - padLeft, ci]   (0 outside)
  *   dW^T (CO x KH*KW*CI) = sum over chunks of  dY_c^T (CO x chunk)  P_c (chunk x KH*KW*CI)
@@ -22,7 +23,8 @@ import {
   type TensorInfo,
   Transpose,
 } from '@tensorflow/tfjs-core';
-import { transposeInto } from './transpose';
+import { nativeKernels, ptr } from './native';
+import { transposeOnHeap } from './transpose';
 import {
   f32,
   type KernelImpl,
@@ -164,6 +166,63 @@ export function col2im(
   }
 }
 
+function geometryArgs(g: ConvGeometry, p0: number, p1: number): number[] {
+  return [
+    g.inH,
+    g.inW,
+    g.inC,
+    g.outH,
+    g.outW,
+    g.kH,
+    g.kW,
+    g.strideH,
+    g.strideW,
+    g.dilH,
+    g.dilW,
+    g.padTop,
+    g.padLeft,
+    p0,
+    p1,
+  ];
+}
+
+function im2colOnHeap(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  P: TensorInfo,
+  g: ConvGeometry,
+  p0: number,
+  p1: number,
+): void {
+  const native = nativeKernels(backend);
+  if (native) native.im2col(ptr(backend, x), ptr(backend, P), ...geometryArgs(g, p0, p1));
+  else im2col(f32(backend, x), g, p0, p1, f32(backend, P));
+}
+
+function col2imOnHeap(
+  backend: WasmBackendLike,
+  G: TensorInfo,
+  dx: TensorInfo,
+  g: ConvGeometry,
+  p0: number,
+  p1: number,
+): void {
+  const native = nativeKernels(backend);
+  if (native) native.col2im(ptr(backend, G), ptr(backend, dx), ...geometryArgs(g, p0, p1));
+  else col2im(f32(backend, G), g, p0, p1, f32(backend, dx));
+}
+
+function addInto(backend: WasmBackendLike, acc: TensorInfo, part: TensorInfo, n: number): void {
+  const native = nativeKernels(backend);
+  if (native) {
+    native.add_inplace(ptr(backend, acc), ptr(backend, part), n);
+    return;
+  }
+  const av = f32(backend, acc);
+  const pv = f32(backend, part);
+  for (let i = 0; i < n; i++) av[i]! += pv[i]!;
+}
+
 /** Output pixels per im2col chunk: about 2M floats (8 MB) of P. */
 export function chunkPixels(rowLen: number, total: number): number {
   return Math.max(1, Math.min(total, Math.floor((1 << 21) / rowLen)));
@@ -220,21 +279,21 @@ export function conv2dFilterGradNHWC(
   const rowLen = g.kH * g.kW * g.inC;
   const total = g.batch * g.outH * g.outW;
   const chunk = chunkPixels(rowLen, total);
-  const acc = new Float32Array(g.outC * rowLen); // dW^T accumulated in float32
+  const acc = zeros(backend, [g.outC, rowLen]); // dW^T, accumulated in float32
   for (let p0 = 0; p0 < total; p0 += chunk) {
     const p1 = Math.min(total, p0 + chunk);
     const rows = p1 - p0;
     const P = backend.makeOutput([rows, rowLen], 'float32');
-    im2col(f32(backend, x), g, p0, p1, f32(backend, P));
+    im2colOnHeap(backend, x, P, g, p0, p1);
     const dyt = backend.makeOutput([g.outC, rows], 'float32');
-    transposeInto(f32(backend, dy), f32(backend, dyt), rows, g.outC, 1, p0 * g.outC, 0);
+    transposeOnHeap(backend, dy, p0 * g.outC, dyt, rows, g.outC);
     const part = matmul(dyt, P); // [outC, rowLen]
-    const pv = f32(backend, part);
-    for (let i = 0; i < acc.length; i++) acc[i]! += pv[i]!;
+    addInto(backend, acc, part, g.outC * rowLen);
     release(backend, P, dyt, part);
   }
   const dw = backend.makeOutput([g.kH, g.kW, g.inC, g.outC], 'float32');
-  transposeInto(acc, f32(backend, dw), g.outC, rowLen);
+  transposeOnHeap(backend, acc, 0, dw, g.outC, rowLen);
+  release(backend, acc);
   return dw;
 }
 
@@ -251,7 +310,7 @@ export function conv2dInputGradNHWC(
   const chunk = chunkPixels(rowLen, total);
   // W^T: [outC, rowLen]; one tensor for all chunks, so XNNPACK packs it once.
   const wt = backend.makeOutput([g.outC, rowLen], 'float32');
-  transposeInto(f32(backend, filter), f32(backend, wt), rowLen, g.outC);
+  transposeOnHeap(backend, filter, 0, wt, rowLen, g.outC);
   const dx = zeros(backend, [g.batch, g.inH, g.inW, g.inC]);
   for (let p0 = 0; p0 < total; p0 += chunk) {
     const p1 = Math.min(total, p0 + chunk);
@@ -259,7 +318,7 @@ export function conv2dInputGradNHWC(
     const dyc = backend.makeOutput([rows, g.outC], 'float32');
     f32(backend, dyc).set(f32(backend, dy).subarray(p0 * g.outC, p1 * g.outC));
     const G = matmul(dyc, wt); // [rows, rowLen]
-    col2im(f32(backend, G), g, p0, p1, f32(backend, dx));
+    col2imOnHeap(backend, G, dx, g, p0, p1);
     release(backend, dyc, G);
   }
   release(backend, wt);

@@ -11,6 +11,7 @@
  */
 export { planMatMul } from './batch-mat-mul';
 export { type ConvGeometry, chunkPixels, col2im, im2col } from './conv2d';
+export { nativeKernels, setNativeKernelsEnabled } from './native';
 export {
   type RegisteredKernel,
   type RegisterWasmTrainingOptions,
@@ -19,4 +20,5 @@ export {
   WASM_TRAINING_KERNELS,
   type WasmTrainingKernel,
 } from './register';
+export { threadedWasmBackend, useThreadedWasmBackend } from './threaded';
 export { transposeInto } from './transpose';

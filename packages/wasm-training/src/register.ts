@@ -9,15 +9,21 @@ import {
   DepthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput,
   getKernel,
+  Identity,
   type KernelConfig,
   type KernelFunc,
+  MaxPoolGrad,
+  Mean,
   registerKernel,
+  Sum,
+  Tile,
   UnsortedSegmentSum,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { makeBatchMatMul } from './batch-mat-mul';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
+import { makeIdentity, makeSum, makeTile, maxPoolGrad } from './elementwise';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 import type { KernelImpl } from './wasm-backend';
 
@@ -29,6 +35,11 @@ export const WASM_TRAINING_KERNELS = [
   DepthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput,
   UnsortedSegmentSum,
+  MaxPoolGrad,
+  Sum,
+  Mean,
+  Tile,
+  Identity,
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -72,6 +83,16 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return depthwiseBackpropInput;
     case UnsortedSegmentSum:
       return unsortedSegmentSum;
+    case MaxPoolGrad:
+      return maxPoolGrad;
+    case Sum:
+      return makeSum(stockImpl(Sum));
+    case Mean:
+      return makeSum(stockImpl(Mean), true);
+    case Tile:
+      return makeTile(stockImpl(Tile));
+    case Identity:
+      return makeIdentity(stockImpl(Identity));
   }
 }
 
@@ -84,6 +105,11 @@ function build(name: WasmTrainingKernel): KernelImpl {
  * - Conv2DBackpropFilter (added), Conv2DBackpropInput (override): im2col + XNNPACK products.
  * - DepthwiseConv2dNativeBackpropFilter / Input (added): direct loops.
  * - UnsortedSegmentSum (added): the gradient of gather (embeddings).
+ * - MaxPoolGrad (override): a direct loop instead of the slow stock kernel.
+ * - Sum (override): reductions over leading axes (bias gradients) without a full transpose.
+ * - Mean (override): leading-axes means (BatchNorm statistics) without a full transpose.
+ * - Tile (override): block copies (BatchNorm's gradient tiles channel vectors).
+ * - Identity (override): shares the input's heap data instead of copying it.
  */
 export function registerWasmTrainingKernels(
   options: RegisterWasmTrainingOptions = {},

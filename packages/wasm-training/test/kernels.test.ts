@@ -1,5 +1,6 @@
 import { expectAllClose, tf } from '@igm/test-utils';
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeKernels, setNativeKernelsEnabled } from '../src/index';
 import { expectParity, onBackend, seeded } from './parity';
 
 const t = (shape: number[], seed: number) => tf.tensor(seeded(shape, seed), shape);
@@ -49,79 +50,90 @@ describe('BatchMatMul (wasm, override) vs cpu', () => {
   }
 });
 
-describe('Conv2D gradients (wasm: Conv2DBackpropFilter added, Conv2DBackpropInput override) vs cpu', () => {
-  const cases: Array<{
-    x: number[];
-    f: number[];
-    strides: number | [number, number];
-    pad:
-      | 'same'
-      | 'valid'
-      | [[number, number], [number, number], [number, number], [number, number]];
-  }> = [
-    { x: [1, 6, 6, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same' },
-    { x: [3, 9, 7, 4], f: [3, 3, 4, 5], strides: 1, pad: 'valid' },
-    { x: [2, 9, 7, 3], f: [3, 2, 3, 4], strides: [2, 1], pad: 'same' },
-    { x: [2, 10, 11, 3], f: [5, 3, 3, 2], strides: 2, pad: 'valid' },
-    { x: [2, 8, 9, 2], f: [1, 1, 2, 6], strides: 2, pad: 'same' },
-    {
-      x: [2, 7, 8, 3],
-      f: [3, 3, 3, 2],
-      strides: [1, 2],
-      pad: [
-        [0, 0],
-        [2, 1],
-        [0, 2],
-        [0, 0],
-      ],
-    },
-    { x: [4, 16, 12, 8], f: [3, 3, 8, 16], strides: 1, pad: 'same' },
-  ];
-  for (const c of cases) {
-    it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`, async () => {
-      await expectParity('conv2d', () => {
-        const x = t(c.x, 11) as tf.Tensor4D;
-        const w = t(c.f, 12) as tf.Tensor4D;
-        const y = tf.conv2d(x, w, c.strides, c.pad);
-        const r = t(y.shape, 13);
+describe.each(['simd', 'js'] as const)(
+  'Conv2D gradients with the %s data-movement kernels (wasm: Conv2DBackpropFilter added, Conv2DBackpropInput override) vs cpu',
+  (mode) => {
+    beforeAll(() => setNativeKernelsEnabled(mode === 'simd'));
+    afterAll(() => setNativeKernelsEnabled(true));
+
+    const cases: Array<{
+      x: number[];
+      f: number[];
+      strides: number | [number, number];
+      pad:
+        | 'same'
+        | 'valid'
+        | [[number, number], [number, number], [number, number], [number, number]];
+    }> = [
+      { x: [1, 6, 6, 2], f: [3, 3, 2, 3], strides: 1, pad: 'same' },
+      { x: [3, 9, 7, 4], f: [3, 3, 4, 5], strides: 1, pad: 'valid' },
+      { x: [2, 9, 7, 3], f: [3, 2, 3, 4], strides: [2, 1], pad: 'same' },
+      { x: [2, 10, 11, 3], f: [5, 3, 3, 2], strides: 2, pad: 'valid' },
+      { x: [2, 8, 9, 2], f: [1, 1, 2, 6], strides: 2, pad: 'same' },
+      {
+        x: [2, 7, 8, 3],
+        f: [3, 3, 3, 2],
+        strides: [1, 2],
+        pad: [
+          [0, 0],
+          [2, 1],
+          [0, 2],
+          [0, 0],
+        ],
+      },
+      { x: [4, 16, 12, 8], f: [3, 3, 8, 16], strides: 1, pad: 'same' },
+    ];
+    for (const c of cases) {
+      it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`, async () => {
+        await expectParity('conv2d', () => {
+          const x = t(c.x, 11) as tf.Tensor4D;
+          const w = t(c.f, 12) as tf.Tensor4D;
+          const y = tf.conv2d(x, w, c.strides, c.pad);
+          const r = t(y.shape, 13);
+          const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), r)),
+          )([x, w]);
+          return [y, gx!, gw!];
+        });
+      });
+    }
+
+    it('conv1d (stride 2, same) weight and input gradients', async () => {
+      await expectParity('conv1d', () => {
+        const x = t([3, 20, 4], 21) as tf.Tensor3D;
+        const w = t([5, 4, 6], 22) as tf.Tensor3D;
         const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), r)),
+          tf.sum(tf.square(tf.conv1d(a as tf.Tensor3D, b as tf.Tensor3D, 2, 'same'))),
         )([x, w]);
-        return [y, gx!, gw!];
+        return [gx!, gw!];
       });
     });
-  }
 
-  it('conv1d (stride 2, same) weight and input gradients', async () => {
-    await expectParity('conv1d', () => {
-      const x = t([3, 20, 4], 21) as tf.Tensor3D;
-      const w = t([5, 4, 6], 22) as tf.Tensor3D;
-      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(tf.square(tf.conv1d(a as tf.Tensor3D, b as tf.Tensor3D, 2, 'same'))),
-      )([x, w]);
-      return [gx!, gw!];
+    it('NCHW kernels called directly', async () => {
+      await expectParity('conv2d NCHW', () => {
+        const x = t([2, 3, 7, 6], 31);
+        const dy = t([2, 4, 4, 3], 32);
+        const w = t([3, 3, 3, 4], 33);
+        const attrs = {
+          strides: [2, 2],
+          pad: 'same',
+          dataFormat: 'NCHW',
+          filterShape: [3, 3, 3, 4],
+        };
+        const dw = tf
+          .engine()
+          .runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor;
+        const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, {
+          strides: [2, 2],
+          pad: 'same',
+          dataFormat: 'NCHW',
+          inputShape: [2, 3, 7, 6],
+        } as never) as tf.Tensor;
+        return [dw, dx];
+      });
     });
-  });
-
-  it('NCHW kernels called directly', async () => {
-    await expectParity('conv2d NCHW', () => {
-      const x = t([2, 3, 7, 6], 31);
-      const dy = t([2, 4, 4, 3], 32);
-      const w = t([3, 3, 3, 4], 33);
-      const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 4] };
-      const dw = tf
-        .engine()
-        .runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor;
-      const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, {
-        strides: [2, 2],
-        pad: 'same',
-        dataFormat: 'NCHW',
-        inputShape: [2, 3, 7, 6],
-      } as never) as tf.Tensor;
-      return [dw, dx];
-    });
-  });
-});
+  },
+);
 
 describe('Depthwise conv2d gradients (wasm, added) vs cpu', () => {
   const cases: Array<{
@@ -268,5 +280,118 @@ describe('UnsortedSegmentSum (wasm, added) vs cpu', () => {
       const g = tf.grad((w: tf.Tensor) => tf.sum(tf.square(tf.gather(w, idx))))(table);
       return [g];
     });
+  });
+});
+
+describe('MaxPoolGrad, Sum, Identity (wasm, overrides) vs cpu', () => {
+  const pools = [
+    { x: [2, 8, 8, 3], size: 2, strides: 2, pad: 'valid' },
+    { x: [2, 9, 7, 4], size: 3, strides: 2, pad: 'same' },
+    { x: [1, 10, 11, 2], size: [3, 2], strides: [1, 2], pad: 'valid' },
+  ] as const;
+  for (const c of pools) {
+    it(`max pool gradient x ${JSON.stringify(c.x)} size ${c.size} strides ${c.strides} pad ${c.pad}`, async () => {
+      await expectParity('maxPool', () => {
+        const x = t([...c.x], 61) as tf.Tensor4D;
+        const size = c.size as number | [number, number];
+        const strides = c.strides as number | [number, number];
+        const y = tf.maxPool(x, size, strides, c.pad);
+        const r = t(y.shape, 62);
+        const g = tf.grad((a: tf.Tensor) =>
+          tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, strides, c.pad), r)),
+        )(x);
+        return [y, g];
+      });
+    });
+  }
+
+  it('max pool gradient with ties goes to the first maximum', async () => {
+    await expectParity('maxPool ties', () => {
+      const x = tf.tensor4d([1, 1, 1, 1, 2, 0, 2, 2], [1, 2, 4, 1]);
+      return [tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x)];
+    });
+  });
+
+  it('sum over leading axes (keepDims both ways), over other axes, and int32', async () => {
+    await expectParity('sum', () => {
+      const x = t([4, 5, 6, 3], 63);
+      const xi = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'int32');
+      return [
+        tf.sum(x, [0, 1, 2]),
+        tf.sum(x, [1, 0], true),
+        tf.sum(x, 0),
+        tf.sum(x, [1, 3]),
+        tf.sum(x),
+        tf.cast(tf.sum(xi, 0), 'float32'),
+      ];
+    });
+  });
+
+  it('mean over leading axes and others', async () => {
+    await expectParity('mean', () => {
+      const x = t([4, 5, 6, 3], 65);
+      return [tf.mean(x, [0, 1, 2]), tf.mean(x, [0, 1], true), tf.mean(x, [2, 3]), tf.mean(x)];
+    });
+  });
+
+  it('tile: channel vectors to activations, every axis, int32 and bool', async () => {
+    await expectParity('tile', () => {
+      const v = t([1, 1, 1, 5], 66);
+      const m = t([2, 3, 4], 67);
+      const i = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
+      const b = tf.tensor1d([true, false, true], 'bool');
+      return [
+        tf.tile(v, [2, 3, 4, 1]),
+        tf.tile(m, [3, 1, 2]),
+        tf.tile(m, [1, 2, 1]),
+        tf.cast(tf.tile(i, [2, 3]), 'float32'),
+        tf.cast(tf.tile(b, [2]), 'float32'),
+      ];
+    });
+  });
+
+  it('batch norm forward and gradients (uses Mean, Tile, Sum)', async () => {
+    await expectParity('batchNorm', () => {
+      const x = t([4, 6, 5, 3], 68);
+      const scale = t([3], 69);
+      const offset = t([3], 70);
+      const f = (a: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+        const { mean, variance } = tf.moments(a, [0, 1, 2]);
+        return tf.sum(tf.square(tf.batchNorm(a, mean, variance, o, s, 1e-3)));
+      };
+      const [gx, gs, go] = tf.grads(f)([x, scale, offset]);
+      return [gx!, gs!, go!];
+    });
+  });
+
+  it('identity shares data and survives disposing the source', async () => {
+    await expectParity('identity', () => {
+      const x = t([3, 4], 64);
+      const y = tf.clone(x);
+      x.dispose();
+      return [tf.add(y, 1)];
+    });
+  });
+});
+
+describe('SIMD kernels', () => {
+  it('instantiate on the wasm backend memory', async () => {
+    await onBackend('wasm', () => []);
+    expect(nativeKernels(tf.backend() as never)).not.toBeNull();
+  });
+
+  it('transpose odd shapes like the JS loop (SIMD tiles and edges)', async () => {
+    const shapes: Array<[number, number]> = [
+      [1, 7],
+      [5, 3],
+      [37, 70],
+      [64, 33],
+    ];
+    for (const [rows, cols] of shapes) {
+      await expectParity(`transpose ${rows}x${cols}`, () => {
+        const a = t([2, rows, cols], 71);
+        return [tf.matMul(a, t([2, rows, 3], 72), true, false)];
+      });
+    }
   });
 });

@@ -13,6 +13,7 @@ Nesterov (ALGORITHMS.md section 10.1). The SAM step follows ALGORITHMS.md sectio
     p  <- p + e_p; recompute gradients; p <- saved p (if restore); SGD step with those gradients
 
 Kernels are written in the TF.js (in, out) layout, i.e. the transpose of torch's (out, in).
+Before writing, check_quadratic() verifies the perturbation against the closed form on 0.5 w^T A w.
 """
 
 import json
@@ -73,7 +74,7 @@ def sam_perturbation(params, keys, rho, rho_by_group, adaptive, normalize, exclu
     global_norm = torch.linalg.vector_norm(torch.stack(norms))
     es = []
     for key, p, s, n in zip(keys, params, scales, norms):
-        r = rho_by_group.get(GROUPS[key], rho)
+        r = rho_by_group.get(GROUPS.get(key, ""), rho)
         denom = (global_norm if normalize == "global" else n) + 1e-12
         es.append(r * s * s * p.grad / denom)
     return es, global_norm.item()
@@ -134,7 +135,26 @@ CONFIGS = {
 }
 
 
+def check_quadratic():
+    """Self-check of sam_perturbation on L = 0.5 w^T A w: the SAM gradient is A (w + rho A w / ||A w||)."""
+    a = torch.tensor([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    w0 = torch.tensor([1.0, -2.0, 0.5])
+    for adaptive in (False, True):
+        w = w0.clone().requires_grad_(True)
+        (0.5 * w @ a @ w).backward()
+        with torch.no_grad():
+            (e,), _ = sam_perturbation([w], ["w/kernel"], 0.3, {}, adaptive, "global", False)
+        g = a @ w0
+        t = w0.abs() if adaptive else torch.ones(3)
+        expected_e = 0.3 * t * t * g / torch.linalg.vector_norm(t * g)
+        assert torch.allclose(e, expected_e, atol=1e-14), (adaptive, e, expected_e)
+        w2 = (w0 + e).requires_grad_(True)
+        (0.5 * w2 @ a @ w2).backward()
+        assert torch.allclose(w2.grad, a @ (w0 + expected_e), atol=1e-14)
+
+
 def main():
+    check_quadratic()
     x, y, init = make_data()
     out = {
         "description": "SAM/ASAM + SGD(lr 0.1, momentum 0.9, wd 1e-4) on a 4-6-3 tanh MLP, float64 PyTorch "

@@ -11,8 +11,8 @@
  *    product and one axpy per contiguous row.
  * 3. Implicit QL with Wilkinson-type shifts on the tridiagonal `T`, as `tql2`. Each Givens
  *    rotation mixes two *columns* of the eigenvector matrix `Z = Q G`; we keep `Zᵀ`, so a
- *    rotation mixes two contiguous *rows*, and a whole QL sweep is applied in column blocks with
- *    a carried row, so each element is read and written once per sweep.
+ *    rotation mixes two contiguous *rows*. Rotations are recorded and applied in batches of
+ *    many sweeps, one narrow column block at a time, so the block stays in cache.
  * 4. Eigenvalues sorted ascending; `Zᵀ` is transposed back so that column j of `vectors` is the
  *    eigenvector of `values[j]` (the `numpy.linalg.eigh` layout).
  *
@@ -152,7 +152,11 @@ export function symmetricEigen(
 /**
  * Householder reduction of the upper triangle of `A` (row-major, in place). On return `d` is
  * the diagonal of T, `e[k]` couples k and k+1 (`e[n-1] = 0`), and row k of `A` right of the
- * diagonal holds the reflector `v` (with implicit `v_0 = 1`) whose scale is `tau[k]`.
+ * diagonal holds the reflector `v` (with `v_0 = 1`) whose scale is `tau[k]`.
+ *
+ * Step k needs `p = tau A22 v` before it can update A22, and the update of row k+1 is all the
+ * next reflector needs. So the matrix-vector product of step k+1 is accumulated row by row while
+ * step k updates the rows below k+1: one pass over the trailing triangle per step, not two.
  */
 function tridiagonalize(
   A: Float64Array,
@@ -161,98 +165,226 @@ function tridiagonalize(
   e: Float64Array,
   tau: Float64Array,
 ): void {
-  const p = new Float64Array(n);
-  const v = new Float64Array(n);
+  if (n <= 2) {
+    d[0] = A[0]!;
+    if (n === 2) {
+      e[0] = A[1]!;
+      d[1] = A[3]!;
+    }
+    e[n - 1] = 0;
+    return;
+  }
+  let v = new Float64Array(n);
+  let w = new Float64Array(n);
+  let vNext = new Float64Array(n);
+  let pNext = new Float64Array(n);
+  makeReflector(A, n, 0, v, d, e, tau);
+  symmetricMatvecUpper(A, n, 1, v, w);
   for (let k = 0; k < n - 2; k++) {
-    const rowK = k * n;
-    const x0 = A[rowK + k + 1]!;
-    // Scaled norm of x[1:], x = A[k, k+1:].
-    let scale = 0;
-    for (let j = k + 2; j < n; j++) {
-      const a = Math.abs(A[rowK + j]!);
-      if (a > scale) scale = a;
-    }
-    d[k] = A[rowK + k]!;
-    if (scale === 0) {
-      // Already tridiagonal in this row: H = I.
-      e[k] = x0;
-      tau[k] = 0;
-      continue;
-    }
-    let ss = 0;
-    for (let j = k + 2; j < n; j++) {
-      const t = A[rowK + j]! / scale;
-      ss += t * t;
-    }
-    const sx0 = x0 / scale;
-    const norm = scale * Math.sqrt(ss + sx0 * sx0);
-    const beta = x0 >= 0 ? -norm : norm;
-    const t = (beta - x0) / beta;
-    const inv = 1 / (x0 - beta);
-    tau[k] = t;
-    e[k] = beta;
-    // v over indices k+1..n-1 (stored back into row k for the accumulation step).
     const lo = k + 1;
-    v[lo] = 1;
-    A[rowK + lo] = 1;
-    for (let j = k + 2; j < n; j++) {
-      const vj = A[rowK + j]! * inv;
-      v[j] = vj;
-      A[rowK + j] = vj;
-    }
-    // p = tau * A22 v using the upper triangle of A22 (rows lo..n-1).
-    p.fill(0, lo, n);
-    for (let i = lo; i < n; i++) {
-      const ri = i * n;
-      const vi = v[i]!;
-      let s = A[ri + i]! * vi;
-      for (let j = i + 1; j < n; j++) {
-        const aij = A[ri + j]!;
-        s += aij * v[j]!;
-        p[j]! += aij * vi;
-      }
-      p[i]! += s;
-    }
+    // w <- tau A22 v - (tau/2)(vᵀ tau A22 v) v.
+    const t = tau[k]!;
     let pv = 0;
     for (let i = lo; i < n; i++) {
-      p[i]! *= t;
-      pv += p[i]! * v[i]!;
+      w[i]! *= t;
+      pv += w[i]! * v[i]!;
     }
     const K = 0.5 * t * pv;
-    for (let i = lo; i < n; i++) p[i]! -= K * v[i]!; // p is now w
-    // A22 <- A22 - v wᵀ - w vᵀ (upper triangle).
-    for (let i = lo; i < n; i++) {
+    for (let i = lo; i < n; i++) w[i]! -= K * v[i]!;
+    // A22 <- A22 - v wᵀ - w vᵀ, row lo first: it defines the next reflector.
+    {
+      const ri = lo * n;
+      const vi = v[lo]!;
+      const wi = w[lo]!;
+      for (let j = lo; j < n; j++) A[ri + j]! -= vi * w[j]! + wi * v[j]!;
+    }
+    const hasNext = lo < n - 2;
+    if (hasNext) {
+      makeReflector(A, n, lo, vNext, d, e, tau);
+      pNext.fill(0, lo + 1, n);
+    }
+    for (let i = lo + 1; i < n; i++) {
       const ri = i * n;
       const vi = v[i]!;
-      const wi = p[i]!;
-      for (let j = i; j < n; j++) A[ri + j]! -= vi * p[j]! + wi * v[j]!;
+      const wi = w[i]!;
+      if (!hasNext) {
+        for (let j = i; j < n; j++) A[ri + j]! -= vi * w[j]! + wi * v[j]!;
+        continue;
+      }
+      // Update row i and add its part of pNext = A22' vNext (upper-triangle symmetric matvec).
+      const vni = vNext[i]!;
+      const aii = A[ri + i]! - (vi * w[i]! + wi * v[i]!);
+      A[ri + i] = aii;
+      let s0 = aii * vni;
+      let s1 = 0;
+      let j = i + 1;
+      for (; j + 1 < n; j += 2) {
+        const a0 = A[ri + j]! - (vi * w[j]! + wi * v[j]!);
+        const a1 = A[ri + j + 1]! - (vi * w[j + 1]! + wi * v[j + 1]!);
+        A[ri + j] = a0;
+        A[ri + j + 1] = a1;
+        s0 += a0 * vNext[j]!;
+        s1 += a1 * vNext[j + 1]!;
+        pNext[j]! += a0 * vni;
+        pNext[j + 1]! += a1 * vni;
+      }
+      if (j < n) {
+        const a0 = A[ri + j]! - (vi * w[j]! + wi * v[j]!);
+        A[ri + j] = a0;
+        s0 += a0 * vNext[j]!;
+        pNext[j]! += a0 * vni;
+      }
+      pNext[i]! += s0 + s1;
+    }
+    if (hasNext) {
+      [v, vNext] = [vNext, v];
+      [w, pNext] = [pNext, w];
     }
   }
-  if (n >= 2) {
-    d[n - 2] = A[(n - 2) * n + n - 2]!;
-    e[n - 2] = A[(n - 2) * n + n - 1]!;
-  }
+  d[n - 2] = A[(n - 2) * n + n - 2]!;
+  e[n - 2] = A[(n - 2) * n + n - 1]!;
   d[n - 1] = A[(n - 1) * n + n - 1]!;
   e[n - 1] = 0;
 }
 
-/** Builds `Qᵀ = H_{n-3} ... H_0` (row-major) from the reflectors stored in `A`'s rows. */
+/**
+ * Householder reflector of row k right of the diagonal, x = A[k, k+1:]: `H x = beta e_1` with
+ * `H = I - tau v vᵀ`, `v_0 = 1` (LAPACK `dlarfg`, scaled against overflow). Sets d[k], e[k]
+ * (= beta), tau[k], v on indices k+1..n-1, and stores v back into row k. When x[1:] = 0 the
+ * reflector is the identity (tau = 0, e[k] = x_0).
+ */
+function makeReflector(
+  A: Float64Array,
+  n: number,
+  k: number,
+  v: Float64Array,
+  d: Float64Array,
+  e: Float64Array,
+  tau: Float64Array,
+): void {
+  const rowK = k * n;
+  const lo = k + 1;
+  const x0 = A[rowK + lo]!;
+  d[k] = A[rowK + k]!;
+  let scale = 0;
+  for (let j = lo + 1; j < n; j++) {
+    const a = Math.abs(A[rowK + j]!);
+    if (a > scale) scale = a;
+  }
+  v[lo] = 1;
+  A[rowK + lo] = 1;
+  if (scale === 0) {
+    e[k] = x0;
+    tau[k] = 0;
+    for (let j = lo + 1; j < n; j++) v[j] = 0;
+    return;
+  }
+  let ss = 0;
+  for (let j = lo + 1; j < n; j++) {
+    const t = A[rowK + j]! / scale;
+    ss += t * t;
+  }
+  const sx0 = x0 / scale;
+  const norm = scale * Math.sqrt(ss + sx0 * sx0);
+  const beta = x0 >= 0 ? -norm : norm;
+  tau[k] = (beta - x0) / beta;
+  e[k] = beta;
+  const inv = 1 / (x0 - beta);
+  for (let j = lo + 1; j < n; j++) {
+    const vj = A[rowK + j]! * inv;
+    v[j] = vj;
+    A[rowK + j] = vj;
+  }
+}
+
+/** out[lo..n-1] = B v for the symmetric block B = A[lo:, lo:] stored in its upper triangle. */
+function symmetricMatvecUpper(
+  A: Float64Array,
+  n: number,
+  lo: number,
+  v: Float64Array,
+  out: Float64Array,
+): void {
+  out.fill(0, lo, n);
+  for (let i = lo; i < n; i++) {
+    const ri = i * n;
+    const vi = v[i]!;
+    let s = A[ri + i]! * vi;
+    for (let j = i + 1; j < n; j++) {
+      const aij = A[ri + j]!;
+      s += aij * v[j]!;
+      out[j]! += aij * vi;
+    }
+    out[i]! += s;
+  }
+}
+
+/**
+ * Builds `Qᵀ = H_{n-3} ... H_0` (row-major) from the reflectors stored in `A`'s rows.
+ *
+ * Row i of `Qᵀ` is `e_iᵀ H_{n-3} ... H_0`; rows are independent, and `H_k` leaves row i alone
+ * while k >= i. So rows are processed in blocks that stay in cache while the reflectors stream
+ * past them. Reflectors are applied two at a time (a 2-term compact WY update): for a row x,
+ *
+ *   a = tau_k (x·v_k),   b = tau_{k-1} (x·v_{k-1} − a (v_k·v_{k-1})),   x <- x − a v_k − b v_{k-1}
+ *
+ * equals applying H_k then H_{k-1}, with one read pass and one write pass over x.
+ */
 function accumulateQt(A: Float64Array, n: number, tau: Float64Array): Float64Array {
   const X = new Float64Array(n * n);
   for (let i = 0; i < n; i++) X[i * n + i] = 1;
-  for (let k = n - 3; k >= 0; k--) {
-    const t = tau[k]!;
-    if (t === 0) continue;
-    const lo = k + 1;
-    const rowK = k * n;
-    // X <- X H_k: only rows lo..n-1 and columns lo..n-1 change (X is the identity elsewhere).
-    for (let i = lo; i < n; i++) {
-      const ri = i * n;
-      let s = 0;
-      for (let j = lo; j < n; j++) s += X[ri + j]! * A[rowK + j]!;
-      if (s === 0) continue;
-      const f = t * s;
-      for (let j = lo; j < n; j++) X[ri + j]! -= f * A[rowK + j]!;
+  const rowsPerBlock = Math.max(4, Math.floor(BLOCK_BYTES / 2 / (8 * Math.max(n, 1))));
+  for (let i0 = 1; i0 < n; i0 += rowsPerBlock) {
+    const i1 = Math.min(n, i0 + rowsPerBlock);
+    let k = Math.min(i1 - 2, n - 3);
+    for (; k >= 1; k -= 2) {
+      const tk = tau[k]!;
+      const tk1 = tau[k - 1]!;
+      const rk = k * n; // v_k on columns k+1..n-1
+      const rk1 = (k - 1) * n; // v_{k-1} on columns k..n-1
+      let gamma = 0;
+      for (let j = k + 1; j < n; j++) gamma += A[rk + j]! * A[rk1 + j]!;
+      const vk1k = A[rk1 + k]!;
+      for (let i = Math.max(i0, k); i < i1; i++) {
+        const ri = i * n;
+        let d1a = 0;
+        let d1b = 0;
+        let d2a = X[ri + k]! * vk1k;
+        let d2b = 0;
+        let j = k + 1;
+        for (; j + 1 < n; j += 2) {
+          const x0 = X[ri + j]!;
+          const x1 = X[ri + j + 1]!;
+          d1a += x0 * A[rk + j]!;
+          d1b += x1 * A[rk + j + 1]!;
+          d2a += x0 * A[rk1 + j]!;
+          d2b += x1 * A[rk1 + j + 1]!;
+        }
+        if (j < n) {
+          const x0 = X[ri + j]!;
+          d1a += x0 * A[rk + j]!;
+          d2a += x0 * A[rk1 + j]!;
+        }
+        const a = tk * (d1a + d1b);
+        const b = tk1 * (d2a + d2b - a * gamma);
+        if (a === 0 && b === 0) continue;
+        X[ri + k]! -= b * vk1k;
+        for (let jj = k + 1; jj < n; jj++) X[ri + jj]! -= a * A[rk + jj]! + b * A[rk1 + jj]!;
+      }
+    }
+    if (k === 0) {
+      // One reflector left (H_0 acts on columns 1..n-1).
+      const t = tau[0]!;
+      if (t !== 0) {
+        for (let i = Math.max(i0, 1); i < i1; i++) {
+          const ri = i * n;
+          let s = 0;
+          for (let j = 1; j < n; j++) s += X[ri + j]! * A[j]!;
+          const f = t * s;
+          if (f === 0) continue;
+          for (let j = 1; j < n; j++) X[ri + j]! -= f * A[j]!;
+        }
+      }
     }
   }
   return X;
@@ -330,15 +462,13 @@ function tql2Rows(d: Float64Array, e: Float64Array, Zt: Float64Array, n: number)
  * `z_{i+1} <- s z_i + c z_{i+1}`, `z_i <- c z_i - s z_{i+1}` to rows i and i+1. Rotations mix
  * rows only, so columns are independent: a batch of many sweeps is applied one narrow column
  * block at a time, keeping the block (n x width) in cache across all the sweeps instead of
- * streaming the whole matrix once per sweep. Within a sweep row i+1 is final after rotation i,
- * so the running row lives in a small carry buffer.
+ * streaming the whole matrix once per sweep.
  */
 class RotationBatch {
   private readonly c: Float64Array;
   private readonly s: Float64Array;
   private readonly sweepL: Int32Array;
   private readonly sweepM: Int32Array;
-  private readonly carry: Float64Array;
   private readonly width: number;
   private rotations = 0;
   private sweeps = 0;
@@ -354,7 +484,6 @@ class RotationBatch {
     this.sweepM = new Int32Array(capacity);
     // Column block so that n x width doubles stay within ~256 KiB.
     this.width = Math.max(8, Math.min(n, Math.floor(BLOCK_BYTES / (8 * Math.max(n, 1)))));
-    this.carry = new Float64Array(this.width);
   }
 
   /** Starts a sweep of m - l rotations, flushing first if they would not fit. */
@@ -373,7 +502,7 @@ class RotationBatch {
 
   flush(): void {
     if (this.sweeps === 0) return;
-    const { Zt, n, carry, width } = this;
+    const { Zt, n, width } = this;
     const cs = this.c;
     const sn = this.s;
     for (let k0 = 0; k0 < n; k0 += width) {
@@ -382,22 +511,37 @@ class RotationBatch {
       for (let sw = 0; sw < this.sweeps; sw++) {
         const l = this.sweepL[sw]!;
         const m = this.sweepM[sw]!;
-        const rowM = m * n + k0;
-        for (let k = 0; k < w; k++) carry[k] = Zt[rowM + k]!;
-        for (let i = m - 1; i >= l; i--, q++) {
-          const c = cs[q]!;
-          const s = sn[q]!;
-          const ri = i * n + k0;
-          const ri1 = ri + n;
-          for (let k = 0; k < w; k++) {
-            const zi = Zt[ri + k]!;
-            const h = carry[k]!;
-            Zt[ri1 + k] = s * zi + c * h;
-            carry[k] = c * zi - s * h;
+        let i = m - 1;
+        // Two consecutive rotations (i, then i-1) per pass over rows i-1, i, i+1: three loads
+        // and three stores instead of four of each.
+        for (; i - 1 >= l; i -= 2, q += 2) {
+          const c1 = cs[q]!;
+          const s1 = sn[q]!;
+          const c2 = cs[q + 1]!;
+          const s2 = sn[q + 1]!;
+          const end = i * n + k0 + w;
+          for (let p = i * n + k0; p < end; p++) {
+            const below = Zt[p + n]!;
+            const mid = Zt[p]!;
+            const above = Zt[p - n]!;
+            Zt[p + n] = s1 * mid + c1 * below;
+            const carried = c1 * mid - s1 * below;
+            Zt[p] = s2 * above + c2 * carried;
+            Zt[p - n] = c2 * above - s2 * carried;
           }
         }
-        const rowL = l * n + k0;
-        for (let k = 0; k < w; k++) Zt[rowL + k] = carry[k]!;
+        if (i === l) {
+          const c = cs[q]!;
+          const s = sn[q]!;
+          const end = i * n + k0 + w;
+          for (let p = i * n + k0; p < end; p++) {
+            const zi = Zt[p]!;
+            const h = Zt[p + n]!;
+            Zt[p + n] = s * zi + c * h;
+            Zt[p] = c * zi - s * h;
+          }
+          q++;
+        }
       }
     }
     this.sweeps = 0;
@@ -457,40 +601,74 @@ export function symmetricMatrixFunction(
     fv[j] = y;
     if (y !== 0) keep.push(j);
   }
-  // Only eigenpairs with f != 0 contribute: out = Σ_j f_j v_j v_jᵀ.
-  // Gather them as rows (Wt[r] = v_j, Ft[r] = f_j v_j), then out[i][k] = Σ_r Ft[r][i] Wt[r][k]
-  // accumulated row-wise: out[i, :]! += Ft[r][i] * Wt[r, :] over r (contiguous axpys).
+  // Only eigenpairs with f != 0 contribute: out = Σ_j f_j v_j v_jᵀ = Wf Wt, with the kept
+  // eigenvectors as rows of Wt (r x n) and Wf[i][q] = f_q V[i][q] (n x r). Only the upper
+  // triangle is computed, then mirrored.
   const r = keep.length;
   const Wt = new Float64Array(r * n);
-  for (let q = 0; q < r; q++) {
-    const j = keep[q]!;
-    for (let i = 0; i < n; i++) Wt[q * n + i] = vectors[i * n + j]!;
-  }
-  const Wf = new Float64Array(n * r); // row i: f_j * V[i][j] over kept j
+  const Wf = new Float64Array(n * r);
   for (let i = 0; i < n; i++) {
-    for (let q = 0; q < r; q++) Wf[i * r + q] = fv[keep[q]!]! * vectors[i * n + keep[q]!]!;
-  }
-  const out = new Float64Array(n * n);
-  // Upper triangle, mirrored: out[i, k] for k >= i.
-  for (let i = 0; i < n; i++) {
-    const oi = i * n;
-    const wfi = i * r;
     for (let q = 0; q < r; q++) {
-      const a = Wf[wfi + q]!;
-      if (a === 0) continue;
-      const wq = q * n;
-      for (let k = i; k < n; k++) out[oi + k]! += a * Wt[wq + k]!;
+      const x = vectors[i * n + keep[q]!]!;
+      Wt[q * n + i] = x;
+      Wf[i * r + q] = fv[keep[q]!]! * x;
     }
   }
+  const out = new Float64Array(n * n);
+  gemmAccumulate(Wf, Wt, out, n, r, n, true);
   for (let i = 0; i < n; i++) {
     for (let k = i + 1; k < n; k++) out[k * n + i] = out[i * n + k]!;
   }
   return out;
 }
 
+/** Rows of C updated together while one pair of rows of B streams past (fits in L1/L2). */
+const GEMM_ROW_BLOCK = 8;
+
 /**
- * `C = A B` for row-major float64 matrices (A: m x k, B: k x n), i-k-j loop order so the inner
- * loop runs over contiguous rows of B and C.
+ * `C += A B` (A: m x k, B: k x n, all row-major). Rows of C are processed in small blocks; for
+ * each block, B is streamed once, two rows at a time, with fused axpys
+ * `C[i, :] += a_ip B[p, :] + a_i(p+1) B[p+1, :]`, so the inner loop is contiguous. With
+ * `upperOnly`, only columns j >= i of row i are computed (symmetric results).
+ */
+function gemmAccumulate(
+  a: Float64Array,
+  b: Float64Array,
+  c: Float64Array,
+  m: number,
+  k: number,
+  n: number,
+  upperOnly: boolean,
+): void {
+  for (let i0 = 0; i0 < m; i0 += GEMM_ROW_BLOCK) {
+    const i1 = Math.min(m, i0 + GEMM_ROW_BLOCK);
+    let p = 0;
+    for (; p + 1 < k; p += 2) {
+      const b0 = p * n;
+      const b1 = b0 + n;
+      for (let i = i0; i < i1; i++) {
+        const x0 = a[i * k + p]!;
+        const x1 = a[i * k + p + 1]!;
+        if (x0 === 0 && x1 === 0) continue;
+        const ci = i * n;
+        for (let j = upperOnly ? i : 0; j < n; j++) c[ci + j]! += x0 * b[b0 + j]! + x1 * b[b1 + j]!;
+      }
+    }
+    if (p < k) {
+      const b0 = p * n;
+      for (let i = i0; i < i1; i++) {
+        const x0 = a[i * k + p]!;
+        if (x0 === 0) continue;
+        const ci = i * n;
+        for (let j = upperOnly ? i : 0; j < n; j++) c[ci + j]! += x0 * b[b0 + j]!;
+      }
+    }
+  }
+}
+
+/**
+ * `C = A B` for row-major float64 matrices (A: m x k, B: k x n); the inner loop runs over
+ * contiguous rows of B and C, in row blocks of C (see `gemmAccumulate`).
  */
 export function matmulF64(
   a: Float64Array,
@@ -505,15 +683,6 @@ export function matmulF64(
     );
   }
   const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    const ci = i * n;
-    const ai = i * k;
-    for (let p = 0; p < k; p++) {
-      const aip = a[ai + p]!;
-      if (aip === 0) continue;
-      const bp = p * n;
-      for (let j = 0; j < n; j++) c[ci + j]! += aip * b[bp + j]!;
-    }
-  }
+  gemmAccumulate(a, b, c, m, k, n, false);
   return c;
 }

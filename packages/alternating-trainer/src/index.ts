@@ -1,0 +1,3 @@
+export * from './batch-wise';
+export * from './mixup';
+export * from './stage-wise';

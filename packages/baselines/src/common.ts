@@ -1,0 +1,84 @@
+/**
+ * Small pieces shared by the baselines: which modality a parameter belongs to, the batch score
+ * sum_i softmax(z)_i[y_i] that OGM-GE, PMR and AGM compare between modalities, and the losses.
+ */
+import { IgmArgumentError, type Param } from '@igm/core';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The modality of an encoder parameter (`encoder/<m>` group), or undefined. */
+export function encoderModality(p: Param): string | undefined {
+  return p.group.startsWith('encoder/') ? p.group.slice('encoder/'.length) : undefined;
+}
+
+/** Keys of modality m's encoder parameters (group `encoder/<m>`). */
+export function encoderKeys(params: ReadonlyMap<string, Param>, modality: string): string[] {
+  return [...params.values()].filter((p) => p.group === `encoder/${modality}`).map((p) => p.key);
+}
+
+/** One-hot float32 targets [B, C] of integer labels [B]. */
+export function oneHot(labels: tf.Tensor, numClasses: number): tf.Tensor2D {
+  return tf.cast(
+    tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses),
+    'float32',
+  ) as tf.Tensor2D;
+}
+
+/** Mean softmax cross-entropy CE(z, y) = mean_i -log softmax(z_i)[y_i]. */
+export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  const y = oneHot(labels, logits.shape[1]!);
+  return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits as tf.Tensor2D)), 1))) as tf.Scalar;
+}
+
+/** Per-sample probability of the true class, softmax(z)_i[y_i], shape [B]. */
+export function trueClassProbs(logits: tf.Tensor, labels: tf.Tensor): tf.Tensor1D {
+  const y = oneHot(labels, logits.shape[1]!);
+  return tf.sum(tf.mul(y, tf.softmax(logits as tf.Tensor2D)), 1) as tf.Tensor1D;
+}
+
+/** s = sum_i softmax(z)_i[y_i], read to the host (a decision, not differentiated). */
+export function batchScore(logits: tf.Tensor, labels: tf.Tensor): number {
+  return tf.tidy(() => tf.sum(trueClassProbs(logits, labels)).dataSync()[0]!);
+}
+
+/** Throws unless the method supports `count` modalities. */
+export function checkModalityCount(
+  method: string,
+  modalities: readonly string[],
+  { min = 2, max = Infinity }: { min?: number; max?: number } = {},
+  why = '',
+): void {
+  if (modalities.length < min || modalities.length > max) {
+    const range =
+      max === Infinity ? `at least ${min}` : min === max ? `exactly ${min}` : `${min} to ${max}`;
+    throw new IgmArgumentError(
+      `${method}: received ${modalities.length} modalities (${modalities.join(', ')}). It supports ${range}.${why ? ` ${why}` : ''}`,
+    );
+  }
+}
+
+/** Checks an epoch window { start, end } (0-based, inclusive). */
+export function checkWindow(where: string, w: unknown): { start: number; end: number } {
+  if (w === undefined) return { start: 0, end: Infinity };
+  const o = w as { start?: unknown; end?: unknown };
+  if (o === null || typeof o !== 'object') {
+    throw new IgmArgumentError(
+      `${where}: received window=${JSON.stringify(w)}. Expected { start, end } (0-based epochs, inclusive), e.g. { start: 0, end: 50 }.`,
+    );
+  }
+  const start = o.start === undefined ? 0 : (o.start as number);
+  const end = o.end === undefined || o.end === null ? Infinity : (o.end as number);
+  if (
+    !Number.isInteger(start) ||
+    start < 0 ||
+    !(end === Infinity || (Number.isInteger(end) && end >= start))
+  ) {
+    throw new IgmArgumentError(
+      `${where}: received window=${JSON.stringify(w)}. Expected integers 0 <= start <= end (end may be omitted for "until the end").`,
+    );
+  }
+  return { start, end };
+}
+
+export function inWindow(w: { start: number; end: number }, epoch: number): boolean {
+  return epoch >= w.start && epoch <= w.end;
+}

@@ -1,0 +1,593 @@
+/**
+ * The method registry: every baseline as a composition over the shared interfaces (a model
+ * shape, a `TrainerStep`, a gradient-transform chain, loss terms, callbacks, and for staged
+ * methods the stage list), built from typed, validated options.
+ *
+ *   const run = createMethod('ogm-ge', { alpha: 0.8, window: { start: 0, end: 50 } }, env);
+ *   await runTraining({ ...run.trainOptions(), dataset, batchSize: 64 });
+ *
+ * `methods[name].options` lists the accepted option keys; an unknown method or option throws an
+ * error naming the valid ones. Presets per dataset (`presets/*.json`, see `preset()`) hold the
+ * reference hyper-parameters and can be overridden key by key.
+ *
+ * Common options (every method):
+ *   epochs, learningRate, momentum, weightDecay, optimizer ('sgd' | 'adam'), beta2,
+ *   lrStepSize / lrGamma (PyTorch StepLR stepped after each epoch; omit lrStepSize for a constant rate)
+ */
+import { batchWiseStep } from '@igm/alternating-trainer';
+import {
+  adam,
+  addDecayedWeights,
+  type Callback,
+  chain,
+  checkChoice,
+  checkKnownKeys,
+  checkNumber,
+  constant,
+  type GradientTransform,
+  IgmArgumentError,
+  type MultimodalDataset,
+  type MultimodalModelLike,
+  scaleByAdam,
+  scaleByLearningRate,
+  sgd,
+  stepLR,
+} from '@igm/core';
+import { orthogonalProjection } from '@igm/flat-projection';
+import { type FusionRule, MultimodalModel } from '@igm/models';
+import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@igm/trainer';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { AgmController, AgmModel, agmClip, agmStep } from './agm';
+import { checkWindow } from './common';
+import { mmParetoStep } from './mmpareto';
+import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
+import { ogmGe } from './ogm-ge';
+import { PmrPrototypes, pmrLoss } from './pmr';
+import { reconBoostPlan, reconBoostStep } from './reconboost';
+import { unimodalSumStep } from './unimodal';
+
+/** What a method needs to build its model and callbacks. */
+export interface MethodEnvironment {
+  /** Fresh encoders, one per modality, in modality order (each call builds new ones). */
+  readonly encoders: () => Record<string, tfl.LayersModel>;
+  readonly numClasses: number;
+  /** The training data (PMR's prototype pass reads it). */
+  readonly dataset: MultimodalDataset;
+  /** Training batch size (PMR's prototype pass uses it). */
+  readonly batchSize: number;
+  /** Seed of the head initialisation. Default 0. */
+  readonly seed?: number;
+}
+
+/** A method bound to a model: the pieces `runTraining` takes. */
+export interface MethodRun {
+  readonly method: string;
+  readonly model: MultimodalModelLike;
+  readonly step: TrainerStep;
+  readonly transform: GradientTransform<any>;
+  readonly callbacks: readonly Callback[];
+  readonly epochs?: number;
+  readonly stages?: readonly StageSpec[];
+  readonly onStageStart?: RunOptions['onStageStart'];
+  /** How `fused` is formed (recorded in results). */
+  readonly fusionRule: string;
+  /** How per-modality numbers are obtained (weight slice, separate head, Shapley...). */
+  readonly unimodalProtocol: string;
+  /** Resolved options (recorded in the run config). */
+  readonly config: Record<string, unknown>;
+  /** The options for `runTraining` (add dataset, batchSize, seed...). */
+  trainOptions(): Pick<
+    RunOptions,
+    'model' | 'step' | 'transform' | 'callbacks' | 'fusionRule' | 'config'
+  > &
+    Partial<Pick<RunOptions, 'epochs' | 'stages' | 'onStageStart'>>;
+  dispose(): void;
+}
+
+export interface MethodInfo {
+  readonly name: string;
+  readonly description: string;
+  /** Accepted option keys (common + method-specific). */
+  readonly options: readonly string[];
+  /** Modality counts the method supports, and why when limited. */
+  readonly modalities: { readonly min: number; readonly max: number; readonly note: string };
+  /** Validates options (throws on unknown keys or bad values) and builds the composition. */
+  create(options: Record<string, unknown>, env: MethodEnvironment): MethodRun;
+}
+
+const COMMON = [
+  'epochs',
+  'learningRate',
+  'momentum',
+  'weightDecay',
+  'optimizer',
+  'beta2',
+  'lrStepSize',
+  'lrGamma',
+];
+
+interface Common {
+  epochs: number;
+  base: GradientTransform<any>;
+  resolved: Record<string, unknown>;
+}
+
+function common(
+  where: string,
+  o: Record<string, unknown>,
+  defaults: Record<string, unknown> = {},
+): Common {
+  const get = (k: string) => (o[k] !== undefined ? o[k] : defaults[k]);
+  const epochs = checkNumber(where, 'epochs', get('epochs') ?? 100, { min: 1, integer: true });
+  const learningRate = checkNumber(where, 'learningRate', get('learningRate') ?? 1e-3, { min: 0 });
+  const momentum = checkNumber(where, 'momentum', get('momentum') ?? 0.9, { min: 0, max: 1 });
+  const weightDecay = checkNumber(where, 'weightDecay', get('weightDecay') ?? 1e-4, { min: 0 });
+  const optimizer = checkChoice(where, 'optimizer', get('optimizer') ?? 'sgd', ['sgd', 'adam']);
+  const beta2 = checkNumber(where, 'beta2', get('beta2') ?? 0.999, {
+    min: 0,
+    max: 1,
+    minExclusive: true,
+  });
+  const stepSizeRaw = get('lrStepSize');
+  const lrStepSize =
+    stepSizeRaw === undefined || stepSizeRaw === null
+      ? null
+      : checkNumber(where, 'lrStepSize', stepSizeRaw, { min: 1, integer: true });
+  const lrGamma = checkNumber(where, 'lrGamma', get('lrGamma') ?? 0.1, { min: 0 });
+  const lr =
+    lrStepSize === null
+      ? constant(learningRate)
+      : stepLR({ initial: learningRate, stepSize: lrStepSize, gamma: lrGamma });
+  const base =
+    optimizer === 'sgd'
+      ? sgd({ learningRate: lr, momentum, weightDecay })
+      : adam({ learningRate: lr, beta2, weightDecay });
+  return {
+    epochs,
+    base,
+    resolved: {
+      epochs,
+      learningRate,
+      momentum,
+      weightDecay,
+      optimizer,
+      ...(optimizer === 'adam' ? { beta2 } : {}),
+      lrStepSize,
+      lrGamma,
+    },
+  };
+}
+
+function finish(
+  method: string,
+  parts: Omit<MethodRun, 'method' | 'trainOptions' | 'dispose'> & { dispose?: () => void },
+): MethodRun {
+  const run: MethodRun = {
+    method,
+    ...parts,
+    trainOptions() {
+      return {
+        model: run.model,
+        step: run.step,
+        transform: run.transform,
+        callbacks: [...run.callbacks],
+        fusionRule: run.fusionRule,
+        config: { method, unimodalProtocol: run.unimodalProtocol, options: run.config },
+        ...(run.stages ? { stages: [...run.stages] } : { epochs: run.epochs! }),
+        ...(run.onStageStart ? { onStageStart: run.onStageStart } : {}),
+      };
+    },
+    dispose() {
+      parts.dispose?.();
+      run.model.dispose();
+    },
+  };
+  return run;
+}
+
+function fusionHead(where: string, o: Record<string, unknown>, key = 'fusion'): 'concat' | 'sum' {
+  return checkChoice(where, key, o[key] ?? 'concat', ['concat', 'sum']);
+}
+
+function model(
+  env: MethodEnvironment,
+  head: ConstructorParameters<typeof MultimodalModel>[0]['head'],
+  fusion?: FusionRule,
+) {
+  return new MultimodalModel({
+    encoders: env.encoders(),
+    numClasses: env.numClasses,
+    head: head!,
+    ...(fusion ? { fusion } : {}),
+    seed: env.seed ?? 0,
+  });
+}
+
+function define(
+  name: string,
+  description: string,
+  specific: readonly string[],
+  modalities: MethodInfo['modalities'],
+  build: (o: Record<string, unknown>, env: MethodEnvironment, where: string) => MethodRun,
+): MethodInfo {
+  const options = [...COMMON, ...specific];
+  return {
+    name,
+    description,
+    options,
+    modalities,
+    create(o, env) {
+      const where = `methods["${name}"]`;
+      checkKnownKeys(where, o ?? {}, options);
+      const dataNames = env.dataset.modalities.map((m) => m.name);
+      if (dataNames.length < modalities.min || dataNames.length > modalities.max) {
+        throw new IgmArgumentError(
+          `${where}: the dataset has ${dataNames.length} modalities (${dataNames.join(', ')}); ${name} supports ${modalities.min === modalities.max ? modalities.min : `${modalities.min}-${modalities.max === Infinity ? 'any' : modalities.max}`}. ${modalities.note}`,
+        );
+      }
+      return build(o ?? {}, env, where);
+    },
+  };
+}
+
+const ANY = Infinity;
+
+const joint = define(
+  'joint',
+  'Joint training: CE on a late-fusion head (concat W[a; v] + b, or sum of per-modality Dense), no balancing (ALGORITHMS.md 9.2).',
+  ['fusion'],
+  { min: 1, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const fusion = fusionHead(where, o);
+    return finish('joint', {
+      model: model(env, { type: fusion }),
+      step: jointStep(),
+      transform: c.base,
+      callbacks: [],
+      epochs: c.epochs,
+      fusionRule: `${fusion} head`,
+      unimodalProtocol: fusion === 'concat' ? 'weight slice (b/M)' : 'branch logits (b/M)',
+      config: { ...c.resolved, fusion },
+    });
+  },
+);
+
+const unimodal = define(
+  'unimodal',
+  'Unimodal training: one encoder + Dense(d -> C) per modality, CE only, trained side by side (independent models); fused = mean softmax ensemble.',
+  [],
+  { min: 1, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    return finish('unimodal', {
+      model: model(
+        env,
+        { type: 'per-modality', hidden: [], init: 'xavier' },
+        { type: 'mean-softmax' },
+      ),
+      step: unimodalSumStep(),
+      transform: c.base,
+      callbacks: [],
+      epochs: c.epochs,
+      fusionRule: 'mean softmax of the unimodal models (late-fusion ensemble)',
+      unimodalProtocol: 'separate model per modality',
+      config: c.resolved,
+    });
+  },
+);
+
+function ogmLike(noiseDefault: boolean) {
+  const name = noiseDefault ? 'ogm-ge' : 'ogm';
+  return define(
+    name,
+    noiseDefault
+      ? 'OGM-GE: 1 - tanh(alpha rho) on the dominant encoder (conv kernels), GE noise on both (ALGORITHMS.md 4).'
+      : 'OGM: OGM-GE without the GE noise.',
+    ['alpha', 'window', 'noise', 'tensors', 'fusion'],
+    { min: 2, max: ANY, note: 'M >= 3 uses one-versus-others ratios [project].' },
+    (o, env, where) => {
+      const c = common(where, o);
+      const fusion = fusionHead(where, o);
+      const alpha = checkNumber(where, 'alpha', o['alpha'] ?? 0.8, { min: 0 });
+      const window = o['window'] as { start?: number; end?: number } | undefined;
+      checkWindow(where, window);
+      const noise = o['noise'] ?? noiseDefault;
+      if (typeof noise !== 'boolean')
+        throw new IgmArgumentError(
+          `${where}: received noise=${JSON.stringify(noise)}. Expected true or false.`,
+        );
+      const tensors = checkChoice(where, 'tensors', o['tensors'] ?? 'conv', ['conv', 'encoder']);
+      const m = model(env, { type: fusion });
+      const modulation = ogmGe({
+        alpha,
+        noise,
+        tensors,
+        modalities: m.modalities,
+        ...(window ? { window } : {}),
+      });
+      // Adam: modulation between the preconditioning and the learning rate (DESIGN.md 3).
+      const transform =
+        c.resolved['optimizer'] === 'adam'
+          ? adamWithModulation(c, modulation)
+          : chain(modulation, c.base);
+      return finish(name, {
+        model: m,
+        step: jointStep(),
+        transform,
+        callbacks: [],
+        epochs: c.epochs,
+        fusionRule: `${fusion} head`,
+        unimodalProtocol: fusion === 'concat' ? 'weight slice (b/M)' : 'branch logits (b/M)',
+        config: { ...c.resolved, alpha, window: window ?? 'whole run', noise, tensors, fusion },
+      });
+    },
+  );
+}
+
+/** chain(addDecayedWeights(wd), scaleByAdam, modulation, scaleByLearningRate(lr)). */
+function adamWithModulation(c: Common, modulation: GradientTransform<any>): GradientTransform<any> {
+  const r = c.resolved;
+  const lr =
+    r['lrStepSize'] === null
+      ? constant(r['learningRate'] as number)
+      : stepLR({
+          initial: r['learningRate'] as number,
+          stepSize: r['lrStepSize'] as number,
+          gamma: r['lrGamma'] as number,
+        });
+  return chain(
+    addDecayedWeights(r['weightDecay'] as number),
+    scaleByAdam({ beta2: r['beta2'] as number }),
+    modulation,
+    scaleByLearningRate(lr),
+  );
+}
+
+const pmr = define(
+  'pmr',
+  'PMR: per-class prototypes from ~10% of the training batches each epoch, prototype CE for the weaker modality (ALGORITHMS.md 5).',
+  ['alpha', 'protoMomentum', 'window', 'fraction', 'fusion'],
+  {
+    min: 2,
+    max: ANY,
+    note: 'M >= 3 adds the term for every modality below the mean of the others [project].',
+  },
+  (o, env, where) => {
+    const c = common(where, o);
+    const fusion = fusionHead(where, o);
+    const alpha = checkNumber(where, 'alpha', o['alpha'] ?? 1.0, { min: 0 });
+    const window = o['window'] as { start?: number; end?: number } | undefined;
+    checkWindow(where, window);
+    const m = model(env, { type: fusion });
+    const protos = new PmrPrototypes({
+      model: m,
+      dataset: env.dataset,
+      batchSize: env.batchSize,
+      momentum: checkNumber(where, 'protoMomentum', o['protoMomentum'] ?? 0.2, { min: 0, max: 1 }),
+      fraction: checkNumber(where, 'fraction', o['fraction'] ?? 0.1, {
+        min: 0,
+        max: 1,
+        minExclusive: true,
+      }),
+      seed: env.seed ?? 0,
+    });
+    return finish('pmr', {
+      model: m,
+      step: jointStep({
+        lossTerms: [pmrLoss({ prototypes: protos, alpha, ...(window ? { window } : {}) })],
+      }),
+      transform: c.base,
+      callbacks: [protos],
+      epochs: c.epochs,
+      fusionRule: `${fusion} head`,
+      unimodalProtocol: fusion === 'concat' ? 'weight slice (b/M)' : 'branch logits (b/M)',
+      config: {
+        ...c.resolved,
+        alpha,
+        window: window ?? 'whole run',
+        protoMomentum: o['protoMomentum'] ?? 0.2,
+        fusion,
+      },
+      dispose: () => protos.dispose(),
+    });
+  },
+);
+
+const agm = define(
+  'agm',
+  'AGM: Shapley-style unimodal logits from zeroed passes, backward reweighting by running-score ratios, conditional clip (ALGORITHMS.md 6).',
+  ['alpha', 'window'],
+  { min: 2, max: 2, note: "AGM's three-modality form is not specified (ALGORITHMS.md 6.3)." },
+  (o, env, where) => {
+    const c = common(where, o);
+    const alpha = checkNumber(where, 'alpha', o['alpha'] ?? 1.0, { min: 0 });
+    const window = o['window'] as { start?: number; end?: number } | undefined;
+    const inner = model(env, { type: 'concat' });
+    const controller = new AgmController({
+      alpha,
+      modalities: inner.modalities,
+      ...(window ? { window } : {}),
+    });
+    return finish('agm', {
+      model: new AgmModel(inner),
+      step: agmStep(controller),
+      transform: chain(agmClip(), c.base),
+      callbacks: [controller],
+      epochs: c.epochs,
+      fusionRule: 'concat head',
+      unimodalProtocol: 'Shapley-style logits from zeroed passes',
+      config: { ...c.resolved, alpha, window: window ?? 'whole run' },
+    });
+  },
+);
+
+const mla = define(
+  'mla',
+  'MLA: batch-wise alternating unimodal steps on a shared head with the OWM head projection; entropy-weighted (or fixed) fusion (ALGORITHMS.md 3).',
+  ['projection', 'normalize', 'fusionWeights', 'entropyAxis', 'fixedWeights'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const projection = checkChoice(where, 'projection', o['projection'] ?? 'paper', [
+      'paper',
+      'code',
+      'off',
+    ]);
+    const normalize = o['normalize'] ?? true;
+    if (typeof normalize !== 'boolean')
+      throw new IgmArgumentError(
+        `${where}: received normalize=${JSON.stringify(normalize)}. Expected true or false.`,
+      );
+    const fusionWeights = checkChoice(where, 'fusionWeights', o['fusionWeights'] ?? 'entropy', [
+      'entropy',
+      'fixed',
+    ]);
+    const entropyAxis = checkChoice(where, 'entropyAxis', o['entropyAxis'] ?? 'sample', [
+      'sample',
+      'batch',
+    ]);
+    const names = env.dataset.modalities.map((m) => m.name);
+    const fixedWeights =
+      (o['fixedWeights'] as number[] | undefined) ??
+      (names.length === 3
+        ? [0.35, 0.25, 0.4]
+        : names.length === 2
+          ? [0.55, 0.45]
+          : names.map(() => 1 / names.length));
+    const fusion: FusionRule =
+      fusionWeights === 'entropy'
+        ? { type: 'entropy', axis: entropyAxis }
+        : { type: 'fixed', weights: fixedWeights };
+    const m = model(env, { type: 'shared' }, fusion);
+    const kernel = m.headLayers(m.modalities[0]!)[0]!.kernelKey;
+    const owm =
+      projection === 'off'
+        ? null
+        : orthogonalProjection({
+            kernelKeys: [kernel],
+            denominator: projection === 'paper' ? 'scalar' : 'outer',
+            normalize,
+          });
+    return finish('mla', {
+      model: m,
+      step: batchWiseStep({ order: m.modalities }),
+      transform: owm ? chain(owm, c.base) : c.base,
+      callbacks: [],
+      epochs: c.epochs,
+      fusionRule:
+        fusionWeights === 'entropy'
+          ? `entropy-weighted logits (per ${entropyAxis})`
+          : `fixed weights ${JSON.stringify(fixedWeights)}`,
+      unimodalProtocol: 'shared head on each modality',
+      config: {
+        ...c.resolved,
+        projection,
+        normalize,
+        fusionWeights,
+        entropyAxis,
+        ...(fusionWeights === 'fixed' ? { fixedWeights } : {}),
+      },
+    });
+  },
+);
+
+const mmpareto = define(
+  'mmpareto',
+  'MMPareto: multimodal and unimodal encoder gradients combined by two-task min-norm weights when they conflict, per-tensor rescale, gamma 1.5 (ALGORITHMS.md 7).',
+  ['gamma'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o, { learningRate: 2e-3, epochs: 50 });
+    const gamma = checkNumber(where, 'gamma', o['gamma'] ?? 1.5, { min: 0 });
+    return finish('mmpareto', {
+      model: withAuxiliaryHeads(model(env, { type: 'concat', init: 'pytorch' }), {
+        seed: env.seed ?? 0,
+      }),
+      step: mmParetoStep({ gamma }),
+      transform: c.base,
+      callbacks: [],
+      epochs: c.epochs,
+      fusionRule: 'concat head',
+      unimodalProtocol: 'auxiliary unimodal heads',
+      config: { ...c.resolved, gamma },
+    });
+  },
+);
+
+const reconboost = define(
+  'reconboost',
+  'ReconBoost: stage-wise alternating boosting with reconcilement weights and joint correction stages on a shared head, ensemble beta * sum (ALGORITHMS.md 8).',
+  ['w1', 'w2', 'stages', 'epochsPerStage', 'correctEpochs', 'hidden'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o, { learningRate: 0.01, weightDecay: 5e-4 });
+    const w1 = checkNumber(where, 'w1', o['w1'] ?? 5, { min: 0 });
+    const w2 = checkNumber(where, 'w2', o['w2'] ?? 1, { min: 0 });
+    const hidden = checkNumber(where, 'hidden', o['hidden'] ?? 256, { min: 1, integer: true });
+    const inner = model(env, { type: 'per-modality', hidden: [] });
+    const plan = reconBoostPlan({
+      order: inner.modalities,
+      stages: checkNumber(where, 'stages', o['stages'] ?? 30, { min: 1, integer: true }),
+      epochsPerStage: checkNumber(where, 'epochsPerStage', o['epochsPerStage'] ?? 4, {
+        min: 1,
+        integer: true,
+      }),
+      correctEpochs: checkNumber(where, 'correctEpochs', o['correctEpochs'] ?? 4, {
+        min: 0,
+        integer: true,
+      }),
+    });
+    return finish('reconboost', {
+      model: new ReconBoostModel(inner, { hidden, seed: env.seed ?? 0 }),
+      step: reconBoostStep({ w1, w2 }),
+      transform: c.base,
+      callbacks: [],
+      stages: plan.stages,
+      onStageStart: plan.onStageStart,
+      fusionRule: 'softmax(beta * sum of learner logits)',
+      unimodalProtocol: 'learner logits through the shared head',
+      config: { ...c.resolved, w1, w2, hidden, stages: plan.stages.length },
+    });
+  },
+);
+
+/** Every method by name. IGM and IGM w/o SAM are added by `registerMethod` from @igm/igm compositions (see igm-methods.ts). */
+export const methods: Record<string, MethodInfo> = {
+  joint,
+  unimodal,
+  'ogm-ge': ogmLike(true),
+  ogm: ogmLike(false),
+  pmr,
+  agm,
+  mla,
+  mmpareto,
+  reconboost,
+};
+
+/** Adds (or replaces) a method in the registry. */
+export function registerMethod(info: MethodInfo): void {
+  methods[info.name] = info;
+}
+
+/** The registered method `name`, or an error listing the valid names. */
+export function getMethod(name: string): MethodInfo {
+  const m = Object.hasOwn(methods, name) ? methods[name] : undefined;
+  if (!m) {
+    throw new IgmArgumentError(
+      `Unknown method ${JSON.stringify(name)}. Valid methods: ${Object.keys(methods)
+        .map((n) => JSON.stringify(n))
+        .join(', ')}.`,
+    );
+  }
+  return m;
+}
+
+/** Validates `options` for method `name` and builds its composition for `env`. */
+export function createMethod(
+  name: string,
+  options: Record<string, unknown>,
+  env: MethodEnvironment,
+): MethodRun {
+  return getMethod(name).create(options, env);
+}

@@ -1,0 +1,256 @@
+import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { avMnist, disposeBatch } from '../src';
+import { assignSplits } from '../src/avmnist';
+import { listFsdd } from '../src/fsdd';
+import { encodeWav } from '../src/io/wav';
+import { loadMnistDigit, MNIST_PIXELS } from '../src/mnist';
+import { digitTone, removeDir, tempDir, writeFsddFixture } from './helpers/fixtures';
+
+const quiet = { progress: false } as const;
+
+describe('AV-MNIST-style on a fixture FSDD tree', () => {
+  let root: string;
+  let fsddDir: string;
+  beforeAll(async () => {
+    await useBackend('cpu');
+    root = tempDir('avmnist');
+    fsddDir = join(root, 'recordings');
+    writeFsddFixture(fsddDir);
+  });
+  afterAll(() => removeDir(root));
+
+  it('applies the FSDD split rule and a seeded, stratified validation split', async () => {
+    const recordings = await listFsdd(fsddDir);
+    const splits = assignSplits(recordings, 0, 0.25);
+    recordings.forEach((r, i) => {
+      expect(splits[i] === 'test').toBe(r.index <= 4);
+    });
+    for (let d = 0; d < 10; d++) {
+      const val = recordings.filter((r, i) => r.digit === d && splits[i] === 'validation');
+      expect(val.length).toBe(Math.round(0.25 * 6));
+    }
+    expect(assignSplits(recordings, 0, 0.25)).toEqual(splits);
+    expect(assignSplits(recordings, 1, 0.25)).not.toEqual(splits);
+  });
+
+  it('builds, caches, pairs same-digit images without reuse, and is reproducible', async () => {
+    const cacheDir = join(root, 'cache');
+    const ds = await avMnist({ fsddDir, cacheDir, validationFraction: 0.25, ...quiet });
+    expect(ds.info['builtNow']).toBe(true);
+    expect(ds.splitSizes).toEqual({ train: 10 * 2 * 3 - 10 * 2, validation: 20, test: 100 });
+    expect(ds.modalities).toEqual([
+      { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
+      { name: 'visual', kind: 'image', shape: [28, 28, 1] },
+    ]);
+    const cache = ds.info['cache'] as string;
+    const pairing = JSON.parse(readFileSync(join(cache, 'pairing.json'), 'utf8'));
+    const used = new Set<string>();
+    for (const s of pairing.samples) {
+      expect(s.id.startsWith(`${s.digit}_`)).toBe(true);
+      const key = `${s.digit}/${s.mnistIndex}`;
+      expect(used.has(key)).toBe(false);
+      used.add(key);
+    }
+    // Warm: same entry, nothing rebuilt, same data.
+    const again = await avMnist({ fsddDir, cacheDir, validationFraction: 0.25, ...quiet });
+    expect(again.info['builtNow']).toBe(false);
+    expect(again.info['cache']).toBe(cache);
+    const first = await collectSplit(ds, 'test');
+    const second = await collectSplit(again, 'test');
+    expect(second).toEqual(first);
+    // Audio is standardised on train; images are in [0, 1].
+    expect(Math.min(...first.visual)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...first.visual)).toBeLessThanOrEqual(1);
+    // A different parameter is a different cache entry.
+    const other = await avMnist({ fsddDir, cacheDir, validationFraction: 0.25, seed: 5, ...quiet });
+    expect(other.info['cache']).not.toBe(cache);
+  });
+
+  it('pairs the exact MNIST image (no PCA, no noise) and labels by digit', async () => {
+    const ds = await avMnist({
+      fsddDir,
+      cacheDir: join(root, 'cache-raw'),
+      image: { pcaEnergyRemoved: 0 },
+      audio: { snrDb: null },
+      ...quiet,
+    });
+    const pairing = JSON.parse(
+      readFileSync(join(ds.info['cache'] as string, 'pairing.json'), 'utf8'),
+    );
+    const byId = new Map(pairing.samples.map((s: { id: string }) => [s.id, s]));
+    for await (const batch of ds.batches({ split: 'test', batchSize: 7 })) {
+      const v = batch.inputs['visual']!.dataSync();
+      const y = batch.labels.dataSync();
+      batch.ids.forEach((id, b) => {
+        const s = byId.get(id) as { digit: number; mnistIndex: number };
+        expect(y[b]).toBe(s.digit);
+        const img = loadMnistDigit(s.digit).subarray(
+          s.mnistIndex * MNIST_PIXELS,
+          (s.mnistIndex + 1) * MNIST_PIXELS,
+        );
+        expect(Array.from(v.subarray(b * MNIST_PIXELS, (b + 1) * MNIST_PIXELS))).toEqual(
+          Array.from(img),
+        );
+      });
+      disposeBatch(batch);
+    }
+  });
+
+  it('detects a corrupt cache entry by checksum and rebuilds it', async () => {
+    const cacheDir = join(root, 'cache-corrupt');
+    const ds = await avMnist({ fsddDir, cacheDir, ...quiet });
+    const cache = ds.info['cache'] as string;
+    const before = readFileSync(join(cache, 'image.f32'));
+    const damaged = Buffer.from(before);
+    damaged[100] = damaged[100]! ^ 0xff;
+    writeFileSync(join(cache, 'image.f32'), damaged);
+    const reasons: string[] = [];
+    const rebuilt = await avMnist({ fsddDir, cacheDir, ...quiet });
+    expect(rebuilt.info['builtNow']).toBe(true);
+    expect(rebuilt.info['rebuiltBecause']).toMatch(/image\.f32 fails its SHA-256 checksum/);
+    expect(readFileSync(join(cache, 'image.f32')).equals(before)).toBe(true);
+    // A truncated file and a missing manifest are caught too.
+    writeFileSync(join(cache, 'audio.f32'), before.subarray(0, 10));
+    const r2 = await avMnist({ fsddDir, cacheDir, ...quiet });
+    expect(r2.info['rebuiltBecause']).toMatch(/audio\.f32 has 10 bytes/);
+    reasons.push(String(r2.info['rebuiltBecause']));
+    expect(readdirSync(join(cacheDir, 'av-mnist')).filter((n) => n.startsWith('.staging'))).toEqual(
+      [],
+    );
+  });
+
+  it('fails clearly on a cache folder that is not writable, leaving nothing behind', async () => {
+    const file = join(root, 'not-a-folder');
+    writeFileSync(file, 'x');
+    await expect(avMnist({ fsddDir, cacheDir: join(file, 'cache'), ...quiet })).rejects.toThrow(
+      /cache folder is not writable.*IGM_CACHE_DIR/,
+    );
+  });
+
+  it('names the bad file for wrong sample rate, stereo, truncated or non-WAV recordings', async () => {
+    const cases: Array<[string, Uint8Array, RegExp]> = [
+      [
+        'rate',
+        encodeWav(digitTone(1, 0, 0, 16000, 3000), 16000),
+        /sample rate is 16000 Hz; expected 8000 Hz/,
+      ],
+      [
+        'stereo',
+        encodeWav([digitTone(1, 0, 0, 8000, 3000), digitTone(1, 0, 0, 8000, 3000)], 8000),
+        /2 channel\(s\); expected 1 \(mono\)/,
+      ],
+      [
+        'truncated',
+        encodeWav(digitTone(1, 0, 0, 8000, 3000), 8000).subarray(0, 1000),
+        /truncated WAV/,
+      ],
+      ['garbage', new TextEncoder().encode('this is not a wav file, not at all'), /unreadable WAV/],
+    ];
+    for (const [label, bytes, pattern] of cases) {
+      const dir = join(root, `bad-${label}`);
+      writeFsddFixture(dir, { digits: 2, speakers: ['alice'], indices: 6 });
+      const bad = join(dir, '1_alice_3.wav');
+      writeFileSync(bad, bytes);
+      const cacheDir = join(root, `cache-bad-${label}`);
+      const error = await avMnist({ fsddDir: dir, cacheDir, ...quiet }).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toContain(bad);
+      expect((error as Error).message).toMatch(pattern);
+      // Nothing half-built is left in the cache.
+      const entries = existsSync(join(cacheDir, 'av-mnist'))
+        ? readdirSync(join(cacheDir, 'av-mnist'))
+        : [];
+      expect(entries).toEqual([]);
+    }
+  });
+
+  it('rejects a missing folder, bad names and bad options', async () => {
+    await expect(avMnist({ fsddDir: join(root, 'nope'), ...quiet })).rejects.toThrow(
+      /nope.*FSDD recordings folder/,
+    );
+    const dir = join(root, 'badname');
+    writeFsddFixture(dir, { digits: 1, speakers: ['alice'], indices: 2 });
+    writeFileSync(join(dir, 'hello.wav'), encodeWav(new Float32Array(10), 8000));
+    await expect(avMnist({ fsddDir: dir, ...quiet })).rejects.toThrow(
+      /hello\.wav.*\{digit\}_\{speaker\}_\{index\}/,
+    );
+    await expect(avMnist({ fsddDir, image: { pcaEnergyRemoved: 1.5 } })).rejects.toThrow(
+      /pcaEnergyRemoved=1\.5/,
+    );
+    await expect(avMnist({ fsddDir, audio: { snr: 3 } as never })).rejects.toThrow(/"snr"/);
+  });
+});
+
+async function collectSplit(ds: Awaited<ReturnType<typeof avMnist>>, split: 'test' | 'train') {
+  const out = {
+    ids: [] as string[],
+    audio: [] as number[],
+    visual: [] as number[],
+    labels: [] as number[],
+  };
+  for await (const batch of ds.batches({ split, batchSize: 32 })) {
+    out.ids.push(...batch.ids);
+    out.audio.push(...batch.inputs['audio']!.dataSync());
+    out.visual.push(...batch.inputs['visual']!.dataSync());
+    out.labels.push(...batch.labels.dataSync());
+    disposeBatch(batch);
+  }
+  return out;
+}
+
+describeEachBackend('AV-MNIST-style batches', () => {
+  let root: string;
+  beforeAll(() => {
+    root = tempDir('avmnist-leak');
+    writeFsddFixture(join(root, 'rec'), { digits: 10, speakers: ['alice'], indices: 7 });
+  });
+  afterAll(() => removeDir(root));
+
+  it('streams shuffled batches without leaking tensors', async () => {
+    const ds = await avMnist({ fsddDir: join(root, 'rec'), cacheDir: join(root, 'c'), ...quiet });
+    await expectNoTensorLeak(async (i) => {
+      for await (const batch of ds.batches({
+        split: 'test',
+        batchSize: 64,
+        shuffle: true,
+        seed: i,
+      })) {
+        disposeBatch(batch);
+      }
+    });
+  });
+});
+
+const realDir = process.env['FSDD_DIR'];
+describe.skipIf(!realDir)('AV-MNIST-style on real FSDD recordings (FSDD_DIR)', () => {
+  it('decodes and preprocesses a subset of the real recordings', async () => {
+    const root = tempDir('avmnist-real');
+    try {
+      const dir = join(root, 'rec');
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(dir);
+      // Link (never copy) 2 speakers x 10 digits x indices 0-9 of the real set.
+      for (let d = 0; d < 10; d++) {
+        for (const s of ['george', 'jackson']) {
+          for (let i = 0; i < 10; i++)
+            symlinkSync(join(realDir!, `${d}_${s}_${i}.wav`), join(dir, `${d}_${s}_${i}.wav`));
+        }
+      }
+      const ds = await avMnist({ fsddDir: dir, cacheDir: join(root, 'c'), ...quiet });
+      expect(ds.splitSizes).toEqual({ train: 90, validation: 10, test: 100 });
+      for await (const batch of ds.batches({ split: 'train', batchSize: 50 })) {
+        const a = batch.inputs['audio']!.dataSync();
+        expect(a.every(Number.isFinite)).toBe(true);
+        disposeBatch(batch);
+      }
+    } finally {
+      removeDir(root);
+    }
+  });
+});
+if (!realDir) {
+  console.warn('[@igm/datasets] FSDD_DIR is unset: skipping the real-FSDD AV-MNIST test.');
+}

@@ -1,0 +1,143 @@
+/*
+ * Data-movement kernels for @igm/wasm-training, compiled to a small wasm module that imports the
+ * tfjs wasm backend's own memory: every pointer is a byte offset of a tensor on that heap.
+ *
+ * The module must own no memory of its own: no static data, no shadow stack. Every function
+ * uses scalar and v128 locals only; build.sh checks the output for __stack_pointer use and
+ * imports other than env.memory.
+ */
+#include <wasm_simd128.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+static inline void copy_f32(float *dst, const float *src, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+
+static inline void zero_f32(float *dst, int n) {
+  int i = 0;
+  v128_t z = wasm_f32x4_splat(0.0f);
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, z);
+  for (; i < n; i++) dst[i] = 0.0f;
+}
+
+static inline void add_f32(float *dst, const float *src, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4)
+    wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_v128_load(src + i)));
+  for (; i < n; i++) dst[i] += src[i];
+}
+
+/* dst[n] += src[n]. */
+EXPORT void add_inplace(float *dst, const float *src, int n) { add_f32(dst, src, n); }
+
+/* For each of `batch` stacked rows x cols matrices: dst[c * rows + r] = src[r * cols + c]. */
+EXPORT void transpose2d(const float *src, float *dst, int rows, int cols, int batch) {
+  const int size = rows * cols;
+  for (int b = 0; b < batch; b++) {
+    const float *s = src + (long)b * size;
+    float *d = dst + (long)b * size;
+    for (int r0 = 0; r0 < rows; r0 += 32) {
+      const int r1 = r0 + 32 < rows ? r0 + 32 : rows;
+      for (int c0 = 0; c0 < cols; c0 += 32) {
+        const int c1 = c0 + 32 < cols ? c0 + 32 : cols;
+        int r = r0;
+        for (; r + 4 <= r1; r += 4) {
+          int c = c0;
+          for (; c + 4 <= c1; c += 4) {
+            v128_t a = wasm_v128_load(s + r * cols + c);
+            v128_t b1 = wasm_v128_load(s + (r + 1) * cols + c);
+            v128_t c2 = wasm_v128_load(s + (r + 2) * cols + c);
+            v128_t d3 = wasm_v128_load(s + (r + 3) * cols + c);
+            v128_t t0 = wasm_i32x4_shuffle(a, b1, 0, 4, 1, 5);
+            v128_t t1 = wasm_i32x4_shuffle(a, b1, 2, 6, 3, 7);
+            v128_t t2 = wasm_i32x4_shuffle(c2, d3, 0, 4, 1, 5);
+            v128_t t3 = wasm_i32x4_shuffle(c2, d3, 2, 6, 3, 7);
+            wasm_v128_store(d + c * rows + r, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+            wasm_v128_store(d + (c + 1) * rows + r, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+            wasm_v128_store(d + (c + 2) * rows + r, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+            wasm_v128_store(d + (c + 3) * rows + r, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+          }
+          for (; c < c1; c++)
+            for (int k = 0; k < 4; k++) d[c * rows + r + k] = s[(r + k) * cols + c];
+        }
+        for (; r < r1; r++)
+          for (int c = c0; c < c1; c++) d[c * rows + r] = s[r * cols + c];
+      }
+    }
+  }
+}
+
+/*
+ * im2col rows for output pixels p0..p1 of an NHWC input:
+ *   P[p - p0, (kh * kW + kw) * inC + ci] = x[b, oh*sH + kh*dH - padT, ow*sW + kw*dW - padL, ci]
+ * (0 outside the input).
+ */
+EXPORT void im2col(const float *x, float *P, int inH, int inW, int inC, int outH, int outW, int kH,
+                   int kW, int sH, int sW, int dH, int dW, int padT, int padL, int p0, int p1) {
+  const int rowLen = kH * kW * inC;
+  const int kwRun = kW * inC;
+  const int perImage = outH * outW;
+  for (int p = p0; p < p1; p++) {
+    const int b = p / perImage;
+    const int rem = p - b * perImage;
+    const int oh = rem / outW;
+    const int ow = rem - oh * outW;
+    float *row = P + (long)(p - p0) * rowLen;
+    const int iw0 = ow * sW - padL;
+    const int contiguous = dW == 1 && iw0 >= 0 && iw0 + kW <= inW;
+    for (int kh = 0; kh < kH; kh++) {
+      const int ih = oh * sH + kh * dH - padT;
+      float *dst = row + kh * kwRun;
+      if (ih < 0 || ih >= inH) {
+        zero_f32(dst, kwRun);
+        continue;
+      }
+      const float *src = x + ((long)(b * inH + ih) * inW) * inC;
+      if (contiguous) {
+        copy_f32(dst, src + (long)iw0 * inC, kwRun);
+        continue;
+      }
+      for (int kw = 0; kw < kW; kw++) {
+        const int iw = iw0 + kw * dW;
+        if (iw < 0 || iw >= inW)
+          zero_f32(dst + kw * inC, inC);
+        else
+          copy_f32(dst + kw * inC, src + (long)iw * inC, inC);
+      }
+    }
+  }
+}
+
+/* The adjoint of im2col: dx[b, ih, iw, ci] += G[p - p0, (kh * kW + kw) * inC + ci]. */
+EXPORT void col2im(const float *G, float *dx, int inH, int inW, int inC, int outH, int outW, int kH,
+                   int kW, int sH, int sW, int dH, int dW, int padT, int padL, int p0, int p1) {
+  const int rowLen = kH * kW * inC;
+  const int kwRun = kW * inC;
+  const int perImage = outH * outW;
+  for (int p = p0; p < p1; p++) {
+    const int b = p / perImage;
+    const int rem = p - b * perImage;
+    const int oh = rem / outW;
+    const int ow = rem - oh * outW;
+    const float *row = G + (long)(p - p0) * rowLen;
+    const int iw0 = ow * sW - padL;
+    const int contiguous = dW == 1 && iw0 >= 0 && iw0 + kW <= inW;
+    for (int kh = 0; kh < kH; kh++) {
+      const int ih = oh * sH + kh * dH - padT;
+      if (ih < 0 || ih >= inH) continue;
+      const float *src = row + kh * kwRun;
+      float *dst = dx + ((long)(b * inH + ih) * inW) * inC;
+      if (contiguous) {
+        add_f32(dst + (long)iw0 * inC, src, kwRun);
+        continue;
+      }
+      for (int kw = 0; kw < kW; kw++) {
+        const int iw = iw0 + kw * dW;
+        if (iw >= 0 && iw < inW) add_f32(dst + (long)iw * inC, src + kw * inC, inC);
+      }
+    }
+  }
+}

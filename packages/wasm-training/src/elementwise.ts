@@ -1,0 +1,164 @@
+/**
+ * Overrides for stock wasm kernels that copy or transpose more than training needs.
+ *
+ * - Identity: the stock kernel copies the tensor; here the output shares the input's heap data
+ *   (reference counted, as the cpu backend does). Optimizers and tidy() call it for every
+ *   variable every step.
+ * - Sum over leading axes (the bias gradient of every Dense/Conv layer: sum over batch, height,
+ *   width): the stock kernel transposes the whole tensor so the axes become innermost; here rows
+ *   are added into a float64 accumulator (the cpu backend also sums in float64).
+ * - Mean over leading axes (BatchNorm's batch statistics): as Sum, divided by the count.
+ * - Tile: block copies instead of an element loop (BatchNorm's gradient tiles channel vectors).
+ * - MaxPoolGrad: the stock kernel takes ~160 ms for a 16x64x64x64 2x2 pool gradient here; this
+ *   loop recomputes each window's first maximum (the cpu backend's rule) and adds dy there.
+ */
+import {
+  backend_util,
+  type DataId,
+  Identity,
+  MaxPoolGrad,
+  Mean,
+  type NamedAttrMap,
+  Sum,
+  type TensorInfo,
+  Tile,
+  util,
+} from '@tensorflow/tfjs-core';
+import { f32, i32, type KernelImpl, type WasmBackendLike, zeros } from './wasm-backend';
+
+type RefCounted = WasmBackendLike & { incRef(dataId: DataId): void };
+
+export function makeIdentity(stock: KernelImpl): KernelImpl {
+  return (args) => {
+    const x = args.inputs['x']!;
+    if (x.dtype === 'string') return stock(args);
+    (args.backend as RefCounted).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
+/** Sum (or Mean, with `mean`) over leading axes; other reductions go to the stock kernel. */
+export function makeSum(stock: KernelImpl, mean = false): KernelImpl {
+  return (args) => {
+    const x = args.inputs['x']!;
+    const attrs = args.attrs as NamedAttrMap;
+    const backend = args.backend as WasmBackendLike;
+    const rank = x.shape.length;
+    const axes = util
+      .parseAxisParam(attrs['axis'] as number | number[], x.shape)
+      .sort((p, q) => p - q);
+    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+    if (!leading || (x.dtype !== 'float32' && x.dtype !== 'int32')) return stock(args);
+    const rows = util.sizeFromShape(x.shape.slice(0, axes.length));
+    const cols = util.sizeFromShape(x.shape.slice(axes.length));
+    const acc = new Float64Array(cols);
+    const xv = x.dtype === 'int32' ? i32(backend, x) : f32(backend, x);
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      for (let c = 0; c < cols; c++) acc[c]! += xv[o + c]!;
+    }
+    let outShape = x.shape.slice(axes.length);
+    if (attrs['keepDims']) outShape = backend_util.expandShapeToKeepDim(outShape, axes);
+    if (mean) {
+      if (x.dtype !== 'float32') return stock(args);
+      for (let c = 0; c < cols; c++) acc[c] = acc[c]! / rows;
+    }
+    const out = backend.makeOutput(outShape, x.dtype);
+    (x.dtype === 'int32' ? i32(backend, out) : f32(backend, out)).set(acc);
+    return out;
+  };
+}
+
+function heapView(backend: WasmBackendLike, t: TensorInfo): Float32Array | Int32Array | Uint8Array {
+  if (t.dtype === 'float32') return f32(backend, t);
+  if (t.dtype === 'int32') return i32(backend, t);
+  const data = backend.dataIdMap.get(t.dataId)!;
+  return new Uint8Array(backend.wasm.HEAPU8.buffer, data.memoryOffset, util.sizeFromShape(t.shape));
+}
+
+/**
+ * Tile by block copies: for each axis with a repetition, every contiguous block below it is
+ * copied `reps` times (native memcpy). BatchNorm's gradient tiles per-channel vectors to the full
+ * activation shape, which the stock kernel does element by element.
+ */
+export function makeTile(stock: KernelImpl): KernelImpl {
+  return (args) => {
+    const x = args.inputs['x']!;
+    if (x.dtype === 'string' || x.dtype === 'complex64') return stock(args);
+    const backend = args.backend as WasmBackendLike;
+    const reps = (args.attrs as NamedAttrMap)['reps'] as number[];
+    const shape = x.shape;
+    const outShape = shape.map((d, i) => d * reps[i]!);
+    const out = backend.makeOutput(outShape, x.dtype);
+    const src = heapView(backend, x);
+    let cur: Float32Array | Int32Array | Uint8Array = src.slice();
+    // `tiled[k]` is the current extent of axis k (original until its repetition is applied).
+    const tiled = shape.slice();
+    for (let k = shape.length - 1; k >= 0; k--) {
+      const r = reps[k]!;
+      if (r === 1) continue;
+      const outer = util.sizeFromShape(tiled.slice(0, k));
+      const block = outer === 0 ? 0 : cur.length / outer;
+      const next = new (cur.constructor as typeof Float32Array)(cur.length * r) as typeof cur;
+      for (let o = 0; o < outer; o++) {
+        const piece = cur.subarray(o * block, (o + 1) * block);
+        for (let j = 0; j < r; j++) next.set(piece as never, (o * r + j) * block);
+      }
+      cur = next;
+      tiled[k] = tiled[k]! * r;
+    }
+    heapView(backend, out).set(cur as never);
+    return out;
+  };
+}
+
+export const maxPoolGrad: KernelImpl = ({ inputs, backend: be, attrs = {} }) => {
+  const backend = be as WasmBackendLike;
+  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+  const info = backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs['filterSize'] as number | [number, number],
+    attrs['strides'] as number | [number, number],
+    1,
+    attrs['pad'] as 'valid' | 'same' | number,
+    attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+  );
+  const { batchSize, inHeight, inWidth, inChannels: ch, outHeight, outWidth } = info;
+  const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
+  const { top, left } = info.padInfo;
+  const dx = zeros(backend, input.shape);
+  const dxv = f32(backend, dx);
+  const xv = f32(backend, input);
+  const dyv = f32(backend, dy);
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      const h0 = oh * strideHeight - top;
+      const hs = Math.max(0, h0);
+      const he = Math.min(inHeight, h0 + filterHeight);
+      for (let ow = 0; ow < outWidth; ow++) {
+        const w0 = ow * strideWidth - left;
+        const ws = Math.max(0, w0);
+        const we = Math.min(inWidth, w0 + filterWidth);
+        const dyBase = ((b * outHeight + oh) * outWidth + ow) * ch;
+        for (let c = 0; c < ch; c++) {
+          let best = Number.NEGATIVE_INFINITY;
+          let where = -1;
+          for (let h = hs; h < he; h++) {
+            for (let w = ws; w < we; w++) {
+              const i = ((b * inHeight + h) * inWidth + w) * ch + c;
+              const v = xv[i]!;
+              if (v > best) {
+                best = v;
+                where = i;
+              }
+            }
+          }
+          if (where >= 0) dxv[where]! += dyv[dyBase + c]!;
+        }
+      }
+    }
+  }
+  return dx;
+};
+
+export { Identity, MaxPoolGrad, Mean, Sum, Tile };

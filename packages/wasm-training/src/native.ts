@@ -1,0 +1,75 @@
+/**
+ * The package's own SIMD kernels (native/kernels.c, built by native/build.sh and shipped as
+ * base64 in native-bytes.ts), instantiated on the tfjs wasm backend's own memory so they work
+ * on tensors in place. Falls back to the JS loops when the module cannot be instantiated (no
+ * wasm SIMD, or a backend build that does not export its memory).
+ */
+import { KERNELS_WASM_BASE64 } from './native-bytes';
+import type { WasmBackendLike } from './wasm-backend';
+
+export interface NativeKernels {
+  add_inplace(dst: number, src: number, n: number): void;
+  transpose2d(src: number, dst: number, rows: number, cols: number, batch: number): void;
+  im2col(x: number, P: number, ...geometryAndRange: number[]): void;
+  col2im(G: number, dx: number, ...geometryAndRange: number[]): void;
+}
+
+/** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */
+interface WasmApi {
+  Memory: new (...args: never[]) => object;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+interface EmscriptenLike {
+  asm?: { memory?: unknown };
+}
+
+const instances = new WeakMap<object, NativeKernels | null>();
+let compiled: object | null | undefined;
+let disabled = false;
+
+function decode(b64: string): Uint8Array {
+  if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(b64, 'base64'));
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Turns the SIMD kernels off (true) or back on (false); used by tests to cover the JS path. */
+export function setNativeKernelsEnabled(enabled: boolean): void {
+  disabled = !enabled;
+}
+
+/** The SIMD kernels bound to this backend's heap, or null (then callers use the JS loops). */
+export function nativeKernels(backend: WasmBackendLike): NativeKernels | null {
+  if (disabled) return null;
+  const module = backend.wasm as unknown as EmscriptenLike;
+  const cached = instances.get(module);
+  if (cached !== undefined) return cached;
+  let result: NativeKernels | null = null;
+  try {
+    const memory = module.asm?.memory;
+    if (wasmApi !== undefined && memory instanceof wasmApi.Memory) {
+      if (compiled === undefined) compiled = new wasmApi.Module(decode(KERNELS_WASM_BASE64));
+      if (compiled !== null) {
+        const instance = new wasmApi.Instance(compiled, { env: { memory } });
+        result = instance.exports as unknown as NativeKernels;
+      }
+    }
+  } catch {
+    compiled = null;
+    result = null;
+  }
+  instances.set(module, result);
+  return result;
+}
+
+/** Byte offset of a tensor's data on the wasm heap. */
+export function ptr(backend: WasmBackendLike, t: { dataId: object }): number {
+  const data = backend.dataIdMap.get(t.dataId);
+  if (data === undefined) throw new Error('wasm-training: tensor is not on the wasm backend');
+  return data.memoryOffset;
+}

@@ -1,0 +1,99 @@
+"""PyTorch timings for packages/wasm-training/bench/training-step.ts (same models, same shapes).
+
+Usage: /usr/bin/python3 torch_step.py THREADS [--resnet]
+Prints one JSON object: ms per training step (forward, backward, SGD) and matmul GFLOP/s.
+Independent code: the ResNet-18 is written out here (torchvision is not installed).
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+threads = int(sys.argv[1])
+with_resnet = "--resnet" in sys.argv
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+
+
+def time_step(model, x, y, steps, warmup=3):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    return measure(step, steps)
+
+
+def measure(fn, steps):
+    """Wall ms (min and median) and CPU ms (median) per call.
+
+    This machine is shared, so wall time includes waiting for a core; CPU time does not. With one
+    thread, time.thread_time() is the compute time of the step; with more, process CPU time is
+    the sum over threads (an upper bound on the work, not a wall time).
+    """
+    cpu_clock = time.thread_time if threads == 1 else time.process_time
+    walls, cpus = [], []
+    for _ in range(steps):
+        c0, t0 = cpu_clock(), time.perf_counter()
+        fn()
+        walls.append((time.perf_counter() - t0) * 1000)
+        cpus.append((cpu_clock() - c0) * 1000)
+    walls.sort()
+    cpus.sort()
+    return {"wall_min": walls[0], "wall_median": walls[len(walls) // 2], "cpu_median": cpus[len(cpus) // 2]}
+
+
+mlp = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+cnn = nn.Sequential(
+    nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+    nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+    nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 32 * 64, 10),
+)
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = F.relu(self.b1(self.c1(x)))
+        h = self.b2(self.c2(h))
+        return F.relu(h + (x if self.down is None else self.down(x)))
+
+
+def resnet18(cin=1, classes=6):
+    layers = [nn.Conv2d(cin, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    c = 64
+    for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+        layers += [Block(c, cout, stride), Block(cout, cout, 1)]
+        c = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, classes)]
+    return nn.Sequential(*layers)
+
+
+out = {"threads": threads, "torch": torch.__version__}
+out["mlp"] = time_step(mlp, torch.randn(64, 512), torch.randint(0, 10, (64,)), 50)
+out["cnn"] = time_step(cnn, torch.randn(16, 1, 64, 64), torch.randint(0, 10, (16,)), 10)
+if with_resnet:
+    out["resnet18"] = time_step(resnet18(), torch.randn(8, 1, 257, 188), torch.randint(0, 6, (8,)), 3, warmup=1)
+a = torch.randn(1024, 1024)
+b = torch.randn(1024, 1024)
+for _ in range(3):
+    a @ b
+out["matmul1024_ms"] = measure(lambda: a @ b, 10)
+print(json.dumps(out))
