@@ -295,8 +295,10 @@ async function main(): Promise<void> {
   }
   results['build'] = build;
   results['stepOverhead'] = overhead;
+  const os = await import('node:os');
   results['machine'] = {
-    cores: (await import('node:os')).cpus().length,
+    cores: os.cpus().length,
+    loadAverage: os.loadavg(),
     node: process.version,
     date: new Date().toISOString(),
   };
