@@ -113,7 +113,8 @@ async function main() {
   await tf.ready();
   const cacheDir = mkdtempSync(join(tmpdir(), 'igm-bench-avmnist-'));
   const epochs = args.has('--quick') ? 10 : 30;
-  const result: Record<string, unknown> = { fsddDir, backend: tf.getBackend() };
+  const result0 = { probeEpochs: epochs };
+  const result: Record<string, unknown> = { fsddDir, backend: tf.getBackend(), ...result0 };
   try {
     const base: AvMnistOptions = { fsddDir, cacheDir, progress: true };
     let t = performance.now();
@@ -169,7 +170,7 @@ async function main() {
     };
     if (args.has('--snr-sweep')) {
       const sweep: Record<string, number> = {};
-      for (const snr of [20, 10, 5, 0, -5, -10]) {
+      for (const snr of [20, 10, 0, -5, -8, -10]) {
         const d = await avMnist({ ...base, audio: { snrDb: snr }, progress: false });
         sweep[String(snr)] = await probe(d, 'audio', 64, epochs);
         process.stderr.write(`snr ${snr}: audio mlp64 ${sweep[String(snr)]}\n`);

@@ -28,6 +28,17 @@ export {
   cremaD,
   cremaDSpectrogram,
 } from './loaders/crema-d';
+export type { FeatureModality } from './loaders/features';
+export type { KineticsAudio, KineticsSoundsOptions } from './loaders/kinetics-sounds';
+export { kineticsPickleSpectrogram, kineticsSounds, kineticsStft } from './loaders/kinetics-sounds';
+export type { NvGestureEntry, NvGestureOptions } from './loaders/nvgesture';
+export { NVGESTURE_CLASSES, nvGesture, readNvGestureList } from './loaders/nvgesture';
+export type { SarcasmOptions, SarcasmRow } from './loaders/sarcasm';
+export { SARCASM_CLASSES, SARCASM_FILTER_WORDS, sarcasm } from './loaders/sarcasm';
+export type { TweetRow, Twitter2015Options } from './loaders/twitter';
+export { TWITTER_2015_CLASSES, twitter2015 } from './loaders/twitter';
 export type { ProgressOption } from './progress';
+export type { DatasetName, DatasetOptionsByName } from './registry';
+export { DATASET_NAMES, describeDataset, loadDataset } from './registry';
 export type { SyntheticModalityOptions, SyntheticOptions } from './synthetic';
 export { synthetic } from './synthetic';

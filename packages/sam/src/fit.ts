@@ -3,11 +3,14 @@
  * included), with `model.fit`'s loss/metric bookkeeping and BatchNorm statistics updated once
  * per step.
  *
- * Why a separate loop: `model.fit` calls its optimizer with a loss closure that also pushes metric
- * tensors and runs the model in training mode. SAM evaluates that closure twice per step, so the
- * second pass would update BatchNorm moving averages a second time at the perturbed weights
- * (davda54/sam freezes them: `bypass_bn`). This loop owns the closure, so it can snapshot the
- * model's non-trainable weights before the frozen pass and restore them after it.
+ * Two ways to use SAM with a LayersModel, both tested to give the same weights and logs:
+ * - `model.compile({ optimizer: toTfjsOptimizer(chain(sam(), sgd(...)), { model }) })` and plain
+ *   `model.fit` (the adapter in @igm/core re-runs fit's loss closure for SAM's second pass,
+ *   releases the metric tensors that closure keeps, and with `{ model }` freezes BatchNorm
+ *   statistics; without `{ model }` SAM's frozen pass is an error);
+ * - `fitWithSam(model, x, y, { transform })` (here): a loop that owns its loss closure, so it
+ *   relies on no tfjs-layers internals beyond the compiled loss/metric functions, shuffles with a
+ *   seed (reproducible runs), and reports per-step transform logs through `onLog`.
  *
  * Only type imports from `@tensorflow/tfjs-layers`: the model's own methods do the work, so this
  * module adds no runtime dependency on tfjs-layers.

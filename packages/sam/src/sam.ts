@@ -108,7 +108,8 @@ export function isBiasParam(param: Param): boolean {
  *
  * The second pass runs with frozen BatchNorm statistics so moving averages update once per step
  * (davda54/sam `bypass_bn`). It needs a driver that provides `ctx.evaluate` (GradientOptimizer,
- * trainers, {@link fitWithSam}); with precomputed gradients (applyGradients) it throws.
+ * trainers, `toTfjsOptimizer(t, { model })` in model.fit, `fitWithSam`); with precomputed
+ * gradients (applyGradients) it throws.
  *
  * Logs `sam/grad_norm` (the global norm of T * g) and `sam/rho` (plus `sam/rho/<group>` for
  * each group of `rhoByGroup`). State: none.
@@ -195,11 +196,22 @@ export function sam(options: SamOptions = {}): GradientTransform<null> {
       });
       const squares = scaled.map((s) => tf.sum(tf.square(s)));
       const globalNorm = tf.sqrt(squares.length === 1 ? squares[0]! : tf.addN(squares));
+      const epsT = tf.scalar(eps);
+      // rho / (n + eps): once per distinct rho with the global norm, per tensor otherwise.
+      const globalScales = new Map<number, tf.Tensor>();
+      const scaleFor = (rhoP: number, i: number): tf.Tensor => {
+        if (normalize !== 'global')
+          return tf.div(tf.scalar(rhoP), tf.add(tf.sqrt(squares[i]!), epsT));
+        let s = globalScales.get(rhoP);
+        if (!s) {
+          s = tf.div(tf.scalar(rhoP), tf.add(globalNorm, epsT));
+          globalScales.set(rhoP, s);
+        }
+        return s;
+      };
       const perturbations = params.map((p, i) => {
         const g = grads.get(keys[i]!)!;
-        const rhoP = rhoOfGroup.get(p.group) ?? rhoNow;
-        const norm = normalize === 'global' ? globalNorm : tf.sqrt(squares[i]!);
-        const scale = tf.div(tf.scalar(rhoP), tf.add(norm, tf.scalar(eps)));
+        const scale = scaleFor(rhoOfGroup.get(p.group) ?? rhoNow, i);
         const direction = adaptive && !isExcluded(p) ? tf.mul(tf.square(p.variable), g) : g;
         return tf.mul(direction, scale);
       });
@@ -207,8 +219,9 @@ export function sam(options: SamOptions = {}): GradientTransform<null> {
       ctx.log('sam/rho', rhoNow);
       for (const [group, value] of rhoOfGroup) ctx.log(`sam/rho/${group}`, value);
 
-      // 2. w <- w + e, keeping the exact old values (a clone shares or copies the buffer).
-      const saved = restore ? params.map((p) => tf.clone(p.variable)) : [];
+      // 2. w <- w + e, keeping the exact old values. assign() swaps the variable's buffer, so a
+      // same-shape reshape (a handle on the old buffer, no copy on cpu/wasm) is an exact snapshot.
+      const saved = restore ? params.map((p) => tf.reshape(p.variable, p.variable.shape)) : [];
       params.forEach((p, i) => {
         p.variable.assign(tf.add(p.variable, perturbations[i]!));
       });

@@ -274,6 +274,7 @@ describeEachBackend('sam', () => {
   it('does not leak tensors over 200 steps of chain(sam, sgd) and chain(asam, sgd)', async () => {
     for (const t of [
       sam(),
+      asam(),
       asam({ normalize: 'per-variable', excludeBias: true }),
       sam({ restore: false }),
     ]) {

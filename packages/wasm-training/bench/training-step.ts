@@ -17,7 +17,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../src/index';
+import {
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  useThreadedWasmBackend,
+} from '../src/index';
 import { cnn, mlp, resnet18, trainingStep } from './models';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,6 +82,24 @@ function tryTiming(f: () => Timing): Timing | { error: string } {
   }
 }
 
+// Child mode: the same measurements on the threaded wasm backend (a fresh process, since the
+// backend is replaced): `--threaded-child N` prints one JSON line.
+const childIdx = process.argv.indexOf('--threaded-child');
+if (childIdx >= 0) {
+  const threads = await useThreadedWasmBackend({ threads: Number(process.argv[childIdx + 1]) });
+  registerWasmTrainingKernels();
+  const r: Record<string, unknown> = { threads };
+  r['mlp'] = stepTiming(mlp, 64, 10, 50, 5);
+  r['cnn'] = stepTiming(cnn, 16, 10, 10, 2);
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  r['matmul1024_ms'] = measure(() => tf.matMul(a, b).dispose(), 10, 3);
+  tf.dispose([a, b]);
+  if (!quick) r['resnet18'] = stepTiming(resnet18, 8, 6, 3, 1);
+  console.log(JSON.stringify(r));
+  process.exit(0);
+}
+
 const load0 = loadavg()[0]!;
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
 
@@ -131,6 +153,24 @@ results['cpu'] = {
   cnn: 'not run: ~86 s per step (issue measurement); too slow for a benchmark run',
 };
 
+// --- ours, threaded (2 threads) in a child process ---------------------------------------------
+try {
+  const out = execFileSync(
+    process.execPath,
+    [
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      '--threaded-child',
+      '2',
+      ...(quick ? ['--quick'] : []),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 22 },
+  );
+  results['ours_wasm_2threads'] = JSON.parse(out.trim().split('\n').pop()!);
+} catch (e) {
+  results['ours_wasm_2threads'] = { error: (e as Error).message.split('\n')[0] };
+}
+
 // --- PyTorch ----------------------------------------------------------------------------------
 const torchScript = join(here, '../../../tools/reference/wasm-training/torch_step.py');
 for (const threads of [1, 2]) {
@@ -182,13 +222,21 @@ for (const [label, key] of rows) {
   const tw = get(['pytorch_1thread', ...key, 'wall_min']);
   ratios[`${key[0]}_cpu`] = oc && tc ? oc / tc : undefined;
   ratios[`${key[0]}_wall`] = ow && tw ? ow / tw : undefined;
+  const o2 = get(['ours_wasm_2threads', ...key, 'wall_min']);
+  const t2 = get(['pytorch_2thread', ...key, 'wall_min']);
+  ratios[`${key[0]}_wall_2threads`] = o2 && t2 ? o2 / t2 : undefined;
   const stockErr = (results['stock_wasm'] as Record<string, { error?: string }> | undefined)?.[
     key[0]!
   ]?.error;
   console.log(
-    `| ${label} | ${cell('ours_wasm')} | ${stockErr ? 'fails' : cell('stock_wasm')} | ${cell('cpu')} | ${cell('pytorch_1thread')} | ${cell('pytorch_2thread')} | ${fmt(ratios[`${key[0]}_cpu`])} | ${fmt(ratios[`${key[0]}_wall`])} |`,
+    `| ${label} | ${cell('ours_wasm')} | ${cell('ours_wasm_2threads')} | ${stockErr ? 'fails' : cell('stock_wasm')} | ${cell('cpu')} | ${cell('pytorch_1thread')} | ${cell('pytorch_2thread')} | ${fmt(ratios[`${key[0]}_cpu`])} | ${fmt(ratios[`${key[0]}_wall`])} | ${fmt(ratios[`${key[0]}_wall_2threads`])} |`,
   );
 }
+const ratioOf = (a: string[], b: string[]): number | undefined => {
+  const x = get(a);
+  const y = get(b);
+  return x && y ? x / y : undefined;
+};
 const gflops = (ms: number | undefined) => (ms ? (2 * 1024 ** 3) / ms / 1e6 : undefined);
 const summary = {
   mlp_ratio_vs_torch1_cpu: ratios['mlp_cpu'],
@@ -198,6 +246,24 @@ const summary = {
   matmul1024_gflops_torch1_cpu: gflops(get(['pytorch_1thread', 'matmul1024_ms', 'cpu_median'])),
   matmul1024_gflops_ours_wall: gflops(get(['ours_wasm', 'matmul1024_ms', 'wall_min'])),
   matmul1024_gflops_torch2_wall: gflops(get(['pytorch_2thread', 'matmul1024_ms', 'wall_min'])),
+  matmul1024_gflops_ours_2threads_wall: gflops(
+    get(['ours_wasm_2threads', 'matmul1024_ms', 'wall_min']),
+  ),
+  mlp_ratio_2threads_vs_torch2_wall: ratios['mlp_wall_2threads'],
+  cnn_ratio_2threads_vs_torch2_wall: ratios['cnn_wall_2threads'],
+  resnet18_ratio_2threads_vs_torch2_wall: ratios['resnet18_wall_2threads'],
+  gain_2threads_vs_1thread_wall: {
+    mlp: ratioOf(['ours_wasm', 'mlp', 'wall_min'], ['ours_wasm_2threads', 'mlp', 'wall_min']),
+    cnn: ratioOf(['ours_wasm', 'cnn', 'wall_min'], ['ours_wasm_2threads', 'cnn', 'wall_min']),
+    resnet18: ratioOf(
+      ['ours_wasm', 'resnet18', 'wall_min'],
+      ['ours_wasm_2threads', 'resnet18', 'wall_min'],
+    ),
+    matmul1024: ratioOf(
+      ['ours_wasm', 'matmul1024_ms', 'wall_min'],
+      ['ours_wasm_2threads', 'matmul1024_ms', 'wall_min'],
+    ),
+  },
   memory: ours['memory_500_steps'],
 };
 results['summary'] = summary;

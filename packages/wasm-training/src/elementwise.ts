@@ -7,6 +7,8 @@
  * - Sum over leading axes (the bias gradient of every Dense/Conv layer: sum over batch, height,
  *   width): the stock kernel transposes the whole tensor so the axes become innermost; here rows
  *   are added into a float64 accumulator (the cpu backend also sums in float64).
+ * - Mean over leading axes (BatchNorm's batch statistics): as Sum, divided by the count.
+ * - Tile: block copies instead of an element loop (BatchNorm's gradient tiles channel vectors).
  * - MaxPoolGrad: the stock kernel takes ~160 ms for a 16x64x64x64 2x2 pool gradient here; this
  *   loop recomputes each window's first maximum (the cpu backend's rule) and adds dy there.
  */
@@ -15,9 +17,11 @@ import {
   type DataId,
   Identity,
   MaxPoolGrad,
+  Mean,
   type NamedAttrMap,
   Sum,
   type TensorInfo,
+  Tile,
   util,
 } from '@tensorflow/tfjs-core';
 import { f32, i32, type KernelImpl, type WasmBackendLike, zeros } from './wasm-backend';
@@ -33,7 +37,8 @@ export function makeIdentity(stock: KernelImpl): KernelImpl {
   };
 }
 
-export function makeSum(stock: KernelImpl): KernelImpl {
+/** Sum (or Mean, with `mean`) over leading axes; other reductions go to the stock kernel. */
+export function makeSum(stock: KernelImpl, mean = false): KernelImpl {
   return (args) => {
     const x = args.inputs['x']!;
     const attrs = args.attrs as NamedAttrMap;
@@ -54,8 +59,55 @@ export function makeSum(stock: KernelImpl): KernelImpl {
     }
     let outShape = x.shape.slice(axes.length);
     if (attrs['keepDims']) outShape = backend_util.expandShapeToKeepDim(outShape, axes);
+    if (mean) {
+      if (x.dtype !== 'float32') return stock(args);
+      for (let c = 0; c < cols; c++) acc[c] = acc[c]! / rows;
+    }
     const out = backend.makeOutput(outShape, x.dtype);
     (x.dtype === 'int32' ? i32(backend, out) : f32(backend, out)).set(acc);
+    return out;
+  };
+}
+
+function heapView(backend: WasmBackendLike, t: TensorInfo): Float32Array | Int32Array | Uint8Array {
+  if (t.dtype === 'float32') return f32(backend, t);
+  if (t.dtype === 'int32') return i32(backend, t);
+  const data = backend.dataIdMap.get(t.dataId)!;
+  return new Uint8Array(backend.wasm.HEAPU8.buffer, data.memoryOffset, util.sizeFromShape(t.shape));
+}
+
+/**
+ * Tile by block copies: for each axis with a repetition, every contiguous block below it is
+ * copied `reps` times (native memcpy). BatchNorm's gradient tiles per-channel vectors to the full
+ * activation shape, which the stock kernel does element by element.
+ */
+export function makeTile(stock: KernelImpl): KernelImpl {
+  return (args) => {
+    const x = args.inputs['x']!;
+    if (x.dtype === 'string' || x.dtype === 'complex64') return stock(args);
+    const backend = args.backend as WasmBackendLike;
+    const reps = (args.attrs as NamedAttrMap)['reps'] as number[];
+    const shape = x.shape;
+    const outShape = shape.map((d, i) => d * reps[i]!);
+    const out = backend.makeOutput(outShape, x.dtype);
+    const src = heapView(backend, x);
+    let cur: Float32Array | Int32Array | Uint8Array = src.slice();
+    // `tiled[k]` is the current extent of axis k (original until its repetition is applied).
+    const tiled = shape.slice();
+    for (let k = shape.length - 1; k >= 0; k--) {
+      const r = reps[k]!;
+      if (r === 1) continue;
+      const outer = util.sizeFromShape(tiled.slice(0, k));
+      const block = outer === 0 ? 0 : cur.length / outer;
+      const next = new (cur.constructor as typeof Float32Array)(cur.length * r) as typeof cur;
+      for (let o = 0; o < outer; o++) {
+        const piece = cur.subarray(o * block, (o + 1) * block);
+        for (let j = 0; j < r; j++) next.set(piece as never, (o * r + j) * block);
+      }
+      cur = next;
+      tiled[k] = tiled[k]! * r;
+    }
+    heapView(backend, out).set(cur as never);
     return out;
   };
 }
@@ -109,4 +161,4 @@ export const maxPoolGrad: KernelImpl = ({ inputs, backend: be, attrs = {} }) => 
   return dx;
 };
 
-export { Identity, MaxPoolGrad, Sum };
+export { Identity, MaxPoolGrad, Mean, Sum, Tile };

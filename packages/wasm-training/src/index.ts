@@ -20,4 +20,5 @@ export {
   WASM_TRAINING_KERNELS,
   type WasmTrainingKernel,
 } from './register';
+export { threadedWasmBackend, useThreadedWasmBackend } from './threaded';
 export { transposeInto } from './transpose';

@@ -13,15 +13,17 @@ import {
   type KernelConfig,
   type KernelFunc,
   MaxPoolGrad,
+  Mean,
   registerKernel,
   Sum,
+  Tile,
   UnsortedSegmentSum,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { makeBatchMatMul } from './batch-mat-mul';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
-import { makeIdentity, makeSum, maxPoolGrad } from './elementwise';
+import { makeIdentity, makeSum, makeTile, maxPoolGrad } from './elementwise';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 import type { KernelImpl } from './wasm-backend';
 
@@ -35,6 +37,8 @@ export const WASM_TRAINING_KERNELS = [
   UnsortedSegmentSum,
   MaxPoolGrad,
   Sum,
+  Mean,
+  Tile,
   Identity,
 ] as const;
 
@@ -83,6 +87,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return maxPoolGrad;
     case Sum:
       return makeSum(stockImpl(Sum));
+    case Mean:
+      return makeSum(stockImpl(Mean), true);
+    case Tile:
+      return makeTile(stockImpl(Tile));
     case Identity:
       return makeIdentity(stockImpl(Identity));
   }
@@ -99,6 +107,8 @@ function build(name: WasmTrainingKernel): KernelImpl {
  * - UnsortedSegmentSum (added): the gradient of gather (embeddings).
  * - MaxPoolGrad (override): a direct loop instead of the slow stock kernel.
  * - Sum (override): reductions over leading axes (bias gradients) without a full transpose.
+ * - Mean (override): leading-axes means (BatchNorm statistics) without a full transpose.
+ * - Tile (override): block copies (BatchNorm's gradient tiles channel vectors).
  * - Identity (override): shares the input's heap data instead of copying it.
  */
 export function registerWasmTrainingKernels(

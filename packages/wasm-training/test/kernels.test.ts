@@ -327,6 +327,43 @@ describe('MaxPoolGrad, Sum, Identity (wasm, overrides) vs cpu', () => {
     });
   });
 
+  it('mean over leading axes and others', async () => {
+    await expectParity('mean', () => {
+      const x = t([4, 5, 6, 3], 65);
+      return [tf.mean(x, [0, 1, 2]), tf.mean(x, [0, 1], true), tf.mean(x, [2, 3]), tf.mean(x)];
+    });
+  });
+
+  it('tile: channel vectors to activations, every axis, int32 and bool', async () => {
+    await expectParity('tile', () => {
+      const v = t([1, 1, 1, 5], 66);
+      const m = t([2, 3, 4], 67);
+      const i = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
+      const b = tf.tensor1d([true, false, true], 'bool');
+      return [
+        tf.tile(v, [2, 3, 4, 1]),
+        tf.tile(m, [3, 1, 2]),
+        tf.tile(m, [1, 2, 1]),
+        tf.cast(tf.tile(i, [2, 3]), 'float32'),
+        tf.cast(tf.tile(b, [2]), 'float32'),
+      ];
+    });
+  });
+
+  it('batch norm forward and gradients (uses Mean, Tile, Sum)', async () => {
+    await expectParity('batchNorm', () => {
+      const x = t([4, 6, 5, 3], 68);
+      const scale = t([3], 69);
+      const offset = t([3], 70);
+      const f = (a: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+        const { mean, variance } = tf.moments(a, [0, 1, 2]);
+        return tf.sum(tf.square(tf.batchNorm(a, mean, variance, o, s, 1e-3)));
+      };
+      const [gx, gs, go] = tf.grads(f)([x, scale, offset]);
+      return [gx!, gs!, go!];
+    });
+  });
+
   it('identity shares data and survives disposing the source', async () => {
     await expectParity('identity', () => {
       const x = t([3, 4], 64);

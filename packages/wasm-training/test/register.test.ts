@@ -29,6 +29,8 @@ describe('registerWasmTrainingKernels', () => {
       UnsortedSegmentSum: 'added',
       MaxPoolGrad: 'override',
       Sum: 'override',
+      Mean: 'override',
+      Tile: 'override',
       Identity: 'override',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');

@@ -121,7 +121,16 @@ def main():
     small = np.asarray(Image.fromarray(img).resize((16, 12), Image.BILINEAR))
     big = np.asarray(Image.fromarray(img).resize((50, 45), Image.BILINEAR))
 
+    # Kinetics-Sounds pickle variant: scipy spectrogram (nperseg 512, noverlap 353) of 16 kHz audio,
+    # log(S + 1e-7), per-clip z-score. A 1 s input keeps the fixture small.
+    from scipy.signal import spectrogram
+    xk = test_signal(16000, 16000)
+    _, _, S = spectrogram(xk, fs=16000, nperseg=512, noverlap=353)
+    L = np.log(S + 1e-7)
+    Z = (L - L.mean()) / L.std()
+
     out = {
+        'ksSpectrogram': {'input': xk.tolist(), 'shape': list(Z.shape), 'value': Z[::4, ::2].tolist()},
         'cremad': {'input': xc.tolist(), 'sampleRate': 16000, 'shape': list(spec.shape),
                    'rows': list(range(0, 257, 8)), 'cols': list(range(0, 188, 4)),
                    'value': spec[::8, ::4].tolist()},

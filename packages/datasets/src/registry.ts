@@ -1,0 +1,88 @@
+/**
+ * `loadDataset(name, options)`: one entry point for the CLI and configs, and `describeDataset`,
+ * the summary `igm data info` prints.
+ */
+import { IgmArgumentError, type MultimodalDataset } from '@igm/core';
+import { type AvMnistOptions, avMnist } from './avmnist';
+import { SPLITS, StreamingDataset } from './dataset';
+import { type CremaDOptions, cremaD } from './loaders/crema-d';
+import { type KineticsSoundsOptions, kineticsSounds } from './loaders/kinetics-sounds';
+import { type NvGestureOptions, nvGesture } from './loaders/nvgesture';
+import { type SarcasmOptions, sarcasm } from './loaders/sarcasm';
+import { type Twitter2015Options, twitter2015 } from './loaders/twitter';
+import { type SyntheticOptions, synthetic } from './synthetic';
+
+export interface DatasetOptionsByName {
+  synthetic: SyntheticOptions;
+  'av-mnist': AvMnistOptions;
+  'crema-d': CremaDOptions;
+  'kinetics-sounds': KineticsSoundsOptions;
+  'twitter-2015': Twitter2015Options;
+  sarcasm: SarcasmOptions;
+  nvgesture: NvGestureOptions;
+}
+
+export type DatasetName = keyof DatasetOptionsByName;
+
+export const DATASET_NAMES: readonly DatasetName[] = [
+  'synthetic',
+  'av-mnist',
+  'crema-d',
+  'kinetics-sounds',
+  'twitter-2015',
+  'sarcasm',
+  'nvgesture',
+];
+
+/** Loads a dataset by name; an unknown name is an error listing the valid ones. */
+export async function loadDataset<N extends DatasetName>(
+  name: N,
+  options?: DatasetOptionsByName[N],
+): Promise<StreamingDataset> {
+  const o = (options ?? {}) as never;
+  switch (name as DatasetName) {
+    case 'synthetic':
+      return synthetic(o);
+    case 'av-mnist':
+      return avMnist(o);
+    case 'crema-d':
+      return cremaD(o);
+    case 'kinetics-sounds':
+      return kineticsSounds(o);
+    case 'twitter-2015':
+      return twitter2015(o);
+    case 'sarcasm':
+      return sarcasm(o);
+    case 'nvgesture':
+      return nvGesture(o);
+    default:
+      throw new IgmArgumentError(
+        `loadDataset: received name=${JSON.stringify(name)}. Expected one of ${DATASET_NAMES.map((n) => JSON.stringify(n)).join(', ')}.`,
+      );
+  }
+}
+
+/** A plain-text summary: modalities and shapes, classes, split sizes, and loader details. */
+export function describeDataset(ds: MultimodalDataset): string {
+  const lines = [`dataset: ${ds.name}`];
+  const label = ds instanceof StreamingDataset ? ds.info['label'] : undefined;
+  if (typeof label === 'string') lines.push(`  ${label}`);
+  lines.push('modalities:');
+  for (const m of ds.modalities) lines.push(`  ${m.name} (${m.kind}) [${m.shape.join(', ')}]`);
+  const classes = ds.classNames;
+  lines.push(
+    `classes (${classes.length}): ${classes.length <= 12 ? classes.join(', ') : `${classes.slice(0, 10).join(', ')}, ...`}`,
+  );
+  lines.push(
+    `splits: ${SPLITS.filter((s) => ds.splitSizes[s] !== undefined)
+      .map((s) => `${s} ${ds.splitSizes[s]}`)
+      .join(', ')}`,
+  );
+  if (ds instanceof StreamingDataset) {
+    for (const [key, value] of Object.entries(ds.info)) {
+      if (key === 'label' || value === undefined) continue;
+      lines.push(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,227 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
+import { dump } from 'npyjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src';
+import { parsePythonList } from '../src/loaders/sarcasm';
+import { removeDir, tempDir } from './helpers/fixtures';
+
+/** Feature value that encodes (split, row, column), so a test can check it read the right row. */
+const value = (s: number, r: number, c: number) => s * 1000 + r + c / 1000;
+
+function writeFeatures(
+  dir: string,
+  splits: Record<string, { ids: string[]; labels: number[] }>,
+  dims: Record<string, number>,
+) {
+  mkdirSync(dir, { recursive: true });
+  const manifest = { recipe: 'test fixture', splits: {} as Record<string, { ids: string[] }> };
+  Object.entries(splits).forEach(([split, { ids, labels }], s) => {
+    manifest.splits[split] = { ids };
+    for (const [m, d] of Object.entries(dims)) {
+      const data = Float32Array.from({ length: ids.length * d }, (_, k) =>
+        value(s, Math.floor(k / d), k % d),
+      );
+      writeFileSync(join(dir, `${split}_${m}.npy`), new Uint8Array(dump(data, [ids.length, d])));
+    }
+    writeFileSync(
+      join(dir, `${split}_labels.npy`),
+      new Uint8Array(dump(Int32Array.from(labels), [labels.length])),
+    );
+  });
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+}
+
+function writeTwitter(root: string) {
+  mkdirSync(join(root, 'annotations'), { recursive: true });
+  const header = 'index\t#1 Label\t#2 ImageID\t#3 String\t#3 String';
+  const splits: Record<string, { ids: string[]; labels: number[] }> = {};
+  for (const [split, n] of [
+    ['train', 6],
+    ['dev', 3],
+    ['test', 3],
+  ] as const) {
+    const lines = [split === 'test' ? 'index\t#1 Label\t#2 ImageID\t#3 String' : header];
+    const ids: string[] = [];
+    const labels: number[] = [];
+    for (let i = 0; i < n; i++) {
+      ids.push(String(i + 1));
+      labels.push(i % 3);
+      lines.push(`${i + 1}\t${i % 3}\t${100 + i}.jpg\tRT @user : $T$ is great #${i}\tTarget ${i}`);
+    }
+    writeFileSync(join(root, 'annotations', `${split}.tsv`), `${lines.join('\n')}\n`);
+    // Feature rows in reverse order: the loader must map ids to rows.
+    splits[split] = { ids: [...ids].reverse(), labels: [...labels].reverse() };
+  }
+  writeFeatures(join(root, 'features'), splits, { text: 6, image: 4 });
+}
+
+describe('precomputed-feature loaders on fixture trees', () => {
+  let root: string;
+  beforeAll(async () => {
+    await useBackend('cpu');
+    root = tempDir('features');
+  });
+  afterAll(() => removeDir(root));
+
+  it('Twitter-2015: TSV + features, dev as validation, rows matched by id', async () => {
+    const dir = join(root, 'twitter');
+    writeTwitter(dir);
+    const ds = await twitter2015({ root: dir, textDim: 6, imageDim: 4 });
+    expect(ds.classNames).toEqual(['negative', 'neutral', 'positive']);
+    expect(ds.splitSizes).toEqual({ train: 6, validation: 3, test: 3 });
+    for await (const b of ds.batches({ split: 'train', batchSize: 6 })) {
+      expect(b.ids).toEqual(['1', '2', '3', '4', '5', '6']);
+      expect(Array.from(b.labels.dataSync())).toEqual([0, 1, 2, 0, 1, 2]);
+      const text = b.inputs['text']!.arraySync() as number[][];
+      // id "1" is the last row (5) of the reversed feature file of split 0.
+      expect(text[0]![2]).toBeCloseTo(value(0, 5, 2), 3);
+      expect(b.inputs['image']!.shape).toEqual([6, 4]);
+      disposeBatch(b);
+    }
+  });
+
+  it('Twitter-2015: clear errors for wrong columns, labels, shapes and truncated files', async () => {
+    const fresh = (name: string) => {
+      const dir = join(root, name);
+      writeTwitter(dir);
+      return dir;
+    };
+    const opts = { textDim: 6, imageDim: 4 };
+    await expect(twitter2015({ root: join(root, 'nope'), ...opts })).rejects.toThrow(
+      /nope: dataset folder not found/,
+    );
+    const cols = fresh('tw-cols');
+    writeFileSync(join(cols, 'annotations', 'dev.tsv'), '1\t0\tx.jpg\ttext only\n');
+    await expect(twitter2015({ root: cols, ...opts })).rejects.toThrow(
+      /dev\.tsv: line 1 has 4 tab-separated column\(s\); expected 5/,
+    );
+    const lab = fresh('tw-label');
+    writeFileSync(join(lab, 'annotations', 'dev.tsv'), '1\t3\tx.jpg\tt\tT\n');
+    await expect(twitter2015({ root: lab, ...opts })).rejects.toThrow(
+      /dev\.tsv: line 1: unknown label "3"/,
+    );
+    await expect(twitter2015({ root: fresh('tw-dim'), textDim: 768, imageDim: 4 })).rejects.toThrow(
+      /train_text\.npy: feature file has shape \(6, 6\); expected \(6, 768\)/,
+    );
+    const trunc = fresh('tw-trunc');
+    const p = join(trunc, 'features', 'test_image.npy');
+    writeFileSync(p, readFileSync(p).subarray(0, 100));
+    await expect(twitter2015({ root: trunc, ...opts })).rejects.toThrow(
+      /test_image\.npy: truncated NPY/,
+    );
+    const garbage = fresh('tw-garbage');
+    writeFileSync(join(garbage, 'features', 'dev_labels.npy'), 'not numpy');
+    await expect(twitter2015({ root: garbage, ...opts })).rejects.toThrow(
+      /dev_labels\.npy: not an NPY file/,
+    );
+    const mism = fresh('tw-mismatch');
+    writeFileSync(
+      join(mism, 'features', 'dev_labels.npy'),
+      new Uint8Array(dump(Int32Array.of(2, 1, 1), [3])),
+    );
+    await expect(twitter2015({ root: mism, ...opts })).rejects.toThrow(
+      /dev_labels\.npy: row 2 \(sample "1"\) has label 1; the annotations say 0 \(negative\)/,
+    );
+    const ids = fresh('tw-ids');
+    const man = JSON.parse(readFileSync(join(ids, 'features', 'manifest.json'), 'utf8'));
+    man.splits.test.ids[0] = '99';
+    writeFileSync(join(ids, 'features', 'manifest.json'), JSON.stringify(man));
+    await expect(twitter2015({ root: ids, ...opts })).rejects.toThrow(
+      /manifest\.json: splits\.test\.ids lacks sample "3"/,
+    );
+  });
+
+  it('Sarcasm: Python-literal lines, keyword filter on train only, last element as label', async () => {
+    expect(parsePythonList(`['123', "it's a <user> joke", 1]`)).toEqual([
+      '123',
+      "it's a <user> joke",
+      1,
+    ]);
+    expect(parsePythonList(`['9', 'say \\'hi\\'', 0, 1]`)).toEqual(['9', "say 'hi'", 0, 1]);
+    expect(() => parsePythonList(`['9', 'open`)).toThrow();
+    const dir = join(root, 'sarcasm');
+    mkdirSync(join(dir, 'text'), { recursive: true });
+    writeFileSync(
+      join(dir, 'text', 'train.txt'),
+      [
+        `['1', 'what a day <user>', 1]`,
+        `['2', "this is a joke lol", 1]`,
+        `['3', 'nice weather emoji_12', 0]`,
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'text', 'valid2.txt'),
+      [`['4', 'a joke here', 1, 0]`, `['5', 'ok', 0, 1]`].join('\n'),
+    );
+    writeFileSync(join(dir, 'text', 'test2.txt'), `['6', 'sure <num>', 1, 1]\n`);
+    writeFeatures(
+      join(dir, 'features'),
+      {
+        train: { ids: ['1', '3'], labels: [1, 0] },
+        valid2: { ids: ['4', '5'], labels: [0, 1] },
+        test2: { ids: ['6'], labels: [1] },
+      },
+      { text: 3, image: 2 },
+    );
+    const ds = await sarcasm({ root: dir, textDim: 3, imageDim: 2 });
+    expect(ds.splitSizes).toEqual({ train: 2, validation: 2, test: 1 });
+    expect(ds.ids('train')).toEqual(['1', '3']);
+    expect(Array.from(ds.labels('validation'))).toEqual([0, 1]);
+    // Without the filter, train has post 2, which has no features: a clear error.
+    await expect(sarcasm({ root: dir, textDim: 3, imageDim: 2, filter: false })).rejects.toThrow(
+      /lacks sample "2"/,
+    );
+    writeFileSync(join(dir, 'text', 'test2.txt'), `['6', 'sure', 1]\n`);
+    await expect(sarcasm({ root: dir, textDim: 3, imageDim: 2 })).rejects.toThrow(
+      /test2\.txt: line 1 has 3 element\(s\); expected 4/,
+    );
+  });
+
+  it('NVGesture: .lst parsing, labels 1-25 -> 0-24, stratified validation from train features', async () => {
+    const dir = join(root, 'nv');
+    mkdirSync(dir, { recursive: true });
+    const line = (cls: number, subj: number) =>
+      `path:./Video_data/class_${String(cls).padStart(2, '0')}/subject${subj}_r0 depth:sk_depth:10:90 color:sk_color:10:90 duo_left:duo_left:12:100 label:${cls}`;
+    const train = [1, 1, 2, 2, 25, 25].map((c, i) => line(c, i));
+    const test = [1, 25].map((c, i) => line(c, 20 + i));
+    writeFileSync(join(dir, 'nvgesture_train_correct_v2.lst'), `${train.join('\n')}\n`);
+    writeFileSync(join(dir, 'nvgesture_test_correct_v2.lst'), `${test.join('\n')}\n`);
+    const ids = (lines: string[]) => lines.map((l) => l.split(' ')[0]!.slice(5));
+    writeFeatures(
+      join(dir, 'features'),
+      {
+        train: { ids: ids(train), labels: [0, 0, 1, 1, 24, 24] },
+        test: { ids: ids(test), labels: [0, 24] },
+      },
+      { rgb: 5, depth: 5, flow: 5 },
+    );
+    const ds = await nvGesture({ root: dir, dim: 5, validationFraction: 0.5 });
+    expect(ds.classNames).toHaveLength(25);
+    expect(ds.splitSizes).toEqual({ train: 3, validation: 3, test: 2 });
+    expect(Array.from(ds.labels('validation')).sort((a, b) => a - b)).toEqual([0, 1, 24]);
+    expect(ds.modalities.map((m) => m.name)).toEqual(['rgb', 'depth', 'flow']);
+    writeFileSync(join(dir, 'nvgesture_test_correct_v2.lst'), 'path:./x label:26\n');
+    await expect(nvGesture({ root: dir, dim: 5 })).rejects.toThrow(
+      /nvgesture_test_correct_v2\.lst: line 1: label "26"; expected path:<folder> and label:1\.\.25/,
+    );
+  });
+});
+
+describeEachBackend('feature batches', () => {
+  let root: string;
+  beforeAll(() => {
+    root = tempDir('features-leak');
+    writeTwitter(join(root, 'tw'));
+  });
+  afterAll(() => removeDir(root));
+
+  it('stream without leaking tensors', async () => {
+    const ds = await twitter2015({ root: join(root, 'tw'), textDim: 6, imageDim: 4 });
+    await expectNoTensorLeak(async (i) => {
+      for await (const b of ds.batches({ split: 'train', batchSize: 4, shuffle: true, seed: i }))
+        disposeBatch(b);
+    });
+  });
+});

@@ -1,0 +1,2 @@
+export * from './igm';
+export * from './official-step';
