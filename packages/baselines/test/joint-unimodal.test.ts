@@ -1,6 +1,12 @@
 import { sgd } from '@igm/core';
 import { type HeadSpec, MultimodalModel, mlpEncoder } from '@igm/models';
-import { describeEachBackend, expectAllClose, loadFixture, tf } from '@igm/test-utils';
+import {
+  describeEachBackend,
+  expectAllClose,
+  expectNoTensorLeak,
+  loadFixture,
+  tf,
+} from '@igm/test-utils';
 import { jointStep } from '@igm/trainer';
 import { expect, it } from 'vitest';
 import { unimodalSumStep } from '../src';
@@ -59,4 +65,26 @@ describeEachBackend('joint and unimodal', () => {
       model.dispose();
     });
   }
+});
+
+describeEachBackend('unimodal step leak', () => {
+  it('does not leak tensors over 200 steps', async () => {
+    const model = new MultimodalModel({
+      encoders: {
+        audio: mlpEncoder({ inputDim: 5, units: [4], name: 'a' }),
+        visual: mlpEncoder({ inputDim: 6, units: [4], name: 'v' }),
+      },
+      numClasses: 3,
+      head: { type: 'per-modality', hidden: [] },
+    });
+    const runner = stepRunner(model, unimodalSumStep(), sgd({ learningRate: 0.01, momentum: 0.9 }));
+    const batch = {
+      inputs: { audio: tf.tensor2d(fx.xa[0]!), visual: tf.tensor2d(fx.xv[0]!) },
+      labels: tf.tensor1d(fx.labels[0]!, 'int32'),
+    };
+    await expectNoTensorLeak(() => runner.run(batch));
+    runner.dispose();
+    model.dispose();
+    tf.dispose([...Object.values(batch.inputs), batch.labels]);
+  });
 });
