@@ -15,7 +15,9 @@
  *   encoders flatten -> Dense(64) -> ReLU (a conv encoder costs ~75 s per epoch here, too slow
  *   for 30+ runs), the `av-mnist` presets with the budget overrides below (6 epochs, lr 0.01;
  *   OGM-GE modulates every encoder tensor since there are no conv kernels).
- * - IGM and IGM w/o SAM run when @igm/igm can be imported (registerIgmMethods).
+ * - IGM and IGM w/o SAM run when @igm/igm can be imported (registerIgmMethods); AV-MNIST-style
+ *   epochList [3, 3, 2, 2] (5 epochs per modality, each a half-cost unimodal pass), heads
+ *   Dense(64) -> ReLU -> Dense(32) -> Dense(C); synthetic: the preset [4, 4, 2, 2].
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
@@ -143,7 +145,7 @@ const setups: DatasetSetup[] = [];
         };
       if (m.startsWith('igm'))
         return {
-          epochList: quick ? [1, 1] : [2, 2, 1, 1],
+          epochList: quick ? [1, 1] : [3, 3, 2, 2],
           headHidden: [{ units: 64, activation: 'relu' }, { units: 32 }],
         };
       const o: Record<string, unknown> = { epochs, learningRate: 0.01, lrStepSize: null };
