@@ -120,9 +120,11 @@ export class GradientOptimizer<S = unknown> {
         // variableGrads runs `f` in a tidy of its own: keep the outputs alive for the step's
         // transforms; `minimize` disposes them when the step ends.
         outputs = {};
+        // A clone shares the data, so disposing it later never frees a tensor the caller owns.
         for (const [name, t] of Object.entries(r.outputs ?? {})) {
-          outputs[name] = tf.keep(t);
-          this.keptOutputs.push(t);
+          const kept = tf.keep(tf.clone(t));
+          outputs[name] = kept;
+          this.keptOutputs.push(kept);
         }
       }
       if (loss.rank !== 0) {

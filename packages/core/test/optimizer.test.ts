@@ -118,6 +118,11 @@ describeEachBackend('GradientOptimizer outputs', () => {
     opt.minimize(lossFn);
     expect(seen).toEqual([3, 6, 4, 8]);
     await expectNoTensorLeak(() => opt.minimize(lossFn), { steps: 20 });
+    // An output the caller owns (created outside the closure) survives the step.
+    const owned = tf.tensor1d([1, 2]);
+    opt.minimize(() => ({ loss: tf.mean(tf.matMul(x, w)), outputs: { owned } }));
+    expect(owned.isDisposed).toBe(false);
+    owned.dispose();
     opt.dispose();
     w.dispose();
     x.dispose();
