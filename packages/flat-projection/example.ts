@@ -37,7 +37,9 @@ const params: Param[] = layers.flatMap((l) => [
   {
     key: l.kernelKey,
     group: `head/${l.modality}`,
-    variable: tf.variable(tf.randomNormal([l.inputDim, l.outputDim], 0, 0.3)),
+    variable: tf.variable(
+      tf.randomNormal([l.inputDim, l.outputDim], 0, 0.3, 'float32', 7 + l.index),
+    ),
   },
   { key: l.biasKey!, group: `head/${l.modality}`, variable: tf.variable(tf.zeros([l.outputDim])) },
 ]);
@@ -56,8 +58,11 @@ function head(m: string, x: tf.Tensor) {
   return { logits: h, inputs };
 }
 
-const features = { audio: tf.randomNormal([32, 16]), video: tf.randomNormal([32, 16]) };
-const labels = tf.oneHot(tf.randomUniform([32], 0, 3, 'int32'), 3);
+const features = {
+  audio: tf.randomNormal([32, 16], 0, 1, 'float32', 1),
+  video: tf.randomNormal([32, 16], 0, 1, 'float32', 2),
+};
+const labels = tf.oneHot(tf.randomUniform([32], 0, 3, 'int32', 3), 3);
 const keysOf = (m: string) => headOf(m).flatMap((l) => [l.kernelKey, l.biasKey!]);
 const loss = (m: 'audio' | 'video') => () =>
   tf.losses.softmaxCrossEntropy(labels, head(m, features[m]).logits) as tf.Scalar;

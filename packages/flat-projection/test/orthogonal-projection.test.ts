@@ -156,7 +156,7 @@ describeEachBackend('orthogonalProjection (MLA / OWM)', () => {
           const f = feats[m];
           return {
             loss: tf.mean(tf.square(tf.add(tf.matMul(f, w), b))),
-            outputs: { [`features/${m}`]: f },
+            outputs: { [`features/${m}`]: tf.clone(f) },
           };
         },
         { stage: m, batchIndex: Math.floor(i / 2) % 5, batchesPerEpoch: 5 },
