@@ -120,7 +120,10 @@ describeEachBackend('GradientOptimizer outputs', () => {
     await expectNoTensorLeak(() => opt.minimize(lossFn), { steps: 20 });
     // An output the caller owns (created outside the closure) survives the step.
     const owned = tf.tensor1d([1, 2]);
-    opt.minimize(() => ({ loss: tf.mean(tf.matMul(x, w)), outputs: { owned } }));
+    opt.minimize(() => {
+      const h = tf.matMul(x, w);
+      return { loss: tf.mean(h), outputs: { h, owned } };
+    });
     expect(owned.isDisposed).toBe(false);
     owned.dispose();
     opt.dispose();
