@@ -10,13 +10,13 @@
  *
  * Budget and protocol [project]:
  * - synthetic: synthetic({ signal: audio 0.8, visual 0.6, noise 1.5 }), 4 classes, 512/128/128 samples,
- *   MLP encoders (16 -> 32, ReLU); the `synthetic` presets (12 epochs).
+ *   MLP encoders (16 -> 32, ReLU); the `synthetic` presets (12 epochs; IGM [6, 6, 6, 6]).
  * - AV-MNIST-style: @igm/datasets avMnist (FSDD + MNIST, PCA-degraded images, noisy audio);
  *   encoders flatten -> Dense(64) -> ReLU (a conv encoder costs ~75 s per epoch here, too slow
- *   for 30+ runs), the `av-mnist` presets with the budget overrides below (6 epochs, lr 0.01;
+ *   for 30+ runs), the `av-mnist` presets with the budget overrides below (15 epochs, lr 0.01;
  *   OGM-GE modulates every encoder tensor since there are no conv kernels).
  * - IGM and IGM w/o SAM run when @igm/igm can be imported (registerIgmMethods); AV-MNIST-style
- *   epochList [3, 3, 2, 2] (5 epochs per modality, each a half-cost unimodal pass), heads
+ *   epochList [8, 8, 7, 7] (15 epochs per modality, as the 15 joint epochs of the others), heads
  *   Dense(64) -> ReLU -> Dense(32) -> Dense(C); synthetic: the preset [4, 4, 2, 2].
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -124,7 +124,7 @@ const setups: DatasetSetup[] = [];
     progress: false,
   });
   const shapes = Object.fromEntries(dataset.modalities.map((m) => [m.name, m.shape]));
-  const epochs = quick ? 2 : 6;
+  const epochs = quick ? 2 : 15;
   setups.push({
     name: 'av-mnist',
     dataset,
@@ -137,7 +137,7 @@ const setups: DatasetSetup[] = [];
     overrides: (m) => {
       if (m === 'reconboost')
         return {
-          stages: quick ? 2 : 3,
+          stages: quick ? 2 : 8,
           epochsPerStage: 1,
           correctEpochs: 1,
           hidden: 64,
@@ -145,7 +145,7 @@ const setups: DatasetSetup[] = [];
         };
       if (m.startsWith('igm'))
         return {
-          epochList: quick ? [1, 1] : [3, 3, 2, 2],
+          epochList: quick ? [1, 1] : [8, 8, 7, 7],
           headHidden: [{ units: 64, activation: 'relu' }, { units: 32 }],
         };
       const o: Record<string, unknown> = { epochs, learningRate: 0.01, lrStepSize: null };

@@ -39,6 +39,7 @@ import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@i
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AgmController, AgmModel, agmClip, agmStep } from './agm';
 import { checkWindow } from './common';
+import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
 import { ogmGe } from './ogm-ge';
@@ -471,7 +472,7 @@ const mla = define(
           });
     return finish('mla', {
       model: m,
-      step: batchWiseStep({ order: m.modalities }),
+      step: withFusionWeightLog(batchWiseStep({ order: m.modalities }), fusion),
       transform: owm ? chain(owm, c.base) : c.base,
       callbacks: [],
       epochs: c.epochs,

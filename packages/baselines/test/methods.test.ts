@@ -59,7 +59,7 @@ describeEachBackend('methods registry', () => {
         ogm: 'ogm/ratio',
         pmr: 'pmr/weak/visual',
         agm: 'agm/scale/visual',
-        mla: 'owm/alpha',
+        mla: 'mla/fusion/visual',
         mmpareto: 'mmpareto/weight/audio',
         reconboost: 'reconboost/stage',
       };
