@@ -15,7 +15,7 @@
  *   encoders flatten -> Dense(64) -> ReLU (a conv encoder costs ~75 s per epoch here, too slow
  *   for 30+ runs), the `av-mnist` presets with the budget overrides below (15 epochs, lr 0.01;
  *   OGM-GE modulates every encoder tensor since there are no conv kernels).
- * - IGM and IGM w/o SAM run when @igm/igm can be imported (registerIgmMethods); AV-MNIST-style
+ * - IGM and IGM w/o SAM (the registry's entries from @igm/igm's igm()); AV-MNIST-style
  *   epochList [8, 8, 7, 7] (15 epochs per modality, as the 15 joint epochs of the others), heads
  *   Dense(64) -> ReLU -> Dense(32) -> Dense(C); synthetic: the preset [4, 4, 2, 2].
  */
@@ -27,7 +27,7 @@ import { mlpEncoder } from '@igm/models';
 import { type RunSummary, runTraining } from '@igm/trainer';
 import { registerWasmTrainingKernels } from '@igm/wasm-training';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { createMethod, type IgmFactory, methods, preset, registerIgmMethods } from '../src';
+import { createMethod, methods, preset } from '../src';
 
 const quick = process.argv.includes('--quick');
 const seeds = quick ? [0] : [0, 1, 2];
@@ -35,17 +35,7 @@ await tf.setBackend('wasm');
 await tf.ready();
 registerWasmTrainingKernels();
 
-let igmAvailable = false;
-try {
-  const pkg = '@igm/igm';
-  const mod = (await import(pkg)) as { igm: IgmFactory };
-  registerIgmMethods(mod.igm);
-  igmAvailable = true;
-} catch (e) {
-  console.error(
-    `IGM not available (${(e as Error).message.split('\n')[0]}); comparing the baselines only.`,
-  );
-}
+const igmAvailable = Object.hasOwn(methods, 'igm');
 const order = [
   'joint',
   'joint-sum',
