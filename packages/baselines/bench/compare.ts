@@ -263,7 +263,7 @@ console.log(lines.join('\n'));
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const out = { backend: tf.getBackend(), seeds, quick, igmAvailable, totalSeconds, summary, rows };
 writeFileSync(
-  new URL('./results/compare.json', import.meta.url),
+  new URL(quick ? './results/compare-quick.json' : './results/compare.json', import.meta.url),
   `${JSON.stringify(out, null, 2)}\n`,
 );
 console.log(
