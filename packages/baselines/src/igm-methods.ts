@@ -1,10 +1,8 @@
 /**
  * IGM and IGM w/o SAM in the registry, built from the `igm()` composition of `@igm/igm`
- * (stage-wise alternating trainer + chain(sam, flatProjection, sgd)). The factory is passed in
- * (`registerIgmMethods(igm)`) so that this package does not depend on `@igm/igm`:
- *
- *   import { igm } from '@igm/igm';
- *   registerIgmMethods(igm);   // adds 'igm' and 'igm-no-sam' to `methods`
+ * (stage-wise alternating trainer + chain(sam, flatProjection, sgd)). `methods` holds both,
+ * built with `igm` from `@igm/igm`; `registerIgmMethods(factory)` replaces them (e.g. with a
+ * configured or instrumented factory).
  *
  * Model: per-modality heads (IGM's Dense(d->256) -> ReLU -> Dense(256->64) -> Dense(64->C) by
  * default, `headHidden` to change), fused by the mean of the per-modality softmaxes.
@@ -20,7 +18,7 @@ import {
 } from '@igm/core';
 import { type DenseSpec, MultimodalModel } from '@igm/models';
 import type { TrainerStep } from '@igm/trainer';
-import { type MethodInfo, type MethodRun, registerMethod } from './methods';
+import type { MethodInfo, MethodRun } from './methods';
 
 /** The shape of `igm()` from `@igm/igm` that the registry uses. */
 export type IgmFactory = (options: Record<string, unknown> & { epochList: readonly number[] }) => {
@@ -49,7 +47,8 @@ const IGM_KEYS = [
   'headHidden',
 ];
 
-function igmInfo(factory: IgmFactory, withSam: boolean): MethodInfo {
+/** The registry entry 'igm' (withSam) or 'igm-no-sam', built with `factory`. */
+export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo {
   const name = withSam ? 'igm' : 'igm-no-sam';
   const options = withSam ? IGM_KEYS : IGM_KEYS.filter((k) => k !== 'rho' && k !== 'flatRatio');
   return {
@@ -108,13 +107,4 @@ function igmInfo(factory: IgmFactory, withSam: boolean): MethodInfo {
       return run;
     },
   };
-}
-
-/** Adds 'igm' and 'igm-no-sam' to the registry, built with `factory` (`igm` from @igm/igm). */
-export function registerIgmMethods(factory: IgmFactory): void {
-  if (typeof factory !== 'function') {
-    throw new IgmArgumentError('registerIgmMethods: pass the igm function from @igm/igm.');
-  }
-  registerMethod(igmInfo(factory, true));
-  registerMethod(igmInfo(factory, false));
 }

@@ -2,6 +2,7 @@ export * from './agm';
 export * from './common';
 export * from './igm-methods';
 export * from './methods';
+export * from './mla';
 export * from './mmpareto';
 export * from './model-wrappers';
 export * from './ogm-ge';

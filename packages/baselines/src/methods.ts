@@ -34,11 +34,14 @@ import {
   stepLR,
 } from '@igm/core';
 import { orthogonalProjection } from '@igm/flat-projection';
+import { igm } from '@igm/igm';
 import { type FusionRule, MultimodalModel } from '@igm/models';
 import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@igm/trainer';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AgmController, AgmModel, agmClip, agmStep } from './agm';
 import { checkWindow } from './common';
+import { type IgmFactory, igmMethodInfo } from './igm-methods';
+import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
 import { ogmGe } from './ogm-ge';
@@ -471,7 +474,7 @@ const mla = define(
           });
     return finish('mla', {
       model: m,
-      step: batchWiseStep({ order: m.modalities }),
+      step: withFusionWeightLog(batchWiseStep({ order: m.modalities }), fusion),
       transform: owm ? chain(owm, c.base) : c.base,
       callbacks: [],
       epochs: c.epochs,
@@ -552,7 +555,7 @@ const reconboost = define(
   },
 );
 
-/** Every method by name. IGM and IGM w/o SAM are added by `registerMethod` from @igm/igm compositions (see igm-methods.ts). */
+/** Every method by name (IGM and IGM w/o SAM from the igm() composition of @igm/igm). */
 export const methods: Record<string, MethodInfo> = {
   joint,
   unimodal,
@@ -563,11 +566,24 @@ export const methods: Record<string, MethodInfo> = {
   mla,
   mmpareto,
   reconboost,
+  igm: igmMethodInfo(igm as unknown as IgmFactory, true),
+  'igm-no-sam': igmMethodInfo(igm as unknown as IgmFactory, false),
 };
 
 /** Adds (or replaces) a method in the registry. */
 export function registerMethod(info: MethodInfo): void {
   methods[info.name] = info;
+}
+
+/** Replaces 'igm' and 'igm-no-sam' with entries built by `factory` (same shape as `igm`). */
+export function registerIgmMethods(factory: IgmFactory): void {
+  if (typeof factory !== 'function') {
+    throw new IgmArgumentError(
+      'registerIgmMethods: pass a function with the signature of igm from @igm/igm.',
+    );
+  }
+  registerMethod(igmMethodInfo(factory, true));
+  registerMethod(igmMethodInfo(factory, false));
 }
 
 /** The registered method `name`, or an error listing the valid names. */

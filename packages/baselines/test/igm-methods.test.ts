@@ -1,5 +1,6 @@
 import { sgd } from '@igm/core';
 import { synthetic } from '@igm/datasets';
+import { igm } from '@igm/igm';
 import { mlpEncoder } from '@igm/models';
 import { describeEachBackend } from '@igm/test-utils';
 import { jointStep } from '@igm/trainer';
@@ -45,7 +46,6 @@ describeEachBackend('igm registry entries', () => {
     noSam.dispose();
     expect(() => createMethod('igm-no-sam', { epochList: [1], rho: 0.05 }, env)).toThrow(/rho/);
     expect(() => createMethod('igm', {}, env)).toThrow(/epochList is required/);
-    delete methods['igm'];
-    delete methods['igm-no-sam'];
+    registerIgmMethods(igm as unknown as IgmFactory);
   });
 });

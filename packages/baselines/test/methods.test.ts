@@ -29,16 +29,16 @@ function env(modalities: 2 | 3, seed = 0): MethodEnvironment {
   };
 }
 
-const small = (name: string): Record<string, unknown> => {
-  const o = preset(
+const small = (name: string): Record<string, unknown> =>
+  preset(
     'synthetic',
     name,
     name === 'reconboost'
       ? { stages: 2, epochsPerStage: 1, correctEpochs: 1, hidden: 8 }
-      : { epochs: 1 },
+      : name.startsWith('igm')
+        ? { epochList: [1, 1], headHidden: [{ units: 8, activation: 'relu' }] }
+        : { epochs: 1 },
   );
-  return o;
-};
 
 describeEachBackend('methods registry', () => {
   for (const name of Object.keys(methods)) {
@@ -59,7 +59,7 @@ describeEachBackend('methods registry', () => {
         ogm: 'ogm/ratio',
         pmr: 'pmr/weak/visual',
         agm: 'agm/scale/visual',
-        mla: 'owm/alpha',
+        mla: 'mla/fusion/visual',
         mmpareto: 'mmpareto/weight/audio',
         reconboost: 'reconboost/stage',
       };
