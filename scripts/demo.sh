@@ -10,5 +10,5 @@ if [ -z "${FSDD_DIR:-}" ] && [ -d ../shared/data/fsdd/recordings ]; then
 fi
 pnpm exec turbo run build --filter=@igm/cli... --output-logs=errors-only >&2
 exec node packages/cli/dist/bin.js compare \
-  --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 1 --preset quick \
+  --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3 --preset quick \
   --backend auto --out "runs/demo-av-mnist" "$@"

@@ -52,13 +52,7 @@ import {
   writeFileAtomic,
   writeReport,
 } from './report';
-import {
-  defaultEncoders,
-  epochOverride,
-  PRESET_OF_DATASET,
-  quickDatasetOptions,
-  quickOverrides,
-} from './setups';
+import { defaultEncoders, epochOverride, PRESET_OF_DATASET, quickOverrides } from './setups';
 
 registerIgmMethods(igm as never);
 
@@ -270,10 +264,7 @@ function gitCommit(): string | null {
 }
 
 function datasetOptions(config: CompareConfig): Record<string, unknown> {
-  const o: Record<string, unknown> = {
-    ...(config.preset === 'quick' ? quickDatasetOptions(config.dataset) : {}),
-    ...config.datasetOptions,
-  };
+  const o: Record<string, unknown> = { ...config.datasetOptions };
   if (config.dataset === 'av-mnist' && o['fsddDir'] === undefined && process.env['FSDD_DIR']) {
     o['fsddDir'] = process.env['FSDD_DIR'];
   }

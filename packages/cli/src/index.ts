@@ -1,8 +1,13 @@
-export * from './report';
-export { runComparison, testContributions, openDataset } from './compare';
-export type { ComparisonHooks, ComparisonResult } from './compare';
-export { selectBackend, describeBackendChoice, BackendUnavailableError, BACKEND_REQUESTS } from './backend';
 export type { BackendChoice, BackendRequest } from './backend';
-export { resolveCompareConfig, compareConfigSchema, readConfigFile, ConfigError } from './config';
-export type { CompareConfig } from './config';
+export {
+  BACKEND_REQUESTS,
+  BackendUnavailableError,
+  describeBackendChoice,
+  selectBackend,
+} from './backend';
 export { buildProgram, main } from './cli';
+export type { ComparisonHooks, ComparisonResult } from './compare';
+export { openDataset, runComparison, testContributions } from './compare';
+export type { CompareConfig } from './config';
+export { ConfigError, compareConfigSchema, readConfigFile, resolveCompareConfig } from './config';
+export * from './report';

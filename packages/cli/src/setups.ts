@@ -4,7 +4,7 @@
  */
 import type { ModalitySpec, MultimodalDataset } from '@igm/core';
 import { mlpEncoder, resnet18, smallCnn } from '@igm/models';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 
 /** Preset files of @igm/baselines, by dataset name. */
 export const PRESET_OF_DATASET: Readonly<Record<string, string>> = {
@@ -13,6 +13,38 @@ export const PRESET_OF_DATASET: Readonly<Record<string, string>> = {
   'crema-d': 'cremad',
   'kinetics-sounds': 'kinetics-sounds',
 };
+
+/**
+ * The quick preset's encoder for a 2-D input: flatten -> Dense(64) -> ReLU, with PyTorch's
+ * default Linear initialisation. About 8x cheaper than the small CNN on AV-MNIST-style on a CPU,
+ * and no less accurate at a few epochs; it has no conv kernels, so the quick preset lets OGM-GE
+ * modulate every encoder tensor instead (see quickOverrides).
+ */
+export function flatDenseEncoder(
+  shape: readonly number[],
+  units: number,
+  seed: number,
+  name: string,
+): tfl.LayersModel {
+  const input = tfl.input({ shape: [...shape] });
+  const flat = tfl.layers.flatten({ name: 'flatten' }).apply(input) as tfl.SymbolicTensor;
+  const inputDim = shape.reduce((a, b) => a * b, 1);
+  const bound = 1 / Math.sqrt(inputDim);
+  const h = tfl.layers
+    .dense({
+      units,
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.randomUniform({ minval: -bound, maxval: bound, seed }),
+      biasInitializer: tfl.initializers.randomUniform({
+        minval: -bound,
+        maxval: bound,
+        seed: seed + 1,
+      }),
+      name: 'fc',
+    })
+    .apply(flat) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: input, outputs: h, name });
+}
 
 /**
  * One encoder for a modality, chosen from its shape: a feature vector gets an MLP, a small 2-D
@@ -32,14 +64,9 @@ export function defaultEncoder(spec: ModalitySpec, seed: number, quick: boolean)
       `No default encoder for modality "${spec.name}" of shape [${shape.join(', ')}].`,
     );
   }
+  if (quick) return flatDenseEncoder(shape, 64, seed, name);
   if (Math.max(h, w) <= 64) {
-    return smallCnn({
-      inChannels: c,
-      inputShape: [h, w],
-      filters: quick ? [8, 16] : [32, 64],
-      seed,
-      name,
-    });
+    return smallCnn({ inChannels: c, inputShape: [h, w], filters: [32, 64], seed, name });
   }
   return resnet18({ inChannels: c, inputShape: [h, w], seed, name });
 }
@@ -51,21 +78,13 @@ export function defaultEncoders(dataset: MultimodalDataset, seed: number, quick:
     );
 }
 
-/**
- * Dataset options of the quick preset: AV-MNIST-style spectrograms with hop 256 (32 ms frames,
- * [40, 32] instead of [40, 63]), which halves the audio encoder's cost.
- */
-export function quickDatasetOptions(dataset: string): Record<string, unknown> {
-  return dataset === 'av-mnist' ? { audio: { hop: 256 } } : {};
-}
-
 /** Epoch budget of the quick preset: a small, real run of every method (minutes on 2 cores). */
 export function quickOverrides(
   dataset: string,
   method: string,
   epochs?: number,
 ): Record<string, unknown> {
-  const e = epochs ?? (dataset === 'synthetic' ? 8 : 6);
+  const e = epochs ?? (dataset === 'synthetic' ? 10 : 20);
   if (method === 'reconboost') {
     return {
       stages: Math.max(2, Math.round(e / 2)),
@@ -76,14 +95,16 @@ export function quickOverrides(
   }
   if (method === 'igm' || method === 'igm-no-sam') {
     // Two rounds of (audio, visual) stages, the first round longer, as IGM's [25, 50] pattern.
-    const first = Math.max(1, Math.round(e / 3));
-    const second = Math.max(1, Math.round(e / 6));
+    const first = Math.max(1, Math.round((e * 3) / 10));
+    const second = Math.max(1, Math.round(e / 5));
     return { epochList: [first, first, second, second], learningRate: 0.01, lrStepSize: null };
   }
   const o: Record<string, unknown> = { epochs: e, learningRate: 0.01, lrStepSize: null };
   if (method === 'ogm-ge' || method === 'ogm' || method === 'pmr') {
     o['window'] = { start: 0, end: Math.max(0, e - 2) };
   }
+  // The quick encoders are dense: OGM-GE modulates every encoder tensor, not only conv kernels.
+  if (method === 'ogm-ge' || method === 'ogm') o['tensors'] = 'encoder';
   return o;
 }
 
