@@ -8,10 +8,8 @@
  *     summary = await runTraining({ ...run.trainOptions(), dataset, batchSize, seed })
  *     run.dispose()
  *
- * IGM enters the registry through `registerIgmMethods(factory)`. The umbrella `@igm/igm` (whose
- * `igm` is that factory) is not in this workspace yet, so this example passes a factory built by
- * hand from the plugins (src/igm-by-hand.ts, paper semantics); with @igm/igm installed it is
- * `registerIgmMethods(igm)`.
+ * IGM enters the registry through `registerIgmMethods(igm)`, with `igm` from the umbrella
+ * `@igm/igm` (examples/custom-trainer shows the same composition assembled by hand).
  *
  *   pnpm start             every registered method, the preset budget (12 epochs)
  *   pnpm tiny              joint, ogm-ge, igm on a small budget; what `pnpm test` runs
@@ -19,10 +17,10 @@
 import { pathToFileURL } from 'node:url';
 import { createMethod, type IgmFactory, methods, preset, registerIgmMethods } from '@igm/baselines';
 import { synthetic } from '@igm/datasets';
+import { igm } from '@igm/igm';
 import { mlpEncoder } from '@igm/models';
 import { runTraining } from '@igm/trainer';
 import { type BackendName, parseArgs, useBackend } from './backend';
-import { composeIgmByHand, type IgmByHandOptions } from './igm-by-hand';
 
 export interface ExampleOptions {
   tiny?: boolean;
@@ -50,17 +48,6 @@ export interface Row {
   unimodalProtocol: string;
 }
 
-/** The IGM factory the registry expects (`igm` of @igm/igm), built from the plugins. */
-const igmByHand: IgmFactory = (options) => {
-  const { epochList: _epochList, variant, mixup, flatRatio, ...rest } = options;
-  if ((variant ?? 'paper') !== 'paper' || mixup || flatRatio !== undefined) {
-    throw new Error(
-      `igm-by-hand implements the paper variant only (no mixup, no flatRatio); received variant=${String(variant)}, mixup=${String(mixup)}, flatRatio=${String(flatRatio)}. Use @igm/igm for the official-code variant.`,
-    );
-  }
-  return { compose: (model) => composeIgmByHand(model, rest as IgmByHandOptions) };
-};
-
 const DEFAULT_TINY_METHODS = ['joint', 'ogm-ge', 'igm'];
 
 export async function runExample(
@@ -69,7 +56,7 @@ export async function runExample(
   const log = options.log ?? console.log;
   const backend = await useBackend(options.backend ?? 'wasm');
   const tiny = options.tiny ?? false;
-  registerIgmMethods(igmByHand); // adds 'igm' and 'igm-no-sam' to `methods`
+  registerIgmMethods(igm as IgmFactory); // adds 'igm' and 'igm-no-sam' to `methods`
   const names = options.methods ?? (tiny ? DEFAULT_TINY_METHODS : Object.keys(methods));
 
   // The comparison bench's imbalanced synthetic set: audio shows the class 80 % of the time,
