@@ -114,11 +114,13 @@ function epochRecords(
 function spectraOf(history: readonly TrainerEpoch[]): SpectrumRecord[] {
   const out: SpectrumRecord[] = [];
   for (const h of history) {
+    // @igm/igm records T's full spectrum as `T/<kernel key>/eigenvalues` at each boundary.
     for (const [name, value] of Object.entries(h.records ?? {})) {
-      if (Array.isArray(value) && /spectrum/i.test(name)) {
+      const match = /^T\/(.+)\/eigenvalues$/.exec(name);
+      if (match && Array.isArray(value)) {
         out.push({
           stage: h.stageIndex,
-          layer: name,
+          layer: match[1]!,
           eigenvalues: [...(value as number[])].sort((a, b) => b - a),
         });
       }

@@ -115,16 +115,24 @@ export async function buildPlots(
     });
   }
 
-  const spectra = summary.runs.flatMap((run) =>
-    (run.spectra ?? []).flatMap((s) =>
-      s.eigenvalues.map((value, index) => ({
-        series: `seed ${run.seed} · stage ${s.stage} · ${s.layer}`,
-        method: run.method,
-        index,
-        value,
-      })),
-    ),
-  );
+  // One seed per method (the first) keeps the legend readable: stages x head layers lines.
+  const firstSeed = new Map<string, number>();
+  for (const r of summary.runs) {
+    if ((r.spectra ?? []).length)
+      firstSeed.set(r.method, Math.min(firstSeed.get(r.method) ?? r.seed, r.seed));
+  }
+  const spectra = summary.runs
+    .filter((run) => firstSeed.get(run.method) === run.seed)
+    .flatMap((run) =>
+      (run.spectra ?? []).flatMap((s) =>
+        s.eigenvalues.map((value, index) => ({
+          series: `seed ${run.seed} · stage ${s.stage} · ${s.layer}`,
+          method: run.method,
+          index,
+          value,
+        })),
+      ),
+    );
   if (spectra.length) {
     plots.push({
       id: 'spectrum-T',
