@@ -4,7 +4,7 @@
  * on tensors in place. Falls back to the JS loops when the module cannot be instantiated (no
  * wasm SIMD, or a backend build that does not export its memory).
  */
-import { KERNELS_WASM_BASE64 } from './native-bytes';
+import { KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './native-bytes';
 import type { WasmBackendLike } from './wasm-backend';
 
 export interface NativeKernels {
@@ -23,11 +23,14 @@ interface WasmApi {
 const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 interface EmscriptenLike {
+  /** Exports of the instance: the single-threaded builds export their memory here. */
   asm?: { memory?: unknown };
+  /** The threaded build creates its (shared) memory in JS and exposes it here. */
+  wasmMemory?: unknown;
 }
 
 const instances = new WeakMap<object, NativeKernels | null>();
-let compiled: object | null | undefined;
+const compiled = new Map<boolean, object | null>();
 let disabled = false;
 
 function decode(b64: string): Uint8Array {
@@ -51,16 +54,27 @@ export function nativeKernels(backend: WasmBackendLike): NativeKernels | null {
   if (cached !== undefined) return cached;
   let result: NativeKernels | null = null;
   try {
-    const memory = module.asm?.memory;
+    const memory = module.asm?.memory ?? module.wasmMemory;
     if (wasmApi !== undefined && memory instanceof wasmApi.Memory) {
-      if (compiled === undefined) compiled = new wasmApi.Module(decode(KERNELS_WASM_BASE64));
-      if (compiled !== null) {
-        const instance = new wasmApi.Instance(compiled, { env: { memory } });
-        result = instance.exports as unknown as NativeKernels;
+      // The threaded backend build has shared memory, which needs the shared-memory variant.
+      const shared =
+        typeof SharedArrayBuffer !== 'undefined' &&
+        (memory as unknown as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
+      if (!compiled.has(shared)) {
+        try {
+          compiled.set(
+            shared,
+            new wasmApi.Module(decode(shared ? KERNELS_SHARED_WASM_BASE64 : KERNELS_WASM_BASE64)),
+          );
+        } catch {
+          compiled.set(shared, null);
+        }
       }
+      const mod = compiled.get(shared);
+      if (mod)
+        result = new wasmApi.Instance(mod, { env: { memory } }).exports as unknown as NativeKernels;
     }
   } catch {
-    compiled = null;
     result = null;
   }
   instances.set(module, result);

@@ -5,6 +5,7 @@
 import { expectAllClose, tf } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
 import {
+  nativeKernels,
   registerWasmTrainingKernels,
   threadedWasmBackend,
   useThreadedWasmBackend,
@@ -32,6 +33,8 @@ describe('useThreadedWasmBackend', () => {
     expect(threadedWasmBackend()).toEqual({ threads: 2 });
     expect(tf.getBackend()).toBe('wasm');
     registerWasmTrainingKernels();
+    // The SIMD data-movement kernels bind to the threaded build's shared memory too.
+    expect(nativeKernels(tf.backend() as never)).not.toBeNull();
     const outs = tf.tidy(f);
     const wasm = outs.map((t) => t.dataSync());
     tf.dispose(outs);
