@@ -30,7 +30,7 @@ export type {
 } from './metrics';
 export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metrics';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
-export { GradientOptimizer, toParamMap } from './optimizer';
+export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
 export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';
 export { collectParams } from './params';
 export { createRng } from './rng';

@@ -71,10 +71,63 @@ export function toParamMap(
   return map;
 }
 
+/**
+ * `d loss / d theta` for the parameters `keys` (all of `params` by default): the one
+ * differentiation every driver uses (`GradientOptimizer`, the trainer's driver).
+ *
+ * `tf.variableGrads` runs `lossFn` in a tidy of its own, so the closure's named outputs are
+ * handed back as kept clones (a clone shares the data: disposing it never frees a tensor the
+ * caller owns). They are pushed onto `kept`; the driver disposes them when the step ends.
+ */
+export function lossGradients(
+  params: ReadonlyMap<string, Param>,
+  lossFn: LossFn,
+  keys: readonly string[] | undefined,
+  pass: LossPass,
+  kept: tf.Tensor[],
+): Evaluation {
+  const selected = keys ?? [...params.keys()];
+  const keyOfVariable = new Map<string, string>();
+  const vars = selected.map((k) => {
+    const p = params.get(k);
+    if (!p) {
+      throw new IgmArgumentError(
+        `unknown parameter key "${k}". Known keys: ${[...params.keys()].join(', ')}.`,
+      );
+    }
+    keyOfVariable.set(p.variable.name, k);
+    return p.variable;
+  });
+  let outputs: Record<string, tf.Tensor> = {};
+  const { value, grads } = tf.variableGrads(() => {
+    const r = lossFn(pass);
+    const loss = r instanceof tf.Tensor ? r : r.loss;
+    if (!(r instanceof tf.Tensor)) {
+      outputs = {};
+      for (const [name, t] of Object.entries(r.outputs ?? {})) {
+        const clone = tf.keep(tf.clone(t));
+        outputs[name] = clone;
+        kept.push(clone);
+      }
+    }
+    if (loss.rank !== 0) {
+      throw new IgmArgumentError(
+        `the loss closure returned a tensor of shape [${loss.shape}]; expected a scalar (reduce it with tf.mean).`,
+      );
+    }
+    return loss as tf.Scalar;
+  }, vars);
+  const named: Grads = new Map();
+  for (const [varName, g] of Object.entries(grads)) {
+    const key = keyOfVariable.get(varName);
+    if (key !== undefined) named.set(key, g);
+  }
+  return { loss: value, grads: named, outputs };
+}
+
 export class GradientOptimizer<S = unknown> {
   readonly params: ReadonlyMap<string, Param>;
   readonly rng: Rng;
-  private readonly byVariableName = new Map<string, string>();
   private transformState: S | undefined;
   private stepCount = 0;
   /** Forward outputs kept alive across `variableGrads`' inner tidy until the step ends. */
@@ -88,7 +141,6 @@ export class GradientOptimizer<S = unknown> {
     private readonly options: GradientOptimizerOptions = {},
   ) {
     this.params = toParamMap(params);
-    for (const [key, p] of this.params) this.byVariableName.set(p.variable.name, key);
     this.rng = createRng(options.seed ?? 0);
     this.transformState = transform.init(this.params);
   }
@@ -109,37 +161,9 @@ export class GradientOptimizer<S = unknown> {
     return this.transform.state(this.state);
   }
 
-  /** Gradients of `lossFn` w.r.t. the parameters `keys` (all by default). */
+  /** Gradients of `lossFn` w.r.t. the parameters `keys` (all by default); see {@link lossGradients}. */
   gradients(lossFn: LossFn, keys: readonly string[] | undefined, pass: LossPass): Evaluation {
-    const vars = this.variablesFor(keys);
-    let outputs: Record<string, tf.Tensor> = {};
-    const { value, grads } = tf.variableGrads(() => {
-      const r = lossFn(pass);
-      const loss = r instanceof tf.Tensor ? r : r.loss;
-      if (!(r instanceof tf.Tensor)) {
-        // variableGrads runs `f` in a tidy of its own: keep the outputs alive for the step's
-        // transforms; `minimize` disposes them when the step ends.
-        outputs = {};
-        // A clone shares the data, so disposing it later never frees a tensor the caller owns.
-        for (const [name, t] of Object.entries(r.outputs ?? {})) {
-          const kept = tf.keep(tf.clone(t));
-          outputs[name] = kept;
-          this.keptOutputs.push(kept);
-        }
-      }
-      if (loss.rank !== 0) {
-        throw new IgmArgumentError(
-          `GradientOptimizer: the loss closure returned a tensor of shape [${loss.shape}]; expected a scalar (reduce it with tf.mean).`,
-        );
-      }
-      return loss as tf.Scalar;
-    }, vars);
-    const named: Grads = new Map();
-    for (const [varName, g] of Object.entries(grads)) {
-      const key = this.byVariableName.get(varName);
-      if (key !== undefined) named.set(key, g);
-    }
-    return { loss: value, grads: named, outputs };
+    return lossGradients(this.params, lossFn, keys, pass, this.keptOutputs);
   }
 
   /**
@@ -194,19 +218,6 @@ export class GradientOptimizer<S = unknown> {
   dispose(): void {
     if (this.transformState !== undefined) disposeState(this.transform, this.transformState);
     this.transformState = undefined;
-  }
-
-  private variablesFor(keys: readonly string[] | undefined): tf.Variable[] {
-    if (!keys) return [...this.params.values()].map((p) => p.variable);
-    return keys.map((k) => {
-      const p = this.params.get(k);
-      if (!p) {
-        throw new IgmArgumentError(
-          `GradientOptimizer: unknown parameter key "${k}". Known keys: ${[...this.params.keys()].join(', ')}.`,
-        );
-      }
-      return p.variable;
-    });
   }
 
   private context(

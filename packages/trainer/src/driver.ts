@@ -1,8 +1,9 @@
 /**
  * The loop's gradient-transform driver: owns the transform state for the model's parameters,
  * counts optimizer steps, builds each {@link StepContext} and applies updates
- * (`theta <- theta + u`). Like `GradientOptimizer` from `@igm/core`, but with a restorable step
- * counter (exact resume) and outputs that stay alive for the whole step.
+ * (`theta <- theta + u`). It differentiates with `lossGradients` from `@igm/core`, as
+ * `GradientOptimizer` does, and adds a restorable step counter (exact resume) and outputs that
+ * stay alive for the whole step.
  */
 
 import {
@@ -15,12 +16,13 @@ import {
   IgmArgumentError,
   type LossFn,
   type LossPass,
+  lossGradients,
   type NamedVariable,
   type Param,
   type Rng,
   type StepContext,
 } from '@igm/core';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** Position information the driver puts into each context. */
 export interface DriverPosition {
@@ -33,7 +35,6 @@ export interface DriverPosition {
 
 export class TransformDriver<S = unknown> {
   private transformState: S | undefined;
-  private byVariableName = new Map<string, string>();
   /** Optimizer steps since init/reset. */
   step = 0;
   /** Tensors kept alive across nested tidies during a step; disposed by `endStep`. */
@@ -46,7 +47,6 @@ export class TransformDriver<S = unknown> {
     readonly rng: Rng,
     private readonly log: (name: string, value: number) => void,
   ) {
-    for (const [key, p] of params) this.byVariableName.set(p.variable.name, key);
     this.transformState = transform.init(params);
   }
 
@@ -86,37 +86,12 @@ export class TransformDriver<S = unknown> {
     keys: readonly string[] | undefined,
     pass: Partial<LossPass>,
   ): Evaluation {
-    const vars = this.variablesFor(keys);
-    let outputs: Record<string, tf.Tensor> = {};
     const full: LossPass = {
       batchStatistics: pass.batchStatistics ?? 'update',
       index: pass.index ?? this.passes++,
       ...(pass.loss !== undefined ? { loss: pass.loss } : {}),
     };
-    const { value, grads } = tf.variableGrads(() => {
-      const r = lossFn(full);
-      const loss = r instanceof tf.Tensor ? r : r.loss;
-      if (!(r instanceof tf.Tensor) && r.outputs) {
-        // Keep outputs alive past variableGrads' inner tidy; disposed in endStep().
-        outputs = {};
-        for (const [name, t] of Object.entries(r.outputs)) {
-          outputs[name] = tf.keep(t);
-          this.kept.push(t);
-        }
-      }
-      if (loss.rank !== 0) {
-        throw new IgmArgumentError(
-          `the loss closure returned a tensor of shape [${loss.shape}]; expected a scalar (reduce it with tf.mean).`,
-        );
-      }
-      return loss as tf.Scalar;
-    }, vars);
-    const named: Grads = new Map();
-    for (const [varName, g] of Object.entries(grads)) {
-      const key = this.byVariableName.get(varName);
-      if (key !== undefined) named.set(key, g);
-    }
-    return { loss: value, grads: named, outputs };
+    return lossGradients(this.params, lossFn, keys, full, this.kept);
   }
 
   /** Runs the transform on `grads` and applies the updates. Call inside a tidy. */
@@ -159,18 +134,5 @@ export class TransformDriver<S = unknown> {
       });
     this.apply(first.grads, position, first.outputs, evaluate);
     return first.loss;
-  }
-
-  private variablesFor(keys: readonly string[] | undefined): tf.Variable[] {
-    if (!keys) return [...this.params.values()].map((p) => p.variable);
-    return keys.map((k) => {
-      const p = this.params.get(k);
-      if (!p) {
-        throw new IgmArgumentError(
-          `unknown parameter key "${k}". Known keys: ${[...this.params.keys()].join(', ')}.`,
-        );
-      }
-      return p.variable;
-    });
   }
 }
