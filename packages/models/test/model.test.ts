@@ -27,7 +27,11 @@ import { crossEntropy, gradsByKey } from './helpers';
 /** A user-built encoder (Dense -> BatchNorm -> ReLU) that needs no conv gradients (wasm-safe). */
 function denseBnEncoder(inputDim: number, units: number, name: string) {
   const input = tf.input({ shape: [inputDim] });
-  let x = tf.layers.dense({ units, name: `${name}_fc` }).apply(input) as tf.SymbolicTensor;
+  // Seeded: tfjs' default initialiser draws from Math.random, which made the toy test flaky.
+  const kernelInitializer = tf.initializers.glorotUniform({ seed: inputDim * 31 + units });
+  let x = tf.layers
+    .dense({ units, name: `${name}_fc`, kernelInitializer })
+    .apply(input) as tf.SymbolicTensor;
   x = new BatchNorm({ name: `${name}_bn` }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: x });
