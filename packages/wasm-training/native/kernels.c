@@ -141,3 +141,73 @@ EXPORT void col2im(const float *G, float *dx, int inH, int inW, int inC, int out
     }
   }
 }
+
+/*
+ * C[m, n] += sum_k A[m * sAm + k * sAk] * B[k * ldb + n] for m < M, n < N, k < K, with C
+ * row-major (row stride ldc). A has arbitrary strides, so the same kernel serves A (sAm = lda,
+ * sAk = 1) and A^T (sAm = 1, sAk = lda); B is row-major. Register tiles of 4 x 8 outputs (four
+ * splats of A times two v128 of B per k: 8 accumulators, which V8 keeps in registers; 6 x 8
+ * spilled and ran at half the speed), then 4 x 4 and scalar edges. Blocked over k so the slices
+ * of A and B that a row of tiles reads stay in cache. The sum over k for one output runs in
+ * order, in float32, like a plain dot product.
+ */
+#define GEMM_KB 128
+
+#define GEMM_SPLAT(i) const v128_t s##i = wasm_v128_load32_splat(a + (long)(i) * sAm);
+#define GEMM_ACC8(i)                                                                           \
+  c##i##0 = wasm_f32x4_add(c##i##0, wasm_f32x4_mul(s##i, b0));                                  \
+  c##i##1 = wasm_f32x4_add(c##i##1, wasm_f32x4_mul(s##i, b1));
+#define GEMM_ACC4(i) c##i##0 = wasm_f32x4_add(c##i##0, wasm_f32x4_mul(s##i, b0));
+#define GEMM_LOAD8(i)                                                                          \
+  v128_t c##i##0 = wasm_v128_load(C + (long)(m + i) * ldc + n),                                \
+         c##i##1 = wasm_v128_load(C + (long)(m + i) * ldc + n + 4);
+#define GEMM_LOAD4(i) v128_t c##i##0 = wasm_v128_load(C + (long)(m + i) * ldc + n);
+#define GEMM_STORE8(i)                                                                         \
+  wasm_v128_store(C + (long)(m + i) * ldc + n, c##i##0);                                       \
+  wasm_v128_store(C + (long)(m + i) * ldc + n + 4, c##i##1);
+#define GEMM_STORE4(i) wasm_v128_store(C + (long)(m + i) * ldc + n, c##i##0);
+
+static inline float gemm_dot(const float *A, int sAm, int sAk, const float *B, int ldb, int m,
+                             int n, int k0, int k1) {
+  float s = 0.0f;
+  for (int k = k0; k < k1; k++) s += A[(long)m * sAm + (long)k * sAk] * B[(long)k * ldb + n];
+  return s;
+}
+
+EXPORT void gemm_acc(const float *A, int sAm, int sAk, const float *B, int ldb, float *C, int ldc,
+                     int M, int N, int K) {
+  const int N8 = N & ~7;
+  const int N4 = N & ~3;
+  const int M4 = M & ~3;
+  for (int k0 = 0; k0 < K; k0 += GEMM_KB) {
+    const int k1 = k0 + GEMM_KB < K ? k0 + GEMM_KB : K;
+    for (int m = 0; m < M4; m += 4) {
+      int n = 0;
+      for (; n < N8; n += 8) {
+        GEMM_LOAD8(0) GEMM_LOAD8(1) GEMM_LOAD8(2) GEMM_LOAD8(3)
+        for (int k = k0; k < k1; k++) {
+          const float *b = B + (long)k * ldb + n;
+          const v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+          const float *a = A + (long)m * sAm + (long)k * sAk;
+          GEMM_SPLAT(0) GEMM_SPLAT(1) GEMM_SPLAT(2) GEMM_SPLAT(3)
+          GEMM_ACC8(0) GEMM_ACC8(1) GEMM_ACC8(2) GEMM_ACC8(3)
+        }
+        GEMM_STORE8(0) GEMM_STORE8(1) GEMM_STORE8(2) GEMM_STORE8(3)
+      }
+      for (; n < N4; n += 4) {
+        GEMM_LOAD4(0) GEMM_LOAD4(1) GEMM_LOAD4(2) GEMM_LOAD4(3)
+        for (int k = k0; k < k1; k++) {
+          const v128_t b0 = wasm_v128_load(B + (long)k * ldb + n);
+          const float *a = A + (long)m * sAm + (long)k * sAk;
+          GEMM_SPLAT(0) GEMM_SPLAT(1) GEMM_SPLAT(2) GEMM_SPLAT(3)
+          GEMM_ACC4(0) GEMM_ACC4(1) GEMM_ACC4(2) GEMM_ACC4(3)
+        }
+        GEMM_STORE4(0) GEMM_STORE4(1) GEMM_STORE4(2) GEMM_STORE4(3)
+      }
+      for (; n < N; n++)
+        for (int i = 0; i < 4; i++) C[(long)(m + i) * ldc + n] += gemm_dot(A, sAm, sAk, B, ldb, m + i, n, k0, k1);
+    }
+    for (int m = M4; m < M; m++)
+      for (int n = 0; n < N; n++) C[(long)m * ldc + n] += gemm_dot(A, sAm, sAk, B, ldb, m, n, k0, k1);
+  }
+}

@@ -12,6 +12,19 @@ export interface NativeKernels {
   transpose2d(src: number, dst: number, rows: number, cols: number, batch: number): void;
   im2col(x: number, P: number, ...geometryAndRange: number[]): void;
   col2im(G: number, dx: number, ...geometryAndRange: number[]): void;
+  /** C[m, n] += sum_k A[m * sAm + k * sAk] B[k * ldb + n] (C row stride ldc); float32 sums in k order. */
+  gemm_acc(
+    A: number,
+    sAm: number,
+    sAk: number,
+    B: number,
+    ldb: number,
+    C: number,
+    ldc: number,
+    M: number,
+    N: number,
+    K: number,
+  ): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */

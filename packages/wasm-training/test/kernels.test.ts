@@ -1,6 +1,8 @@
 import { expectAllClose, tf } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeKernels, setNativeKernelsEnabled } from '../src/index';
+import { ptr } from '../src/native';
+import type { WasmBackendLike } from '../src/wasm-backend';
 import { expectParity, onBackend, seeded } from './parity';
 
 const t = (shape: number[], seed: number) => tf.tensor(seeded(shape, seed), shape);
@@ -82,6 +84,8 @@ describe.each(['simd', 'js'] as const)(
         ],
       },
       { x: [4, 16, 12, 8], f: [3, 3, 8, 16], strides: 1, pad: 'same' },
+      // 3200 output pixels x 288 = 8 im2col chunks of the SIMD filter gradient, 12 = 8 + 4 columns
+      { x: [2, 40, 40, 32], f: [3, 3, 32, 12], strides: 1, pad: 'same' },
     ];
     for (const c of cases) {
       it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`, async () => {
@@ -378,6 +382,43 @@ describe('SIMD kernels', () => {
   it('instantiate on the wasm backend memory', async () => {
     await onBackend('wasm', () => []);
     expect(nativeKernels(tf.backend() as never)).not.toBeNull();
+  });
+
+  it('gemm_acc adds A B and A^T B to C like a float64 reference (tiles, edges, k blocks)', async () => {
+    await onBackend('wasm', () => []);
+    const backend = tf.backend() as never as WasmBackendLike;
+    const gemm = nativeKernels(backend)!;
+    // M x N x K: 8x8 and 4x4 tiles, scalar edges in m and n, several k blocks of 128.
+    for (const [M, N, K] of [
+      [4, 8, 1],
+      [7, 13, 5],
+      [12, 20, 300],
+      [3, 3, 129],
+      [33, 64, 257],
+    ] as const) {
+      for (const transposed of [false, true]) {
+        const a = t(transposed ? [K, M] : [M, K], M * 7 + K);
+        const b = t([K, N], N * 5 + K);
+        const c = t([M, N], M + N);
+        const [av, bv, c0] = [a.dataSync(), b.dataSync(), c.dataSync().slice()];
+        const [sAm, sAk] = transposed ? [1, M] : [K, 1];
+        gemm.gemm_acc(ptr(backend, a), sAm, sAk, ptr(backend, b), N, ptr(backend, c), N, M, N, K);
+        const want = new Float64Array(M * N);
+        for (let m = 0; m < M; m++)
+          for (let n = 0; n < N; n++) {
+            let s = c0[m * N + n]!;
+            for (let k = 0; k < K; k++) s += av[m * sAm + k * sAk]! * bv[k * N + n]!;
+            want[m * N + n] = s;
+          }
+        // float32 sums over K <= 300 terms of O(1) products: error ~ K * 6e-8 * |terms| << 1e-4.
+        expectAllClose(c.dataSync(), want, {
+          atol: 1e-4,
+          rtol: 1e-5,
+          label: `gemm_acc ${M}x${N}x${K}${transposed ? ' A^T' : ''}`,
+        });
+        tf.dispose([a, b, c]);
+      }
+    }
   });
 
   it('transpose odd shapes like the JS loop (SIMD tiles and edges)', async () => {
