@@ -211,3 +211,21 @@ EXPORT void gemm_acc(const float *A, int sAm, int sAk, const float *B, int ldb, 
       for (int n = 0; n < N; n++) C[(long)m * ldc + n] += gemm_dot(A, sAm, sAk, B, ldb, m, n, k0, k1);
   }
 }
+
+/*
+ * The weight gradient of a conv2d over output pixels p0..p1, chunk pixels at a time:
+ *   dW[(kh * kW + kw) * inC + ci, co] += sum_p P[p, (kh, kw, ci)] dy[p, co]
+ * with P the im2col rows of the chunk (written into the caller's scratch P, chunk x kH*kW*inC).
+ * Threads split the pixels, each with its own dW and P.
+ */
+EXPORT void conv2d_filter_grad(const float *x, const float *dy, float *dW, float *P, int inH,
+                               int inW, int inC, int outH, int outW, int outC, int kH, int kW,
+                               int sH, int sW, int dH, int dW_, int padT, int padL, int p0, int p1,
+                               int chunk) {
+  const int rowLen = kH * kW * inC;
+  for (int q0 = p0; q0 < p1; q0 += chunk) {
+    const int q1 = q0 + chunk < p1 ? q0 + chunk : p1;
+    im2col(x, P, inH, inW, inC, outH, outW, kH, kW, sH, sW, dH, dW_, padT, padL, q0, q1);
+    gemm_acc(P, 1, rowLen, dy + (long)q0 * outC, outC, dW, outC, rowLen, outC, q1 - q0);
+  }
+}

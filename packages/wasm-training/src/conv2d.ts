@@ -17,6 +17,7 @@
  */
 import {
   backend_util,
+  Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   type NamedAttrMap,
@@ -24,6 +25,7 @@ import {
   Transpose,
 } from '@tensorflow/tfjs-core';
 import { nativeKernels, ptr } from './native';
+import { nativeThreads, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
 import {
   f32,
@@ -280,30 +282,43 @@ export function conv2dFilterGradNHWC(
   const total = g.batch * g.outH * g.outW;
   const native = nativeKernels(backend);
   if (native) {
-    // dW (rowLen x outC, the filter layout) += P_c^T dY_c, chunk by chunk, with the SIMD kernel
-    // reading P transposed in place: no transposes, no packing. Chunks of ~0.5 MB of P, so the
-    // kernel reads P from cache right after im2col wrote it.
+    // dW (rowLen x outC, the filter layout) += P_c^T dY_c, chunk by chunk, in the SIMD kernel
+    // (im2col, then a product reading P transposed in place: no transposes, no packing). Chunks
+    // of ~0.5 MB of P, so the product reads P from cache right after im2col wrote it. With
+    // helper threads, each thread takes a range of pixels into its own dW, summed at the end.
     const chunk = chunkPixels(rowLen, total, 1 << 17);
-    const dw = zeros(backend, [g.kH, g.kW, g.inC, g.outC]);
-    const P = backend.makeOutput([chunk, rowLen], 'float32');
-    const dyPtr = ptr(backend, dy);
-    for (let p0 = 0; p0 < total; p0 += chunk) {
-      const p1 = Math.min(total, p0 + chunk);
-      im2colOnHeap(backend, x, P, g, p0, p1);
-      native.gemm_acc(
-        ptr(backend, P),
-        1,
-        rowLen,
-        dyPtr + 4 * p0 * g.outC,
-        g.outC,
-        ptr(backend, dw),
-        g.outC,
-        rowLen,
-        g.outC,
-        p1 - p0,
-      );
-    }
-    release(backend, P);
+    const pool = nativeThreads(backend);
+    const ranges = splitRange(total, pool?.threads ?? 1, chunk);
+    const dws = ranges.map(() => zeros(backend, [g.kH, g.kW, g.inC, g.outC]));
+    const scratch = ranges.map(() => backend.makeOutput([chunk, rowLen], 'float32'));
+    const args = ranges.map(([p0, p1], i) => [
+      ptr(backend, x),
+      ptr(backend, dy),
+      ptr(backend, dws[i]!),
+      ptr(backend, scratch[i]!),
+      g.inH,
+      g.inW,
+      g.inC,
+      g.outH,
+      g.outW,
+      g.outC,
+      g.kH,
+      g.kW,
+      g.strideH,
+      g.strideW,
+      g.dilH,
+      g.dilW,
+      g.padTop,
+      g.padLeft,
+      p0,
+      p1,
+      chunk,
+    ]);
+    if (pool && args.length > 1) pool.run(backend, 'conv2d_filter_grad', args);
+    else native.conv2d_filter_grad(...args[0]!);
+    const dw = dws[0]!;
+    for (const part of dws.slice(1)) addInto(backend, dw, part, rowLen * g.outC);
+    release(backend, ...scratch, ...dws.slice(1));
     return dw;
   }
   const chunk = chunkPixels(rowLen, total);
@@ -377,6 +392,68 @@ export function makeConv2DBackpropFilter(stockMatMul: KernelImpl): KernelImpl {
   };
 }
 
+/**
+ * For stride 1 and dilation 1 the input gradient is itself a convolution ("full" correlation
+ * with the flipped filter):
+ *   dx[b, ih, iw, ci] = sum_{kh, kw, co} dy[b, ih + padTop - kh, iw + padLeft - kw, co] W[kh, kw, ci, co]
+ *                     = conv2d(dy, W')[b, ih, iw, ci],  W'[kh, kw, co, ci] = W[kH-1-kh, kW-1-kw, ci, co]
+ * with padding kH-1-padTop / kH-1-padBottom (and likewise in width), so it runs on the backend's
+ * own (XNNPACK, multithreaded) Conv2D: faster than im2col + product + col2im, whose col2im is
+ * single-threaded. Returns null when the shortcut does not apply (strides, dilations, or a
+ * padding wider than the filter).
+ */
+function conv2dInputGradAsConv(
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo | null {
+  const { filterHeight: kH, filterWidth: kW, padInfo } = info;
+  const pads = [
+    kH - 1 - padInfo.top,
+    kH - 1 - padInfo.bottom,
+    kW - 1 - padInfo.left,
+    kW - 1 - padInfo.right,
+  ];
+  if (
+    info.strideHeight !== 1 ||
+    info.strideWidth !== 1 ||
+    info.dilationHeight !== 1 ||
+    info.dilationWidth !== 1 ||
+    pads.some((p) => p < 0)
+  )
+    return null;
+  const inC = info.inChannels;
+  const outC = info.outChannels;
+  const flipped = backend.makeOutput([kH, kW, outC, inC], 'float32');
+  const w = f32(backend, filter);
+  const wf = f32(backend, flipped);
+  for (let kh = 0; kh < kH; kh++)
+    for (let kw = 0; kw < kW; kw++) {
+      const src = ((kH - 1 - kh) * kW + (kW - 1 - kw)) * inC * outC;
+      const dst = (kh * kW + kw) * outC * inC;
+      for (let ci = 0; ci < inC; ci++)
+        for (let co = 0; co < outC; co++) wf[dst + co * inC + ci] = w[src + ci * outC + co]!;
+    }
+  const dx = stockKernel(Conv2D)({
+    inputs: { x: dy, filter: flipped },
+    backend,
+    attrs: {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [pads[0]!, pads[1]!],
+        [pads[2]!, pads[3]!],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+    },
+  }) as TensorInfo;
+  release(backend, flipped);
+  return dx;
+}
+
 export function makeConv2DBackpropInput(stockMatMul: KernelImpl): KernelImpl {
   return ({ inputs, backend: be, attrs = {} }) => {
     const backend = be as WasmBackendLike;
@@ -392,7 +469,9 @@ export function makeConv2DBackpropInput(stockMatMul: KernelImpl): KernelImpl {
     const inputShape = attrs['inputShape'] as number[];
     const info = convInfoFor(inputShape, filter.shape, attrs);
     if (nchw) dy = nchwToNhwc(backend, dy);
-    const dx = conv2dInputGradNHWC(backend, matmul, dy, filter, geometryOf(info));
+    const dx =
+      conv2dInputGradAsConv(backend, dy, filter, info) ??
+      conv2dInputGradNHWC(backend, matmul, dy, filter, geometryOf(info));
     if (!nchw) return dx;
     release(backend, dy);
     const out = nhwcToNchw(

@@ -13,6 +13,12 @@ export { planMatMul } from './batch-mat-mul';
 export { type ConvGeometry, chunkPixels, col2im, im2col } from './conv2d';
 export { nativeKernels, setNativeKernelsEnabled } from './native';
 export {
+  type NativeThreadPool,
+  nativeThreads,
+  setNativeThreadsEnabled,
+  splitRange,
+} from './native-threads';
+export {
   type RegisteredKernel,
   type RegisterWasmTrainingOptions,
   registerWasmTrainingKernels,

@@ -25,6 +25,12 @@ export interface NativeKernels {
     N: number,
     K: number,
   ): void;
+  /**
+   * dW (kH*kW*inC x outC) += im2col(x)^T dy over output pixels p0..p1, `chunk` pixels at a time,
+   * with P a chunk x kH*kW*inC scratch. Arguments: x, dy, dW, P (heap offsets), inH, inW, inC,
+   * outH, outW, outC, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft, p0, p1, chunk.
+   */
+  conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */

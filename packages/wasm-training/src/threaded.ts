@@ -10,11 +10,13 @@
  * `useThreadedWasmBackend` writes the worker script and the module source to a temporary
  * folder, starts the threaded build with workers from those file paths, sizes its pool to
  * `threads`, and registers it as the 'wasm' backend. Kernels registered for 'wasm' (stock and
- * this package's) run on it unchanged; XNNPACK's matmul and convolution use all threads, the
- * rest of the kernels stay single-threaded.
+ * this package's) run on it unchanged; XNNPACK's matmul and convolution use all threads, and so
+ * do this package's kernels that split cleanly (native-threads.ts: `threads - 1` helper threads
+ * on the same shared heap). The remaining kernels stay single-threaded.
  */
 import { checkNumber } from '@igm/core';
 import { engine, registerBackend, removeBackend, setBackend } from '@tensorflow/tfjs-core';
+import { startNativeThreads } from './native-threads';
 
 interface WasmPackage {
   BackendWasm: new (module: unknown) => object;
@@ -118,6 +120,9 @@ export async function useThreadedWasmBackend({ threads }: { threads: number }): 
   if (!(await setBackend('wasm')))
     throw new Error('useThreadedWasmBackend: the threaded wasm backend failed to start');
   active = { threads: wasmPkg.getThreadsCount() };
+  // Helper threads for this package's own kernels, on the same shared heap.
+  const memory = (module as { wasmMemory?: object }).wasmMemory;
+  if (memory !== undefined) await startNativeThreads(module, memory, active.threads);
   return active.threads;
 }
 

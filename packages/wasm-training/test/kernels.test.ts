@@ -84,6 +84,20 @@ describe.each(['simd', 'js'] as const)(
         ],
       },
       { x: [4, 16, 12, 8], f: [3, 3, 8, 16], strides: 1, pad: 'same' },
+      // stride 1: the input gradient runs as a convolution with the flipped filter; an even
+      // filter makes 'same' padding asymmetric, and a pad wider than the filter falls back
+      { x: [2, 7, 8, 3], f: [2, 4, 3, 5], strides: 1, pad: 'same' },
+      {
+        x: [1, 5, 6, 2],
+        f: [2, 2, 2, 3],
+        strides: 1,
+        pad: [
+          [0, 0],
+          [3, 0],
+          [0, 2],
+          [0, 0],
+        ],
+      },
       // 3200 output pixels x 288 = 8 im2col chunks of the SIMD filter gradient, 12 = 8 + 4 columns
       { x: [2, 40, 40, 32], f: [3, 3, 32, 12], strides: 1, pad: 'same' },
     ];

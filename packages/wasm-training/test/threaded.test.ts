@@ -6,10 +6,15 @@ import { expectAllClose, tf } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
 import {
   nativeKernels,
+  nativeThreads,
   registerWasmTrainingKernels,
+  setNativeThreadsEnabled,
+  splitRange,
   threadedWasmBackend,
   useThreadedWasmBackend,
 } from '../src/index';
+import { ptr } from '../src/native';
+import type { WasmBackendLike } from '../src/wasm-backend';
 import { onBackend, seeded } from './parity';
 
 describe('useThreadedWasmBackend', () => {
@@ -42,5 +47,69 @@ describe('useThreadedWasmBackend', () => {
     for (let i = 0; i < cpu.length; i++) {
       expectAllClose(wasm[i]!, cpu[i]!, { atol: 1e-3, rtol: 1e-4, label: `output ${i}` });
     }
+  });
+
+  // The tests below run on the threaded backend started above (same file, same process).
+  it('starts one helper thread for the SIMD kernels next to the calling thread', () => {
+    expect(nativeThreads(tf.backend() as never)?.threads).toBe(2);
+  });
+
+  it('splits the conv weight gradient over both threads and matches the cpu backend', async () => {
+    // 2 x 40 x 40 output pixels x 288 = 8 im2col chunks, split 4 + 4 between the threads.
+    const f = () => {
+      const x = tf.tensor4d(seeded([2, 40, 40, 32], 5), [2, 40, 40, 32]);
+      const dy = tf.tensor4d(seeded([2, 40, 40, 12], 6), [2, 40, 40, 12]);
+      const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 12] };
+      return [
+        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor,
+      ];
+    };
+    const cpu = await onBackend('cpu', f);
+    await tf.setBackend('wasm');
+    const run = () => {
+      const outs = tf.tidy(f);
+      const data = outs[0]!.dataSync();
+      tf.dispose(outs);
+      return data;
+    };
+    const before = tf.memory().numTensors;
+    const split = run();
+    setNativeThreadsEnabled(false);
+    const single = run();
+    setNativeThreadsEnabled(true);
+    expect(tf.memory().numTensors).toBe(before);
+    // Sums of 3200 products of O(1) terms: float32 rounding ~1e-5 relative.
+    expectAllClose(split, cpu[0]!, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs cpu' });
+    expectAllClose(split, single, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs one' });
+  });
+
+  it("reports a helper thread's trap as an error naming the thread and the kernel", () => {
+    const backend = tf.backend() as never as WasmBackendLike;
+    const pool = nativeThreads(backend)!;
+    const a = tf.zeros([8]);
+    const ok = [ptr(backend, a), ptr(backend, a), 8];
+    // Far beyond the heap: the helper's add_inplace traps with an out-of-bounds access.
+    expect(() => pool.run(backend, 'add_inplace', [ok, [0x7ffffff0, 0x7ffffff0, 1 << 20]])).toThrow(
+      /helper thread 1 failed in add_inplace/,
+    );
+    // The pool still works afterwards.
+    pool.run(backend, 'add_inplace', [ok, ok]);
+    a.dispose();
+  });
+});
+
+describe('splitRange', () => {
+  it('splits into contiguous ranges of whole units, never more parts than units', () => {
+    expect(splitRange(10, 2)).toEqual([
+      [0, 5],
+      [5, 10],
+    ]);
+    expect(splitRange(10, 3, 4)).toEqual([
+      [0, 4],
+      [4, 8],
+      [8, 10],
+    ]);
+    expect(splitRange(3, 4, 4)).toEqual([[0, 3]]);
+    expect(splitRange(7, 1)).toEqual([[0, 7]]);
   });
 });

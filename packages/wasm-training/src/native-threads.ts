@@ -1,0 +1,195 @@
+/**
+ * Helper threads for the package's own SIMD kernels on the threaded wasm backend (Node).
+ *
+ * The threaded build runs XNNPACK (matmul, convolution) on its pthreadpool, but every other
+ * kernel, this package's included, runs on the calling thread. Kernels that split cleanly
+ * (the conv weight gradient over output pixels, pooling gradients over images, reductions over
+ * rows) can use the other cores through this pool: `threads - 1` worker_threads, each with its
+ * own instance of the shared-memory build of native/kernels.c bound to the backend's
+ * (shared) WebAssembly.Memory, so they work on the same tensors in place.
+ *
+ * A call hands each helper a function name and its integer arguments through a small
+ * SharedArrayBuffer and wakes it with Atomics.notify; the calling thread runs part 0 itself,
+ * then waits (Atomics.wait) for the helpers. No messages, no copies; about 10-50 us per call.
+ * Idle helpers sleep in Atomics.wait and are unref'd, so they never keep the process alive.
+ */
+
+import { type NativeKernels, nativeKernels } from './native';
+import { KERNELS_SHARED_WASM_BASE64 } from './native-bytes';
+import type { WasmBackendLike } from './wasm-backend';
+
+/** Functions a helper thread can run (all of native/kernels.c's exports). */
+export type NativeKernelName = keyof NativeKernels;
+
+export interface NativeThreadPool {
+  /** Threads a call runs on, the calling thread included. */
+  readonly threads: number;
+  /**
+   * Runs `fn(...argsPerThread[i])` for every i: i = 0 on the calling thread, i >= 1 on helper
+   * i - 1 (at most `threads` parts). Returns when all have finished; rethrows a helper's trap.
+   * The parts must write disjoint memory.
+   */
+  run(backend: WasmBackendLike, fn: NativeKernelName, argsPerThread: number[][]): void;
+  /** Stops the helpers (the pool is unusable afterwards). */
+  terminate(): Promise<void>;
+}
+
+// Control block of one helper, Int32 slots.
+const STATE = 0; // 0 idle, 1 work posted, 2 done, 3 exit, 4 failed
+const FN = 1;
+const NARGS = 2;
+const ARGS = 3;
+const MAX_ARGS = 32;
+
+const IDLE = 0;
+const POSTED = 1;
+const DONE = 2;
+const EXIT = 3;
+const FAILED = 4;
+
+/** The helper's program (CommonJS, started with `eval: true`; no file on disk needed). */
+const HELPER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { memory, bytes, names, control } = workerData;
+const ctl = new Int32Array(control);
+const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+parentPort.postMessage('ready');
+for (;;) {
+  let s;
+  while ((s = Atomics.load(ctl, ${STATE})) === ${IDLE} || s === ${DONE}) Atomics.wait(ctl, ${STATE}, s);
+  if (s === ${EXIT}) break;
+  try {
+    const args = Array.from(ctl.subarray(${ARGS}, ${ARGS} + ctl[${NARGS}]));
+    exports[names[ctl[${FN}]]](...args);
+    Atomics.store(ctl, ${STATE}, ${DONE});
+  } catch (e) {
+    console.error('@igm/wasm-training helper thread:', e);
+    Atomics.store(ctl, ${STATE}, ${FAILED});
+  }
+  Atomics.notify(ctl, ${STATE});
+}
+`;
+
+const NAMES: NativeKernelName[] = [
+  'add_inplace',
+  'transpose2d',
+  'im2col',
+  'col2im',
+  'gemm_acc',
+  'conv2d_filter_grad',
+];
+
+/** Pools by the backend's Emscripten module (one per threaded backend). */
+const pools = new WeakMap<object, NativeThreadPool>();
+
+interface WorkerLike {
+  on(event: 'message' | 'error', cb: (v: unknown) => void): void;
+  unref(): void;
+  terminate(): Promise<number>;
+}
+
+/**
+ * Starts `threads - 1` helper threads for the kernels of the backend whose Emscripten module is
+ * `module` and whose heap is the shared `memory`. Node only; called by useThreadedWasmBackend.
+ */
+export async function startNativeThreads(
+  module: object,
+  memory: object,
+  threads: number,
+): Promise<NativeThreadPool | null> {
+  if (threads < 2 || typeof SharedArrayBuffer === 'undefined') return null;
+  const { Worker } = (await import('node:worker_threads')) as unknown as {
+    Worker: new (src: string, opts: object) => WorkerLike;
+  };
+  const bytes = Uint8Array.from(Buffer.from(KERNELS_SHARED_WASM_BASE64, 'base64'));
+  const helpers: Array<{ worker: WorkerLike; ctl: Int32Array }> = [];
+  for (let i = 1; i < threads; i++) {
+    const control = new SharedArrayBuffer(4 * (ARGS + MAX_ARGS));
+    const worker = new Worker(HELPER_SOURCE, {
+      eval: true,
+      workerData: { memory, bytes, names: NAMES, control },
+    });
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', () => resolve());
+      worker.on('error', reject);
+    });
+    worker.unref();
+    helpers.push({ worker, ctl: new Int32Array(control) });
+  }
+  const pool: NativeThreadPool = {
+    threads,
+    run(backend, fn, argsPerThread) {
+      const native = nativeKernels(backend);
+      if (native === null)
+        throw new Error('wasm-training: SIMD kernels unavailable on this backend');
+      if (argsPerThread.length > threads) {
+        throw new Error(
+          `wasm-training: ${argsPerThread.length} parts for a pool of ${threads} threads`,
+        );
+      }
+      const used = helpers.slice(0, argsPerThread.length - 1);
+      used.forEach(({ ctl }, i) => {
+        const args = argsPerThread[i + 1]!;
+        ctl[FN] = NAMES.indexOf(fn);
+        ctl[NARGS] = args.length;
+        ctl.set(args, ARGS);
+        Atomics.store(ctl, STATE, POSTED);
+        Atomics.notify(ctl, STATE);
+      });
+      let ownError: unknown;
+      try {
+        (native[fn] as (...a: number[]) => void)(...argsPerThread[0]!);
+      } catch (e) {
+        ownError = e;
+      }
+      let failed = -1;
+      used.forEach(({ ctl }, i) => {
+        for (let s = Atomics.load(ctl, STATE); s === POSTED; s = Atomics.load(ctl, STATE))
+          Atomics.wait(ctl, STATE, s);
+        if (Atomics.load(ctl, STATE) === FAILED) failed = i + 1;
+        Atomics.store(ctl, STATE, IDLE);
+      });
+      if (ownError !== undefined) throw ownError;
+      if (failed >= 0) {
+        throw new Error(`wasm-training: helper thread ${failed} failed in ${fn} (see stderr)`);
+      }
+    },
+    async terminate() {
+      for (const { worker, ctl } of helpers) {
+        Atomics.store(ctl, STATE, EXIT);
+        Atomics.notify(ctl, STATE);
+        await worker.terminate();
+      }
+      helpers.length = 0;
+      pools.delete(module);
+    },
+  };
+  pools.set(module, pool);
+  return pool;
+}
+
+let threadsDisabled = false;
+
+/** Turns the helper threads off (false) or back on (true); for tests and benchmarks. */
+export function setNativeThreadsEnabled(enabled: boolean): void {
+  threadsDisabled = !enabled;
+}
+
+/** The helper-thread pool of this backend, or null (single-threaded backend or no SIMD kernels). */
+export function nativeThreads(backend: WasmBackendLike): NativeThreadPool | null {
+  if (threadsDisabled) return null;
+  return pools.get(backend.wasm as unknown as object) ?? null;
+}
+
+/** Splits [0, total) into at most `parts` contiguous ranges of whole `unit`s (e.g. images). */
+export function splitRange(total: number, parts: number, unit = 1): Array<[number, number]> {
+  const units = Math.ceil(total / unit);
+  const n = Math.max(1, Math.min(parts, units));
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < n; i++) {
+    const a = Math.min(total, Math.floor((units * i) / n) * unit);
+    const b = Math.min(total, Math.floor((units * (i + 1)) / n) * unit);
+    if (b > a) out.push([a, b]);
+  }
+  return out;
+}
