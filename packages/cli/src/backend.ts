@@ -5,6 +5,8 @@
  *   auto: @tensorflow/tfjs-node-gpu -> @tensorflow/tfjs-node -> wasm (+ @igm/wasm-training
  *         kernels) -> cpu, printing what runs and why.
  *
+ * On wasm, `threads` above 1 starts @igm/wasm-training's threaded build.
+ *
  * tfjs-node(-gpu) download libtensorflow while installing, so they are optional: the user adds
  * them on a machine with internet (and CUDA for -gpu). A requested backend that is not installed
  * is an error that gives the install command.
@@ -29,6 +31,17 @@ export interface BackendChoice {
   readonly reasons: readonly string[];
   /** Kernels @igm/wasm-training registered (wasm only). */
   readonly kernels?: readonly string[];
+  /** Threads the wasm backend runs on (wasm only). */
+  readonly threads?: number;
+}
+
+export interface SelectBackendOptions {
+  /**
+   * Threads for the wasm backend (default 1): above 1, @igm/wasm-training's threaded build,
+   * where XNNPACK and the package's kernels split work over that many threads. 'auto' takes
+   * every core (os.availableParallelism). The tensorflow backends manage their own threads.
+   */
+  threads?: number | 'auto';
 }
 
 export class BackendUnavailableError extends Error {
@@ -66,25 +79,53 @@ async function tryNode(kind: 'tensorflow' | 'cuda', importer: Importer): Promise
   return { backend: 'tensorflow', label: pkg, reasons: [] };
 }
 
-async function tryWasm(importer: Importer, reasons: string[]): Promise<BackendChoice> {
+interface WasmTrainingModule {
+  registerWasmTrainingKernels?: () => unknown;
+  useThreadedWasmBackend?: (o: { threads: number }) => Promise<number>;
+}
+
+async function tryWasm(
+  importer: Importer,
+  reasons: string[],
+  threads: number,
+): Promise<BackendChoice> {
   await importer('@tensorflow/tfjs-backend-wasm');
-  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not start');
+  let running = 1;
+  let mod: WasmTrainingModule | undefined;
+  if (threads > 1) {
+    // The threaded build (XNNPACK and @igm/wasm-training's kernels on every thread) replaces
+    // the 'wasm' backend before any tensor exists; if it cannot start, one thread it is.
+    try {
+      mod = (await importer('@igm/wasm-training')) as WasmTrainingModule;
+      if (!mod.useThreadedWasmBackend) throw new Error('this version has no threaded backend');
+      running = await mod.useThreadedWasmBackend({ threads });
+    } catch (e) {
+      reasons.push(`${threads} wasm threads: ${describeFailure(e)} (running on one)`);
+    }
+  }
+  if (running === 1 && !(await tf.setBackend('wasm')))
+    throw new Error('the wasm backend did not start');
   await tf.ready();
+  const onThreads = running > 1 ? `, ${running} threads` : '';
   try {
-    const mod = (await importer('@igm/wasm-training')) as {
-      registerWasmTrainingKernels?: () => unknown;
-    };
+    mod ??= (await importer('@igm/wasm-training')) as WasmTrainingModule;
     const registered = mod.registerWasmTrainingKernels?.();
-    const kernels = Array.isArray(registered) ? (registered as unknown[]).map(String) : undefined;
+    // registerWasmTrainingKernels returns [{ kernelName, action }, ...].
+    const kernels = Array.isArray(registered)
+      ? (registered as Array<{ kernelName?: unknown }>).map((k) =>
+          String(typeof k === 'object' && k !== null ? k.kernelName : k),
+        )
+      : undefined;
     return {
       backend: 'wasm',
-      label: 'wasm + @igm/wasm-training kernels',
+      label: `wasm + @igm/wasm-training kernels${onThreads}`,
       reasons,
+      threads: running,
       ...(kernels ? { kernels } : {}),
     };
   } catch (e) {
     reasons.push(`@igm/wasm-training: ${describeFailure(e)} (convnets cannot train on stock wasm)`);
-    return { backend: 'wasm', label: 'wasm (stock kernels)', reasons };
+    return { backend: 'wasm', label: `wasm (stock kernels${onThreads})`, reasons, threads: running };
   }
 }
 
@@ -92,7 +133,9 @@ async function tryWasm(importer: Importer, reasons: string[]): Promise<BackendCh
 export async function selectBackend(
   request: BackendRequest,
   importer: Importer = defaultImporter,
+  options: SelectBackendOptions = {},
 ): Promise<BackendChoice> {
+  const threads = await resolveThreads(options.threads ?? 1);
   if (!BACKEND_REQUESTS.includes(request)) {
     throw new BackendUnavailableError(
       `Unknown backend "${String(request)}". Expected one of ${BACKEND_REQUESTS.join(', ')}.`,
@@ -109,7 +152,7 @@ export async function selectBackend(
       );
     }
   }
-  if (request === 'wasm') return tryWasm(importer, []);
+  if (request === 'wasm') return tryWasm(importer, [], threads);
   if (request === 'cpu') {
     await tf.setBackend('cpu');
     await tf.ready();
@@ -125,13 +168,26 @@ export async function selectBackend(
     }
   }
   try {
-    return await tryWasm(importer, reasons);
+    return await tryWasm(importer, reasons, threads);
   } catch (e) {
     reasons.push(`@tensorflow/tfjs-backend-wasm: ${describeFailure(e)}`);
   }
   await tf.setBackend('cpu');
   await tf.ready();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
+}
+
+async function resolveThreads(threads: number | 'auto'): Promise<number> {
+  if (threads === 'auto') {
+    const os = await import('node:os');
+    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  }
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new BackendUnavailableError(
+      `threads is ${String(threads)}; expected an integer from 1 to 64 or "auto".`,
+    );
+  }
+  return threads;
 }
 
 export function describeBackendChoice(choice: BackendChoice): string {

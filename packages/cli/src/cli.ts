@@ -21,6 +21,10 @@ function integer(name: string) {
   };
 }
 
+function threadCount(value: string): number | 'auto' {
+  return value === 'auto' ? 'auto' : integer('--threads')(value);
+}
+
 const list = (value: string): string[] =>
   value
     .split(',')
@@ -38,6 +42,7 @@ interface RunFlags {
   epochs?: number;
   batchSize?: number;
   backend?: string;
+  threads?: number | 'auto';
   out?: string;
   resume?: boolean;
   fsddDir?: string;
@@ -61,6 +66,7 @@ async function runFromFlags(flags: RunFlags, methods: string[]): Promise<void> {
       epochs: flags.epochs,
       batchSize: flags.batchSize,
       backend: flags.backend,
+      threads: flags.threads,
       out: flags.out ?? (fromFile['out'] as string | undefined) ?? defaultRunName(dataset),
       resume: flags.resume,
       ...(flags.fsddDir
@@ -103,6 +109,11 @@ function addRunOptions(cmd: Command): Command {
         '--backend <name>',
         'tfjs backend; auto tries tfjs-node-gpu, tfjs-node, wasm, cpu',
       ).choices([...BACKEND_REQUESTS]),
+    )
+    .option(
+      '--threads <n>',
+      'wasm threads: a count, or auto for every core (default 1)',
+      threadCount,
     )
     .option('--out <dir>', 'run directory (default runs/<dataset>-<time>)')
     .option('--resume', 'continue the runs in --out from their last checkpoints')

@@ -312,7 +312,9 @@ export async function runComparison(
     );
   }
 
-  const choice = await selectBackend(config.backend as BackendRequest);
+  const choice = await selectBackend(config.backend as BackendRequest, undefined, {
+    threads: config.threads,
+  });
   reporter.log(describeBackendChoice(choice));
 
   const dir = resolve(config.out);

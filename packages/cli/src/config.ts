@@ -21,6 +21,8 @@ export const compareConfigSchema = z
     epochs: z.number().int().min(1).optional(),
     batchSize: z.number().int().min(1).optional(),
     backend: z.enum(BACKEND_REQUESTS as unknown as [string, ...string[]]),
+    /** wasm threads: a count, or 'auto' for every core (see selectBackend). */
+    threads: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
     out: z.string().min(1),
     resume: z.boolean().default(false),
     /** Options handed to the dataset loader (e.g. { root, fsddDir, pcaEnergyRemoved, snrDb }). */
