@@ -125,7 +125,12 @@ async function tryWasm(
     };
   } catch (e) {
     reasons.push(`@igm/wasm-training: ${describeFailure(e)} (convnets cannot train on stock wasm)`);
-    return { backend: 'wasm', label: `wasm (stock kernels${onThreads})`, reasons, threads: running };
+    return {
+      backend: 'wasm',
+      label: `wasm (stock kernels${onThreads})`,
+      reasons,
+      threads: running,
+    };
   }
 }
 

@@ -83,7 +83,8 @@ const NAMES: NativeKernelName[] = [
 const pools = new WeakMap<object, NativeThreadPool>();
 
 interface WorkerLike {
-  on(event: 'message' | 'error', cb: (v: unknown) => void): void;
+  once(event: 'message' | 'error', cb: (v: unknown) => void): void;
+  off(event: 'error', cb: (v: unknown) => void): void;
   unref(): void;
   terminate(): Promise<number>;
 }
@@ -110,8 +111,11 @@ export async function startNativeThreads(
       workerData: { memory, bytes, names: NAMES, control },
     });
     await new Promise<void>((resolve, reject) => {
-      worker.on('message', () => resolve());
-      worker.on('error', reject);
+      worker.once('message', () => {
+        worker.off('error', reject);
+        resolve();
+      });
+      worker.once('error', reject);
     });
     worker.unref();
     helpers.push({ worker, ctl: new Int32Array(control) });

@@ -96,12 +96,6 @@ export async function useThreadedWasmBackend({ threads }: { threads: number }): 
   } finally {
     os.cpus = realCpus;
   }
-  // Idle pool workers must not keep the process alive.
-  for (const w of [
-    ...(module.PThread?.unusedWorkers ?? []),
-    ...(module.PThread?.runningWorkers ?? []),
-  ])
-    w.unref?.();
   module.tfjs = {
     init: module.cwrap('init', null, []),
     initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
@@ -119,11 +113,21 @@ export async function useThreadedWasmBackend({ threads }: { threads: number }): 
   registerBackend('wasm', () => new wasmPkg.BackendWasm(module) as never, 2);
   if (!(await setBackend('wasm')))
     throw new Error('useThreadedWasmBackend: the threaded wasm backend failed to start');
+  // The pool's workers (started while the backend initialised) must not keep the process alive.
+  unrefWorkers(module);
   active = { threads: wasmPkg.getThreadsCount() };
   // Helper threads for this package's own kernels, on the same shared heap.
   const memory = (module as { wasmMemory?: object }).wasmMemory;
   if (memory !== undefined) await startNativeThreads(module, memory, active.threads);
   return active.threads;
+}
+
+function unrefWorkers(module: EmscriptenModule): void {
+  for (const w of [
+    ...(module.PThread?.unusedWorkers ?? []),
+    ...(module.PThread?.runningWorkers ?? []),
+  ])
+    w.unref?.();
 }
 
 /** The thread count of the backend started by useThreadedWasmBackend, or null if none. */

@@ -2,6 +2,10 @@
  * The multithreaded wasm backend (own file: vitest runs each file in its own process, so
  * replacing the 'wasm' backend here does not affect the other suites).
  */
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expectAllClose, tf } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
 import {
@@ -96,6 +100,20 @@ describe('useThreadedWasmBackend', () => {
     pool.run(backend, 'add_inplace', [ok, ok]);
     a.dispose();
   });
+});
+
+describe('process exit', () => {
+  it('a script that trained on the threaded backend exits by itself (idle threads are unref-ed)', () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+    const run = spawnSync(process.execPath, [tsx, join(here, 'scripts/threaded-exit.ts')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.error, 'the script did not exit within 60 s').toBeUndefined();
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('trained on 2 threads');
+  }, 70_000);
 });
 
 describe('splitRange', () => {
