@@ -127,6 +127,7 @@ EXPORT void max_pool_grad(const float *x, const float *dy, float *dx, int batch,
  * and stored back to `acc` around the chunk, so every column still adds its rows in order).
  */
 EXPORT void sum_rows(const float *x, double *acc, float *out, int rows, int cols, int mean) {
+  if (cols <= 0) return;
   for (int c = 0; c < cols; c++) acc[c] = 0.0;
   const int chunk = cols >= 4096 ? 1 : 4096 / cols;
   for (int r0 = 0; r0 < rows; r0 += chunk) {

@@ -448,6 +448,19 @@ describe.each(['simd', 'js'] as const)(
         ];
       });
     });
+
+    it('sum and mean of empty tensors over leading axes', async () => {
+      await expectParity('empty', () => {
+        const rowsEmpty = tf.zeros([0, 3]);
+        const colsEmpty = tf.zeros([4, 0]);
+        return [
+          tf.sum(rowsEmpty, 0),
+          tf.sum(colsEmpty, 0),
+          tf.mean(colsEmpty, 0),
+          tf.sum(tf.zeros([2, 0, 5]), [0, 1], true),
+        ];
+      });
+    });
   },
 );
 
@@ -510,6 +523,7 @@ describe('MaxPoolGrad, Sum and Mean: SIMD kernels equal the JS loops bit for bit
         tf.mean(x, 0, true),
         tf.sum(big, 0),
         tf.mean(big, 0),
+        tf.mean(tf.zeros([0, 3]), 0), // 0 / 0: NaN on both paths
       ];
     });
   });
