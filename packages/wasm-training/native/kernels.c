@@ -33,6 +33,147 @@ static inline void add_f32(float *dst, const float *src, int n) {
 /* dst[n] += src[n]. */
 EXPORT void add_inplace(float *dst, const float *src, int n) { add_f32(dst, src, n); }
 
+/*
+ * The gradient of a 2-D max pool (NHWC, dilation 1): for each output window and channel, the
+ * FIRST maximum in row-major scan order (strict >, starting from -Infinity, so NaN is never
+ * picked and a window of -Infinity/NaN only gets no gradient) receives dy; overlapping windows
+ * accumulate. dx rows are zeroed just before the first window that reaches them (windows move
+ * down monotonically), so the zeroing and the accumulation share the cache. When the windows
+ * tile the input exactly (stride = size, no padding, no remainder) every dx element belongs to
+ * one window and is stored directly, without zeroing. Four channels at a time: compare/select
+ * tracks each lane's best value and its window position; then each window position adds the
+ * lanes whose maximum it holds (adding +0 elsewhere, which leaves a sum that started at +0
+ * unchanged bit for bit).
+ */
+EXPORT void max_pool_grad(const float *x, const float *dy, float *dx, int batch, int inH, int inW,
+                          int ch, int outH, int outW, int fH, int fW, int sH, int sW, int top,
+                          int left) {
+  const int tiles = sH == fH && sW == fW && top == 0 && left == 0 && outH * fH == inH &&
+                    outW * fW == inW;
+  const int rowLen = inW * ch;
+  const int ch4 = ch & ~3;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int b = 0; b < batch; b++) {
+    const float *xb = x + (long)b * inH * rowLen;
+    float *dxb = dx + (long)b * inH * rowLen;
+    int zeroed = 0; /* dx rows [0, zeroed) of this image are zero or hold gradient */
+    for (int oh = 0; oh < outH; oh++) {
+      const int h0 = oh * sH - top;
+      const int hs = h0 > 0 ? h0 : 0;
+      const int he = h0 + fH < inH ? h0 + fH : inH;
+      if (!tiles)
+        for (; zeroed < he; zeroed++) zero_f32(dxb + (long)zeroed * rowLen, rowLen);
+      for (int ow = 0; ow < outW; ow++) {
+        const int w0 = ow * sW - left;
+        const int ws = w0 > 0 ? w0 : 0;
+        const int we = w0 + fW < inW ? w0 + fW : inW;
+        const float *g = dy + ((long)(b * outH + oh) * outW + ow) * ch;
+        int c = 0;
+        for (; c < ch4; c += 4) {
+          v128_t best = wasm_f32x4_splat(-__builtin_inff());
+          v128_t where = wasm_i32x4_splat(-1);
+          int k = 0;
+          for (int h = hs; h < he; h++) {
+            const float *xr = xb + (long)h * rowLen + c;
+            for (int w = ws; w < we; w++, k++) {
+              const v128_t v = wasm_v128_load(xr + w * ch);
+              const v128_t gt = wasm_f32x4_gt(v, best);
+              best = wasm_v128_bitselect(v, best, gt);
+              where = wasm_v128_bitselect(wasm_i32x4_splat(k), where, gt);
+            }
+          }
+          const v128_t gv = wasm_v128_load(g + c);
+          k = 0;
+          for (int h = hs; h < he; h++) {
+            float *dr = dxb + (long)h * rowLen + c;
+            for (int w = ws; w < we; w++, k++) {
+              const v128_t hit = wasm_i32x4_eq(where, wasm_i32x4_splat(k));
+              const v128_t add = wasm_v128_and(gv, hit);
+              float *d = dr + w * ch;
+              /* +0 + add turns a -0 gradient into +0, as the accumulation from +0 does. */
+              wasm_v128_store(d, wasm_f32x4_add(tiles ? zero : wasm_v128_load(d), add));
+            }
+          }
+        }
+        for (; c < ch; c++) {
+          float best = -__builtin_inff();
+          long where = -1;
+          for (int h = hs; h < he; h++)
+            for (int w = ws; w < we; w++) {
+              const long i = (long)h * rowLen + (long)w * ch + c;
+              if (xb[i] > best) {
+                best = xb[i];
+                where = i;
+              }
+            }
+          if (tiles)
+            for (int h = hs; h < he; h++)
+              for (int w = ws; w < we; w++) dxb[(long)h * rowLen + (long)w * ch + c] = 0.0f;
+          if (where >= 0) dxb[where] += g[c];
+        }
+      }
+    }
+    if (!tiles)
+      for (; zeroed < inH; zeroed++) zero_f32(dxb + (long)zeroed * rowLen, rowLen);
+  }
+}
+
+/*
+ * Sum (or, with mean != 0, mean) over the leading axis of a rows x cols matrix:
+ *   acc[c] = ((0 + x[0, c]) + x[1, c]) + ... in float64 (exactly the sequential float64 sum),
+ *   out[c] = (float)acc[c]  or  (float)(acc[c] / rows).
+ * `acc` is caller-provided heap scratch of cols doubles. Rows are taken in chunks that stay in
+ * cache; within a chunk, blocks of 16 columns keep their accumulators in registers (loaded from
+ * and stored back to `acc` around the chunk, so every column still adds its rows in order).
+ */
+EXPORT void sum_rows(const float *x, double *acc, float *out, int rows, int cols, int mean) {
+  if (cols <= 0) return;
+  for (int c = 0; c < cols; c++) acc[c] = 0.0;
+  const int chunk = cols >= 4096 ? 1 : 4096 / cols;
+  for (int r0 = 0; r0 < rows; r0 += chunk) {
+    const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    int c = 0;
+    for (; c + 16 <= cols; c += 16) {
+      v128_t a0 = wasm_v128_load(acc + c), a1 = wasm_v128_load(acc + c + 2);
+      v128_t a2 = wasm_v128_load(acc + c + 4), a3 = wasm_v128_load(acc + c + 6);
+      v128_t a4 = wasm_v128_load(acc + c + 8), a5 = wasm_v128_load(acc + c + 10);
+      v128_t a6 = wasm_v128_load(acc + c + 12), a7 = wasm_v128_load(acc + c + 14);
+      for (int r = r0; r < r1; r++) {
+        const float *p = x + (long)r * cols + c;
+        const v128_t v0 = wasm_v128_load(p), v1 = wasm_v128_load(p + 4);
+        const v128_t v2 = wasm_v128_load(p + 8), v3 = wasm_v128_load(p + 12);
+        a0 = wasm_f64x2_add(a0, wasm_f64x2_promote_low_f32x4(v0));
+        a1 = wasm_f64x2_add(a1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v0, v0, 2, 3, 2, 3)));
+        a2 = wasm_f64x2_add(a2, wasm_f64x2_promote_low_f32x4(v1));
+        a3 = wasm_f64x2_add(a3, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v1, v1, 2, 3, 2, 3)));
+        a4 = wasm_f64x2_add(a4, wasm_f64x2_promote_low_f32x4(v2));
+        a5 = wasm_f64x2_add(a5, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v2, v2, 2, 3, 2, 3)));
+        a6 = wasm_f64x2_add(a6, wasm_f64x2_promote_low_f32x4(v3));
+        a7 = wasm_f64x2_add(a7, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v3, v3, 2, 3, 2, 3)));
+      }
+      wasm_v128_store(acc + c, a0), wasm_v128_store(acc + c + 2, a1);
+      wasm_v128_store(acc + c + 4, a2), wasm_v128_store(acc + c + 6, a3);
+      wasm_v128_store(acc + c + 8, a4), wasm_v128_store(acc + c + 10, a5);
+      wasm_v128_store(acc + c + 12, a6), wasm_v128_store(acc + c + 14, a7);
+    }
+    for (; c + 4 <= cols; c += 4) {
+      v128_t a0 = wasm_v128_load(acc + c), a1 = wasm_v128_load(acc + c + 2);
+      for (int r = r0; r < r1; r++) {
+        const v128_t v = wasm_v128_load(x + (long)r * cols + c);
+        a0 = wasm_f64x2_add(a0, wasm_f64x2_promote_low_f32x4(v));
+        a1 = wasm_f64x2_add(a1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3)));
+      }
+      wasm_v128_store(acc + c, a0), wasm_v128_store(acc + c + 2, a1);
+    }
+    for (; c < cols; c++) {
+      double a = acc[c];
+      for (int r = r0; r < r1; r++) a += (double)x[(long)r * cols + c];
+      acc[c] = a;
+    }
+  }
+  for (int c = 0; c < cols; c++) out[c] = (float)(mean ? acc[c] / (double)rows : acc[c]);
+}
+
 /* For each of `batch` stacked rows x cols matrices: dst[c * rows + r] = src[r * cols + c]. */
 EXPORT void transpose2d(const float *src, float *dst, int rows, int cols, int batch) {
   const int size = rows * cols;

@@ -70,14 +70,18 @@ for (;;) {
 }
 `;
 
-const NAMES: NativeKernelName[] = [
-  'add_inplace',
-  'transpose2d',
-  'im2col',
-  'col2im',
-  'gemm_acc',
-  'conv2d_filter_grad',
-];
+// Every export, by name (a Record, so the compiler flags a kernel missing here).
+const EXPORTS: Record<NativeKernelName, true> = {
+  add_inplace: true,
+  max_pool_grad: true,
+  sum_rows: true,
+  transpose2d: true,
+  im2col: true,
+  col2im: true,
+  gemm_acc: true,
+  conv2d_filter_grad: true,
+};
+const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 
 /** Pools by the backend's Emscripten module (one per threaded backend). */
 const pools = new WeakMap<object, NativeThreadPool>();

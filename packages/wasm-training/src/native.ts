@@ -9,6 +9,10 @@ import type { WasmBackendLike } from './wasm-backend';
 
 export interface NativeKernels {
   add_inplace(dst: number, src: number, n: number): void;
+  /** dx (zeroed here) from x, dy and the pool geometry; see native/kernels.c. */
+  max_pool_grad(x: number, dy: number, dx: number, ...geometry: number[]): void;
+  /** out[c] = float32 of the float64 sum (mean: / rows) of column c of a rows x cols matrix. */
+  sum_rows(x: number, acc: number, out: number, rows: number, cols: number, mean: number): void;
   transpose2d(src: number, dst: number, rows: number, cols: number, batch: number): void;
   im2col(x: number, P: number, ...geometryAndRange: number[]): void;
   col2im(G: number, dx: number, ...geometryAndRange: number[]): void;

@@ -301,57 +301,253 @@ describe('UnsortedSegmentSum (wasm, added) vs cpu', () => {
   });
 });
 
-describe('MaxPoolGrad, Sum, Identity (wasm, overrides) vs cpu', () => {
-  const pools = [
-    { x: [2, 8, 8, 3], size: 2, strides: 2, pad: 'valid' },
-    { x: [2, 9, 7, 4], size: 3, strides: 2, pad: 'same' },
-    { x: [1, 10, 11, 2], size: [3, 2], strides: [1, 2], pad: 'valid' },
-  ] as const;
+/** Bit patterns of float32 results, so NaN, -0 and every rounding difference count. */
+function bits(outs: Float32Array[]): Uint32Array[] {
+  return outs.map((o) => new Uint32Array(Float32Array.from(o).buffer));
+}
+
+/** `f` on wasm with the SIMD kernels and with the JS loops: the results must agree bit for bit. */
+async function expectSimdEqualsJs(f: () => tf.Tensor[]): Promise<void> {
+  setNativeKernelsEnabled(false);
+  const js = await onBackend('wasm', f);
+  setNativeKernelsEnabled(true);
+  const simd = await onBackend('wasm', f);
+  expect(bits(simd)).toEqual(bits(js));
+}
+
+/** Seeded values rounded to {-2, ..., 2}: many ties inside every pool window. */
+const ties = (shape: number[], seed: number) =>
+  tf.tensor(
+    seeded(shape, seed).map((v) => Math.round(v * 2)),
+    shape,
+  );
+
+const pools: Array<{
+  x: number[];
+  size: number | [number, number];
+  strides: number | [number, number];
+  pad: 'same' | 'valid' | number;
+  values?: 'ties';
+}> = [
+  { x: [2, 8, 8, 3], size: 2, strides: 2, pad: 'valid' }, // exact tiling, channels < 4
+  { x: [2, 8, 6, 8], size: 2, strides: 2, pad: 'valid' }, // exact tiling, SIMD lanes only
+  { x: [2, 9, 7, 4], size: 3, strides: 2, pad: 'same' }, // overlapping windows
+  { x: [3, 9, 11, 6], size: 3, strides: 2, pad: 'same' }, // overlapping, 6 channels, non-square
+  { x: [3, 9, 11, 7], size: 3, strides: 2, pad: 'same', values: 'ties' },
+  { x: [2, 8, 8, 5], size: 2, strides: 2, pad: 'valid', values: 'ties' },
+  { x: [1, 10, 11, 2], size: [3, 2], strides: [1, 2], pad: 'valid' },
+  { x: [2, 7, 10, 5], size: 2, strides: 2, pad: 'same' }, // padding on the bottom/right
+  { x: [2, 6, 9, 4], size: 2, strides: 3, pad: 'valid' }, // gaps: pixels in no window
+  { x: [1, 6, 5, 9], size: 3, strides: 1, pad: 1, values: 'ties' }, // explicit padding
+];
+
+describe.each(['simd', 'js'] as const)(
+  'MaxPoolGrad, Sum and Mean with the %s kernels (wasm, overrides) vs cpu',
+  (mode) => {
+    beforeAll(() => setNativeKernelsEnabled(mode === 'simd'));
+    afterAll(() => setNativeKernelsEnabled(true));
+
+    for (const c of pools) {
+      it(`max pool gradient x ${JSON.stringify(c.x)} size ${c.size} strides ${c.strides} pad ${c.pad}${c.values ? ' (ties)' : ''}`, async () => {
+        await expectParity('maxPool', () => {
+          const x = (c.values ? ties(c.x, 61) : t(c.x, 61)) as tf.Tensor4D;
+          const y = tf.maxPool(x, c.size, c.strides, c.pad);
+          const r = t(y.shape, 62);
+          const g = tf.grad((a: tf.Tensor) =>
+            tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.size, c.strides, c.pad), r)),
+          )(x);
+          return [y, g];
+        });
+      });
+    }
+
+    it('max pool gradient with ties goes to the first maximum', async () => {
+      await expectParity('maxPool ties', () => {
+        const x = tf.tensor4d([1, 1, 1, 1, 2, 0, 2, 2], [1, 2, 4, 1]);
+        return [tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x)];
+      });
+      // The same on 4 + 1 channels (SIMD lanes and the scalar tail), 3x3 stride 2 'same'.
+      const grad = await onBackend('wasm', () => {
+        const x = tf.tensor4d(new Float32Array(2 * 3 * 3 * 5).fill(7), [2, 3, 3, 5]);
+        return [tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same')))(x)];
+      });
+      // Windows at (0,0) [rows 0-1, cols 0-1] and (0,1) [rows 0-1, cols 1-2], (1,0), (1,1):
+      // the first maximum of each is its top-left pixel.
+      const expected = new Float32Array(2 * 9 * 5);
+      for (const b of [0, 1])
+        for (const pixel of [0, 1, 3, 4])
+          expected.fill(1, (b * 9 + pixel) * 5, (b * 9 + pixel + 1) * 5);
+      expect(Array.from(grad[0]!)).toEqual(Array.from(expected));
+    });
+
+    it('max pool gradient with -Infinity and NaN: all -Infinity/NaN windows get none', async () => {
+      const v = seeded([2, 6, 6, 6], 81);
+      for (let i = 0; i < v.length; i++) {
+        if (i % 7 === 0) v[i] = Number.NaN;
+        else if (i % 5 === 0) v[i] = Number.NEGATIVE_INFINITY;
+      }
+      // The first image's top-left 2x2 block: -Infinity and NaN only.
+      for (const p of [0, 1, 6, 7])
+        for (let ch = 0; ch < 6; ch++)
+          v[p * 6 + ch] = p % 2 ? Number.NaN : Number.NEGATIVE_INFINITY;
+      const f = (size: number, strides: number, pad: 'same' | 'valid') => () => {
+        const x = tf.tensor4d(v, [2, 6, 6, 6]);
+        const y = tf.maxPool(x, size, strides, pad);
+        const r = t(y.shape, 82);
+        return [
+          tf.grad((a: tf.Tensor) =>
+            tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, strides, pad), r)),
+          )(x),
+        ];
+      };
+      for (const [size, strides, pad] of [
+        [2, 2, 'valid'],
+        [3, 2, 'same'],
+      ] as const) {
+        await expectParity('maxPool -Infinity/NaN', f(size, strides, pad));
+        const g = await onBackend('wasm', f(size, strides, pad));
+        if (size === 2)
+          for (const p of [0, 1, 6, 7])
+            for (let ch = 0; ch < 6; ch++) expect(g[0]![p * 6 + ch]).toBe(0);
+      }
+    });
+
+    it('sum over leading axes (keepDims both ways), over other axes, and int32', async () => {
+      await expectParity('sum', () => {
+        const x = t([4, 5, 6, 3], 63);
+        const xi = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'int32');
+        return [
+          tf.sum(x, [0, 1, 2]),
+          tf.sum(x, [1, 0], true),
+          tf.sum(x, 0),
+          tf.sum(x, [1, 3]),
+          tf.sum(x),
+          tf.cast(tf.sum(xi, 0), 'float32'),
+        ];
+      });
+    });
+
+    it('sum over leading axes accumulates in float64, equal to the cpu backend bit for bit', async () => {
+      // 3000 rows of values ~1e3 + noise: a float32 running sum loses the low bits (checked below),
+      // a float64 one, rounded once to float32, is what the cpu backend computes.
+      const shapes = [
+        [3000, 37],
+        [10, 20, 15, 21], // 21 columns: 16-wide block, a 4-wide block and one scalar column
+        [3, 1500, 64],
+      ];
+      const f = () =>
+        shapes.flatMap((shape, k) => {
+          const x = tf.add(tf.mul(t(shape, 90 + k), 1000), 1000.37);
+          const lead = shape.length === 4 ? [0, 1, 2] : shape.length === 3 ? [0, 1] : [0];
+          return [tf.sum(x, lead), tf.sum(x, lead, true)];
+        });
+      const cpu = await onBackend('cpu', f);
+      const wasm = await onBackend('wasm', f);
+      expect(bits(wasm)).toEqual(bits(cpu));
+      const x = seeded([3000, 37], 90).map((v) => Math.fround(Math.fround(v * 1000) + 1000.37));
+      let differs = 0;
+      for (let c = 0; c < 37; c++) {
+        let acc32 = 0;
+        for (let r = 0; r < 3000; r++) acc32 = Math.fround(acc32 + x[r * 37 + c]!);
+        if (acc32 !== cpu[0]![c]) differs++;
+      }
+      expect(differs).toBeGreaterThan(10);
+    });
+
+    it('mean over leading axes and others', async () => {
+      await expectParity('mean', () => {
+        const x = t([4, 5, 6, 3], 65);
+        return [
+          tf.mean(x, [0, 1, 2]),
+          tf.mean(x, [0, 1], true),
+          tf.mean(x, [2, 3]),
+          tf.mean(x),
+          tf.mean(t([3000, 21], 66), 0),
+        ];
+      });
+    });
+
+    it('sum and mean of empty tensors over leading axes', async () => {
+      await expectParity('empty', () => {
+        const rowsEmpty = tf.zeros([0, 3]);
+        const colsEmpty = tf.zeros([4, 0]);
+        return [
+          tf.sum(rowsEmpty, 0),
+          tf.sum(colsEmpty, 0),
+          tf.mean(colsEmpty, 0),
+          tf.sum(tf.zeros([2, 0, 5]), [0, 1], true),
+        ];
+      });
+    });
+  },
+);
+
+describe('MaxPoolGrad, Sum and Mean: SIMD kernels equal the JS loops bit for bit', () => {
   for (const c of pools) {
-    it(`max pool gradient x ${JSON.stringify(c.x)} size ${c.size} strides ${c.strides} pad ${c.pad}`, async () => {
-      await expectParity('maxPool', () => {
-        const x = t([...c.x], 61) as tf.Tensor4D;
-        const size = c.size as number | [number, number];
-        const strides = c.strides as number | [number, number];
-        const y = tf.maxPool(x, size, strides, c.pad);
-        const r = t(y.shape, 62);
-        const g = tf.grad((a: tf.Tensor) =>
-          tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, strides, c.pad), r)),
-        )(x);
-        return [y, g];
+    it(`max pool gradient x ${JSON.stringify(c.x)} size ${c.size} strides ${c.strides} pad ${c.pad}${c.values ? ' (ties)' : ''}`, async () => {
+      await expectSimdEqualsJs(() => {
+        const x = (c.values ? ties(c.x, 71) : t(c.x, 71)) as tf.Tensor4D;
+        const dy = t(tf.maxPool(x, c.size, c.strides, c.pad).shape, 72);
+        // Called directly so dy may hold -0 (maxPool's own gradient path would too).
+        const dyz = tf.where(tf.less(tf.abs(dy), 0.2), tf.mul(tf.abs(dy), -0), dy);
+        return [
+          tf.engine().runKernel('MaxPoolGrad', { dy: dyz, input: x, output: x }, {
+            filterSize: c.size,
+            strides: c.strides,
+            pad: c.pad,
+          } as never) as tf.Tensor,
+        ];
       });
     });
   }
 
-  it('max pool gradient with ties goes to the first maximum', async () => {
-    await expectParity('maxPool ties', () => {
-      const x = tf.tensor4d([1, 1, 1, 1, 2, 0, 2, 2], [1, 2, 4, 1]);
-      return [tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x)];
-    });
+  it('max pool gradient with -Infinity, NaN and Infinity inputs', async () => {
+    const v = seeded([3, 7, 9, 6], 83);
+    for (let i = 0; i < v.length; i++) {
+      if (i % 7 === 0) v[i] = Number.NaN;
+      else if (i % 5 === 0) v[i] = Number.NEGATIVE_INFINITY;
+      else if (i % 11 === 0) v[i] = Number.POSITIVE_INFINITY;
+    }
+    for (const [size, strides, pad] of [
+      [2, 2, 'valid'],
+      [3, 2, 'same'],
+      [2, 1, 'same'],
+    ] as const) {
+      await expectSimdEqualsJs(() => {
+        const x = tf.tensor4d(v, [3, 7, 9, 6]);
+        const dy = t(tf.maxPool(x, size, strides, pad).shape, 84);
+        return [
+          tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: x }, {
+            filterSize: size,
+            strides,
+            pad,
+          } as never) as tf.Tensor,
+        ];
+      });
+    }
   });
 
-  it('sum over leading axes (keepDims both ways), over other axes, and int32', async () => {
-    await expectParity('sum', () => {
-      const x = t([4, 5, 6, 3], 63);
-      const xi = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'int32');
+  it('sum and mean over leading axes, keepDims, with NaN and Infinity', async () => {
+    await expectSimdEqualsJs(() => {
+      const v = seeded([50, 7, 23], 85).map((z, i) =>
+        i % 97 === 0 ? Number.NaN : i % 89 === 0 ? Number.POSITIVE_INFINITY : z * 1e4 + 3.3,
+      );
+      const x = tf.tensor3d(v, [50, 7, 23]);
+      const big = tf.add(tf.mul(t([4000, 19], 86), 100), 50.1);
       return [
-        tf.sum(x, [0, 1, 2]),
-        tf.sum(x, [1, 0], true),
         tf.sum(x, 0),
-        tf.sum(x, [1, 3]),
-        tf.sum(x),
-        tf.cast(tf.sum(xi, 0), 'float32'),
+        tf.sum(x, [0, 1], true),
+        tf.mean(x, [0, 1]),
+        tf.mean(x, 0, true),
+        tf.sum(big, 0),
+        tf.mean(big, 0),
+        tf.mean(tf.zeros([0, 3]), 0), // 0 / 0: NaN on both paths
       ];
     });
   });
+});
 
-  it('mean over leading axes and others', async () => {
-    await expectParity('mean', () => {
-      const x = t([4, 5, 6, 3], 65);
-      return [tf.mean(x, [0, 1, 2]), tf.mean(x, [0, 1], true), tf.mean(x, [2, 3]), tf.mean(x)];
-    });
-  });
-
+describe('Tile, batch norm, Identity (wasm, overrides) vs cpu', () => {
   it('tile: channel vectors to activations, every axis, int32 and bool', async () => {
     await expectParity('tile', () => {
       const v = t([1, 1, 1, 5], 66);

@@ -87,6 +87,30 @@ describe('useThreadedWasmBackend', () => {
     expectAllClose(split, single, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs one' });
   });
 
+  it('splits MaxPoolGrad over whole images on both threads, bit-identical to one thread', async () => {
+    const f = () => {
+      const x = tf.tensor4d(seeded([5, 9, 8, 6], 7), [5, 9, 8, 6]);
+      const dy = tf.tensor4d(seeded([5, 5, 4, 6], 8), [5, 5, 4, 6]);
+      const attrs = { filterSize: 3, strides: 2, pad: 'same' };
+      const y = tf.maxPool(x, 3, 2, 'same');
+      return [
+        tf
+          .engine()
+          .runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs as never) as tf.Tensor,
+      ];
+    };
+    const cpu = await onBackend('cpu', f);
+    await tf.setBackend('wasm');
+    const split = tf.tidy(f)[0]!;
+    setNativeThreadsEnabled(false);
+    const single = tf.tidy(f)[0]!;
+    setNativeThreadsEnabled(true);
+    expect(Array.from(split.dataSync())).toEqual(Array.from(single.dataSync()));
+    // Overlapping windows: the cpu backend adds in float64, the kernels in float32.
+    expectAllClose(split.dataSync(), cpu[0]!, { atol: 1e-6, rtol: 1e-6, label: 'vs cpu' });
+    tf.dispose([split, single]);
+  });
+
   it("reports a helper thread's trap as an error naming the thread and the kernel", () => {
     const backend = tf.backend() as never as WasmBackendLike;
     const pool = nativeThreads(backend)!;
