@@ -56,7 +56,7 @@ const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: {
 parentPort.postMessage('ready');
 for (;;) {
   let s;
-  while ((s = Atomics.load(ctl, ${STATE})) === ${IDLE} || s === ${DONE}) Atomics.wait(ctl, ${STATE}, s);
+  while ((s = Atomics.load(ctl, ${STATE})) !== ${POSTED} && s !== ${EXIT}) Atomics.wait(ctl, ${STATE}, s);
   if (s === ${EXIT}) break;
   try {
     const args = Array.from(ctl.subarray(${ARGS}, ${ARGS} + ctl[${NARGS}]));
