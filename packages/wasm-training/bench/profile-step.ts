@@ -1,31 +1,70 @@
+/**
+ * Where a training step's time goes: per-kernel times (tf.profile) of one step of a benchmark
+ * model, on the wasm backend with this package's kernels.
+ *
+ *   pnpm --filter @igm/wasm-training exec tsx bench/profile-step.ts [threads] [mlp|cnn|resnet18]
+ *
+ * Prints the mean step time over 5 steps and the 20 most expensive kernels (ms, calls, input
+ * shapes), then one JSON line; writes bench/results/profile-<model>-<threads>t.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels, useThreadedWasmBackend } from '../src/index';
-import { cnn, mlp, trainingStep } from './models';
+import { cnn, mlp, resnet18, trainingStep } from './models';
+
+const MODELS = {
+  mlp: { build: mlp, batch: 64, classes: 10 },
+  cnn: { build: cnn, batch: 16, classes: 10 },
+  resnet18: { build: resnet18, batch: 8, classes: 6 },
+} as const;
 
 const threads = Number(process.argv[2] ?? 1);
-const which = process.argv[3] ?? 'cnn';
+const which = (process.argv[3] ?? 'cnn') as keyof typeof MODELS;
+if (!Number.isInteger(threads) || threads < 1) {
+  throw new Error(`threads is "${process.argv[2]}"; expected a positive integer`);
+}
+if (!(which in MODELS)) {
+  throw new Error(`model is "${which}"; expected one of ${Object.keys(MODELS).join(', ')}`);
+}
 if (threads > 1) await useThreadedWasmBackend({ threads });
 else {
   await tf.setBackend('wasm');
   await tf.ready();
 }
 registerWasmTrainingKernels();
-const model = which === 'cnn' ? cnn() : mlp();
-const step = which === 'cnn' ? trainingStep(model, 16, 10) : trainingStep(model, 64, 10);
+const { build, batch, classes } = MODELS[which];
+const step = trainingStep(build(), batch, classes);
 for (let i = 0; i < 3; i++) step();
 const t0 = performance.now();
 for (let i = 0; i < 5; i++) step();
-console.log('step ms', (performance.now() - t0) / 5);
+const stepMs = (performance.now() - t0) / 5;
+console.log(`${which}, ${threads} thread(s): ${stepMs.toFixed(1)} ms per step`);
 const prof = await tf.profile(() => step());
-const agg = new Map<string, { ms: number; n: number }>();
+const byKernel = new Map<string, { ms: number; calls: number }>();
 for (const k of prof.kernels) {
-  const key = k.name + ' ' + JSON.stringify(k.inputShapes);
-  const e = agg.get(key) ?? { ms: 0, n: 0 };
+  const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+  const e = byKernel.get(key) ?? { ms: 0, calls: 0 };
   e.ms += k.kernelTimeMs as number;
-  e.n++;
-  agg.set(key, e);
+  e.calls++;
+  byKernel.set(key, e);
 }
-const rows = [...agg.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20);
-for (const [k, v] of rows) console.log(v.ms.toFixed(1).padStart(8), v.n, k);
+const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20);
+for (const [k, v] of top) console.log(v.ms.toFixed(1).padStart(8), String(v.calls).padStart(3), k);
+const summary = {
+  model: which,
+  threads,
+  step_ms: stepMs,
+  kernels: top.map(([kernel, v]) => ({ kernel, ...v })),
+};
+console.log(JSON.stringify(summary));
+const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
+mkdirSync(out, { recursive: true });
+writeFileSync(
+  join(out, `profile-${which}-${threads}t.json`),
+  `${JSON.stringify(summary, null, 2)}\n`,
+);
+// The threaded backend's workers are unref'd, but exit at once rather than wait for them.
 process.exit(0);
