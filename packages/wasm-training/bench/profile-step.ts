@@ -3,6 +3,7 @@
  * model, on the wasm backend with this package's kernels.
  *
  *   pnpm --filter @igm/wasm-training exec tsx bench/profile-step.ts [threads] [mlp|cnn|resnet18]
+ *     [--without Kernel1,Kernel2]   (register every kernel but these, for A/B runs)
  *
  * Prints the mean step time over 5 steps and the 20 most expensive kernels (ms, calls, input
  * shapes), then one JSON line; writes bench/results/profile-<model>-<threads>t.json.
@@ -12,7 +13,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels, useThreadedWasmBackend } from '../src/index';
+import {
+  registerWasmTrainingKernels,
+  useThreadedWasmBackend,
+  WASM_TRAINING_KERNELS,
+} from '../src/index';
 import { cnn, mlp, resnet18, trainingStep } from './models';
 
 const MODELS = {
@@ -34,7 +39,11 @@ else {
   await tf.setBackend('wasm');
   await tf.ready();
 }
-registerWasmTrainingKernels();
+const withoutAt = process.argv.indexOf('--without');
+const without = withoutAt >= 0 ? (process.argv[withoutAt + 1] ?? '').split(',') : [];
+registerWasmTrainingKernels({
+  kernels: WASM_TRAINING_KERNELS.filter((k) => !without.includes(k)),
+});
 const { build, batch, classes } = MODELS[which];
 const step = trainingStep(build(), batch, classes);
 for (let i = 0; i < 3; i++) step();
@@ -56,6 +65,7 @@ for (const [k, v] of top) console.log(v.ms.toFixed(1).padStart(8), String(v.call
 const summary = {
   model: which,
   threads,
+  without,
   step_ms: stepMs,
   kernels: top.map(([kernel, v]) => ({ kernel, ...v })),
 };
