@@ -9,7 +9,8 @@
  *   are added into a float64 accumulator (the cpu backend also sums in float64; bit-identical).
  *   float32 runs in the SIMD kernel `sum_rows` (native/kernels.c), int32 and the fallback in JS.
  * - Mean over leading axes (BatchNorm's batch statistics): as Sum, divided by the count.
- * - Tile: block copies instead of an element loop (BatchNorm's gradient tiles channel vectors).
+ * - Tile: block copies in place in the output instead of an element loop (BatchNorm's gradient
+ *   tiles channel vectors).
  * - MaxPoolGrad: the stock kernel takes ~160 ms for a 16x64x64x64 2x2 pool gradient here; this
  *   recomputes each window's first maximum (the cpu backend's rule: strict >, from -Infinity)
  *   and adds dy there: ~3.5 ms in the SIMD kernel `max_pool_grad` (4 channels per compare),
@@ -88,9 +89,12 @@ function heapView(backend: WasmBackendLike, t: TensorInfo): Float32Array | Int32
 }
 
 /**
- * Tile by block copies: for each axis with a repetition, every contiguous block below it is
- * copied `reps` times (native memcpy). BatchNorm's gradient tiles per-channel vectors to the full
- * activation shape, which the stock kernel does element by element.
+ * Tile in place in the output, with no intermediate arrays: x goes into the output's first tile,
+ * then each axis k from the innermost out is repeated by block copies (copyWithin, a memmove):
+ * the block [i_0 .. i_{k-1}, 0:shape[k], ...] of the first tile (already complete below k) is
+ * copied reps[k] - 1 times along axis k. Every output element is written once. BatchNorm's
+ * gradient tiles per-channel vectors to the full activation shape, which the stock kernel does
+ * element by element (~14 ms for 8x129x94x64 in the JS version with temporaries; ~3 ms here).
  */
 export function makeTile(stock: KernelImpl): KernelImpl {
   return (args) => {
@@ -99,26 +103,46 @@ export function makeTile(stock: KernelImpl): KernelImpl {
     const backend = args.backend as WasmBackendLike;
     const reps = (args.attrs as NamedAttrMap)['reps'] as number[];
     const shape = x.shape;
+    const rank = shape.length;
     const outShape = shape.map((d, i) => d * reps[i]!);
     const out = backend.makeOutput(outShape, x.dtype);
-    const src = heapView(backend, x);
-    let cur: Float32Array | Int32Array | Uint8Array = src.slice();
-    // `tiled[k]` is the current extent of axis k (original until its repetition is applied).
-    const tiled = shape.slice();
-    for (let k = shape.length - 1; k >= 0; k--) {
-      const r = reps[k]!;
-      if (r === 1) continue;
-      const outer = util.sizeFromShape(tiled.slice(0, k));
-      const block = outer === 0 ? 0 : cur.length / outer;
-      const next = new (cur.constructor as typeof Float32Array)(cur.length * r) as typeof cur;
-      for (let o = 0; o < outer; o++) {
-        const piece = cur.subarray(o * block, (o + 1) * block);
-        for (let j = 0; j < r; j++) next.set(piece as never, (o * r + j) * block);
-      }
-      cur = next;
-      tiled[k] = tiled[k]! * r;
+    if (util.sizeFromShape(outShape) === 0) return out;
+    if (rank === 0) {
+      heapView(backend, out).set(heapView(backend, x) as never);
+      return out;
     }
-    heapView(backend, out).set(cur as never);
+    const src = heapView(backend, x);
+    const dst = heapView(backend, out);
+    const outStride = util.computeStrides(outShape).concat(1);
+    // The first tile: each row of x (its last axis) into place.
+    const rowLen = shape[rank - 1]!;
+    const rows = util.sizeFromShape(shape.slice(0, -1));
+    const lead = shape.slice(0, -1);
+    for (let r = 0; r < rows; r++) {
+      let off = 0;
+      let rem = r;
+      for (let j = lead.length - 1; j >= 0; j--) {
+        off += (rem % lead[j]!) * outStride[j]!;
+        rem = Math.floor(rem / lead[j]!);
+      }
+      dst.set(src.subarray(r * rowLen, (r + 1) * rowLen) as never, off);
+    }
+    // Repeat along each axis, innermost first, inside the first tile of the axes before it.
+    for (let k = rank - 1; k >= 0; k--) {
+      const rep = reps[k]!;
+      if (rep === 1) continue;
+      const block = shape[k]! * outStride[k]!;
+      const outer = util.sizeFromShape(shape.slice(0, k));
+      for (let o = 0; o < outer; o++) {
+        let base = 0;
+        let rem = o;
+        for (let j = k - 1; j >= 0; j--) {
+          base += (rem % shape[j]!) * outStride[j]!;
+          rem = Math.floor(rem / shape[j]!);
+        }
+        for (let c = 1; c < rep; c++) dst.copyWithin(base + c * block, base, base + block);
+      }
+    }
     return out;
   };
 }

@@ -558,6 +558,9 @@ describe('Tile, batch norm, Identity (wasm, overrides) vs cpu', () => {
         tf.tile(v, [2, 3, 4, 1]),
         tf.tile(m, [3, 1, 2]),
         tf.tile(m, [1, 2, 1]),
+        tf.tile(t([2, 3, 1, 2, 3], 68), [2, 1, 3, 2, 2]),
+        tf.tile(t([4], 69), [3]),
+        tf.tile(t([3, 2], 70), [1, 1]),
         tf.cast(tf.tile(i, [2, 3]), 'float32'),
         tf.cast(tf.tile(b, [2]), 'float32'),
       ];
