@@ -6,15 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend';
 import { resolveCompareConfig } from '../src/config';
-
-const withoutNode = async (specifier: string) => {
-  if (specifier.startsWith('@tensorflow/tfjs-node')) {
-    throw Object.assign(new Error(`Cannot find package '${specifier}'`), {
-      code: 'ERR_MODULE_NOT_FOUND',
-    });
-  }
-  return import(specifier);
-};
+import { withoutNode } from './importers';
 
 describe('selectBackend with threads', () => {
   it('rejects a bad thread count, naming it', async () => {
@@ -27,7 +19,8 @@ describe('selectBackend with threads', () => {
     const noThreads = async (specifier: string) => {
       const mod = await withoutNode(specifier);
       if (specifier !== '@igm/wasm-training') return mod;
-      return { registerWasmTrainingKernels: mod.registerWasmTrainingKernels };
+      const { registerWasmTrainingKernels } = mod as { registerWasmTrainingKernels: unknown };
+      return { registerWasmTrainingKernels };
     };
     const choice = await selectBackend('wasm', noThreads, { threads: 2 });
     expect(choice.threads).toBe(1);

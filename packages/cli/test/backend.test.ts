@@ -1,16 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, describeBackendChoice, selectBackend } from '../src/backend';
-
-/** An importer where the tfjs-node packages are not installed, as on this machine. */
-const withoutNode = async (specifier: string) => {
-  if (specifier.startsWith('@tensorflow/tfjs-node')) {
-    throw Object.assign(new Error(`Cannot find package '${specifier}'`), {
-      code: 'ERR_MODULE_NOT_FOUND',
-    });
-  }
-  return import(specifier);
-};
+import { withoutNode } from './importers';
 
 describe('selectBackend', () => {
   afterAll(async () => {

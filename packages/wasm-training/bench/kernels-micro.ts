@@ -16,22 +16,13 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels, setNativeKernelsEnabled } from '../src/index';
+import { seeded } from '../test/parity';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** Uniform(-1, 1) values from the tests' seeded generator (identical inputs run to run). */
 function random(shape: number[], seed: number): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    v[i] = (s / 0xffffffff) * 2 - 1;
-  }
-  return tf.tensor(v, shape);
+  return tf.tensor(seeded(shape, seed), shape);
 }
 
 function time(fn: () => tf.Tensor, reps: number): { min: number; median: number } {

@@ -357,11 +357,12 @@ EXPORT void gemm_acc(const float *A, int sAm, int sAk, const float *B, int ldb, 
  * The weight gradient of a conv2d over output pixels p0..p1, chunk pixels at a time:
  *   dW[(kh * kW + kw) * inC + ci, co] += sum_p P[p, (kh, kw, ci)] dy[p, co]
  * with P the im2col rows of the chunk (written into the caller's scratch P, chunk x kH*kW*inC).
- * Threads split the pixels, each with its own dW and P.
+ * The geometry arguments are im2col's, then outC and chunk. Threads split the pixels, each with
+ * its own dW and P.
  */
 EXPORT void conv2d_filter_grad(const float *x, const float *dy, float *dW, float *P, int inH,
-                               int inW, int inC, int outH, int outW, int outC, int kH, int kW,
-                               int sH, int sW, int dH, int dW_, int padT, int padL, int p0, int p1,
+                               int inW, int inC, int outH, int outW, int kH, int kW, int sH, int sW,
+                               int dH, int dW_, int padT, int padL, int p0, int p1, int outC,
                                int chunk) {
   const int rowLen = kH * kW * inC;
   for (int q0 = p0; q0 < p1; q0 += chunk) {

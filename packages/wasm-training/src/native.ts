@@ -31,8 +31,8 @@ export interface NativeKernels {
   ): void;
   /**
    * dW (kH*kW*inC x outC) += im2col(x)^T dy over output pixels p0..p1, `chunk` pixels at a time,
-   * with P a chunk x kH*kW*inC scratch. Arguments: x, dy, dW, P (heap offsets), inH, inW, inC,
-   * outH, outW, outC, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft, p0, p1, chunk.
+   * with P a chunk x kH*kW*inC scratch. Arguments: x, dy, dW, P (heap offsets), then im2col's
+   * geometry and range (inH ... padLeft, p0, p1), then outC and chunk.
    */
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
 }
