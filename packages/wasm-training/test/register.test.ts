@@ -102,7 +102,7 @@ describe('training with the registered kernels', () => {
     opt.dispose();
   });
 
-  it('leaks no tensors and does not grow the wasm heap over 300 training steps', async () => {
+  it('leaks no tensors or kernel buffers and does not grow the wasm heap over 300 training steps', async () => {
     const x = tf.randomNormal([8, 12, 10, 2], 0, 1, 'float32', 3) as tf.Tensor4D;
     const ids = tf.tensor1d([0, 3, 1, 3, 2, 0, 1, 2], 'int32');
     const emb = tf.variable(tf.randomNormal([4, 5], 0, 0.1, 'float32', 4));
@@ -118,17 +118,21 @@ describe('training with the registered kernels', () => {
       tf.dispose(
         opt.minimize(() => {
           const h = tf.relu(tf.conv2d(x, wc, 2, 'same'));
-          const h2 = tf.depthwiseConv2d(h, wd, 1, 'same');
+          const h2 = tf.maxPool(tf.depthwiseConv2d(h, wd, 1, 'same'), 2, 1, 'same');
           const feat = tf.concat([tf.reshape(h2, [8, -1]), tf.gather(emb, ids)], 1);
           return tf.mean(tf.square(tf.matMul(feat, wf)));
         }, true) ?? [],
       );
     const heap = () =>
       (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.byteLength;
+    // numDataIds also counts buffers the kernels allocate internally.
+    const dataIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
     for (let i = 0; i < 20; i++) step();
     const heapBefore = heap();
+    const dataIdsBefore = dataIds();
     await expectNoTensorLeak(step, { steps: 300 });
     expect(heap()).toBe(heapBefore);
+    expect(dataIds()).toBe(dataIdsBefore);
     tf.dispose([x, ids, emb, wc, wd, wf]);
     opt.dispose();
   });

@@ -76,12 +76,14 @@ describe('useThreadedWasmBackend', () => {
       tf.dispose(outs);
       return data;
     };
-    const before = tf.memory().numTensors;
+    // numDataIds also counts the kernels' internal buffers (per-thread dW and im2col scratch).
+    const backend = tf.backend() as never as { numDataIds(): number };
+    const before = [tf.memory().numTensors, backend.numDataIds()];
     const split = run();
     setNativeThreadsEnabled(false);
     const single = run();
     setNativeThreadsEnabled(true);
-    expect(tf.memory().numTensors).toBe(before);
+    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
     // Sums of 3200 products of O(1) terms: float32 rounding ~1e-5 relative.
     expectAllClose(split, cpu[0]!, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs cpu' });
     expectAllClose(split, single, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs one' });
