@@ -268,8 +268,9 @@ function nhwcToNchw(backend: WasmBackendLike, t: TensorInfo): TensorInfo {
 }
 
 /**
- * dW for NHWC x and dy: filter shape [kH, kW, inC, outC].
- * `matmul` is a plain rank-2 product on the wasm backend (the stock BatchMatMul).
+ * dW for NHWC x and dy: filter shape [kH, kW, inC, outC]. With the SIMD kernels, im2col +
+ * `gemm_acc` (split over helper threads if any); without them, im2col + `matmul`, a plain rank-2
+ * product on the wasm backend (the stock BatchMatMul).
  */
 export function conv2dFilterGradNHWC(
   backend: WasmBackendLike,
@@ -289,6 +290,7 @@ export function conv2dFilterGradNHWC(
     const chunk = chunkPixels(rowLen, total, 1 << 17);
     const pool = nativeThreads(backend);
     const ranges = splitRange(total, pool?.threads ?? 1, chunk);
+    if (ranges.length === 0) return zeros(backend, [g.kH, g.kW, g.inC, g.outC]); // no pixels
     const dws = ranges.map(() => zeros(backend, [g.kH, g.kW, g.inC, g.outC]));
     const scratch = ranges.map(() => backend.makeOutput([chunk, rowLen], 'float32'));
     const args = ranges.map(([p0, p1], i) => [

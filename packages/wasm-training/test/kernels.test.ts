@@ -127,6 +127,24 @@ describe.each(['simd', 'js'] as const)(
       });
     });
 
+    it('empty batch: zero weight gradient, empty input gradient', async () => {
+      await expectParity('conv2d empty batch', () => {
+        const x = tf.zeros([0, 5, 5, 2]);
+        const dy = tf.zeros([0, 5, 5, 3]);
+        const w = t([3, 3, 2, 3], 34);
+        const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC' };
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+          ...attrs,
+          filterShape: [3, 3, 2, 3],
+        } as never) as tf.Tensor;
+        const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, {
+          ...attrs,
+          inputShape: [0, 5, 5, 2],
+        } as never) as tf.Tensor;
+        return [dw, tf.reshape(dx, [-1])];
+      });
+    });
+
     it('NCHW kernels called directly', async () => {
       await expectParity('conv2d NCHW', () => {
         const x = t([2, 3, 7, 6], 31);
