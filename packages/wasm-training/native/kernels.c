@@ -371,3 +371,184 @@ EXPORT void conv2d_filter_grad(const float *x, const float *dy, float *dW, float
     gemm_acc(P, 1, rowLen, dy + (long)q0 * outC, outC, dW, outC, rowLen, outC, q1 - q0);
   }
 }
+
+/*
+ * Winograd F(2x2, 3x3) for 3x3, stride-1, dilation-1 conv2d (NHWC x, filter [3, 3, inC, outC]):
+ *   y = A^T [ (G g G^T) . (B^T d B) ] A   for each 4x4 input patch d -> 2x2 outputs,
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * (Lavin & Gray 2016). The elementwise products summed over input channels become 16 matrix
+ * products, M[xi] = V[xi] U[xi] (tiles x inC times inC x outC), 2.25x fewer multiplications
+ * than the direct form.
+ */
+
+/* U[xi][ci][co] = (G g G^T)[xi] for g = W[:, :, ci, co]. */
+EXPORT void winograd_filter(const float *W, float *U, int inC, int outC) {
+  const long plane = (long)inC * outC;
+  for (long e = 0; e < plane; e++) {
+    float g[3][3];
+    for (int kh = 0; kh < 3; kh++)
+      for (int kw = 0; kw < 3; kw++) g[kh][kw] = W[(kh * 3 + kw) * plane + e];
+    float q[4][3];
+    for (int j = 0; j < 3; j++) {
+      q[0][j] = g[0][j];
+      q[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+      q[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+      q[3][j] = g[2][j];
+    }
+    for (int i = 0; i < 4; i++) {
+      U[(i * 4 + 0) * plane + e] = q[i][0];
+      U[(i * 4 + 1) * plane + e] = 0.5f * (q[i][0] + q[i][1] + q[i][2]);
+      U[(i * 4 + 2) * plane + e] = 0.5f * (q[i][0] - q[i][1] + q[i][2]);
+      U[(i * 4 + 3) * plane + e] = q[i][2];
+    }
+  }
+}
+
+/* Input patch of tile (b, th, tw), channels c..c+3, as four v128 rows x four columns. */
+static inline v128_t patch_load4(const float *x, int inH, int inW, int inC, int b, int ih, int iw,
+                                 int c) {
+  if (ih < 0 || ih >= inH || iw < 0 || iw >= inW) return wasm_f32x4_splat(0.0f);
+  return wasm_v128_load(x + (((long)b * inH + ih) * inW + iw) * inC + c);
+}
+
+static inline float patch_load1(const float *x, int inH, int inW, int inC, int b, int ih, int iw,
+                                int c) {
+  if (ih < 0 || ih >= inH || iw < 0 || iw >= inW) return 0.0f;
+  return x[(((long)b * inH + ih) * inW + iw) * inC + c];
+}
+
+/*
+ * y (NHWC) = bias + conv2d(x, W) (then ReLU if relu) for the output tiles t0..t1 (tile index
+ * over batch x tilesH x tilesW, 2x2 outputs each), chunk tiles at a time, with U from
+ * winograd_filter and the caller's scratch V (16 x chunk x inC) and M (16 x chunk x outC).
+ * bias: heap offset or 0 for none. Threads split the tiles (disjoint outputs).
+ */
+EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, float *y, float *V,
+                            float *M, int inH, int inW, int inC, int outH, int outW, int outC,
+                            int padT, int padL, int t0, int t1, int chunk, int relu) {
+  const int tilesW = (outW + 1) / 2, tilesH = (outH + 1) / 2;
+  const int perImage = tilesH * tilesW;
+  const int C4 = inC & ~3, O4 = outC & ~3;
+  for (int q0 = t0; q0 < t1; q0 += chunk) {
+    const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
+    const int n = q1 - q0;
+    /* V[xi][t][c] = (B^T d B)[xi] */
+    for (int t = 0; t < n; t++) {
+      const int tile = q0 + t;
+      const int b = tile / perImage, r = tile - b * perImage;
+      const int th = r / tilesW, tw = r - th * tilesW;
+      const int ih0 = 2 * th - padT, iw0 = 2 * tw - padL;
+      int c = 0;
+      for (; c < C4; c += 4) {
+        v128_t d[4][4], s[4][4];
+        for (int i = 0; i < 4; i++)
+          for (int j = 0; j < 4; j++) d[i][j] = patch_load4(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
+        for (int j = 0; j < 4; j++) {
+          s[0][j] = wasm_f32x4_sub(d[0][j], d[2][j]);
+          s[1][j] = wasm_f32x4_add(d[1][j], d[2][j]);
+          s[2][j] = wasm_f32x4_sub(d[2][j], d[1][j]);
+          s[3][j] = wasm_f32x4_sub(d[1][j], d[3][j]);
+        }
+        for (int i = 0; i < 4; i++) {
+          float *v = V + ((long)(i * 4) * n + t) * inC + c;
+          const long step = (long)n * inC;
+          wasm_v128_store(v, wasm_f32x4_sub(s[i][0], s[i][2]));
+          wasm_v128_store(v + step, wasm_f32x4_add(s[i][1], s[i][2]));
+          wasm_v128_store(v + 2 * step, wasm_f32x4_sub(s[i][2], s[i][1]));
+          wasm_v128_store(v + 3 * step, wasm_f32x4_sub(s[i][1], s[i][3]));
+        }
+      }
+      for (; c < inC; c++) {
+        float d[4][4], s[4][4];
+        for (int i = 0; i < 4; i++)
+          for (int j = 0; j < 4; j++) d[i][j] = patch_load1(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
+        for (int j = 0; j < 4; j++) {
+          s[0][j] = d[0][j] - d[2][j];
+          s[1][j] = d[1][j] + d[2][j];
+          s[2][j] = d[2][j] - d[1][j];
+          s[3][j] = d[1][j] - d[3][j];
+        }
+        for (int i = 0; i < 4; i++) {
+          float *v = V + ((long)(i * 4) * n + t) * inC + c;
+          const long step = (long)n * inC;
+          v[0] = s[i][0] - s[i][2];
+          v[step] = s[i][1] + s[i][2];
+          v[2 * step] = s[i][2] - s[i][1];
+          v[3 * step] = s[i][1] - s[i][3];
+        }
+      }
+    }
+    /* M[xi] = V[xi] U[xi] */
+    zero_f32(M, 16 * n * outC);
+    for (int xi = 0; xi < 16; xi++)
+      gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
+               M + (long)xi * n * outC, outC, n, outC, inC);
+    /* y = A^T m A (+ bias, ReLU) */
+    for (int t = 0; t < n; t++) {
+      const int tile = q0 + t;
+      const int b = tile / perImage, r = tile - b * perImage;
+      const int th = r / tilesW, tw = r - th * tilesW;
+      const int oh = 2 * th, ow = 2 * tw;
+      const int h2 = oh + 1 < outH, w2 = ow + 1 < outW;
+      float *y00 = y + (((long)b * outH + oh) * outW + ow) * outC;
+      float *y01 = y00 + outC;
+      float *y10 = y00 + (long)outW * outC;
+      float *y11 = y10 + outC;
+      const v128_t z = wasm_f32x4_splat(0.0f);
+      int o = 0;
+      for (; o < O4; o += 4) {
+        v128_t m[4][4];
+        for (int i = 0; i < 4; i++)
+          for (int j = 0; j < 4; j++)
+            m[i][j] = wasm_v128_load(M + ((long)(i * 4 + j) * n + t) * outC + o);
+        v128_t s0[4], s1[4];
+        for (int j = 0; j < 4; j++) {
+          s0[j] = wasm_f32x4_add(wasm_f32x4_add(m[0][j], m[1][j]), m[2][j]);
+          s1[j] = wasm_f32x4_sub(wasm_f32x4_sub(m[1][j], m[2][j]), m[3][j]);
+        }
+        v128_t a = wasm_f32x4_add(wasm_f32x4_add(s0[0], s0[1]), s0[2]);
+        v128_t bq = wasm_f32x4_sub(wasm_f32x4_sub(s0[1], s0[2]), s0[3]);
+        v128_t cq = wasm_f32x4_add(wasm_f32x4_add(s1[0], s1[1]), s1[2]);
+        v128_t dq = wasm_f32x4_sub(wasm_f32x4_sub(s1[1], s1[2]), s1[3]);
+        if (bias) {
+          const v128_t bv = wasm_v128_load(bias + o);
+          a = wasm_f32x4_add(a, bv);
+          bq = wasm_f32x4_add(bq, bv);
+          cq = wasm_f32x4_add(cq, bv);
+          dq = wasm_f32x4_add(dq, bv);
+        }
+        if (relu) {
+          a = wasm_f32x4_pmax(z, a);
+          bq = wasm_f32x4_pmax(z, bq);
+          cq = wasm_f32x4_pmax(z, cq);
+          dq = wasm_f32x4_pmax(z, dq);
+        }
+        wasm_v128_store(y00 + o, a);
+        if (w2) wasm_v128_store(y01 + o, bq);
+        if (h2) wasm_v128_store(y10 + o, cq);
+        if (h2 && w2) wasm_v128_store(y11 + o, dq);
+      }
+      for (; o < outC; o++) {
+        float m[4][4];
+        for (int i = 0; i < 4; i++)
+          for (int j = 0; j < 4; j++) m[i][j] = M[((long)(i * 4 + j) * n + t) * outC + o];
+        float s0[4], s1[4];
+        for (int j = 0; j < 4; j++) {
+          s0[j] = m[0][j] + m[1][j] + m[2][j];
+          s1[j] = m[1][j] - m[2][j] - m[3][j];
+        }
+        float out[4] = {s0[0] + s0[1] + s0[2], s0[1] - s0[2] - s0[3], s1[0] + s1[1] + s1[2],
+                        s1[1] - s1[2] - s1[3]};
+        for (int k = 0; k < 4; k++) {
+          if (bias) out[k] += bias[o];
+          if (relu) out[k] = out[k] < 0.0f ? 0.0f : out[k];
+        }
+        y00[o] = out[0];
+        if (w2) y01[o] = out[1];
+        if (h2) y10[o] = out[2];
+        if (h2 && w2) y11[o] = out[3];
+      }
+    }
+  }
+}

@@ -80,6 +80,8 @@ const EXPORTS: Record<NativeKernelName, true> = {
   col2im: true,
   gemm_acc: true,
   conv2d_filter_grad: true,
+  winograd_filter: true,
+  conv2d_winograd: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

@@ -35,6 +35,15 @@ export interface NativeKernels {
    * geometry and range (inH ... padLeft, p0, p1), then outC and chunk.
    */
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
+  /** U[xi][ci][co] = (G g G^T)[xi] for the 3x3 filter W [3, 3, inC, outC] (Winograd F(2x2, 3x3)). */
+  winograd_filter(W: number, U: number, inC: number, outC: number): void;
+  /**
+   * y = bias + conv2d(x, W) (then ReLU if relu) for 3x3, stride 1, dilation 1, by Winograd
+   * F(2x2, 3x3) over output tiles t0..t1. Arguments: x, U, bias (0 for none), y, V, M (heap
+   * offsets; V and M are 16 x chunk x inC and 16 x chunk x outC scratch), inH, inW, inC, outH,
+   * outW, outC, padTop, padLeft, t0, t1, chunk, relu (0/1).
+   */
+  conv2d_winograd(...pointersGeometryAndRange: number[]): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */

@@ -4,10 +4,12 @@
 import { checkKnownKeys, IgmArgumentError } from '@igm/core';
 import {
   BatchMatMul,
+  Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   DepthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput,
+  FusedConv2D,
   getKernel,
   Identity,
   type KernelConfig,
@@ -22,6 +24,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { makeBatchMatMul } from './batch-mat-mul';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
+import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
 import { makeIdentity, makeSum, makeTile, maxPoolGrad } from './elementwise';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
@@ -30,6 +33,8 @@ import type { KernelImpl } from './wasm-backend';
 /** The kernels this package can register, by tfjs kernel name. */
 export const WASM_TRAINING_KERNELS = [
   BatchMatMul,
+  Conv2D,
+  FusedConv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   DepthwiseConv2dNativeBackpropFilter,
@@ -73,6 +78,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
   switch (name) {
     case BatchMatMul:
       return makeBatchMatMul(stockImpl(BatchMatMul));
+    case Conv2D:
+      return makeConv2D(stockImpl(Conv2D));
+    case FusedConv2D:
+      return makeFusedConv2D(stockImpl(FusedConv2D));
     case Conv2DBackpropFilter:
       return makeConv2DBackpropFilter(stockImpl(BatchMatMul));
     case Conv2DBackpropInput:
@@ -102,6 +111,8 @@ function build(name: WasmTrainingKernel): KernelImpl {
  * `tf.setBackend('wasm')`). Idempotent: a second call changes nothing and returns the same list.
  *
  * - BatchMatMul (override): transposed and batched products become plain XNNPACK products.
+ * - Conv2D, FusedConv2D (override): 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) in SIMD
+ *   (split over the helper threads on the threaded backend); others: the stock XNNPACK kernel.
  * - Conv2DBackpropFilter (added), Conv2DBackpropInput (override): im2col + XNNPACK products.
  * - DepthwiseConv2dNativeBackpropFilter / Input (added): direct loops.
  * - UnsortedSegmentSum (added): the gradient of gather (embeddings).

@@ -171,6 +171,68 @@ describe.each(['simd', 'js'] as const)(
   },
 );
 
+describe('Conv2D / FusedConv2D 3x3 stride 1 by Winograd F(2x2, 3x3) (wasm, override) vs cpu', () => {
+  const cases: Array<{
+    x: number[];
+    f: number[];
+    pad:
+      | 'same'
+      | 'valid'
+      | [[number, number], [number, number], [number, number], [number, number]];
+    activation: 'linear' | 'relu' | 'elu';
+    bias: boolean;
+  }> = [
+    // odd output sizes: edge tiles with one row/column of outputs
+    { x: [2, 9, 7, 8], f: [3, 3, 8, 8], pad: 'same', activation: 'relu', bias: true },
+    // channels that are not multiples of 4 (scalar tails of the transforms and products)
+    { x: [3, 8, 10, 9], f: [3, 3, 9, 10], pad: 'valid', activation: 'linear', bias: false },
+    {
+      x: [1, 7, 8, 12],
+      f: [3, 3, 12, 16],
+      pad: [
+        [0, 0],
+        [2, 0],
+        [1, 2],
+        [0, 0],
+      ],
+      activation: 'linear',
+      bias: true,
+    },
+    // more tiles than one chunk
+    { x: [4, 30, 26, 16], f: [3, 3, 16, 24], pad: 'same', activation: 'relu', bias: true },
+    // not Winograd: elu, and fewer than 8 input channels, go to the stock kernel
+    { x: [2, 6, 6, 8], f: [3, 3, 8, 8], pad: 'same', activation: 'elu', bias: true },
+    { x: [2, 6, 6, 3], f: [3, 3, 3, 8], pad: 'same', activation: 'relu', bias: false },
+  ];
+  for (const c of cases) {
+    it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} pad ${JSON.stringify(c.pad)} ${c.activation}${c.bias ? ' + bias' : ''}, and gradients`, async () => {
+      await expectParity('winograd', () => {
+        const x = t(c.x, 81) as tf.Tensor4D;
+        const w = t(c.f, 82) as tf.Tensor4D;
+        const b = c.bias ? t([c.f[3]!], 83) : undefined;
+        const conv = (a: tf.Tensor, k: tf.Tensor) =>
+          tf.fused.conv2d({
+            x: a as tf.Tensor4D,
+            filter: k as tf.Tensor4D,
+            strides: 1,
+            pad: c.pad,
+            bias: b,
+            activation: c.activation,
+          });
+        const plain = tf.conv2d(x, w, 1, c.pad);
+        const y = conv(x, w);
+        const r = t(y.shape, 84);
+        // Input gradient: a stride-1 convolution with the flipped filter, so Winograd too.
+        const [gx, gw] = tf.grads((a: tf.Tensor, k: tf.Tensor) => tf.sum(tf.mul(conv(a, k), r)))([
+          x,
+          w,
+        ]);
+        return [plain, y, gx!, gw!];
+      });
+    });
+  }
+});
+
 describe('Depthwise conv2d gradients (wasm, added) vs cpu', () => {
   const cases: Array<{
     x: number[];

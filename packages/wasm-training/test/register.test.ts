@@ -22,6 +22,8 @@ describe('registerWasmTrainingKernels', () => {
     expect(first.map((k) => k.kernelName)).toEqual([...WASM_TRAINING_KERNELS]);
     expect(Object.fromEntries(first.map((k) => [k.kernelName, k.action]))).toEqual({
       BatchMatMul: 'override',
+      Conv2D: 'override',
+      FusedConv2D: 'override',
       Conv2DBackpropFilter: 'added',
       Conv2DBackpropInput: 'override',
       DepthwiseConv2dNativeBackpropFilter: 'added',

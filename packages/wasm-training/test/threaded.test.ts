@@ -113,6 +113,31 @@ describe('useThreadedWasmBackend', () => {
     tf.dispose([split, single]);
   });
 
+  it('splits Winograd 3x3 convolutions over both threads like the cpu backend', async () => {
+    const f = () => {
+      const x = tf.tensor4d(seeded([3, 21, 17, 12], 51), [3, 21, 17, 12]);
+      const w = tf.tensor4d(seeded([3, 3, 12, 20], 52), [3, 3, 12, 20]);
+      const b = tf.tensor1d(seeded([20], 53));
+      return [
+        tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: b, activation: 'relu' }),
+      ];
+    };
+    const cpu = await onBackend('cpu', f);
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as never as { numDataIds(): number };
+    const before = backend.numDataIds();
+    const split = tf.tidy(f)[0]!;
+    setNativeThreadsEnabled(false);
+    const single = tf.tidy(f)[0]!;
+    setNativeThreadsEnabled(true);
+    // Tiles are disjoint outputs, each computed whole by one thread: identical bits.
+    expect(Array.from(split.dataSync())).toEqual(Array.from(single.dataSync()));
+    // Sums of 108 products of O(1) terms, Winograd-transformed: float32 rounding ~1e-6.
+    expectAllClose(split.dataSync(), cpu[0]!, { atol: 1e-4, rtol: 1e-4, label: 'vs cpu' });
+    tf.dispose([split, single]);
+    expect(backend.numDataIds()).toBe(before);
+  });
+
   it("reports a helper thread's trap as an error naming the thread and the kernel", () => {
     const backend = tf.backend() as never as WasmBackendLike;
     const pool = nativeThreads(backend)!;
