@@ -80,7 +80,7 @@ async function tryNode(kind: 'tensorflow' | 'cuda', importer: Importer): Promise
 }
 
 interface WasmTrainingModule {
-  registerWasmTrainingKernels?: () => unknown;
+  registerWasmTrainingKernels?: () => Array<{ kernelName: string }>;
   useThreadedWasmBackend?: (o: { threads: number }) => Promise<number>;
 }
 
@@ -109,13 +109,7 @@ async function tryWasm(
   const onThreads = running > 1 ? `, ${running} threads` : '';
   try {
     mod ??= (await importer('@igm/wasm-training')) as WasmTrainingModule;
-    const registered = mod.registerWasmTrainingKernels?.();
-    // registerWasmTrainingKernels returns [{ kernelName, action }, ...].
-    const kernels = Array.isArray(registered)
-      ? (registered as Array<{ kernelName?: unknown }>).map((k) =>
-          String(typeof k === 'object' && k !== null ? k.kernelName : k),
-        )
-      : undefined;
+    const kernels = mod.registerWasmTrainingKernels?.().map((k) => k.kernelName);
     return {
       backend: 'wasm',
       label: `wasm + @igm/wasm-training kernels${onThreads}`,

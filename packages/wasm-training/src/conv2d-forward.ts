@@ -27,7 +27,7 @@ import {
   util,
 } from '@tensorflow/tfjs-core';
 import { nativeKernels, ptr } from './native';
-import { nativeThreads, splitRange } from './native-threads';
+import { nativeThreads, runParts, splitRange } from './native-threads';
 import { type KernelImpl, release, type WasmBackendLike } from './wasm-backend';
 
 /** Scratch per thread and chunk of tiles: about 0.5 MB of V and M, and at least 64 tiles. */
@@ -78,12 +78,11 @@ export function conv2dWinograd(
   if (tiles === 0) return y;
   const U = backend.makeOutput([16, inC, outC], 'float32');
   native.winograd_filter(ptr(backend, filter), ptr(backend, U), inC, outC);
-  const pool = nativeThreads(backend);
   const chunk = Math.min(
     tiles,
     Math.max(MIN_CHUNK_TILES, Math.floor(CHUNK_FLOATS / (16 * (inC + outC)))),
   );
-  const ranges = splitRange(tiles, pool?.threads ?? 1);
+  const ranges = splitRange(tiles, nativeThreads(backend)?.threads ?? 1);
   const V = ranges.map(() => backend.makeOutput([16, chunk, inC], 'float32'));
   const M = ranges.map(() => backend.makeOutput([16, chunk, outC], 'float32'));
   const args = ranges.map(([t0, t1], i) => [
@@ -106,8 +105,7 @@ export function conv2dWinograd(
     chunk,
     relu ? 1 : 0,
   ]);
-  if (pool && args.length > 1) pool.run(backend, 'conv2d_winograd', args);
-  else native.conv2d_winograd(...args[0]!);
+  runParts(backend, 'conv2d_winograd', args);
   release(backend, U, ...V, ...M);
   return y;
 }

@@ -25,7 +25,7 @@ import {
   Transpose,
 } from '@tensorflow/tfjs-core';
 import { nativeKernels, ptr } from './native';
-import { nativeThreads, splitRange } from './native-threads';
+import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
 import {
   f32,
@@ -302,8 +302,7 @@ export function conv2dFilterGradNHWC(
       g.outC,
       chunk,
     ]);
-    if (pool && args.length > 1) pool.run(backend, 'conv2d_filter_grad', args);
-    else native.conv2d_filter_grad(...args[0]!);
+    runParts(backend, 'conv2d_filter_grad', args);
     const dw = dws[0]!;
     for (const part of dws.slice(1)) addInto(backend, dw, part, rowLen * g.outC);
     release(backend, ...scratch, ...dws.slice(1));
@@ -385,9 +384,9 @@ export function makeConv2DBackpropFilter(stockMatMul: KernelImpl): KernelImpl {
  * with the flipped filter):
  *   dx[b, ih, iw, ci] = sum_{kh, kw, co} dy[b, ih + padTop - kh, iw + padLeft - kw, co] W[kh, kw, ci, co]
  *                     = conv2d(dy, W')[b, ih, iw, ci],  W'[kh, kw, co, ci] = W[kH-1-kh, kW-1-kw, ci, co]
- * with padding kH-1-padTop / kH-1-padBottom (and likewise in width), so it runs on the backend's
- * own (XNNPACK, multithreaded) Conv2D: faster than im2col + product + col2im, whose col2im is
- * single-threaded. Returns null when the shortcut does not apply (strides, dilations, or a
+ * with padding kH-1-padTop / kH-1-padBottom (and likewise in width), so it runs on the
+ * registered Conv2D (Winograd for 3x3, conv2d-forward.ts; else XNNPACK, both multithreaded):
+ * faster than im2col + product + col2im, whose col2im is single-threaded. Returns null when the shortcut does not apply (strides, dilations, or a
  * padding wider than the filter).
  */
 function conv2dInputGradAsConv(
@@ -413,15 +412,13 @@ function conv2dInputGradAsConv(
     return null;
   const inC = info.inChannels;
   const outC = info.outChannels;
+  // W'[kh, kw] = W[kH-1-kh, kW-1-kw]^T: one inC x outC transpose per filter tap.
   const flipped = backend.makeOutput([kH, kW, outC, inC], 'float32');
-  const w = f32(backend, filter);
-  const wf = f32(backend, flipped);
   for (let kh = 0; kh < kH; kh++)
     for (let kw = 0; kw < kW; kw++) {
       const src = ((kH - 1 - kh) * kW + (kW - 1 - kw)) * inC * outC;
       const dst = (kh * kW + kw) * outC * inC;
-      for (let ci = 0; ci < inC; ci++)
-        for (let co = 0; co < outC; co++) wf[dst + co * inC + ci] = w[src + ci * outC + co]!;
+      transposeOnHeap(backend, filter, src, flipped, inC, outC, 1, dst);
     }
   const dx = stockKernel(Conv2D)({
     inputs: { x: dy, filter: flipped },

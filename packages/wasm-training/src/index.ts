@@ -15,6 +15,7 @@ export { nativeKernels, setNativeKernelsEnabled } from './native';
 export {
   type NativeThreadPool,
   nativeThreads,
+  runParts,
   setNativeThreadsEnabled,
   splitRange,
 } from './native-threads';

@@ -3,8 +3,8 @@
  *
  * The threaded build runs XNNPACK (matmul, convolution) on its pthreadpool, but every other
  * kernel, this package's included, runs on the calling thread. Kernels that split cleanly
- * (the conv weight gradient over output pixels, pooling gradients over images, reductions over
- * rows) can use the other cores through this pool: `threads - 1` worker_threads, each with its
+ * (Winograd convolutions over output tiles, the conv weight gradient over output pixels, the
+ * max-pool gradient over images) use the other cores through this pool: `threads - 1` worker_threads, each with its
  * own instance of the shared-memory build of native/kernels.c bound to the backend's
  * (shared) WebAssembly.Memory, so they work on the same tensors in place.
  *
@@ -189,6 +189,22 @@ export function setNativeThreadsEnabled(enabled: boolean): void {
 export function nativeThreads(backend: WasmBackendLike): NativeThreadPool | null {
   if (threadsDisabled) return null;
   return pools.get(backend.wasm as unknown as object) ?? null;
+}
+
+/**
+ * Runs `fn(...part)` for every part: over the helper threads when the backend has them and there
+ * is more than one part, else one after another on the calling thread. The parts must write
+ * disjoint memory. Callers split their work with `splitRange(n, nativeThreads(b)?.threads ?? 1)`.
+ */
+export function runParts(backend: WasmBackendLike, fn: NativeKernelName, parts: number[][]): void {
+  const pool = nativeThreads(backend);
+  if (pool && parts.length > 1) {
+    pool.run(backend, fn, parts);
+    return;
+  }
+  const native = nativeKernels(backend);
+  if (native === null) throw new Error('wasm-training: SIMD kernels unavailable on this backend');
+  for (const part of parts) (native[fn] as (...a: number[]) => void)(...part);
 }
 
 /** Splits [0, total) into at most `parts` contiguous ranges of whole `unit`s (e.g. images). */

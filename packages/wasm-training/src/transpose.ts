@@ -58,7 +58,7 @@ export function transposeLast2(backend: WasmBackendLike, t: TensorInfo): TensorI
 
 /**
  * Transposes `batch` rows x cols matrices starting `srcElem` floats into `src`, into `dst`
- * (from its start): with the SIMD kernel when available, else the JS loop.
+ * starting `dstElem` floats in: with the SIMD kernel when available, else the JS loop.
  */
 export function transposeOnHeap(
   backend: WasmBackendLike,
@@ -68,11 +68,18 @@ export function transposeOnHeap(
   rows: number,
   cols: number,
   batch = 1,
+  dstElem = 0,
 ): void {
   const native = nativeKernels(backend);
   if (native) {
-    native.transpose2d(ptr(backend, src) + 4 * srcElem, ptr(backend, dst), rows, cols, batch);
+    native.transpose2d(
+      ptr(backend, src) + 4 * srcElem,
+      ptr(backend, dst) + 4 * dstElem,
+      rows,
+      cols,
+      batch,
+    );
   } else {
-    transposeInto(f32(backend, src), f32(backend, dst), rows, cols, batch, srcElem, 0);
+    transposeInto(f32(backend, src), f32(backend, dst), rows, cols, batch, srcElem, dstElem);
   }
 }
