@@ -34,7 +34,9 @@ describe('selectBackend with threads', () => {
     const choice = await selectBackend('auto', withoutNode, { threads: 2 });
     expect(choice.backend).toBe('wasm');
     expect(choice.threads).toBe(2);
-    expect(choice.label).toBe('wasm + @igm/wasm-training kernels, 2 threads');
+    const { relaxedSimdSupported } = await import('@igm/wasm-training');
+    const relaxed = relaxedSimdSupported() ? ' (relaxed SIMD)' : '';
+    expect(choice.label).toBe(`wasm + @igm/wasm-training kernels${relaxed}, 2 threads`);
     expect(choice.kernels).toContain('Conv2DBackpropFilter');
     expect(tf.getBackend()).toBe('wasm');
     const x = tf.ones([2, 6, 6, 1]) as tf.Tensor4D;

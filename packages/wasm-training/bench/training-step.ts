@@ -18,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
+  nativeKernelsAreRelaxed,
   registerWasmTrainingKernels,
+  setRelaxedSimdEnabled,
   unregisterWasmTrainingKernels,
   useThreadedWasmBackend,
 } from '../src/index';
@@ -82,6 +84,25 @@ function tryTiming(f: () => Timing): Timing | { error: string } {
   }
 }
 
+/**
+ * 1024 x 1024 products: ours (the packed relaxed-SIMD GEMM where it runs), A^T B, and the plain
+ * build's route (XNNPACK) in the same process as the baseline.
+ */
+function matmul1024(): Record<string, unknown> {
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  const r: Record<string, unknown> = {
+    kernels_build: nativeKernelsAreRelaxed(tf.backend() as never) ? 'relaxed-simd' : 'simd',
+  };
+  r['matmul1024_ms'] = measure(() => tf.matMul(a, b).dispose(), 10, 3);
+  r['matmul1024_transposeA_ms'] = measure(() => tf.matMul(a, b, true, false).dispose(), 5, 2);
+  setRelaxedSimdEnabled(false);
+  r['matmul1024_xnnpack_ms'] = measure(() => tf.matMul(a, b).dispose(), 10, 3);
+  setRelaxedSimdEnabled(true);
+  tf.dispose([a, b]);
+  return r;
+}
+
 // Child mode: the same measurements on the threaded wasm backend (a fresh process, since the
 // backend is replaced): `--threaded-child N` prints one JSON line.
 const childIdx = process.argv.indexOf('--threaded-child');
@@ -91,10 +112,7 @@ if (childIdx >= 0) {
   const r: Record<string, unknown> = { threads };
   r['mlp'] = stepTiming(mlp, 64, 10, 50, 5);
   r['cnn'] = stepTiming(cnn, 16, 10, 10, 2);
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
-  r['matmul1024_ms'] = measure(() => tf.matMul(a, b).dispose(), 10, 3);
-  tf.dispose([a, b]);
+  Object.assign(r, matmul1024());
   if (!quick) r['resnet18'] = stepTiming(resnet18, 8, 6, 3, 1);
   console.log(JSON.stringify(r));
   process.exit(0);
@@ -108,13 +126,7 @@ await use('wasm');
 const ours: Record<string, unknown> = {};
 ours['mlp'] = stepTiming(mlp, 64, 10, 50, 5);
 ours['cnn'] = stepTiming(cnn, 16, 10, 10, 2);
-{
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
-  ours['matmul1024_ms'] = measure(() => tf.matMul(a, b).dispose(), 10, 3);
-  ours['matmul1024_transposeA_ms'] = measure(() => tf.matMul(a, b, true, false).dispose(), 5, 2);
-  tf.dispose([a, b]);
-}
+Object.assign(ours, matmul1024());
 if (!quick) ours['resnet18'] = stepTiming(resnet18, 8, 6, 3, 1);
 
 // Memory: numTensors and the wasm heap across 500 MLP steps.
@@ -249,6 +261,15 @@ const summary = {
   matmul1024_gflops_ours_2threads_wall: gflops(
     get(['ours_wasm_2threads', 'matmul1024_ms', 'wall_min']),
   ),
+  matmul1024_gflops_xnnpack_wall: gflops(get(['ours_wasm', 'matmul1024_xnnpack_ms', 'wall_min'])),
+  matmul1024_gflops_xnnpack_2threads_wall: gflops(
+    get(['ours_wasm_2threads', 'matmul1024_xnnpack_ms', 'wall_min']),
+  ),
+  matmul1024_percent_of_torch2_2threads_wall: ((o, t) => (o && t ? (100 * t) / o : undefined))(
+    get(['ours_wasm_2threads', 'matmul1024_ms', 'wall_min']),
+    get(['pytorch_2thread', 'matmul1024_ms', 'wall_min']),
+  ),
+  kernels_build: (results['ours_wasm'] as Record<string, unknown>)['kernels_build'],
   mlp_ratio_2threads_vs_torch2_wall: ratios['mlp_wall_2threads'],
   cnn_ratio_2threads_vs_torch2_wall: ratios['cnn_wall_2threads'],
   resnet18_ratio_2threads_vs_torch2_wall: ratios['resnet18_wall_2threads'],

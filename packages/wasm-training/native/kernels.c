@@ -10,6 +10,19 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/*
+ * c + a * b on four lanes. build.sh compiles this file twice: plain wasm SIMD (a multiply, then
+ * an add, two roundings) and with -mrelaxed-simd (IGM_RELAXED_SIMD), where it is
+ * f32x4.relaxed_madd: one fused multiply-add on hosts with FMA (x86 FMA3, ARM), which V8 emits
+ * as vfmadd231ps. The relaxed form may round once or twice depending on the host, but always the
+ * same way on one machine.
+ */
+#ifdef IGM_RELAXED_SIMD
+#define F32X4_MADD(a, b, c) __builtin_wasm_relaxed_madd_f32x4((a), (b), (c))
+#else
+#define F32X4_MADD(a, b, c) wasm_f32x4_add((c), wasm_f32x4_mul((a), (b)))
+#endif
+
 static inline void copy_f32(float *dst, const float *src, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
@@ -296,9 +309,9 @@ EXPORT void col2im(const float *G, float *dx, int inH, int inW, int inC, int out
 
 #define GEMM_SPLAT(i) const v128_t s##i = wasm_v128_load32_splat(a + (long)(i) * sAm);
 #define GEMM_ACC8(i)                                                                           \
-  c##i##0 = wasm_f32x4_add(c##i##0, wasm_f32x4_mul(s##i, b0));                                  \
-  c##i##1 = wasm_f32x4_add(c##i##1, wasm_f32x4_mul(s##i, b1));
-#define GEMM_ACC4(i) c##i##0 = wasm_f32x4_add(c##i##0, wasm_f32x4_mul(s##i, b0));
+  c##i##0 = F32X4_MADD(s##i, b0, c##i##0);                                                      \
+  c##i##1 = F32X4_MADD(s##i, b1, c##i##1);
+#define GEMM_ACC4(i) c##i##0 = F32X4_MADD(s##i, b0, c##i##0);
 #define GEMM_LOAD8(i)                                                                          \
   v128_t c##i##0 = wasm_v128_load(C + (long)(m + i) * ldc + n),                                \
          c##i##1 = wasm_v128_load(C + (long)(m + i) * ldc + n + 4);
@@ -350,6 +363,163 @@ EXPORT void gemm_acc(const float *A, int sAm, int sAk, const float *B, int ldb, 
     }
     for (int m = M4; m < M; m++)
       for (int n = 0; n < N; n++) C[(long)m * ldc + n] += gemm_dot(A, sAm, sAk, B, ldb, m, n, k0, k1);
+  }
+}
+
+/*
+ * Packed matrix product (the GotoBLAS / BLIS scheme) for BatchMatMul:
+ *
+ *   C_b[m, n] = sum_k A_b[m * sAm + k * sAk] * B_b[k * sBk + n * sBn]
+ *
+ * for batches b0..b1 and columns n0..n1 (a thread's share), all rows m < M; C_b row-major with
+ * row stride ldc. The strides give A, A^T, B and B^T with no transposed copies. Over blocks of
+ * GEMM_PKC steps of k: the block of B (GEMM_PKC x the columns) is packed into panels of 8
+ * columns, k-major (Bp[panel][k][8], zero-padded past n1); then for blocks of GEMM_PMC rows, A
+ * is packed into tiles of 4 rows, k-major (Ap[tile][k][4], zero-padded past M); then every
+ * 4 x 8 tile of C runs the micro-kernel over the block: 8 v128 accumulators, two loads of B and
+ * four splats of A per k. The packed B panel (8 KB) stays in L1 across a block's row tiles and
+ * the packed A block (240 KB) in L2. Edge tiles (past M or n1) go through the 32-float `tile`
+ * scratch. Scratch (floats): GEMM_PKC * round8(n1 - n0) for Bp, GEMM_PMC * GEMM_PKC for Ap, 32.
+ * One output's sum runs over k in order, in blocks (so float32 rounding, like a dot product).
+ */
+#define GEMM_PKC 256
+#define GEMM_PMC 240
+
+/* Bp[panel][k][8] = B[(k0 + k) * sBk + (n0 + 8 * panel + j) * sBn], 0 past n1. */
+static void gemm_pack_b(const float *B, int sBk, int sBn, int k0, int kc, int n0, int n1, float *Bp) {
+  for (int n = n0; n < n1; n += 8, Bp += (long)kc * 8) {
+    const int w = n1 - n < 8 ? n1 - n : 8;
+    if (w == 8 && sBn == 1) {
+      for (int k = 0; k < kc; k++) {
+        const float *s = B + (long)(k0 + k) * sBk + n;
+        wasm_v128_store(Bp + k * 8, wasm_v128_load(s));
+        wasm_v128_store(Bp + k * 8 + 4, wasm_v128_load(s + 4));
+      }
+    } else if (w == 8 && sBk == 1) {
+      /* B^T: column n + j is a contiguous row; 4 x 4 transposes of (j, k) blocks. */
+      int k = 0;
+      for (; k + 4 <= kc; k += 4)
+        for (int h = 0; h < 8; h += 4) {
+          const float *s = B + (long)(k0 + k) + (long)(n + h) * sBn;
+          const v128_t r0 = wasm_v128_load(s), r1 = wasm_v128_load(s + sBn),
+                       r2 = wasm_v128_load(s + 2L * sBn), r3 = wasm_v128_load(s + 3L * sBn);
+          const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7),
+                       t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+          wasm_v128_store(Bp + (k + 0) * 8 + h, wasm_i64x2_shuffle(t0, t2, 0, 2));
+          wasm_v128_store(Bp + (k + 1) * 8 + h, wasm_i64x2_shuffle(t0, t2, 1, 3));
+          wasm_v128_store(Bp + (k + 2) * 8 + h, wasm_i64x2_shuffle(t1, t3, 0, 2));
+          wasm_v128_store(Bp + (k + 3) * 8 + h, wasm_i64x2_shuffle(t1, t3, 1, 3));
+        }
+      for (; k < kc; k++)
+        for (int j = 0; j < 8; j++) Bp[k * 8 + j] = B[(long)(k0 + k) + (long)(n + j) * sBn];
+    } else {
+      for (int k = 0; k < kc; k++)
+        for (int j = 0; j < 8; j++)
+          Bp[k * 8 + j] = j < w ? B[(long)(k0 + k) * sBk + (long)(n + j) * sBn] : 0.0f;
+    }
+  }
+}
+
+/* Ap[tile][k][4] = A[(m0 + 4 * tile + i) * sAm + (k0 + k) * sAk], 0 past M. */
+static void gemm_pack_a(const float *A, int sAm, int sAk, int k0, int kc, int m0, int m1, float *Ap) {
+  for (int m = m0; m < m1; m += 4, Ap += (long)kc * 4) {
+    const int h = m1 - m < 4 ? m1 - m : 4;
+    if (h == 4 && sAm == 1) {
+      for (int k = 0; k < kc; k++) wasm_v128_store(Ap + k * 4, wasm_v128_load(A + (long)(k0 + k) * sAk + m));
+    } else if (h == 4 && sAk == 1) {
+      const float *s = A + (long)m * sAm + k0;
+      int k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const v128_t r0 = wasm_v128_load(s + k), r1 = wasm_v128_load(s + sAm + k),
+                     r2 = wasm_v128_load(s + 2L * sAm + k), r3 = wasm_v128_load(s + 3L * sAm + k);
+        const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7),
+                     t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+        wasm_v128_store(Ap + (k + 0) * 4, wasm_i64x2_shuffle(t0, t2, 0, 2));
+        wasm_v128_store(Ap + (k + 1) * 4, wasm_i64x2_shuffle(t0, t2, 1, 3));
+        wasm_v128_store(Ap + (k + 2) * 4, wasm_i64x2_shuffle(t1, t3, 0, 2));
+        wasm_v128_store(Ap + (k + 3) * 4, wasm_i64x2_shuffle(t1, t3, 1, 3));
+      }
+      for (; k < kc; k++)
+        for (int i = 0; i < 4; i++) Ap[k * 4 + i] = s[(long)i * sAm + k];
+    } else {
+      for (int k = 0; k < kc; k++)
+        for (int i = 0; i < 4; i++)
+          Ap[k * 4 + i] = i < h ? A[(long)(m + i) * sAm + (long)(k0 + k) * sAk] : 0.0f;
+    }
+  }
+}
+
+#define PGEMM_ZERO(i) v128_t c##i##0 = wasm_f32x4_splat(0.0f), c##i##1 = c##i##0;
+#define PGEMM_LOAD(i)                                                                          \
+  c##i##0 = wasm_v128_load(C + (long)(i) * ldc);                                               \
+  c##i##1 = wasm_v128_load(C + (long)(i) * ldc + 4);
+#define PGEMM_STEP(i)                                                                          \
+  {                                                                                            \
+    const v128_t s = wasm_v128_load32_splat(a + i);                                            \
+    c##i##0 = F32X4_MADD(s, b0, c##i##0);                                                      \
+    c##i##1 = F32X4_MADD(s, b1, c##i##1);                                                      \
+  }
+#define PGEMM_STORE(i)                                                                         \
+  wasm_v128_store(C + (long)(i) * ldc, c##i##0);                                               \
+  wasm_v128_store(C + (long)(i) * ldc + 4, c##i##1);
+
+/* C[4 x 8] = (accumulate ? C : 0) + Ap[kc x 4]^T Bp[kc x 8]. */
+static inline void gemm_micro_4x8(const float *a, const float *bp, int kc, float *C, long ldc,
+                                  int accumulate) {
+  PGEMM_ZERO(0) PGEMM_ZERO(1) PGEMM_ZERO(2) PGEMM_ZERO(3)
+  if (accumulate) {
+    PGEMM_LOAD(0) PGEMM_LOAD(1) PGEMM_LOAD(2) PGEMM_LOAD(3)
+  }
+  for (int k = 0; k < kc; k++, a += 4, bp += 8) {
+    const v128_t b0 = wasm_v128_load(bp), b1 = wasm_v128_load(bp + 4);
+    PGEMM_STEP(0) PGEMM_STEP(1) PGEMM_STEP(2) PGEMM_STEP(3)
+  }
+  PGEMM_STORE(0) PGEMM_STORE(1) PGEMM_STORE(2) PGEMM_STORE(3)
+}
+
+EXPORT void gemm_packed(const float *A, int sAm, int sAk, int strideA, const float *B, int sBk,
+                        int sBn, int strideB, float *C, int ldc, int strideC, int M, int K, int b0,
+                        int b1, int n0, int n1, float *scratch) {
+  if (n1 <= n0 || M <= 0) return;
+  float *Bp = scratch;
+  float *Ap = Bp + (long)GEMM_PKC * ((n1 - n0 + 7) & ~7);
+  float *tile = Ap + (long)GEMM_PMC * GEMM_PKC;
+  for (int b = b0; b < b1; b++) {
+    const float *Ab = A + (long)b * strideA;
+    const float *Bb = B + (long)b * strideB;
+    float *Cb = C + (long)b * strideC;
+    if (K <= 0) {
+      for (int m = 0; m < M; m++) zero_f32(Cb + (long)m * ldc + n0, n1 - n0);
+      continue;
+    }
+    for (int k0 = 0; k0 < K; k0 += GEMM_PKC) {
+      const int kc = K - k0 < GEMM_PKC ? K - k0 : GEMM_PKC;
+      const int accumulate = k0 > 0;
+      gemm_pack_b(Bb, sBk, sBn, k0, kc, n0, n1, Bp);
+      for (int m0 = 0; m0 < M; m0 += GEMM_PMC) {
+        const int m1 = M - m0 < GEMM_PMC ? M : m0 + GEMM_PMC;
+        gemm_pack_a(Ab, sAm, sAk, k0, kc, m0, m1, Ap);
+        for (int n = n0; n < n1; n += 8) {
+          const float *bp = Bp + (long)((n - n0) / 8) * kc * 8;
+          const int w = n1 - n < 8 ? n1 - n : 8;
+          for (int m = m0; m < m1; m += 4) {
+            const float *ap = Ap + (long)((m - m0) / 4) * kc * 4;
+            float *c = Cb + (long)m * ldc + n;
+            const int h = m1 - m < 4 ? m1 - m : 4;
+            if (h == 4 && w == 8) {
+              gemm_micro_4x8(ap, bp, kc, c, ldc, accumulate);
+            } else {
+              for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 8; j++)
+                  tile[i * 8 + j] = accumulate && i < h && j < w ? c[(long)i * ldc + j] : 0.0f;
+              gemm_micro_4x8(ap, bp, kc, tile, 8, accumulate);
+              for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++) c[(long)i * ldc + j] = tile[i * 8 + j];
+            }
+          }
+        }
+      }
+    }
   }
 }
 

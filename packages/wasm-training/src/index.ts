@@ -11,7 +11,13 @@
  */
 export { planMatMul } from './batch-mat-mul';
 export { type ConvGeometry, chunkPixels, col2im, im2col } from './conv2d';
-export { nativeKernels, setNativeKernelsEnabled } from './native';
+export {
+  nativeKernels,
+  nativeKernelsAreRelaxed,
+  relaxedSimdSupported,
+  setNativeKernelsEnabled,
+  setRelaxedSimdEnabled,
+} from './native';
 export {
   type NativeThreadPool,
   nativeThreads,

@@ -14,8 +14,13 @@
  * Idle helpers sleep in Atomics.wait and are unref'd, so they never keep the process alive.
  */
 
-import { type NativeKernels, nativeKernels } from './native';
-import { KERNELS_SHARED_WASM_BASE64 } from './native-bytes';
+import {
+  kernelsWasmBytes,
+  type NativeKernels,
+  nativeKernels,
+  relaxedSimdSupported,
+  useRelaxedSimd,
+} from './native';
 import type { WasmBackendLike } from './wasm-backend';
 
 /** Functions a helper thread can run (all of native/kernels.c's exports). */
@@ -38,7 +43,8 @@ export interface NativeThreadPool {
 const STATE = 0; // 0 idle, 1 work posted, 2 done, 3 exit, 4 failed
 const FN = 1;
 const NARGS = 2;
-const ARGS = 3;
+const BUILD = 3; // 0 plain SIMD, 1 relaxed SIMD: the build the calling thread runs
+const ARGS = 4;
 const MAX_ARGS = 32;
 
 const IDLE = 0;
@@ -50,9 +56,10 @@ const FAILED = 4;
 /** The helper's program (CommonJS, started with `eval: true`; no file on disk needed). */
 const HELPER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
-const { memory, bytes, names, control } = workerData;
+const { memory, builds, names, control } = workerData;
 const ctl = new Int32Array(control);
-const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+const instances = builds.map((bytes) =>
+  bytes && new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports);
 parentPort.postMessage('ready');
 for (;;) {
   let s;
@@ -60,7 +67,7 @@ for (;;) {
   if (s === ${EXIT}) break;
   try {
     const args = Array.from(ctl.subarray(${ARGS}, ${ARGS} + ctl[${NARGS}]));
-    exports[names[ctl[${FN}]]](...args);
+    instances[ctl[${BUILD}]][names[ctl[${FN}]]](...args);
     Atomics.store(ctl, ${STATE}, ${DONE});
   } catch (e) {
     console.error('@igm/wasm-training helper thread:', e);
@@ -79,6 +86,7 @@ const EXPORTS: Record<NativeKernelName, true> = {
   im2col: true,
   col2im: true,
   gemm_acc: true,
+  gemm_packed: true,
   conv2d_filter_grad: true,
   winograd_filter: true,
   conv2d_winograd: true,
@@ -108,13 +116,17 @@ export async function startNativeThreads(
   const { Worker } = (await import('node:worker_threads')) as unknown as {
     Worker: new (src: string, opts: object) => WorkerLike;
   };
-  const bytes = Uint8Array.from(Buffer.from(KERNELS_SHARED_WASM_BASE64, 'base64'));
+  // Both builds, so the helpers always run the one the calling thread runs (see native.ts).
+  const builds = [
+    kernelsWasmBytes(true, false),
+    relaxedSimdSupported() ? kernelsWasmBytes(true, true) : null,
+  ];
   const helpers: Array<{ worker: WorkerLike; ctl: Int32Array }> = [];
   for (let i = 1; i < threads; i++) {
     const control = new SharedArrayBuffer(4 * (ARGS + MAX_ARGS));
     const worker = new Worker(HELPER_SOURCE, {
       eval: true,
-      workerData: { memory, bytes, names: NAMES, control },
+      workerData: { memory, builds, names: NAMES, control },
     });
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => {
@@ -138,9 +150,11 @@ export async function startNativeThreads(
         );
       }
       const used = helpers.slice(0, argsPerThread.length - 1);
+      const build = useRelaxedSimd() ? 1 : 0;
       used.forEach(({ ctl }, i) => {
         const args = argsPerThread[i + 1]!;
         ctl[FN] = NAMES.indexOf(fn);
+        ctl[BUILD] = build;
         ctl[NARGS] = args.length;
         ctl.set(args, ARGS);
         Atomics.store(ctl, STATE, POSTED);

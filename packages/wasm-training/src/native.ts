@@ -3,8 +3,21 @@
  * base64 in native-bytes.ts), instantiated on the tfjs wasm backend's own memory so they work
  * on tensors in place. Falls back to the JS loops when the module cannot be instantiated (no
  * wasm SIMD, or a backend build that does not export its memory).
+ *
+ * Two builds of the same source ship: plain wasm SIMD, and relaxed SIMD, whose matrix products
+ * use f32x4.relaxed_madd (a fused multiply-add on hosts with FMA; ~1.5x the plain build's
+ * GFLOP/s here). The relaxed build is used when the engine accepts it: Chrome 114+, Node 22+,
+ * and Node 20.16+ after turning on V8's `--experimental-wasm-relaxed-simd`, which this module
+ * does once (through process.getBuiltinModule('node:v8')) unless setRelaxedSimdEnabled(false)
+ * was called first. Relaxed madd may round once (FMA) or twice depending on the host, always the
+ * same way on one machine.
  */
-import { KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './native-bytes';
+import {
+  KERNELS_RELAXED_SHARED_WASM_BASE64,
+  KERNELS_RELAXED_WASM_BASE64,
+  KERNELS_SHARED_WASM_BASE64,
+  KERNELS_WASM_BASE64,
+} from './native-bytes';
 import type { WasmBackendLike } from './wasm-backend';
 
 export interface NativeKernels {
@@ -17,6 +30,12 @@ export interface NativeKernels {
   im2col(x: number, P: number, ...geometryAndRange: number[]): void;
   col2im(G: number, dx: number, ...geometryAndRange: number[]): void;
   /** C[m, n] += sum_k A[m * sAm + k * sAk] B[k * ldb + n] (C row stride ldc); float32 sums in k order. */
+  /**
+   * C_b = op(A_b) op(B_b) for batches b0..b1 and columns n0..n1 (packed GEMM, 4 x 8 micro-tiles).
+   * Arguments: A, sAm, sAk, strideA, B, sBk, sBn, strideB, C, ldc, strideC, M, K, b0, b1, n0,
+   * n1, scratch (gemmPackedScratchFloats(n1 - n0) floats); see native/kernels.c.
+   */
+  gemm_packed(...pointersStridesAndRange: number[]): void;
   gemm_acc(
     A: number,
     sAm: number,
@@ -48,6 +67,7 @@ export interface NativeKernels {
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */
 interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
   Memory: new (...args: never[]) => object;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
@@ -61,9 +81,19 @@ interface EmscriptenLike {
   wasmMemory?: unknown;
 }
 
-const instances = new WeakMap<object, NativeKernels | null>();
-const compiled = new Map<boolean, object | null>();
+/** Instances by the backend's Emscripten module and build ('relaxed' or 'simd'). */
+const instances = new WeakMap<object, Map<boolean, NativeKernels | null>>();
+const compiled = new Map<string, object | null>();
 let disabled = false;
+let relaxedWanted = true;
+let relaxedSupported: boolean | undefined;
+
+/** Floats of scratch gemm_packed needs for a share of `columns` output columns. */
+export function gemmPackedScratchFloats(columns: number): number {
+  const kc = 256; // GEMM_PKC in native/kernels.c
+  const mc = 240; // GEMM_PMC
+  return kc * Math.ceil(columns / 8) * 8 + mc * kc + 32;
+}
 
 function decode(b64: string): Uint8Array {
   if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(b64, 'base64'));
@@ -78,11 +108,60 @@ export function setNativeKernelsEnabled(enabled: boolean): void {
   disabled = !enabled;
 }
 
+/**
+ * Uses the relaxed-SIMD build where the engine supports it (true, the default) or always the
+ * plain SIMD build (false). Call before the first kernel to keep V8's relaxed-SIMD flag off in
+ * Node 20; switching later is allowed (tests do) and takes effect at the next kernel call.
+ */
+export function setRelaxedSimdEnabled(enabled: boolean): void {
+  relaxedWanted = enabled;
+}
+
+/** Whether this engine runs the relaxed-SIMD build (turning on V8's flag in Node 20 if needed). */
+export function relaxedSimdSupported(): boolean {
+  if (relaxedSupported !== undefined) return relaxedSupported;
+  relaxedSupported = false;
+  if (wasmApi === undefined) return false;
+  const bytes = decode(KERNELS_RELAXED_WASM_BASE64);
+  let ok = wasmApi.validate(bytes);
+  if (!ok) {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
+      .process;
+    const v8 = proc?.getBuiltinModule?.('node:v8') as
+      | { setFlagsFromString(flags: string): void }
+      | undefined;
+    if (v8 !== undefined) {
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      ok = wasmApi.validate(bytes);
+    }
+  }
+  relaxedSupported = ok;
+  return ok;
+}
+
+/** Which build the next kernel call uses: relaxed SIMD when wanted and supported. */
+export function useRelaxedSimd(): boolean {
+  return relaxedWanted && relaxedSimdSupported();
+}
+
+/** The module bytes of one build (shared: for the threaded backend's shared memory). */
+export function kernelsWasmBytes(shared: boolean, relaxed: boolean): Uint8Array {
+  if (relaxed)
+    return decode(shared ? KERNELS_RELAXED_SHARED_WASM_BASE64 : KERNELS_RELAXED_WASM_BASE64);
+  return decode(shared ? KERNELS_SHARED_WASM_BASE64 : KERNELS_WASM_BASE64);
+}
+
 /** The SIMD kernels bound to this backend's heap, or null (then callers use the JS loops). */
 export function nativeKernels(backend: WasmBackendLike): NativeKernels | null {
   if (disabled) return null;
   const module = backend.wasm as unknown as EmscriptenLike;
-  const cached = instances.get(module);
+  const relaxed = useRelaxedSimd();
+  let byBuild = instances.get(module);
+  if (byBuild === undefined) {
+    byBuild = new Map();
+    instances.set(module, byBuild);
+  }
+  const cached = byBuild.get(relaxed);
   if (cached !== undefined) return cached;
   let result: NativeKernels | null = null;
   try {
@@ -92,25 +171,28 @@ export function nativeKernels(backend: WasmBackendLike): NativeKernels | null {
       const shared =
         typeof SharedArrayBuffer !== 'undefined' &&
         (memory as unknown as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
-      if (!compiled.has(shared)) {
+      const key = `${shared}/${relaxed}`;
+      if (!compiled.has(key)) {
         try {
-          compiled.set(
-            shared,
-            new wasmApi.Module(decode(shared ? KERNELS_SHARED_WASM_BASE64 : KERNELS_WASM_BASE64)),
-          );
+          compiled.set(key, new wasmApi.Module(kernelsWasmBytes(shared, relaxed)));
         } catch {
-          compiled.set(shared, null);
+          compiled.set(key, null);
         }
       }
-      const mod = compiled.get(shared);
+      const mod = compiled.get(key);
       if (mod)
         result = new wasmApi.Instance(mod, { env: { memory } }).exports as unknown as NativeKernels;
     }
   } catch {
     result = null;
   }
-  instances.set(module, result);
+  byBuild.set(relaxed, result);
   return result;
+}
+
+/** Whether `kernels` is the relaxed-SIMD build (for reports and benchmarks). */
+export function nativeKernelsAreRelaxed(backend: WasmBackendLike): boolean {
+  return nativeKernels(backend) !== null && useRelaxedSimd();
 }
 
 /** Byte offset of a tensor's data on the wasm heap. */

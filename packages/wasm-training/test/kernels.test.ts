@@ -1,56 +1,72 @@
 import { expectAllClose, tf } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeKernels, setNativeKernelsEnabled } from '../src/index';
-import { ptr } from '../src/native';
+import {
+  nativeKernels,
+  relaxedSimdSupported,
+  setNativeKernelsEnabled,
+  setRelaxedSimdEnabled,
+} from '../src/index';
+import { gemmPackedScratchFloats, ptr } from '../src/native';
 import type { WasmBackendLike } from '../src/wasm-backend';
 import { expectParity, onBackend, seeded } from './parity';
 
 const t = (shape: number[], seed: number) => tf.tensor(seeded(shape, seed), shape);
 
-describe('BatchMatMul (wasm, override) vs cpu', () => {
-  const cases: Array<[number[], number[], boolean, boolean]> = [
-    [[5, 7], [7, 3], false, false],
-    [[7, 5], [7, 3], true, false],
-    [[5, 7], [3, 7], false, true],
-    [[7, 5], [3, 7], true, true],
-    [[64, 300], [300, 40], false, false],
-    [[300, 64], [300, 40], true, false], // Dense weight gradient shape
-    [[64, 40], [300, 40], false, true], // Dense input gradient shape
-    [[3, 5, 7], [3, 7, 4], false, false],
-    [[3, 7, 5], [3, 4, 7], true, true],
-  ];
-  // Broadcast batch dims: tfjs-core's BatchMatMul gradient does not reduce broadcast dims (it
-  // fails on every backend), so these check the forward value only.
-  const broadcast: Array<[number[], number[], boolean, boolean]> = [
-    [[2, 3, 5, 7], [7, 4], false, false], // batch folded into rows
-    [[2, 3, 7, 5], [7, 4], true, false],
-    [[2, 3, 5, 7], [4, 7], false, true],
-    [[1, 5, 7], [4, 7, 6], false, false], // broadcast batch of 1 on the left
-    [[4, 5, 7], [1, 6, 7], false, true],
-    [[1, 7, 5], [4, 6, 7], true, true],
-  ];
-  for (const [sa, sb, ta, tb] of broadcast) {
-    it(`${JSON.stringify(sa)} x ${JSON.stringify(sb)} transposeA=${ta} transposeB=${tb}: value (broadcast batch)`, async () => {
-      await expectParity(`matMul ${sa} ${sb} ${ta} ${tb}`, () => [
-        tf.matMul(t(sa, 1), t(sb, 2), ta, tb),
-      ]);
-    });
-  }
-  for (const [sa, sb, ta, tb] of cases) {
-    it(`${JSON.stringify(sa)} x ${JSON.stringify(sb)} transposeA=${ta} transposeB=${tb}: value and gradients`, async () => {
-      await expectParity(`matMul ${sa} ${sb} ${ta} ${tb}`, () => {
-        const a = t(sa, 1);
-        const b = t(sb, 2);
-        const y = tf.matMul(a, b, ta, tb);
-        const w = t(y.shape, 3);
-        const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
-          tf.sum(tf.mul(tf.matMul(p, q, ta, tb), w)),
-        )([a, b]);
-        return [y, ga!, gb!];
+// 'relaxed': the packed GEMM of the relaxed-SIMD build (the default where it runs); 'simd': the
+// plain build, where products go to XNNPACK through transposes.
+describe.each(['relaxed', 'simd'] as const)(
+  'BatchMatMul (wasm, override, %s build) vs cpu',
+  (build) => {
+    beforeAll(() => setRelaxedSimdEnabled(build === 'relaxed'));
+    afterAll(() => setRelaxedSimdEnabled(true));
+    const cases: Array<[number[], number[], boolean, boolean]> = [
+      [[5, 7], [7, 3], false, false],
+      [[7, 5], [7, 3], true, false],
+      [[5, 7], [3, 7], false, true],
+      [[7, 5], [3, 7], true, true],
+      [[64, 300], [300, 40], false, false],
+      [[300, 64], [300, 40], true, false], // Dense weight gradient shape
+      [[64, 40], [300, 40], false, true], // Dense input gradient shape
+      [[3, 5, 7], [3, 7, 4], false, false],
+      [[3, 7, 5], [3, 4, 7], true, true],
+      // Past one packed block: 245 rows > 240, 300 = 256 + 44 steps of k, 13 columns (an edge panel).
+      [[245, 300], [300, 13], false, false],
+      [[300, 245], [13, 300], true, true],
+      [[2, 9, 517], [2, 517, 33], false, false],
+    ];
+    // Broadcast batch dims: tfjs-core's BatchMatMul gradient does not reduce broadcast dims (it
+    // fails on every backend), so these check the forward value only.
+    const broadcast: Array<[number[], number[], boolean, boolean]> = [
+      [[2, 3, 5, 7], [7, 4], false, false], // batch folded into rows
+      [[2, 3, 7, 5], [7, 4], true, false],
+      [[2, 3, 5, 7], [4, 7], false, true],
+      [[1, 5, 7], [4, 7, 6], false, false], // broadcast batch of 1 on the left
+      [[4, 5, 7], [1, 6, 7], false, true],
+      [[1, 7, 5], [4, 6, 7], true, true],
+    ];
+    for (const [sa, sb, ta, tb] of broadcast) {
+      it(`${JSON.stringify(sa)} x ${JSON.stringify(sb)} transposeA=${ta} transposeB=${tb}: value (broadcast batch)`, async () => {
+        await expectParity(`matMul ${sa} ${sb} ${ta} ${tb}`, () => [
+          tf.matMul(t(sa, 1), t(sb, 2), ta, tb),
+        ]);
       });
-    });
-  }
-});
+    }
+    for (const [sa, sb, ta, tb] of cases) {
+      it(`${JSON.stringify(sa)} x ${JSON.stringify(sb)} transposeA=${ta} transposeB=${tb}: value and gradients`, async () => {
+        await expectParity(`matMul ${sa} ${sb} ${ta} ${tb}`, () => {
+          const a = t(sa, 1);
+          const b = t(sb, 2);
+          const y = tf.matMul(a, b, ta, tb);
+          const w = t(y.shape, 3);
+          const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+            tf.sum(tf.mul(tf.matMul(p, q, ta, tb), w)),
+          )([a, b]);
+          return [y, ga!, gb!];
+        });
+      });
+    }
+  },
+);
 
 describe.each(['simd', 'js'] as const)(
   'Conv2D gradients with the %s data-movement kernels (wasm: Conv2DBackpropFilter added, Conv2DBackpropInput override) vs cpu',
@@ -712,6 +728,78 @@ describe('SIMD kernels', () => {
         tf.dispose([a, b, c]);
       }
     }
+  });
+
+  it.each([
+    ['relaxed', true],
+    ['plain', false],
+  ])(
+    'gemm_packed (%s build): op(A) op(B) by batches and column shares like a float64 reference',
+    async (_, relaxed) => {
+      await onBackend('wasm', () => []);
+      setRelaxedSimdEnabled(relaxed);
+      try {
+        const backend = tf.backend() as never as WasmBackendLike;
+        const native = nativeKernels(backend)!;
+        // batch, M x N x K: 4 x 8 tiles, row/column edges, k blocks of 256, row blocks of 240,
+        // a share of the columns (n0, n1), a broadcast A (stride 0), and K = 0 (C zeroed).
+        const cases = [
+          { batch: 1, M: 4, N: 8, K: 1, n0: 0, n1: 8, broadcastA: false },
+          { batch: 2, M: 7, N: 13, K: 5, n0: 0, n1: 13, broadcastA: false },
+          { batch: 1, M: 245, N: 21, K: 300, n0: 8, n1: 21, broadcastA: false },
+          { batch: 3, M: 9, N: 16, K: 513, n0: 0, n1: 16, broadcastA: true },
+          { batch: 2, M: 5, N: 6, K: 0, n0: 0, n1: 6, broadcastA: false },
+        ];
+        for (const { batch, M, N, K, n0, n1, broadcastA } of cases) {
+          for (const [ta, tb] of [
+            [false, false],
+            [true, false],
+            [false, true],
+            [true, true],
+          ] as const) {
+            const batchA = broadcastA ? 1 : batch;
+            const a = t([batchA, ta ? K : M, ta ? M : K], M * 7 + K + 1);
+            const b = t([batch, tb ? N : K, tb ? K : N], N * 5 + K + 2);
+            const c = t([batch, M, N], 3); // garbage in C: overwritten inside the share only
+            const scratch = tf.zeros([gemmPackedScratchFloats(n1 - n0)]);
+            const [av, bv, c0] = [a.dataSync(), b.dataSync(), c.dataSync().slice()];
+            const [sAm, sAk] = ta ? [1, M] : [K, 1];
+            const [sBk, sBn] = tb ? [1, K] : [N, 1];
+            const [strideA, strideB] = [broadcastA ? 0 : M * K, K * N];
+            native.gemm_packed(
+              ...[ptr(backend, a), sAm, sAk, strideA, ptr(backend, b), sBk, sBn, strideB],
+              ...[ptr(backend, c), N, M * N, M, K, 0, batch, n0, n1, ptr(backend, scratch)],
+            );
+            const want = Float64Array.from(c0);
+            for (let i = 0; i < batch; i++)
+              for (let m = 0; m < M; m++)
+                for (let n = n0; n < n1; n++) {
+                  let s = 0;
+                  for (let k = 0; k < K; k++)
+                    s +=
+                      av[i * strideA + m * sAm + k * sAk]! * bv[i * strideB + k * sBk + n * sBn]!;
+                  want[(i * M + m) * N + n] = s;
+                }
+            // float32 sums over K <= 513 terms of O(1) products, rounded once (FMA) or twice per
+            // term: error ~ K * 6e-8 * sqrt(K) << 1e-4.
+            expectAllClose(c.dataSync(), want, {
+              atol: 1e-4,
+              rtol: 1e-5,
+              label: `gemm_packed ${batch}x${M}x${N}x${K} [${n0}, ${n1}) ta=${ta} tb=${tb}`,
+            });
+            tf.dispose([a, b, c, scratch]);
+          }
+        }
+      } finally {
+        setRelaxedSimdEnabled(true);
+      }
+    },
+  );
+
+  it('runs the relaxed-SIMD build on this Node (>= 20.16 turns on the V8 flag)', () => {
+    const proc = process as unknown as { getBuiltinModule?: unknown };
+    if (proc.getBuiltinModule === undefined) return; // Node < 20.16: plain build only
+    expect(relaxedSimdSupported()).toBe(true);
   });
 
   it('transpose odd shapes like the JS loop (SIMD tiles and edges)', async () => {

@@ -138,6 +138,39 @@ describe('useThreadedWasmBackend', () => {
     expect(backend.numDataIds()).toBe(before);
   });
 
+  it('splits packed matrix products by column panels and by batches, bit-identical to one thread', async () => {
+    // 2 x 130 x 517 x 70: over 2^20 multiply-adds, so the product is split: one batch of
+    // columns [0, 32) + [32, 70) (whole 8-column panels); the batched one splits its 2 batches.
+    const f = () => {
+      const a = tf.tensor2d(seeded([130, 517], 7), [130, 517]);
+      const b = tf.tensor2d(seeded([70, 517], 8), [70, 517]);
+      const p = tf.tensor3d(seeded([2, 517, 130], 9), [2, 517, 130]);
+      const q = tf.tensor3d(seeded([2, 517, 70], 10), [2, 517, 70]);
+      return [tf.matMul(a, b, false, true), tf.matMul(p, q, true, false)];
+    };
+    const cpu = await onBackend('cpu', f);
+    await tf.setBackend('wasm');
+    const run = () => {
+      const outs = tf.tidy(f);
+      const data = outs.map((o) => o.dataSync());
+      tf.dispose(outs);
+      return data;
+    };
+    const backend = tf.backend() as never as { numDataIds(): number };
+    const before = [tf.memory().numTensors, backend.numDataIds()];
+    const split = run();
+    setNativeThreadsEnabled(false);
+    const single = run();
+    setNativeThreadsEnabled(true);
+    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
+    for (let i = 0; i < 2; i++) {
+      // Sums of 517 products of O(1) terms: float32 rounding ~1e-5 relative.
+      expectAllClose(split[i]!, cpu[i]!, { atol: 1e-3, rtol: 1e-4, label: `product ${i} vs cpu` });
+      // Each output is summed by one thread in the same order either way.
+      expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
+    }
+  });
+
   it("reports a helper thread's trap as an error naming the thread and the kernel", () => {
     const backend = tf.backend() as never as WasmBackendLike;
     const pool = nativeThreads(backend)!;
