@@ -477,45 +477,45 @@ static inline void gemm_micro_4x8(const float *a, const float *bp, int kc, float
   PGEMM_STORE(0) PGEMM_STORE(1) PGEMM_STORE(2) PGEMM_STORE(3)
 }
 
-EXPORT void gemm_packed(const float *A, int sAm, int sAk, int strideA, const float *B, int sBk,
-                        int sBn, int strideB, float *C, int ldc, int strideC, int M, int K, int b0,
-                        int b1, int n0, int n1, float *scratch) {
+/*
+ * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m * sAm + k * sAk] B[k * sBk + n * sBn] for
+ * m < M, n0 <= n < n1 (one matrix of gemm_packed).
+ */
+static void gemm_packed_2d(const float *A, int sAm, int sAk, const float *B, int sBk, int sBn,
+                           float *C, int ldc, int M, int K, int n0, int n1, int accumulate,
+                           float *scratch) {
   if (n1 <= n0 || M <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int m = 0; m < M; m++) zero_f32(C + (long)m * ldc + n0, n1 - n0);
+    return;
+  }
   float *Bp = scratch;
   float *Ap = Bp + (long)GEMM_PKC * ((n1 - n0 + 7) & ~7);
   float *tile = Ap + (long)GEMM_PMC * GEMM_PKC;
-  for (int b = b0; b < b1; b++) {
-    const float *Ab = A + (long)b * strideA;
-    const float *Bb = B + (long)b * strideB;
-    float *Cb = C + (long)b * strideC;
-    if (K <= 0) {
-      for (int m = 0; m < M; m++) zero_f32(Cb + (long)m * ldc + n0, n1 - n0);
-      continue;
-    }
-    for (int k0 = 0; k0 < K; k0 += GEMM_PKC) {
-      const int kc = K - k0 < GEMM_PKC ? K - k0 : GEMM_PKC;
-      const int accumulate = k0 > 0;
-      gemm_pack_b(Bb, sBk, sBn, k0, kc, n0, n1, Bp);
-      for (int m0 = 0; m0 < M; m0 += GEMM_PMC) {
-        const int m1 = M - m0 < GEMM_PMC ? M : m0 + GEMM_PMC;
-        gemm_pack_a(Ab, sAm, sAk, k0, kc, m0, m1, Ap);
-        for (int n = n0; n < n1; n += 8) {
-          const float *bp = Bp + (long)((n - n0) / 8) * kc * 8;
-          const int w = n1 - n < 8 ? n1 - n : 8;
-          for (int m = m0; m < m1; m += 4) {
-            const float *ap = Ap + (long)((m - m0) / 4) * kc * 4;
-            float *c = Cb + (long)m * ldc + n;
-            const int h = m1 - m < 4 ? m1 - m : 4;
-            if (h == 4 && w == 8) {
-              gemm_micro_4x8(ap, bp, kc, c, ldc, accumulate);
-            } else {
-              for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 8; j++)
-                  tile[i * 8 + j] = accumulate && i < h && j < w ? c[(long)i * ldc + j] : 0.0f;
-              gemm_micro_4x8(ap, bp, kc, tile, 8, accumulate);
-              for (int i = 0; i < h; i++)
-                for (int j = 0; j < w; j++) c[(long)i * ldc + j] = tile[i * 8 + j];
-            }
+  for (int k0 = 0; k0 < K; k0 += GEMM_PKC) {
+    const int kc = K - k0 < GEMM_PKC ? K - k0 : GEMM_PKC;
+    const int acc = accumulate || k0 > 0;
+    gemm_pack_b(B, sBk, sBn, k0, kc, n0, n1, Bp);
+    for (int m0 = 0; m0 < M; m0 += GEMM_PMC) {
+      const int m1 = M - m0 < GEMM_PMC ? M : m0 + GEMM_PMC;
+      gemm_pack_a(A, sAm, sAk, k0, kc, m0, m1, Ap);
+      for (int n = n0; n < n1; n += 8) {
+        const float *bp = Bp + (long)((n - n0) / 8) * kc * 8;
+        const int w = n1 - n < 8 ? n1 - n : 8;
+        for (int m = m0; m < m1; m += 4) {
+          const float *ap = Ap + (long)((m - m0) / 4) * kc * 4;
+          float *c = C + (long)m * ldc + n;
+          const int h = m1 - m < 4 ? m1 - m : 4;
+          if (h == 4 && w == 8) {
+            gemm_micro_4x8(ap, bp, kc, c, ldc, acc);
+          } else {
+            for (int i = 0; i < 4; i++)
+              for (int j = 0; j < 8; j++)
+                tile[i * 8 + j] = acc && i < h && j < w ? c[(long)i * ldc + j] : 0.0f;
+            gemm_micro_4x8(ap, bp, kc, tile, 8, acc);
+            for (int i = 0; i < h; i++)
+              for (int j = 0; j < w; j++) c[(long)i * ldc + j] = tile[i * 8 + j];
           }
         }
       }
@@ -523,22 +523,36 @@ EXPORT void gemm_packed(const float *A, int sAm, int sAk, int strideA, const flo
   }
 }
 
+EXPORT void gemm_packed(const float *A, int sAm, int sAk, int strideA, const float *B, int sBk,
+                        int sBn, int strideB, float *C, int ldc, int strideC, int M, int K, int b0,
+                        int b1, int n0, int n1, float *scratch) {
+  for (int b = b0; b < b1; b++)
+    gemm_packed_2d(A + (long)b * strideA, sAm, sAk, B + (long)b * strideB, sBk, sBn,
+                   C + (long)b * strideC, ldc, M, K, n0, n1, 0, scratch);
+}
+
 /*
  * The weight gradient of a conv2d over output pixels p0..p1, chunk pixels at a time:
  *   dW[(kh * kW + kw) * inC + ci, co] += sum_p P[p, (kh, kw, ci)] dy[p, co]
- * with P the im2col rows of the chunk (written into the caller's scratch P, chunk x kH*kW*inC).
- * The geometry arguments are im2col's, then outC and chunk. Threads split the pixels, each with
- * its own dW and P.
+ * with P the im2col rows of the chunk (written into the caller's scratch P, chunk x kH*kW*inC),
+ * then dW += P^T dy_chunk: with `packed`, by the packed product (P read transposed while
+ * packing; `scratch` holds its gemmPackedScratchFloats(outC) floats, see native.ts), else by gemm_acc in place
+ * (faster while dW stays in cache). The geometry arguments are im2col's, then outC, chunk and
+ * packed. Threads split the pixels, each with its own dW, P and scratch.
  */
-EXPORT void conv2d_filter_grad(const float *x, const float *dy, float *dW, float *P, int inH,
-                               int inW, int inC, int outH, int outW, int kH, int kW, int sH, int sW,
-                               int dH, int dW_, int padT, int padL, int p0, int p1, int outC,
-                               int chunk) {
+EXPORT void conv2d_filter_grad(const float *x, const float *dy, float *dW, float *P,
+                               float *scratch, int inH, int inW, int inC, int outH, int outW,
+                               int kH, int kW, int sH, int sW, int dH, int dW_, int padT, int padL,
+                               int p0, int p1, int outC, int chunk, int packed) {
   const int rowLen = kH * kW * inC;
   for (int q0 = p0; q0 < p1; q0 += chunk) {
     const int q1 = q0 + chunk < p1 ? q0 + chunk : p1;
     im2col(x, P, inH, inW, inC, outH, outW, kH, kW, sH, sW, dH, dW_, padT, padL, q0, q1);
-    gemm_acc(P, 1, rowLen, dy + (long)q0 * outC, outC, dW, outC, rowLen, outC, q1 - q0);
+    if (packed)
+      gemm_packed_2d(P, 1, rowLen, dy + (long)q0 * outC, outC, 1, dW, outC, rowLen, q1 - q0, 0,
+                     outC, 1, scratch);
+    else
+      gemm_acc(P, 1, rowLen, dy + (long)q0 * outC, outC, dW, outC, rowLen, outC, q1 - q0);
   }
 }
 

@@ -24,7 +24,7 @@ import {
   type TensorInfo,
   Transpose,
 } from '@tensorflow/tfjs-core';
-import { nativeKernels, ptr } from './native';
+import { gemmPackedScratchFloats, nativeKernels, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
 import {
@@ -284,28 +284,41 @@ export function conv2dFilterGradNHWC(
   const native = nativeKernels(backend);
   if (native) {
     // dW (rowLen x outC, the filter layout) += P_c^T dY_c, chunk by chunk, in the SIMD kernel
-    // (im2col, then a product reading P transposed in place: no transposes, no packing). Chunks
-    // of ~0.5 MB of P, so the product reads P from cache right after im2col wrote it. With
-    // helper threads, each thread takes a range of pixels into its own dW, summed at the end.
-    const chunk = chunkPixels(rowLen, total, 1 << 17);
-    const pool = nativeThreads(backend);
-    const ranges = splitRange(total, pool?.threads ?? 1, chunk);
+    // (im2col, then a product reading P transposed: no transposes). Chunks of ~0.5 MB of P, so
+    // the product reads P from cache right after im2col wrote it; with packing, at least 256
+    // pixels, as every 256 pixels are one pass over dW, which for wide layers (3x3x512x512:
+    // 9 MB) is memory-bound when chunks are small. Measured (bench/conv-grad-micro.ts shapes):
+    // packing wins from 128 channels (3x3x512x512: 56 -> 45 ms), loses at 64 (40 vs 43 ms).
+    // With helper threads, each thread takes a range of pixels into its own dW, summed at the end.
+    const threads = nativeThreads(backend)?.threads ?? 1;
+    const share = Math.ceil(total / threads);
+    // dW of at most 2^17 floats (0.5 MB) stays in cache: the plain product (gemm_acc) reads P and
+    // dY in place. Wider layers pack (gemm_packed_2d), in chunks of at least 256 pixels.
+    const packed = rowLen * g.outC > 1 << 17;
+    const chunkP = chunkPixels(rowLen, share, 1 << 17);
+    const chunk = packed ? Math.min(share, Math.max(256, chunkP)) : chunkP;
+    const ranges = splitRange(total, threads, chunk);
     if (ranges.length === 0) return zeros(backend, [g.kH, g.kW, g.inC, g.outC]); // no pixels
     const dws = ranges.map(() => zeros(backend, [g.kH, g.kW, g.inC, g.outC]));
     const scratch = ranges.map(() => backend.makeOutput([chunk, rowLen], 'float32'));
+    const packing = ranges.map(() =>
+      backend.makeOutput([gemmPackedScratchFloats(g.outC)], 'float32'),
+    );
     const args = ranges.map(([p0, p1], i) => [
       ptr(backend, x),
       ptr(backend, dy),
       ptr(backend, dws[i]!),
       ptr(backend, scratch[i]!),
+      ptr(backend, packing[i]!),
       ...geometryArgs(g, p0, p1),
       g.outC,
       chunk,
+      packed ? 1 : 0,
     ]);
     runParts(backend, 'conv2d_filter_grad', args);
     const dw = dws[0]!;
     for (const part of dws.slice(1)) addInto(backend, dw, part, rowLen * g.outC);
-    release(backend, ...scratch, ...dws.slice(1));
+    release(backend, ...scratch, ...packing, ...dws.slice(1));
     return dw;
   }
   const chunk = chunkPixels(rowLen, total);

@@ -50,8 +50,9 @@ export interface NativeKernels {
   ): void;
   /**
    * dW (kH*kW*inC x outC) += im2col(x)^T dy over output pixels p0..p1, `chunk` pixels at a time,
-   * with P a chunk x kH*kW*inC scratch. Arguments: x, dy, dW, P (heap offsets), then im2col's
-   * geometry and range (inH ... padLeft, p0, p1), then outC and chunk.
+   * with P a chunk x kH*kW*inC scratch. Arguments: x, dy, dW, P, scratch (heap offsets; scratch:
+   * gemmPackedScratchFloats(outC) floats when packed), then im2col's geometry and range (inH ...
+   * padLeft, p0, p1), then outC, chunk and packed (1: packed product, 0: gemm_acc).
    */
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
   /** U[xi][ci][co] = (G g G^T)[xi] for the 3x3 filter W [3, 3, inC, outC] (Winograd F(2x2, 3x3)). */

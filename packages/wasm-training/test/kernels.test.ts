@@ -116,6 +116,10 @@ describe.each(['simd', 'js'] as const)(
       },
       // 3200 output pixels x 288 = 8 im2col chunks of the SIMD filter gradient, 12 = 8 + 4 columns
       { x: [2, 40, 40, 32], f: [3, 3, 32, 12], strides: 1, pad: 'same' },
+      // dW over 2^17 floats: the packed weight-gradient product; 300 pixels = chunks of 256 + 44
+      { x: [1, 20, 15, 120], f: [3, 3, 120, 125], strides: 1, pad: 'same' },
+      // ... strided, 203 = 25 panels of 8 + 3 columns
+      { x: [2, 15, 13, 72], f: [3, 3, 72, 203], strides: 2, pad: 'same' },
     ];
     for (const c of cases) {
       it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`, async () => {

@@ -58,36 +58,49 @@ describe('useThreadedWasmBackend', () => {
     expect(nativeThreads(tf.backend() as never)?.threads).toBe(2);
   });
 
-  it('splits the conv weight gradient over both threads and matches the cpu backend', async () => {
+  it.each([
     // 2 x 40 x 40 output pixels x 288 = 8 im2col chunks, split 4 + 4 between the threads.
-    const f = () => {
-      const x = tf.tensor4d(seeded([2, 40, 40, 32], 5), [2, 40, 40, 32]);
-      const dy = tf.tensor4d(seeded([2, 40, 40, 12], 6), [2, 40, 40, 12]);
-      const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 32, 12] };
-      return [
-        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor,
-      ];
-    };
-    const cpu = await onBackend('cpu', f);
-    await tf.setBackend('wasm');
-    const run = () => {
-      const outs = tf.tidy(f);
-      const data = outs[0]!.dataSync();
-      tf.dispose(outs);
-      return data;
-    };
-    // numDataIds also counts the kernels' internal buffers (per-thread dW and im2col scratch).
-    const backend = tf.backend() as never as { numDataIds(): number };
-    const before = [tf.memory().numTensors, backend.numDataIds()];
-    const split = run();
-    setNativeThreadsEnabled(false);
-    const single = run();
-    setNativeThreadsEnabled(true);
-    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
-    // Sums of 3200 products of O(1) terms: float32 rounding ~1e-5 relative.
-    expectAllClose(split, cpu[0]!, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs cpu' });
-    expectAllClose(split, single, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs one' });
-  });
+    { x: [2, 40, 40, 32], outC: 12 },
+    // dW of 1152 x 130 floats (> 2^17): the packed product, 264 pixels = 132 per thread.
+    { x: [2, 12, 11, 128], outC: 130 },
+  ])(
+    'splits the conv weight gradient over both threads and matches the cpu backend ($x -> $outC)',
+    async ({ x: xShape, outC }) => {
+      const f = () => {
+        const dyShape = [xShape[0]!, xShape[1]!, xShape[2]!, outC];
+        const x = tf.tensor4d(seeded(xShape, 5), xShape as [number, number, number, number]);
+        const dy = tf.tensor4d(seeded(dyShape, 6), dyShape as [number, number, number, number]);
+        const attrs = {
+          strides: 1,
+          pad: 'same',
+          dataFormat: 'NHWC',
+          filterShape: [3, 3, xShape[3]!, outC],
+        };
+        return [
+          tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor,
+        ];
+      };
+      const cpu = await onBackend('cpu', f);
+      await tf.setBackend('wasm');
+      const run = () => {
+        const outs = tf.tidy(f);
+        const data = outs[0]!.dataSync();
+        tf.dispose(outs);
+        return data;
+      };
+      // numDataIds also counts the kernels' internal buffers (per-thread dW and im2col scratch).
+      const backend = tf.backend() as never as { numDataIds(): number };
+      const before = [tf.memory().numTensors, backend.numDataIds()];
+      const split = run();
+      setNativeThreadsEnabled(false);
+      const single = run();
+      setNativeThreadsEnabled(true);
+      expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
+      // Sums of up to 3200 products of O(1) terms: float32 rounding ~1e-5 relative.
+      expectAllClose(split, cpu[0]!, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs cpu' });
+      expectAllClose(split, single, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs one' });
+    },
+  );
 
   it('splits MaxPoolGrad over whole images on both threads, bit-identical to one thread', async () => {
     const f = () => {
