@@ -19,6 +19,7 @@ import {
   type NativeKernels,
   nativeKernels,
   relaxedSimdSupported,
+  relaxedSimdWanted,
   useRelaxedSimd,
 } from './native';
 import type { WasmBackendLike } from './wasm-backend';
@@ -116,11 +117,10 @@ export async function startNativeThreads(
   const { Worker } = (await import('node:worker_threads')) as unknown as {
     Worker: new (src: string, opts: object) => WorkerLike;
   };
-  // Both builds, so the helpers always run the one the calling thread runs (see native.ts).
-  const builds = [
-    kernelsWasmBytes(true, false),
-    relaxedSimdSupported() ? kernelsWasmBytes(true, true) : null,
-  ];
+  // Both builds, so the helpers run the one the calling thread runs (see native.ts). The
+  // relaxed one only if wanted now: checking support may turn on V8's flag in Node 20.
+  const hasRelaxed = relaxedSimdWanted() && relaxedSimdSupported();
+  const builds = [kernelsWasmBytes(true, false), hasRelaxed ? kernelsWasmBytes(true, true) : null];
   const helpers: Array<{ worker: WorkerLike; ctl: Int32Array }> = [];
   for (let i = 1; i < threads; i++) {
     const control = new SharedArrayBuffer(4 * (ARGS + MAX_ARGS));
@@ -149,8 +149,13 @@ export async function startNativeThreads(
           `wasm-training: ${argsPerThread.length} parts for a pool of ${threads} threads`,
         );
       }
-      const used = helpers.slice(0, argsPerThread.length - 1);
       const build = useRelaxedSimd() ? 1 : 0;
+      if (build === 1 && !hasRelaxed) {
+        // Relaxed SIMD enabled after the pool started without it: the calling thread does all.
+        for (const args of argsPerThread) (native[fn] as (...a: number[]) => void)(...args);
+        return;
+      }
+      const used = helpers.slice(0, argsPerThread.length - 1);
       used.forEach(({ ctl }, i) => {
         const args = argsPerThread[i + 1]!;
         ctl[FN] = NAMES.indexOf(fn);

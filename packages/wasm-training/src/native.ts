@@ -126,18 +126,29 @@ export function relaxedSimdSupported(): boolean {
   const bytes = decode(KERNELS_RELAXED_WASM_BASE64);
   let ok = wasmApi.validate(bytes);
   if (!ok) {
-    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
-      .process;
-    const v8 = proc?.getBuiltinModule?.('node:v8') as
-      | { setFlagsFromString(flags: string): void }
-      | undefined;
-    if (v8 !== undefined) {
-      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-      ok = wasmApi.validate(bytes);
+    // Node 20.16+: V8 has relaxed SIMD behind a flag (on by default from Node 22). Elsewhere
+    // (browsers, other runtimes, older Node) there is no such module and the plain build runs.
+    try {
+      const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
+        .process;
+      const v8 = proc?.getBuiltinModule?.('node:v8') as
+        | { setFlagsFromString(flags: string): void }
+        | undefined;
+      if (v8 !== undefined) {
+        v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+        ok = wasmApi.validate(bytes);
+      }
+    } catch {
+      ok = false;
     }
   }
   relaxedSupported = ok;
   return ok;
+}
+
+/** Whether the relaxed-SIMD build is wanted (setRelaxedSimdEnabled), supported or not. */
+export function relaxedSimdWanted(): boolean {
+  return relaxedWanted;
 }
 
 /** Which build the next kernel call uses: relaxed SIMD when wanted and supported. */

@@ -213,6 +213,31 @@ describe('process exit', () => {
   }, 70_000);
 });
 
+describe('relaxed SIMD opt-out', () => {
+  it('setRelaxedSimdEnabled(false) first keeps V8 flag off and runs the plain build; enabling later switches', () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+    const run = spawnSync(process.execPath, [tsx, join(here, 'scripts/relaxed-opt-out.ts')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    const nodeWithFlag =
+      (process as unknown as { getBuiltinModule?: unknown }).getBuiltinModule !== undefined;
+    // [[1, 2, 3], [4, 5, 6]] x [[1, 0], [0, 1], [1, 1]]
+    const want = [4, 5, 10, 11];
+    expect(out.plain).toEqual({ product: want, relaxed: false, engineAccepts: out.before });
+    expect(out.relaxed.product).toEqual(want);
+    // 160-term sums of O(1) products, rounded once or twice per term: ~1e-5.
+    expect(out.bigMaxDiff).toBeLessThan(1e-3);
+    if (!out.before && nodeWithFlag) {
+      // Node 20.16-21: the flag was off and is turned on only when relaxed SIMD is wanted.
+      expect(out.relaxed).toEqual({ product: want, relaxed: true, engineAccepts: true });
+    }
+  }, 70_000);
+});
+
 describe('splitRange', () => {
   it('splits into contiguous ranges of whole units, never more parts than units', () => {
     expect(splitRange(10, 2)).toEqual([
