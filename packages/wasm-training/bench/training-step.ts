@@ -19,7 +19,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
   nativeKernelsAreRelaxed,
+  nativeThreads,
   registerWasmTrainingKernels,
+  setNativeThreadsEnabled,
   setRelaxedSimdEnabled,
   unregisterWasmTrainingKernels,
   useThreadedWasmBackend,
@@ -99,6 +101,13 @@ function matmul1024(): Record<string, unknown> {
   setRelaxedSimdEnabled(false);
   r['matmul1024_xnnpack_ms'] = measure(() => tf.matMul(a, b).dispose(), 10, 3);
   setRelaxedSimdEnabled(true);
+  if (nativeThreads(tf.backend() as never)) {
+    // The same product on the calling thread alone, in the same process: the helpers' gain,
+    // which shows whether both cores were really available during this run.
+    setNativeThreadsEnabled(false);
+    r['matmul1024_helpers_off_ms'] = measure(() => tf.matMul(a, b).dispose(), 10, 3);
+    setNativeThreadsEnabled(true);
+  }
   tf.dispose([a, b]);
   return r;
 }
@@ -270,6 +279,10 @@ const summary = {
     get(['pytorch_2thread', 'matmul1024_ms', 'wall_min']),
   ),
   kernels_build: (results['ours_wasm'] as Record<string, unknown>)['kernels_build'],
+  matmul1024_helper_gain_2threads: ratioOf(
+    ['ours_wasm_2threads', 'matmul1024_helpers_off_ms', 'wall_min'],
+    ['ours_wasm_2threads', 'matmul1024_ms', 'wall_min'],
+  ),
   mlp_ratio_2threads_vs_torch2_wall: ratios['mlp_wall_2threads'],
   cnn_ratio_2threads_vs_torch2_wall: ratios['cnn_wall_2threads'],
   resnet18_ratio_2threads_vs_torch2_wall: ratios['resnet18_wall_2threads'],
