@@ -5,8 +5,8 @@
  *   pnpm --filter @igm/wasm-training exec tsx bench/profile-step.ts [threads] [mlp|cnn|resnet18]
  *     [--without Kernel1,Kernel2]   (register every kernel but these, for A/B runs)
  *
- * Prints the mean step time over 5 steps and the 20 most expensive kernels (ms, calls, input
- * shapes), then one JSON line; writes bench/results/profile-<model>-<threads>t.json.
+ * Prints the mean step time over 5 steps, the 20 most expensive kernels (ms, calls, input
+ * shapes) and the totals by kernel name, then one JSON line; writes bench/results/profile-<model>-<threads>t.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -62,12 +62,27 @@ for (const k of prof.kernels) {
 }
 const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20);
 for (const [k, v] of top) console.log(v.ms.toFixed(1).padStart(8), String(v.calls).padStart(3), k);
+// Totals by kernel name (every shape), to see what the rest of the step is made of. tfjs
+// profiles ops and the kernels inside them (fusedConv2d__op around FusedConv2D), so skip "__op".
+const byName = new Map<string, { ms: number; calls: number }>();
+for (const k of prof.kernels) {
+  if (k.name.endsWith('__op')) continue;
+  const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+  e.ms += k.kernelTimeMs as number;
+  e.calls++;
+  byName.set(k.name, e);
+}
+const names = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
+console.log('by kernel name:');
+for (const [k, v] of names.slice(0, 15))
+  console.log(v.ms.toFixed(1).padStart(8), String(v.calls).padStart(4), k);
 const summary = {
   model: which,
   threads,
   without,
   step_ms: stepMs,
   kernels: top.map(([kernel, v]) => ({ kernel, ...v })),
+  by_name: names.map(([kernel, v]) => ({ kernel, ...v })),
 };
 console.log(JSON.stringify(summary));
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results');

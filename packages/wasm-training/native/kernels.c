@@ -603,6 +603,63 @@ static inline float patch_load1(const float *x, int inH, int inW, int inC, int b
 }
 
 /*
+ * V[xi][t][c] = (B^T d B)[xi] for the 4x4 input patches d of output tiles q0..q0+n (tile index
+ * over batch x tilesH x tilesW; the patch of tile (th, tw) starts at input row 2 th - padT,
+ * column 2 tw - padL; zeros outside x).
+ */
+static void winograd_input(const float *x, float *V, int inH, int inW, int inC, int outH,
+                           int outW, int padT, int padL, int q0, int n) {
+  const int tilesW = (outW + 1) / 2, tilesH = (outH + 1) / 2;
+  const int perImage = tilesH * tilesW;
+  const int C4 = inC & ~3;
+  for (int t = 0; t < n; t++) {
+    const int tile = q0 + t;
+    const int b = tile / perImage, r = tile - b * perImage;
+    const int th = r / tilesW, tw = r - th * tilesW;
+    const int ih0 = 2 * th - padT, iw0 = 2 * tw - padL;
+    int c = 0;
+    for (; c < C4; c += 4) {
+      v128_t d[4][4], s[4][4];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) d[i][j] = patch_load4(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
+      for (int j = 0; j < 4; j++) {
+        s[0][j] = wasm_f32x4_sub(d[0][j], d[2][j]);
+        s[1][j] = wasm_f32x4_add(d[1][j], d[2][j]);
+        s[2][j] = wasm_f32x4_sub(d[2][j], d[1][j]);
+        s[3][j] = wasm_f32x4_sub(d[1][j], d[3][j]);
+      }
+      for (int i = 0; i < 4; i++) {
+        float *v = V + ((long)(i * 4) * n + t) * inC + c;
+        const long step = (long)n * inC;
+        wasm_v128_store(v, wasm_f32x4_sub(s[i][0], s[i][2]));
+        wasm_v128_store(v + step, wasm_f32x4_add(s[i][1], s[i][2]));
+        wasm_v128_store(v + 2 * step, wasm_f32x4_sub(s[i][2], s[i][1]));
+        wasm_v128_store(v + 3 * step, wasm_f32x4_sub(s[i][1], s[i][3]));
+      }
+    }
+    for (; c < inC; c++) {
+      float d[4][4], s[4][4];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) d[i][j] = patch_load1(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
+      for (int j = 0; j < 4; j++) {
+        s[0][j] = d[0][j] - d[2][j];
+        s[1][j] = d[1][j] + d[2][j];
+        s[2][j] = d[2][j] - d[1][j];
+        s[3][j] = d[1][j] - d[3][j];
+      }
+      for (int i = 0; i < 4; i++) {
+        float *v = V + ((long)(i * 4) * n + t) * inC + c;
+        const long step = (long)n * inC;
+        v[0] = s[i][0] - s[i][2];
+        v[step] = s[i][1] + s[i][2];
+        v[2 * step] = s[i][2] - s[i][1];
+        v[3 * step] = s[i][1] - s[i][3];
+      }
+    }
+  }
+}
+
+/*
  * y (NHWC) = bias + conv2d(x, W) (then ReLU if relu) for the output tiles t0..t1 (tile index
  * over batch x tilesH x tilesW, 2x2 outputs each), chunk tiles at a time, with U from
  * winograd_filter and the caller's scratch V (16 x chunk x inC) and M (16 x chunk x outC).
@@ -613,56 +670,11 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
                             int padT, int padL, int t0, int t1, int chunk, int relu) {
   const int tilesW = (outW + 1) / 2, tilesH = (outH + 1) / 2;
   const int perImage = tilesH * tilesW;
-  const int C4 = inC & ~3, O4 = outC & ~3;
+  const int O4 = outC & ~3;
   for (int q0 = t0; q0 < t1; q0 += chunk) {
     const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
     const int n = q1 - q0;
-    /* V[xi][t][c] = (B^T d B)[xi] */
-    for (int t = 0; t < n; t++) {
-      const int tile = q0 + t;
-      const int b = tile / perImage, r = tile - b * perImage;
-      const int th = r / tilesW, tw = r - th * tilesW;
-      const int ih0 = 2 * th - padT, iw0 = 2 * tw - padL;
-      int c = 0;
-      for (; c < C4; c += 4) {
-        v128_t d[4][4], s[4][4];
-        for (int i = 0; i < 4; i++)
-          for (int j = 0; j < 4; j++) d[i][j] = patch_load4(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
-        for (int j = 0; j < 4; j++) {
-          s[0][j] = wasm_f32x4_sub(d[0][j], d[2][j]);
-          s[1][j] = wasm_f32x4_add(d[1][j], d[2][j]);
-          s[2][j] = wasm_f32x4_sub(d[2][j], d[1][j]);
-          s[3][j] = wasm_f32x4_sub(d[1][j], d[3][j]);
-        }
-        for (int i = 0; i < 4; i++) {
-          float *v = V + ((long)(i * 4) * n + t) * inC + c;
-          const long step = (long)n * inC;
-          wasm_v128_store(v, wasm_f32x4_sub(s[i][0], s[i][2]));
-          wasm_v128_store(v + step, wasm_f32x4_add(s[i][1], s[i][2]));
-          wasm_v128_store(v + 2 * step, wasm_f32x4_sub(s[i][2], s[i][1]));
-          wasm_v128_store(v + 3 * step, wasm_f32x4_sub(s[i][1], s[i][3]));
-        }
-      }
-      for (; c < inC; c++) {
-        float d[4][4], s[4][4];
-        for (int i = 0; i < 4; i++)
-          for (int j = 0; j < 4; j++) d[i][j] = patch_load1(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
-        for (int j = 0; j < 4; j++) {
-          s[0][j] = d[0][j] - d[2][j];
-          s[1][j] = d[1][j] + d[2][j];
-          s[2][j] = d[2][j] - d[1][j];
-          s[3][j] = d[1][j] - d[3][j];
-        }
-        for (int i = 0; i < 4; i++) {
-          float *v = V + ((long)(i * 4) * n + t) * inC + c;
-          const long step = (long)n * inC;
-          v[0] = s[i][0] - s[i][2];
-          v[step] = s[i][1] + s[i][2];
-          v[2 * step] = s[i][2] - s[i][1];
-          v[3 * step] = s[i][1] - s[i][3];
-        }
-      }
-    }
+    winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
     /* M[xi] = V[xi] U[xi] */
     zero_f32(M, 16 * n * outC);
     for (int xi = 0; xi < 16; xi++)
@@ -733,6 +745,142 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
         if (h2) y10[o] = out[2];
         if (h2 && w2) y11[o] = out[3];
       }
+    }
+  }
+}
+
+/*
+ * The weight gradient of the same 3x3, stride-1 convolution by Winograd F(3x3, 2x2): for an
+ * output tile's 2x2 block of dy, g, and its 4x4 input patch d,
+ *   dW[kh, kw] += sum_{i,j} d[i + kh, j + kw] g[i, j] = (A^T [ (G g G^T) . (B^T d B) ] A)[kh, kw]
+ * with the forward pass's B^T (so V is the same input transform), G = [1 0; .5 .5; .5 -.5;
+ * 0 -1] and A^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]. Summed over tiles, the 16 elementwise products
+ * are 16 matrix products acc[xi] += V[xi]^T Mg[xi] (inC x tiles times tiles x outC): 16
+ * multiplications per tile and channel pair instead of 36.
+ */
+
+/* Mg[xi][t][o] = (G g G^T)[xi] for the 2x2 blocks g of dy of tiles q0..q0+n (0 past the edge). */
+static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n) {
+  const int tilesW = (outW + 1) / 2, tilesH = (outH + 1) / 2;
+  const int perImage = tilesH * tilesW;
+  const int O4 = outC & ~3;
+  const long step = (long)n * outC;
+  const v128_t half = wasm_f32x4_splat(0.5f), z = wasm_f32x4_splat(0.0f);
+  for (int t = 0; t < n; t++) {
+    const int tile = q0 + t;
+    const int b = tile / perImage, r = tile - b * perImage;
+    const int th = r / tilesW, tw = r - th * tilesW;
+    const int oh = 2 * th, ow = 2 * tw;
+    const int h2 = oh + 1 < outH, w2 = ow + 1 < outW;
+    const float *g00 = dy + (((long)b * outH + oh) * outW + ow) * outC;
+    const float *g01 = g00 + outC;
+    const float *g10 = g00 + (long)outW * outC;
+    const float *g11 = g10 + outC;
+    int o = 0;
+    for (; o < O4; o += 4) {
+      const v128_t a0 = wasm_v128_load(g00 + o), a1 = w2 ? wasm_v128_load(g01 + o) : z;
+      const v128_t b0 = h2 ? wasm_v128_load(g10 + o) : z;
+      const v128_t b1 = h2 && w2 ? wasm_v128_load(g11 + o) : z;
+      /* rows of G g: g0, (g0 + g1) / 2, (g0 - g1) / 2, -g1 (g0, g1: the rows of g) */
+      v128_t q[4][2];
+      q[0][0] = a0;
+      q[0][1] = a1;
+      q[1][0] = wasm_f32x4_mul(half, wasm_f32x4_add(a0, b0));
+      q[1][1] = wasm_f32x4_mul(half, wasm_f32x4_add(a1, b1));
+      q[2][0] = wasm_f32x4_mul(half, wasm_f32x4_sub(a0, b0));
+      q[2][1] = wasm_f32x4_mul(half, wasm_f32x4_sub(a1, b1));
+      q[3][0] = wasm_f32x4_neg(b0);
+      q[3][1] = wasm_f32x4_neg(b1);
+      for (int i = 0; i < 4; i++) {
+        float *m = Mg + ((long)(i * 4) * n + t) * outC + o;
+        wasm_v128_store(m, q[i][0]);
+        wasm_v128_store(m + step, wasm_f32x4_mul(half, wasm_f32x4_add(q[i][0], q[i][1])));
+        wasm_v128_store(m + 2 * step, wasm_f32x4_mul(half, wasm_f32x4_sub(q[i][0], q[i][1])));
+        wasm_v128_store(m + 3 * step, wasm_f32x4_neg(q[i][1]));
+      }
+    }
+    for (; o < outC; o++) {
+      const float a0 = g00[o], a1 = w2 ? g01[o] : 0.0f;
+      const float b0 = h2 ? g10[o] : 0.0f, b1 = h2 && w2 ? g11[o] : 0.0f;
+      const float q[4][2] = {{a0, a1},
+                             {0.5f * (a0 + b0), 0.5f * (a1 + b1)},
+                             {0.5f * (a0 - b0), 0.5f * (a1 - b1)},
+                             {-b0, -b1}};
+      for (int i = 0; i < 4; i++) {
+        float *m = Mg + ((long)(i * 4) * n + t) * outC + o;
+        m[0] = q[i][0];
+        m[step] = 0.5f * (q[i][0] + q[i][1]);
+        m[2 * step] = 0.5f * (q[i][0] - q[i][1]);
+        m[3 * step] = -q[i][1];
+      }
+    }
+  }
+}
+
+/*
+ * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time,
+ * with the caller's scratch V (16 x chunk x inC), Mg (16 x chunk x outC) and, when packed,
+ * `scratch` for the packed product (gemmPackedScratchFloats(outC) floats; else gemm_acc).
+ * Threads split the tiles, each into its own acc; winograd_filter_grad_output makes dW of the sum.
+ */
+EXPORT void conv2d_winograd_filter_grad(const float *x, const float *dy, float *acc, float *V,
+                                        float *Mg, float *scratch, int inH, int inW, int inC,
+                                        int outH, int outW, int outC, int padT, int padL, int t0,
+                                        int t1, int chunk, int packed) {
+  const long plane = (long)inC * outC;
+  for (int q0 = t0; q0 < t1; q0 += chunk) {
+    const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
+    const int n = q1 - q0;
+    winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
+    winograd_dy(dy, Mg, outH, outW, outC, q0, n);
+    for (int xi = 0; xi < 16; xi++) {
+      const float *v = V + (long)xi * n * inC;
+      const float *m = Mg + (long)xi * n * outC;
+      float *a = acc + xi * plane;
+      if (packed)
+        gemm_packed_2d(v, 1, inC, m, outC, 1, a, outC, inC, n, 0, outC, 1, scratch);
+      else
+        gemm_acc(v, 1, inC, m, outC, a, outC, inC, outC, n);
+    }
+  }
+}
+
+/* dW[kh][kw][ci][co] = (A^T acc[.][ci][co] A)[kh][kw], A^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]. */
+EXPORT void winograd_filter_grad_output(const float *acc, float *dW, int inC, int outC) {
+  const long plane = (long)inC * outC;
+  const long P4 = plane & ~3L;
+  long e = 0;
+  for (; e < P4; e += 4) {
+    v128_t m[4][4];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) m[i][j] = wasm_v128_load(acc + (i * 4 + j) * plane + e);
+    v128_t q[3][4];
+    for (int j = 0; j < 4; j++) {
+      q[0][j] = wasm_f32x4_add(wasm_f32x4_add(m[0][j], m[1][j]), m[2][j]);
+      q[1][j] = wasm_f32x4_sub(m[1][j], m[2][j]);
+      q[2][j] = wasm_f32x4_add(wasm_f32x4_add(m[1][j], m[2][j]), m[3][j]);
+    }
+    for (int k = 0; k < 3; k++) {
+      wasm_v128_store(dW + (k * 3 + 0) * plane + e,
+                      wasm_f32x4_add(wasm_f32x4_add(q[k][0], q[k][1]), q[k][2]));
+      wasm_v128_store(dW + (k * 3 + 1) * plane + e, wasm_f32x4_sub(q[k][1], q[k][2]));
+      wasm_v128_store(dW + (k * 3 + 2) * plane + e,
+                      wasm_f32x4_add(wasm_f32x4_add(q[k][1], q[k][2]), q[k][3]));
+    }
+  }
+  for (; e < plane; e++) {
+    float m[4][4];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) m[i][j] = acc[(i * 4 + j) * plane + e];
+    for (int k = 0; k < 3; k++) {
+      float q[4];
+      for (int j = 0; j < 4; j++)
+        q[j] = k == 0 ? m[0][j] + m[1][j] + m[2][j]
+               : k == 1 ? m[1][j] - m[2][j]
+                        : m[1][j] + m[2][j] + m[3][j];
+      dW[(k * 3 + 0) * plane + e] = q[0] + q[1] + q[2];
+      dW[(k * 3 + 1) * plane + e] = q[1] - q[2];
+      dW[(k * 3 + 2) * plane + e] = q[1] + q[2] + q[3];
     }
   }
 }

@@ -91,6 +91,8 @@ const EXPORTS: Record<NativeKernelName, true> = {
   conv2d_filter_grad: true,
   winograd_filter: true,
   conv2d_winograd: true,
+  conv2d_winograd_filter_grad: true,
+  winograd_filter_grad_output: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

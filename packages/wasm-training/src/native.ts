@@ -55,6 +55,15 @@ export interface NativeKernels {
    * padLeft, p0, p1), then outC, chunk and packed (1: packed product, 0: gemm_acc).
    */
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
+  /**
+   * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over output tiles t0..t1: the 3x3 stride-1 weight
+   * gradient by Winograd F(3x3, 2x2). Arguments: x, dy, acc, V, Mg, scratch (heap offsets; V, Mg:
+   * 16 x chunk x inC / outC; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW, outC,
+   * padTop, padLeft, t0, t1, chunk, packed.
+   */
+  conv2d_winograd_filter_grad(...pointersGeometryAndRange: number[]): void;
+  /** dW [3, 3, inC, outC] from the summed acc (16 x inC x outC) of conv2d_winograd_filter_grad. */
+  winograd_filter_grad_output(acc: number, dW: number, inC: number, outC: number): void;
   /** U[xi][ci][co] = (G g G^T)[xi] for the 3x3 filter W [3, 3, inC, outC] (Winograd F(2x2, 3x3)). */
   winograd_filter(W: number, U: number, inC: number, outC: number): void;
   /**

@@ -191,7 +191,7 @@ describe.each(['simd', 'js'] as const)(
   },
 );
 
-describe('Conv2D / FusedConv2D 3x3 stride 1 by Winograd F(2x2, 3x3) (wasm, override) vs cpu', () => {
+describe('Conv2D / FusedConv2D 3x3 stride 1 by Winograd F(2x2, 3x3), weight gradient by F(3x3, 2x2) (wasm) vs cpu', () => {
   const cases: Array<{
     x: number[];
     f: number[];
@@ -220,6 +220,8 @@ describe('Conv2D / FusedConv2D 3x3 stride 1 by Winograd F(2x2, 3x3) (wasm, overr
     },
     // more tiles than one chunk
     { x: [4, 30, 26, 16], f: [3, 3, 16, 24], pad: 'same', activation: 'relu', bias: true },
+    // 370 x 370 channels (> 2^17): the weight gradient's products are packed
+    { x: [1, 7, 6, 370], f: [3, 3, 370, 370], pad: 'valid', activation: 'linear', bias: false },
     // not Winograd: elu, and fewer than 8 input channels, go to the stock kernel
     { x: [2, 6, 6, 8], f: [3, 3, 8, 8], pad: 'same', activation: 'elu', bias: true },
     { x: [2, 6, 6, 3], f: [3, 3, 3, 8], pad: 'same', activation: 'relu', bias: false },
@@ -242,7 +244,8 @@ describe('Conv2D / FusedConv2D 3x3 stride 1 by Winograd F(2x2, 3x3) (wasm, overr
         const plain = tf.conv2d(x, w, 1, c.pad);
         const y = conv(x, w);
         const r = t(y.shape, 84);
-        // Input gradient: a stride-1 convolution with the flipped filter, so Winograd too.
+        // Input gradient: a stride-1 convolution with the flipped filter, so Winograd too; the
+        // weight gradient: Winograd F(3x3, 2x2) over the same tiles.
         const [gx, gw] = tf.grads((a: tf.Tensor, k: tf.Tensor) => tf.sum(tf.mul(conv(a, k), r)))([
           x,
           w,

@@ -59,19 +59,24 @@ describe('useThreadedWasmBackend', () => {
   });
 
   it.each([
-    // 2 x 40 x 40 output pixels x 288 = 8 im2col chunks, split 4 + 4 between the threads.
-    { x: [2, 40, 40, 32], outC: 12 },
-    // dW of 1152 x 130 floats (> 2^17): the packed product, 264 pixels = 132 per thread.
-    { x: [2, 12, 11, 128], outC: 130 },
+    // 3x3 stride 1: Winograd F(3x3, 2x2) over 2 x 20 x 20 tiles, split 400 + 400.
+    { x: [2, 40, 40, 32], outC: 12, strides: 1 },
+    // ... with 370 x 370 channels (> 2^17 per tile position): packed products, 5 + 4 tiles.
+    { x: [1, 6, 5, 370], outC: 370, strides: 1 },
+    // Stride 2, direct form: 2 x 20 x 20 output pixels x 288 = im2col chunks on both threads.
+    { x: [2, 40, 40, 32], outC: 12, strides: 2 },
+    // ... dW of 1152 x 130 floats (> 2^17): the packed product, 72 pixels = 36 per thread.
+    { x: [2, 12, 11, 128], outC: 130, strides: 2 },
   ])(
-    'splits the conv weight gradient over both threads and matches the cpu backend ($x -> $outC)',
-    async ({ x: xShape, outC }) => {
+    'splits the conv weight gradient over both threads and matches the cpu backend ($x -> $outC, stride $strides)',
+    async ({ x: xShape, outC, strides }) => {
       const f = () => {
-        const dyShape = [xShape[0]!, xShape[1]!, xShape[2]!, outC];
+        const out = (n: number) => Math.ceil(n / strides);
+        const dyShape = [xShape[0]!, out(xShape[1]!), out(xShape[2]!), outC];
         const x = tf.tensor4d(seeded(xShape, 5), xShape as [number, number, number, number]);
         const dy = tf.tensor4d(seeded(dyShape, 6), dyShape as [number, number, number, number]);
         const attrs = {
-          strides: 1,
+          strides,
           pad: 'same',
           dataFormat: 'NHWC',
           filterShape: [3, 3, xShape[3]!, outC],
