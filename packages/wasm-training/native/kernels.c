@@ -602,6 +602,18 @@ static inline float patch_load1(const float *x, int inH, int inW, int inC, int b
   return x[(((long)b * inH + ih) * inW + iw) * inC + c];
 }
 
+/* Output tile `tile` (index over batch x tilesH x tilesW): its image and first output row/column. */
+struct tile_origin {
+  int b, oh, ow;
+};
+static inline struct tile_origin tile_origin_of(int tile, int outH, int outW) {
+  const int tilesW = (outW + 1) / 2, perImage = ((outH + 1) / 2) * tilesW;
+  const int b = tile / perImage, r = tile - b * perImage;
+  const int th = r / tilesW;
+  const struct tile_origin o = {b, 2 * th, 2 * (r - th * tilesW)};
+  return o;
+}
+
 /*
  * V[xi][t][c] = (B^T d B)[xi] for the 4x4 input patches d of output tiles q0..q0+n (tile index
  * over batch x tilesH x tilesW; the patch of tile (th, tw) starts at input row 2 th - padT,
@@ -609,14 +621,10 @@ static inline float patch_load1(const float *x, int inH, int inW, int inC, int b
  */
 static void winograd_input(const float *x, float *V, int inH, int inW, int inC, int outH,
                            int outW, int padT, int padL, int q0, int n) {
-  const int tilesW = (outW + 1) / 2, tilesH = (outH + 1) / 2;
-  const int perImage = tilesH * tilesW;
   const int C4 = inC & ~3;
   for (int t = 0; t < n; t++) {
-    const int tile = q0 + t;
-    const int b = tile / perImage, r = tile - b * perImage;
-    const int th = r / tilesW, tw = r - th * tilesW;
-    const int ih0 = 2 * th - padT, iw0 = 2 * tw - padL;
+    const struct tile_origin o = tile_origin_of(q0 + t, outH, outW);
+    const int b = o.b, ih0 = o.oh - padT, iw0 = o.ow - padL;
     int c = 0;
     for (; c < C4; c += 4) {
       v128_t d[4][4], s[4][4];
@@ -668,8 +676,6 @@ static void winograd_input(const float *x, float *V, int inH, int inW, int inC, 
 EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, float *y, float *V,
                             float *M, int inH, int inW, int inC, int outH, int outW, int outC,
                             int padT, int padL, int t0, int t1, int chunk, int relu) {
-  const int tilesW = (outW + 1) / 2, tilesH = (outH + 1) / 2;
-  const int perImage = tilesH * tilesW;
   const int O4 = outC & ~3;
   for (int q0 = t0; q0 < t1; q0 += chunk) {
     const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
@@ -682,10 +688,8 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
                M + (long)xi * n * outC, outC, n, outC, inC);
     /* y = A^T m A (+ bias, ReLU) */
     for (int t = 0; t < n; t++) {
-      const int tile = q0 + t;
-      const int b = tile / perImage, r = tile - b * perImage;
-      const int th = r / tilesW, tw = r - th * tilesW;
-      const int oh = 2 * th, ow = 2 * tw;
+      const struct tile_origin to = tile_origin_of(q0 + t, outH, outW);
+      const int b = to.b, oh = to.oh, ow = to.ow;
       const int h2 = oh + 1 < outH, w2 = ow + 1 < outW;
       float *y00 = y + (((long)b * outH + oh) * outW + ow) * outC;
       float *y01 = y00 + outC;
@@ -761,16 +765,12 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
 
 /* Mg[xi][t][o] = (G g G^T)[xi] for the 2x2 blocks g of dy of tiles q0..q0+n (0 past the edge). */
 static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n) {
-  const int tilesW = (outW + 1) / 2, tilesH = (outH + 1) / 2;
-  const int perImage = tilesH * tilesW;
   const int O4 = outC & ~3;
   const long step = (long)n * outC;
   const v128_t half = wasm_f32x4_splat(0.5f), z = wasm_f32x4_splat(0.0f);
   for (int t = 0; t < n; t++) {
-    const int tile = q0 + t;
-    const int b = tile / perImage, r = tile - b * perImage;
-    const int th = r / tilesW, tw = r - th * tilesW;
-    const int oh = 2 * th, ow = 2 * tw;
+    const struct tile_origin to = tile_origin_of(q0 + t, outH, outW);
+    const int b = to.b, oh = to.oh, ow = to.ow;
     const int h2 = oh + 1 < outH, w2 = ow + 1 < outW;
     const float *g00 = dy + (((long)b * outH + oh) * outW + ow) * outC;
     const float *g01 = g00 + outC;

@@ -21,6 +21,28 @@ import { ptr } from '../src/native';
 import type { WasmBackendLike } from '../src/wasm-backend';
 import { onBackend, seeded } from './parity';
 
+/**
+ * The outputs of `f` on the (threaded) wasm backend with the helper threads on, then off, as
+ * flat arrays; checks that neither run leaked tensors or kernel buffers (numDataIds also counts
+ * the kernels' internal scratch).
+ */
+function helpersOnThenOff(f: () => tf.Tensor[]): { split: Float32Array[]; single: Float32Array[] } {
+  const run = () => {
+    const outs = tf.tidy(f);
+    const data = outs.map((o) => o.dataSync() as Float32Array);
+    tf.dispose(outs);
+    return data;
+  };
+  const backend = tf.backend() as never as { numDataIds(): number };
+  const before = [tf.memory().numTensors, backend.numDataIds()];
+  const split = run();
+  setNativeThreadsEnabled(false);
+  const single = run();
+  setNativeThreadsEnabled(true);
+  expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
+  return { split, single };
+}
+
 describe('useThreadedWasmBackend', () => {
   it('rejects a bad thread count, naming it', async () => {
     await expect(useThreadedWasmBackend({ threads: 0 })).rejects.toThrow(/threads/);
@@ -87,23 +109,10 @@ describe('useThreadedWasmBackend', () => {
       };
       const cpu = await onBackend('cpu', f);
       await tf.setBackend('wasm');
-      const run = () => {
-        const outs = tf.tidy(f);
-        const data = outs[0]!.dataSync();
-        tf.dispose(outs);
-        return data;
-      };
-      // numDataIds also counts the kernels' internal buffers (per-thread dW and im2col scratch).
-      const backend = tf.backend() as never as { numDataIds(): number };
-      const before = [tf.memory().numTensors, backend.numDataIds()];
-      const split = run();
-      setNativeThreadsEnabled(false);
-      const single = run();
-      setNativeThreadsEnabled(true);
-      expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
+      const { split, single } = helpersOnThenOff(f);
       // Sums of up to 3200 products of O(1) terms: float32 rounding ~1e-5 relative.
-      expectAllClose(split, cpu[0]!, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs cpu' });
-      expectAllClose(split, single, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs one' });
+      expectAllClose(split[0]!, cpu[0]!, { atol: 1e-3, rtol: 1e-4, label: 'two threads vs cpu' });
+      expectAllClose(split[0]!, single[0]!, { atol: 1e-3, rtol: 1e-4, label: 'threads vs one' });
     },
   );
 
@@ -121,14 +130,10 @@ describe('useThreadedWasmBackend', () => {
     };
     const cpu = await onBackend('cpu', f);
     await tf.setBackend('wasm');
-    const split = tf.tidy(f)[0]!;
-    setNativeThreadsEnabled(false);
-    const single = tf.tidy(f)[0]!;
-    setNativeThreadsEnabled(true);
-    expect(Array.from(split.dataSync())).toEqual(Array.from(single.dataSync()));
+    const { split, single } = helpersOnThenOff(f);
+    expect(Array.from(split[0]!)).toEqual(Array.from(single[0]!));
     // Overlapping windows: the cpu backend adds in float64, the kernels in float32.
-    expectAllClose(split.dataSync(), cpu[0]!, { atol: 1e-6, rtol: 1e-6, label: 'vs cpu' });
-    tf.dispose([split, single]);
+    expectAllClose(split[0]!, cpu[0]!, { atol: 1e-6, rtol: 1e-6, label: 'vs cpu' });
   });
 
   it('splits Winograd 3x3 convolutions over both threads like the cpu backend', async () => {
@@ -142,18 +147,11 @@ describe('useThreadedWasmBackend', () => {
     };
     const cpu = await onBackend('cpu', f);
     await tf.setBackend('wasm');
-    const backend = tf.backend() as never as { numDataIds(): number };
-    const before = backend.numDataIds();
-    const split = tf.tidy(f)[0]!;
-    setNativeThreadsEnabled(false);
-    const single = tf.tidy(f)[0]!;
-    setNativeThreadsEnabled(true);
+    const { split, single } = helpersOnThenOff(f);
     // Tiles are disjoint outputs, each computed whole by one thread: identical bits.
-    expect(Array.from(split.dataSync())).toEqual(Array.from(single.dataSync()));
+    expect(Array.from(split[0]!)).toEqual(Array.from(single[0]!));
     // Sums of 108 products of O(1) terms, Winograd-transformed: float32 rounding ~1e-6.
-    expectAllClose(split.dataSync(), cpu[0]!, { atol: 1e-4, rtol: 1e-4, label: 'vs cpu' });
-    tf.dispose([split, single]);
-    expect(backend.numDataIds()).toBe(before);
+    expectAllClose(split[0]!, cpu[0]!, { atol: 1e-4, rtol: 1e-4, label: 'vs cpu' });
   });
 
   it('splits packed matrix products by column panels and by batches, bit-identical to one thread', async () => {
@@ -168,19 +166,7 @@ describe('useThreadedWasmBackend', () => {
     };
     const cpu = await onBackend('cpu', f);
     await tf.setBackend('wasm');
-    const run = () => {
-      const outs = tf.tidy(f);
-      const data = outs.map((o) => o.dataSync());
-      tf.dispose(outs);
-      return data;
-    };
-    const backend = tf.backend() as never as { numDataIds(): number };
-    const before = [tf.memory().numTensors, backend.numDataIds()];
-    const split = run();
-    setNativeThreadsEnabled(false);
-    const single = run();
-    setNativeThreadsEnabled(true);
-    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
+    const { split, single } = helpersOnThenOff(f);
     for (let i = 0; i < 2; i++) {
       // Sums of 517 products of O(1) terms: float32 rounding ~1e-5 relative.
       expectAllClose(split[i]!, cpu[i]!, { atol: 1e-3, rtol: 1e-4, label: `product ${i} vs cpu` });
