@@ -40,7 +40,8 @@ for (const name of names) {
   const m = new WebAssembly.Module(bytes);
   const imports = WebAssembly.Module.imports(m).map((i) => i.module + "." + i.name);
   if (imports.join() !== "env.memory") { console.error(file + ": unexpected imports " + imports); process.exit(1); }
-  lines.push("export const " + constName(name) + " =\n  \"" + bytes.toString("base64") + "\";");
+  const q = "\x27"; // a single quote, as biome formats strings in this repository
+  lines.push("export const " + constName(name) + " =\n  " + q + bytes.toString("base64") + q + ";");
   console.log(file + ": " + WebAssembly.Module.exports(m).map((e) => e.name).join(", "));
 }
 fs.writeFileSync(target, lines.join("\n") + "\n");
