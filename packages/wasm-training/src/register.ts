@@ -83,9 +83,9 @@ function build(name: WasmTrainingKernel): KernelImpl {
     case FusedConv2D:
       return makeFusedConv2D(stockImpl(FusedConv2D));
     case Conv2DBackpropFilter:
-      return makeConv2DBackpropFilter(stockImpl(BatchMatMul));
+      return makeConv2DBackpropFilter(makeBatchMatMul(stockImpl(BatchMatMul)));
     case Conv2DBackpropInput:
-      return makeConv2DBackpropInput(stockImpl(BatchMatMul));
+      return makeConv2DBackpropInput(makeBatchMatMul(stockImpl(BatchMatMul)));
     case DepthwiseConv2dNativeBackpropFilter:
       return depthwiseBackpropFilter;
     case DepthwiseConv2dNativeBackpropInput:
