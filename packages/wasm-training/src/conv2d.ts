@@ -1,5 +1,5 @@
 /**
- * Conv2D gradients for the wasm backend as im2col + XNNPACK matrix products.
+ * Conv2D gradients for the wasm backend as im2col + matrix products.
  *
  * The wasm backend has no Conv2DBackpropFilter (so no conv2d/conv1d weight gradient at all) and
  * its Conv2DBackpropInput is a scalar loop (~2.7 s for a 16x64x64x32 -> 64 3x3 layer here).
@@ -273,9 +273,10 @@ function nhwcToNchw(backend: WasmBackendLike, t: TensorInfo): TensorInfo {
 }
 
 /**
- * dW for NHWC x and dy: filter shape [kH, kW, inC, outC]. With the SIMD kernels, im2col +
- * `gemm_acc` (split over helper threads if any); without them, im2col + `matmul`, a plain rank-2
- * product on the wasm backend (the stock BatchMatMul).
+ * dW for NHWC x and dy: filter shape [kH, kW, inC, outC]. With the SIMD kernels, Winograd for
+ * 3x3 stride 1, else im2col + `gemm_acc` or the packed product (split over helper threads if
+ * any); without them, im2col + `matmul`, a plain rank-2 product through the package's
+ * BatchMatMul (register.ts passes it).
  */
 export function conv2dFilterGradNHWC(
   backend: WasmBackendLike,
@@ -436,12 +437,12 @@ export function conv2dInputGradNHWC(
   return dx;
 }
 
-export function makeConv2DBackpropFilter(stockMatMul: KernelImpl): KernelImpl {
+export function makeConv2DBackpropFilter(batchMatMul: KernelImpl): KernelImpl {
   return ({ inputs, backend: be, attrs = {} }) => {
     const backend = be as WasmBackendLike;
     let { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const matmul = (a: TensorInfo, b: TensorInfo): TensorInfo =>
-      stockMatMul({
+      batchMatMul({
         inputs: { a, b },
         backend,
         attrs: { transposeA: false, transposeB: false },
@@ -520,13 +521,13 @@ function conv2dInputGradAsConv(
   return dx;
 }
 
-export function makeConv2DBackpropInput(stockMatMul: KernelImpl): KernelImpl {
+export function makeConv2DBackpropInput(batchMatMul: KernelImpl): KernelImpl {
   return ({ inputs, backend: be, attrs = {} }) => {
     const backend = be as WasmBackendLike;
     let { dy } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const { filter } = inputs as { filter: TensorInfo };
     const matmul = (a: TensorInfo, b: TensorInfo): TensorInfo =>
-      stockMatMul({
+      batchMatMul({
         inputs: { a, b },
         backend,
         attrs: { transposeA: false, transposeB: false },
