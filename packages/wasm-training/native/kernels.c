@@ -385,6 +385,11 @@ EXPORT void gemm_acc(const float *A, int sAm, int sAk, const float *B, int ldb, 
 #define GEMM_PKC 256
 #define GEMM_PMC 240
 
+/* Floats of scratch gemm_packed_2d needs for a share of `columns` output columns (Bp, Ap, tile). */
+EXPORT int gemm_packed_scratch_floats(int columns) {
+  return GEMM_PKC * ((columns + 7) & ~7) + GEMM_PMC * GEMM_PKC + 32;
+}
+
 /* Bp[panel][k][8] = B[(k0 + k) * sBk + (n0 + 8 * panel + j) * sBn], 0 past n1. */
 static void gemm_pack_b(const float *B, int sBk, int sBn, int k0, int kc, int n0, int n1, float *Bp) {
   for (int n = n0; n < n1; n += 8, Bp += (long)kc * 8) {

@@ -23,7 +23,7 @@
  * Results equal the cpu backend's up to float32 summation order.
  */
 import { BatchMatMul, broadcast_util, type TensorInfo, util } from '@tensorflow/tfjs-core';
-import { gemmPackedScratchFloats, nativeKernels, ptr, useRelaxedSimd } from './native';
+import { type NativeKernels, nativeKernels, ptr, useRelaxedSimd } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeLast2 } from './transpose';
 import { f32, type KernelImpl, release, reshaped, type WasmBackendLike } from './wasm-backend';
@@ -51,6 +51,7 @@ interface ProductShape {
  */
 function packedMatMul(
   backend: WasmBackendLike,
+  native: NativeKernels,
   a: TensorInfo,
   b: TensorInfo,
   out: TensorInfo,
@@ -64,7 +65,7 @@ function packedMatMul(
       ? splitRange(batch, parts).map((r) => ({ b: r, n: [0, p.n] }))
       : splitRange(p.n, parts, 8).map((r) => ({ b: [0, batch], n: r }));
   const scratch = shares.map(({ n }) =>
-    backend.makeOutput([gemmPackedScratchFloats(n[1] - n[0])], 'float32'),
+    backend.makeOutput([native.gemm_packed_scratch_floats(n[1] - n[0])], 'float32'),
   );
   const [sAm, sAk] = p.transposeA ? [1, p.colsA] : [p.colsA, 1];
   const [sBk, sBn] = p.transposeB ? [1, p.colsB] : [p.colsB, 1];
@@ -175,7 +176,8 @@ export function makeBatchMatMul(stock: KernelImpl): KernelImpl {
       return stock({ inputs, backend, attrs });
     }
     const outShape = [...outer, m, n];
-    if (useRelaxedSimd() && nativeKernels(backend) !== null) {
+    const native = useRelaxedSimd() ? nativeKernels(backend) : null;
+    if (native !== null) {
       const out = backend.makeOutput(outShape, 'float32');
       if (batch * m * n > 0) {
         const shape = {
@@ -191,7 +193,7 @@ export function makeBatchMatMul(stock: KernelImpl): KernelImpl {
           transposeA,
           transposeB,
         };
-        packedMatMul(backend, a, b, out, shape);
+        packedMatMul(backend, native, a, b, out, shape);
       }
       return out;
     }

@@ -29,7 +29,7 @@ import {
   type TensorInfo,
   Transpose,
 } from '@tensorflow/tfjs-core';
-import { gemmPackedScratchFloats, nativeKernels, ptr } from './native';
+import { type NativeKernels, nativeKernels, PACK_ABOVE_FLOATS, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
 import {
@@ -289,36 +289,33 @@ export function conv2dFilterGradNHWC(
   const total = g.batch * g.outH * g.outW;
   const native = nativeKernels(backend);
   if (native && winogradFilterGradApplies(g)) {
-    return conv2dFilterGradWinograd(backend, x, dy, g);
+    return conv2dFilterGradWinograd(backend, native, x, dy, g);
   }
   if (native) {
     // dW (rowLen x outC, the filter layout) += P_c^T dY_c, chunk by chunk, in the SIMD kernel
     // (im2col, then a product reading P transposed: no transposes). Chunks of ~0.5 MB of P, so
-    // the product reads P from cache right after im2col wrote it; with packing, at least 256
-    // pixels, as every 256 pixels are one pass over dW, which for wide layers (3x3x512x512:
-    // 9 MB) is memory-bound when chunks are small. Measured (bench/conv-grad-micro.ts shapes):
-    // packing wins from 128 channels (3x3x512x512: 56 -> 45 ms), loses at 64 (40 vs 43 ms).
-    // With helper threads, each thread takes a range of pixels into its own dW, summed at the end.
+    // the product reads P from cache right after im2col wrote it. A dW of up to
+    // PACK_ABOVE_FLOATS stays in cache for gemm_acc in place; wider ones are packed, in chunks
+    // of at least 256 pixels, as every chunk is one pass over dW (3x3x512x512: 9 MB), which is
+    // memory-bound for small chunks. Measured (ResNet-18 layers): packing wins from 128 channels
+    // (3x3x512x512: 56 -> 45 ms), loses at 64 (43 vs 40 ms). With helper threads, each thread
+    // takes a range of pixels into its own dW, summed at the end.
     const threads = nativeThreads(backend)?.threads ?? 1;
     const share = Math.ceil(total / threads);
-    // dW of at most 2^17 floats (0.5 MB) stays in cache: the plain product (gemm_acc) reads P and
-    // dY in place. Wider layers pack (gemm_packed_2d), in chunks of at least 256 pixels.
-    const packed = rowLen * g.outC > 1 << 17;
+    const packed = rowLen * g.outC > PACK_ABOVE_FLOATS;
     const chunkP = chunkPixels(rowLen, share, 1 << 17);
     const chunk = packed ? Math.min(share, Math.max(256, chunkP)) : chunkP;
     const ranges = splitRange(total, threads, chunk);
     if (ranges.length === 0) return zeros(backend, [g.kH, g.kW, g.inC, g.outC]); // no pixels
     const dws = ranges.map(() => zeros(backend, [g.kH, g.kW, g.inC, g.outC]));
     const scratch = ranges.map(() => backend.makeOutput([chunk, rowLen], 'float32'));
-    const packing = ranges.map(() =>
-      backend.makeOutput([gemmPackedScratchFloats(g.outC)], 'float32'),
-    );
+    const packing = packingScratch(backend, native, packed, g.outC, ranges.length);
     const args = ranges.map(([p0, p1], i) => [
       ptr(backend, x),
       ptr(backend, dy),
       ptr(backend, dws[i]!),
       ptr(backend, scratch[i]!),
-      ptr(backend, packing[i]!),
+      packed ? ptr(backend, packing[i]!) : 0,
       ...geometryArgs(g, p0, p1),
       g.outC,
       chunk,
@@ -349,6 +346,19 @@ export function conv2dFilterGradNHWC(
   return dw;
 }
 
+/** Per part, the packed product's scratch for `columns` output columns; none if not `packed`. */
+function packingScratch(
+  backend: WasmBackendLike,
+  native: NativeKernels,
+  packed: boolean,
+  columns: number,
+  parts: number,
+): TensorInfo[] {
+  if (!packed) return [];
+  const floats = native.gemm_packed_scratch_floats(columns);
+  return Array.from({ length: parts }, () => backend.makeOutput([floats], 'float32'));
+}
+
 /** 3x3, stride 1, dilation 1, at least 8 input and output channels (as for the forward pass). */
 function winogradFilterGradApplies(g: ConvGeometry): boolean {
   return (
@@ -373,30 +383,28 @@ function winogradFilterGradApplies(g: ConvGeometry): boolean {
  */
 function conv2dFilterGradWinograd(
   backend: WasmBackendLike,
+  native: NativeKernels,
   x: TensorInfo,
   dy: TensorInfo,
   g: ConvGeometry,
 ): TensorInfo {
-  const native = nativeKernels(backend)!;
   const tiles = g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2);
   if (tiles === 0) return zeros(backend, [3, 3, g.inC, g.outC]);
   const threads = nativeThreads(backend)?.threads ?? 1;
   const share = Math.ceil(tiles / threads);
-  // As for the direct form: acc of at most 2^17 floats per tile position stays in cache for the
-  // in-place product; wider layers pack, in chunks of at least 256 tiles.
-  const packed = g.inC * g.outC > 1 << 17;
+  // As for the direct form: an acc of up to PACK_ABOVE_FLOATS per tile position stays in cache
+  // for the in-place product; wider layers pack, in chunks of at least 256 tiles.
+  const packed = g.inC * g.outC > PACK_ABOVE_FLOATS;
   const chunkV = Math.max(64, Math.floor((1 << 17) / (16 * (g.inC + g.outC))));
   const chunk = Math.min(share, packed ? Math.max(256, chunkV) : chunkV);
   const ranges = splitRange(tiles, threads, chunk);
   const accs = ranges.map(() => zeros(backend, [16, g.inC, g.outC]));
   const V = ranges.map(() => backend.makeOutput([16, chunk, g.inC], 'float32'));
   const Mg = ranges.map(() => backend.makeOutput([16, chunk, g.outC], 'float32'));
-  const scratch = ranges.map(() =>
-    backend.makeOutput([packed ? gemmPackedScratchFloats(g.outC) : 1], 'float32'),
-  );
+  const packing = packingScratch(backend, native, packed, g.outC, ranges.length);
   const args = ranges.map(([t0, t1], i) => [
     ...[ptr(backend, x), ptr(backend, dy), ptr(backend, accs[i]!)],
-    ...[ptr(backend, V[i]!), ptr(backend, Mg[i]!), ptr(backend, scratch[i]!)],
+    ...[ptr(backend, V[i]!), ptr(backend, Mg[i]!), packed ? ptr(backend, packing[i]!) : 0],
     ...[g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.padTop, g.padLeft],
     ...[t0, t1, chunk, packed ? 1 : 0],
   ]);
@@ -405,7 +413,7 @@ function conv2dFilterGradWinograd(
   for (const part of accs.slice(1)) addInto(backend, acc, part, 16 * g.inC * g.outC);
   const dw = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
   native.winograd_filter_grad_output(ptr(backend, acc), ptr(backend, dw), g.inC, g.outC);
-  release(backend, ...accs, ...V, ...Mg, ...scratch);
+  release(backend, ...accs, ...V, ...Mg, ...packing);
   return dw;
 }
 

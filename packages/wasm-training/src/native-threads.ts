@@ -88,6 +88,7 @@ const EXPORTS: Record<NativeKernelName, true> = {
   col2im: true,
   gemm_acc: true,
   gemm_packed: true,
+  gemm_packed_scratch_floats: true,
   conv2d_filter_grad: true,
   winograd_filter: true,
   conv2d_winograd: true,
@@ -154,7 +155,7 @@ export async function startNativeThreads(
       const build = useRelaxedSimd() ? 1 : 0;
       if (build === 1 && !hasRelaxed) {
         // Relaxed SIMD enabled after the pool started without it: the calling thread does all.
-        for (const args of argsPerThread) (native[fn] as (...a: number[]) => void)(...args);
+        callEach(native, fn, argsPerThread);
         return;
       }
       const used = helpers.slice(0, argsPerThread.length - 1);
@@ -225,6 +226,11 @@ export function runParts(backend: WasmBackendLike, fn: NativeKernelName, parts: 
   }
   const native = nativeKernels(backend);
   if (native === null) throw new Error('wasm-training: SIMD kernels unavailable on this backend');
+  callEach(native, fn, parts);
+}
+
+/** `fn(...part)` for every part, one after another on the calling thread. */
+function callEach(native: NativeKernels, fn: NativeKernelName, parts: number[][]): void {
   for (const part of parts) (native[fn] as (...a: number[]) => void)(...part);
 }
 

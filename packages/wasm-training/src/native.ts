@@ -29,13 +29,15 @@ export interface NativeKernels {
   transpose2d(src: number, dst: number, rows: number, cols: number, batch: number): void;
   im2col(x: number, P: number, ...geometryAndRange: number[]): void;
   col2im(G: number, dx: number, ...geometryAndRange: number[]): void;
-  /** C[m, n] += sum_k A[m * sAm + k * sAk] B[k * ldb + n] (C row stride ldc); float32 sums in k order. */
   /**
    * C_b = op(A_b) op(B_b) for batches b0..b1 and columns n0..n1 (packed GEMM, 4 x 8 micro-tiles).
    * Arguments: A, sAm, sAk, strideA, B, sBk, sBn, strideB, C, ldc, strideC, M, K, b0, b1, n0,
-   * n1, scratch (gemmPackedScratchFloats(n1 - n0) floats); see native/kernels.c.
+   * n1, scratch (gemm_packed_scratch_floats(n1 - n0) floats); see native/kernels.c.
    */
   gemm_packed(...pointersStridesAndRange: number[]): void;
+  /** Floats of scratch the packed product needs for a share of `columns` output columns. */
+  gemm_packed_scratch_floats(columns: number): number;
+  /** C[m, n] += sum_k A[m * sAm + k * sAk] B[k * ldb + n] (C row stride ldc); float32 sums in k order. */
   gemm_acc(
     A: number,
     sAm: number,
@@ -51,7 +53,7 @@ export interface NativeKernels {
   /**
    * dW (kH*kW*inC x outC) += im2col(x)^T dy over output pixels p0..p1, `chunk` pixels at a time,
    * with P a chunk x kH*kW*inC scratch. Arguments: x, dy, dW, P, scratch (heap offsets; scratch:
-   * gemmPackedScratchFloats(outC) floats when packed), then im2col's geometry and range (inH ...
+   * gemm_packed_scratch_floats(outC) floats when packed, else 0), then im2col's geometry and range (inH ...
    * padLeft, p0, p1), then outC, chunk and packed (1: packed product, 0: gemm_acc).
    */
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
@@ -98,12 +100,11 @@ let disabled = false;
 let relaxedWanted = true;
 let relaxedSupported: boolean | undefined;
 
-/** Floats of scratch gemm_packed needs for a share of `columns` output columns. */
-export function gemmPackedScratchFloats(columns: number): number {
-  const kc = 256; // GEMM_PKC in native/kernels.c
-  const mc = 240; // GEMM_PMC
-  return kc * Math.ceil(columns / 8) * 8 + mc * kc + 32;
-}
+/**
+ * Products whose output (dW, or one Winograd tile position's inC x outC) has more floats than
+ * this use the packed product: smaller ones stay in cache, where the in-place `gemm_acc` wins.
+ */
+export const PACK_ABOVE_FLOATS = 1 << 17;
 
 function decode(b64: string): Uint8Array {
   if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(b64, 'base64'));

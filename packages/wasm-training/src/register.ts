@@ -110,10 +110,14 @@ function build(name: WasmTrainingKernel): KernelImpl {
  * registered. Call it once after importing '@tensorflow/tfjs-backend-wasm' (before or after
  * `tf.setBackend('wasm')`). Idempotent: a second call changes nothing and returns the same list.
  *
- * - BatchMatMul (override): transposed and batched products become plain XNNPACK products.
+ * - BatchMatMul (override): with the relaxed-SIMD kernels, one packed fused multiply-add
+ *   product (transposes read through strides, split over the helper threads); else transposed
+ *   and batched products become plain XNNPACK products.
  * - Conv2D, FusedConv2D (override): 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) in SIMD
  *   (split over the helper threads on the threaded backend); others: the stock XNNPACK kernel.
- * - Conv2DBackpropFilter (added), Conv2DBackpropInput (override): im2col + XNNPACK products.
+ * - Conv2DBackpropFilter (added), Conv2DBackpropInput (override): 3x3 stride 1 by Winograd
+ *   (weight gradient F(3x3, 2x2); input gradient as a convolution with the flipped filter);
+ *   others im2col + products.
  * - DepthwiseConv2dNativeBackpropFilter / Input (added): direct loops.
  * - UnsortedSegmentSum (added): the gradient of gather (embeddings).
  * - MaxPoolGrad (override): a direct loop instead of the slow stock kernel.

@@ -6,7 +6,7 @@ import {
   setNativeKernelsEnabled,
   setRelaxedSimdEnabled,
 } from '../src/index';
-import { gemmPackedScratchFloats, ptr } from '../src/native';
+import { ptr } from '../src/native';
 import type { WasmBackendLike } from '../src/wasm-backend';
 import { expectParity, onBackend, seeded } from './parity';
 
@@ -768,7 +768,7 @@ describe('SIMD kernels', () => {
             const a = t([batchA, ta ? K : M, ta ? M : K], M * 7 + K + 1);
             const b = t([batch, tb ? N : K, tb ? K : N], N * 5 + K + 2);
             const c = t([batch, M, N], 3); // garbage in C: overwritten inside the share only
-            const scratch = tf.zeros([gemmPackedScratchFloats(n1 - n0)]);
+            const scratch = tf.zeros([native.gemm_packed_scratch_floats(n1 - n0)]);
             const [av, bv, c0] = [a.dataSync(), b.dataSync(), c.dataSync().slice()];
             const [sAm, sAk] = ta ? [1, M] : [K, 1];
             const [sBk, sBn] = tb ? [1, K] : [N, 1];
