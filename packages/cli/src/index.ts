@@ -7,7 +7,11 @@ export {
 } from './backend';
 export { buildProgram, main } from './cli';
 export type { ComparisonHooks, ComparisonResult } from './compare';
-export { openDataset, runComparison, testContributions } from './compare';
+export { openDataset, runComparison } from './compare';
 export type { CompareConfig } from './config';
 export { ConfigError, compareConfigSchema, readConfigFile, resolveCompareConfig } from './config';
+export type { RunSpec } from './plan';
+export { planRuns, resolveRun } from './plan';
 export * from './report';
+export type { RunJobContext, RunJobResult } from './run-job';
+export { runDirOf, runJob, testContributions } from './run-job';

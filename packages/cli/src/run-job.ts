@@ -1,0 +1,331 @@
+/**
+ * One run of a comparison: trains the method of a `RunSpec` on one seed, selects its checkpoint,
+ * measures the modality contributions on test and writes the run's folder:
+ *
+ *   <dir>/<method>/seed-<s>/  config, metrics.jsonl, summary.json, checkpoints/, and
+ *                             record.json (written last: the run is complete)
+ *
+ * The same code runs a local comparison, each process of a parallel one and each queued job, so a
+ * run's results do not depend on where it ran. With `resume`, a finished run is read back from its
+ * record.json and an interrupted one continues from its last checkpoint.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createMethod } from '@igm/baselines';
+import {
+  allCoalitions,
+  type Callback,
+  coalitionKey,
+  imbalanceDegree,
+  type MultimodalDataset,
+  type MultimodalModelLike,
+  shapleyContributions,
+} from '@igm/core';
+import { disposeBatch } from '@igm/datasets';
+import {
+  type RunSummary,
+  readCheckpoint,
+  restoreVariables,
+  runTraining,
+  type SplitMetrics,
+  type EpochRecord as TrainerEpoch,
+} from '@igm/trainer';
+import * as tf from '@tensorflow/tfjs';
+import type { CompareConfig } from './config';
+import type { RunSpec } from './plan';
+import type { ProgressReporter } from './progress';
+import {
+  type EpochRecord,
+  type EvalMetrics,
+  type RunRecord,
+  type SpectrumRecord,
+  writeFileAtomic,
+} from './report';
+import { defaultEncoders } from './setups';
+
+function toEval(m: SplitMetrics | undefined, modalities: readonly string[]): EvalMetrics {
+  const fused = m?.outputs['fused'];
+  return {
+    accuracy: fused?.accuracy ?? Number.NaN,
+    macroF1: fused?.macroF1 ?? Number.NaN,
+    ...(fused && Number.isFinite(fused.mAP) ? { mAP: fused.mAP } : {}),
+    perModality: Object.fromEntries(
+      modalities.flatMap((mod) => {
+        const o = m?.outputs[mod];
+        return o ? [[mod, { accuracy: o.accuracy, macroF1: o.macroF1 }]] : [];
+      }),
+    ),
+    samples: m?.n ?? 0,
+  };
+}
+
+function epochRecords(
+  method: string,
+  seed: number,
+  history: readonly TrainerEpoch[],
+  modalities: readonly string[],
+): EpochRecord[] {
+  return history.map((h) => ({
+    method,
+    seed,
+    epoch: h.epoch,
+    ...(h.stage !== undefined ? { stage: h.stage } : {}),
+    ...(h.metrics.validation ? { validation: toEval(h.metrics.validation, modalities) } : {}),
+    test: toEval(h.metrics.test, modalities),
+    trainLoss: h.trainLoss,
+    seconds: h.seconds,
+    logs: { ...h.logs, ...(h.lr !== undefined ? { lr: h.lr } : {}) },
+  }));
+}
+
+function spectraOf(history: readonly TrainerEpoch[]): SpectrumRecord[] {
+  const out: SpectrumRecord[] = [];
+  for (const h of history) {
+    // @igm/igm records T's full spectrum as `T/<kernel key>/eigenvalues` at each boundary.
+    for (const [name, value] of Object.entries(h.records ?? {})) {
+      const match = /^T\/(.+)\/eigenvalues$/.exec(name);
+      if (match && Array.isArray(value)) {
+        out.push({
+          stage: h.stageIndex,
+          layer: match[1]!,
+          eigenvalues: [...(value as number[])].sort((a, b) => b - a),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Shapley contribution of each modality on the test split (DATASETS.md section 11): v(S) is
+ * the fused accuracy with the inputs of the modalities outside S zeroed before their encoders,
+ * v(empty set) measured. Runs 2^M inference passes.
+ */
+export async function testContributions(
+  model: MultimodalModelLike,
+  dataset: MultimodalDataset,
+  batchSize: number,
+): Promise<{
+  values: Record<string, number>;
+  contributions: Record<string, number>;
+  degree: number;
+}> {
+  const modalities = dataset.modalities.map((m) => m.name);
+  const coalitions = allCoalitions(modalities);
+  const correct = new Map<string, number>(coalitions.map((c) => [coalitionKey(c), 0]));
+  let n = 0;
+  for await (const batch of dataset.batches({
+    split: 'test',
+    batchSize,
+    shuffle: false,
+    dropLast: false,
+    augment: false,
+  })) {
+    try {
+      const counts = tf.tidy(() =>
+        coalitions.map((c) => {
+          const zeroed = modalities.filter((m) => !c.includes(m));
+          const out = model.forward(batch.inputs, { training: false, zeroed });
+          const scores = out['probs/fused'] ?? out['logits/fused'];
+          if (!scores) throw new Error('the model produced neither probs/fused nor logits/fused');
+          const pred = tf.argMax(scores, 1);
+          return tf.sum(tf.cast(tf.equal(pred, tf.cast(batch.labels, 'int32')), 'float32'));
+        }),
+      );
+      const values = await Promise.all(counts.map(async (t) => (await t.data())[0]!));
+      tf.dispose(counts);
+      coalitions.forEach((c, i) => {
+        const k = coalitionKey(c);
+        correct.set(k, correct.get(k)! + values[i]!);
+      });
+      n += batch.labels.shape[0];
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+  const values = Object.fromEntries([...correct].map(([k, c]) => [k, n ? c / n : 0]));
+  const contributions = shapleyContributions(modalities, values);
+  return { values, contributions, degree: imbalanceDegree(contributions) };
+}
+
+/** Loads the weights of the selected (best) checkpoint into the model, if there is one. */
+async function loadBestWeights(
+  model: MultimodalModelLike,
+  checkpointDir: string,
+): Promise<boolean> {
+  const best = await readCheckpoint(checkpointDir, 'best');
+  if (!best) return false;
+  const named = [
+    ...model.params().map((p) => ({ name: `model/${p.key}`, variable: p.variable })),
+    ...model.nonTrainable().map((v) => ({ name: `model-state/${v.key}`, variable: v.variable })),
+  ];
+  restoreVariables(tf as never, best.tensors, named, `best checkpoint in ${checkpointDir}`);
+  return true;
+}
+
+/** Samples the process's resident memory at every batch end; the maximum is the run's peak. */
+function memoryProbe(): Callback & { peakMB: () => number } {
+  let peak = process.memoryUsage().rss;
+  const sample = () => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  };
+  return {
+    name: 'memory-probe',
+    onBatchEnd: sample,
+    onEpochEnd: sample,
+    peakMB: () => peak / 2 ** 20,
+  };
+}
+
+function progressCallback(
+  reporter: ProgressReporter,
+  state: { runsDone: number; runsTotal: number; current: string; epochsTotal: number },
+): Callback {
+  let epoch = 0;
+  return {
+    name: 'cli-progress',
+    onEpochEnd(_e, logs) {
+      epoch++;
+      const acc = logs?.['test/fused/accuracy'] ?? logs?.['test_accuracy'];
+      reporter.update({
+        ...state,
+        epoch,
+        ...(typeof acc === 'number' ? { detail: `test acc ${(100 * acc).toFixed(1)}%` } : {}),
+      });
+    },
+  };
+}
+
+/** Where a run's files live inside the comparison folder `dir`. */
+export function runDirOf(dir: string, spec: Pick<RunSpec, 'method' | 'seed'>): string {
+  return join(dir, spec.method, `seed-${spec.seed}`);
+}
+
+/** What a run needs besides its spec: the data, the comparison's settings, and reporting. */
+export interface RunJobContext {
+  readonly dataset: MultimodalDataset;
+  /** The comparison's config (dataset name, preset, resume, selection). */
+  readonly config: Pick<CompareConfig, 'dataset' | 'preset' | 'resume' | 'selection'>;
+  /** The comparison folder. */
+  readonly dir: string;
+  readonly signal?: AbortSignal;
+  readonly reporter: ProgressReporter;
+  /** Runs finished before this one and the comparison's total, for the progress line. */
+  readonly runsDone: number;
+  readonly runsTotal: number;
+}
+
+export type RunJobResult =
+  | {
+      readonly status: 'completed' | 'reused';
+      readonly record: RunRecord;
+      readonly epochs: EpochRecord[];
+    }
+  | { readonly status: 'aborted' };
+
+/** Trains, evaluates and records one run (see the module doc). */
+export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobResult> {
+  const { method, seed, options, batchSize } = spec;
+  const { dataset, config, reporter } = ctx;
+  const modalities = dataset.modalities.map((m) => m.name);
+  const runDir = runDirOf(ctx.dir, spec);
+  const recordPath = join(runDir, 'record.json');
+  if (config.resume && existsSync(recordPath)) {
+    const saved = JSON.parse(await readFile(recordPath, 'utf8')) as {
+      record: RunRecord;
+      epochs: EpochRecord[];
+    };
+    reporter.log(`${method} seed ${seed}: already finished, reusing ${recordPath}`);
+    return { status: 'reused', record: saved.record, epochs: saved.epochs };
+  }
+  const run = createMethod(
+    method,
+    { ...options },
+    {
+      dataset,
+      numClasses: dataset.classNames.length,
+      batchSize,
+      seed,
+      encoders: defaultEncoders(dataset, seed, config.preset === 'quick'),
+    },
+  );
+  try {
+    const probe = memoryProbe();
+    const trainOptions = run.trainOptions();
+    const epochsTotal = trainOptions.stages
+      ? trainOptions.stages.reduce((a, s) => a + s.epochs, 0)
+      : (trainOptions.epochs ?? 0);
+    const state = {
+      runsDone: ctx.runsDone,
+      runsTotal: ctx.runsTotal,
+      current: `${method} seed ${seed}`,
+      epochsTotal,
+    };
+    reporter.update({ ...state, epoch: 0 });
+    const checkpointDir = join(runDir, 'checkpoints');
+    const summary: RunSummary = await runTraining({
+      ...trainOptions,
+      callbacks: [...(trainOptions.callbacks ?? []), probe, progressCallback(reporter, state)],
+      dataset,
+      batchSize,
+      seed,
+      outDir: runDir,
+      checkpoint: { dir: checkpointDir },
+      resume: config.resume,
+      selection: config.selection,
+      progress: 'none',
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      config: { method, seed, options, batchSize, dataset: config.dataset, preset: config.preset },
+    });
+    if (summary.status === 'aborted') return { status: 'aborted' };
+    const selectedLoaded = await loadBestWeights(run.model, checkpointDir);
+    const contribution = await testContributions(run.model, dataset, 64);
+    const last = summary.history[summary.history.length - 1];
+    const record: RunRecord = {
+      method,
+      seed,
+      dataset: config.dataset,
+      ...(typeof run.config['variant'] === 'string'
+        ? { variant: run.config['variant'] as string }
+        : {}),
+      fusionRule: run.fusionRule,
+      unimodalProtocol: run.unimodalProtocol,
+      modalities,
+      selection: summary.selection,
+      ...(summary.best
+        ? {
+            bestOnValidation: {
+              epoch: summary.best.epoch,
+              test: toEval(summary.best.metrics.test, modalities),
+            },
+          }
+        : {}),
+      final: { epoch: last?.epoch ?? 0, test: toEval(summary.final?.test, modalities) },
+      bestOnTest: {
+        epoch: summary.bestOnTest?.epoch ?? 0,
+        test: toEval(summary.bestOnTest?.metrics.test, modalities),
+      },
+      contributions: contribution.contributions,
+      imbalanceDegree: contribution.degree,
+      secondsPerEpoch:
+        summary.history.reduce((a, h) => a + h.seconds, 0) / Math.max(1, summary.history.length),
+      peakMemoryMB: probe.peakMB(),
+      spectra: spectraOf(summary.history),
+    };
+    const epochs = epochRecords(method, seed, summary.history, modalities);
+    await writeFileAtomic(
+      recordPath,
+      `${JSON.stringify({ record, epochs, contributionsOn: selectedLoaded ? 'selected checkpoint' : 'final weights', coalitionAccuracy: contribution.values }, null, 2)}\n`,
+    );
+    const shown = record.bestOnValidation?.test ?? record.final.test;
+    reporter.log(
+      `${method} seed ${seed}: test accuracy ${(100 * shown.accuracy).toFixed(1)}% (${modalities
+        .map((m) => `${m} ${(100 * shown.perModality[m]!.accuracy).toFixed(1)}%`)
+        .join(', ')}), ${record.secondsPerEpoch.toFixed(1)} s/epoch`,
+    );
+    return { status: 'completed', record, epochs };
+  } finally {
+    run.dispose();
+  }
+}
