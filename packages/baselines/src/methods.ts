@@ -38,7 +38,7 @@ import { igm } from '@igm/igm';
 import { type FusionRule, MultimodalModel } from '@igm/models';
 import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@igm/trainer';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { AgmController, AgmModel, agmClip, agmStep } from './agm';
+import { AgmController, AgmModel, type AgmWindow, agmClip, agmStep, checkAgmWindow } from './agm';
 import { checkWindow } from './common';
 import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
@@ -399,28 +399,50 @@ const pmr = define(
 
 const agm = define(
   'agm',
-  'AGM: Shapley-style unimodal logits from zeroed passes, backward reweighting by running-score ratios, conditional clip (ALGORITHMS.md 6).',
-  ['alpha', 'window'],
-  { min: 2, max: 2, note: "AGM's three-modality form is not specified (ALGORITHMS.md 6.3)." },
+  "AGM: Shapley-style unimodal logits from zeroed passes (any number of modalities), backward reweighting by running-score ratios, conditional clip; window in the reference code's 1-based epochs.",
+  ['alpha', 'window', 'cap', 'clip'],
+  { min: 2, max: ANY, note: '' },
   (o, env, where) => {
     const c = common(where, o);
     const alpha = checkNumber(where, 'alpha', o['alpha'] ?? 1.0, { min: 0 });
-    const window = o['window'] as { start?: number; end?: number } | undefined;
+    const cap = checkNumber(where, 'cap', o['cap'] ?? 10, {});
+    const window = o['window'] as AgmWindow | undefined;
+    const epochs = checkAgmWindow(where, window);
+    const clip = (o['clip'] ?? {}) as { threshold?: number; maxNorm?: number };
+    if (typeof clip !== 'object' || clip === null || Array.isArray(clip)) {
+      throw new IgmArgumentError(
+        `${where}: received clip=${JSON.stringify(o['clip'])}. Expected { threshold, maxNorm } (reference: 1 and 1; UR-Funny code: 5 and 5).`,
+      );
+    }
+    checkKnownKeys(`${where} clip`, clip, ['threshold', 'maxNorm']);
     const inner = model(env, { type: 'concat' });
     const controller = new AgmController({
       alpha,
+      cap,
       modalities: inner.modalities,
       ...(window ? { window } : {}),
     });
+    const clipTransform = agmClip(clip);
     return finish('agm', {
       model: new AgmModel(inner),
       step: agmStep(controller),
-      transform: chain(agmClip(), c.base),
+      transform: chain(clipTransform, c.base),
       callbacks: [controller],
       epochs: c.epochs,
       fusionRule: 'concat head',
       unimodalProtocol: 'Shapley-style logits from zeroed passes',
-      config: { ...c.resolved, alpha, window: window ?? 'whole run' },
+      config: {
+        ...c.resolved,
+        alpha,
+        cap,
+        clip: { threshold: clip.threshold ?? 1, maxNorm: clip.maxNorm ?? 1 },
+        window: window
+          ? {
+              ...window,
+              modulatedRunEpochs: `${epochs.first}-${epochs.last === Infinity ? 'end' : epochs.last} (0-based; the window counts epochs from 1 as the reference code)`,
+            }
+          : 'whole run',
+      },
     });
   },
 );
