@@ -1,5 +1,6 @@
 export * from './agm';
 export * from './common';
+export * from './domfn';
 export * from './igm-methods';
 export * from './methods';
 export * from './mla';

@@ -40,6 +40,7 @@ import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@i
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AgmController, AgmModel, type AgmWindow, agmClip, agmStep, checkAgmWindow } from './agm';
 import { checkWindow } from './common';
+import { DomfnModel, domfnStep } from './domfn';
 import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
@@ -447,6 +448,54 @@ const agm = define(
   },
 );
 
+const domfn = define(
+  'domfn',
+  'DOMFN (adapted to batched classification): per-sample divergence gate between the unimodal heads; gated-in samples train everything with the divergence-amended loss, gated-out ones only the unimodal branches; prediction from the multimodal head or the most confident modality.',
+  ['eta', 'tau', 'gamma', 'probabilities', 'pretrainEpochs', 'hidden'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const eta = checkNumber(where, 'eta', o['eta'] ?? 0.5, { min: 0 });
+    const tau = checkNumber(where, 'tau', o['tau'] ?? 0.5, { min: 0, minExclusive: true });
+    const gamma = checkNumber(where, 'gamma', o['gamma'] ?? 0.8, { min: 0 });
+    const probabilities = checkChoice(where, 'probabilities', o['probabilities'] ?? 'softmax', [
+      'softmax',
+      'sigmoid',
+    ]);
+    const pretrainEpochs = checkNumber(where, 'pretrainEpochs', o['pretrainEpochs'] ?? 0, {
+      min: 0,
+      integer: true,
+    });
+    const hidden = checkNumber(where, 'hidden', o['hidden'] ?? 64, { min: 0, integer: true });
+    const inner = model(
+      env,
+      { type: 'per-modality', hidden: [], init: 'pytorch' },
+      { type: 'mean-softmax' },
+    );
+    return finish('domfn', {
+      model: new DomfnModel(inner, { tau, gamma, probabilities, hidden, seed: env.seed ?? 0 }),
+      step: domfnStep({ eta, pretrainEpochs }),
+      transform: c.base,
+      callbacks: [],
+      epochs: c.epochs,
+      fusionRule:
+        'gated: multimodal head when the unimodal predictions agree (max_m d_m / tau < gamma), else the most confident unimodal head',
+      unimodalProtocol: 'own unimodal heads',
+      config: {
+        ...c.resolved,
+        eta,
+        tau,
+        gamma,
+        probabilities,
+        pretrainEpochs,
+        hidden,
+        adaptation:
+          'per-sample gate inside a batch, one optimizer (the reference: batch 1, four optimizers)',
+      },
+    });
+  },
+);
+
 const mla = define(
   'mla',
   'MLA: batch-wise alternating unimodal steps on a shared head with the OWM head projection; entropy-weighted (or fixed) fusion (ALGORITHMS.md 3).',
@@ -585,6 +634,7 @@ export const methods: Record<string, MethodInfo> = {
   ogm: ogmLike(false),
   pmr,
   agm,
+  domfn,
   mla,
   mmpareto,
   reconboost,
