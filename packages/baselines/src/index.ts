@@ -10,4 +10,5 @@ export * from './ogm-ge';
 export * from './pmr';
 export * from './presets';
 export * from './reconboost';
+export * from './smv';
 export * from './unimodal';

@@ -105,6 +105,13 @@ export function quickOverrides(
   }
   // The quick encoders are dense: OGM-GE modulates every encoder tensor, not only conv kernels.
   if (method === 'ogm-ge' || method === 'ogm') o['tensors'] = 'encoder';
+  // SMV: the reference's warm-up share (5 of 60 epochs), at least 1, so re-sampling happens in a
+  // short run; the quick budget's SGD for every method (SMV's presets use Adam at 5e-5).
+  if (method === 'smv') {
+    o['warmup'] = Math.max(1, Math.round(e / 12));
+    o['optimizer'] = 'sgd';
+    o['momentum'] = 0.9;
+  }
   return o;
 }
 

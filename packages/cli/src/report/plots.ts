@@ -166,7 +166,7 @@ export async function buildPlots(
 
   const modulation = meanOverSeeds(epochs, (r) =>
     Object.entries(r.logs)
-      .filter(([k]) => /^(ogm|agm|pmr|mla|mmpareto|reconboost)\//.test(k))
+      .filter(([k]) => /^(ogm|agm|pmr|mla|mmpareto|reconboost|domfn|smv)\//.test(k))
       .map(([series, value]) => ({ series, value })),
   );
   if (modulation.length) {
@@ -174,7 +174,7 @@ export async function buildPlots(
       id: 'modulation',
       title: 'What the balancing methods decided, per epoch',
       caption:
-        'Epoch means of the logged coefficients (OGM-GE k per modality, AGM scales, PMR prototype loss, ...); mean over seeds.',
+        'Epoch means of the logged coefficients (OGM-GE k per modality, AGM scales, PMR prototype loss, DOMFN gated-out fraction, SMV valuations and copies, ...); mean over seeds.',
       svg: await render({
         width: WIDTH,
         height: HEIGHT,
