@@ -25,7 +25,8 @@
  *   largest gap (ties: the later modality, as the two-modality reference). Two modalities: the
  *   reference's |gap_a - gap_v| 2/3 alpha.
  * The list is shuffled with a seed derived from the run seed and the epoch; epochs before
- * `warmup` visit the usual shuffled split. The epoch's copy counts are the resampler's state
+ * `warmup` visit the usual shuffled split. The run's `dropLast` applies to the list too (the
+ * reference keeps a last partial batch). The epoch's copy counts are the resampler's state
  * (saved in checkpoints), so a run resumed mid-epoch visits the same list.
  *
  * Logs per epoch: `smv/value/<m>` (mean phi_m over the training split, from the valuation that
