@@ -46,7 +46,7 @@ import {
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkModalityCount, oneHot } from './common';
-import { TorchDense } from './model-wrappers';
+import { featureDims, TorchDense } from './model-wrappers';
 
 export type DomfnProbabilities = 'softmax' | 'sigmoid';
 
@@ -130,17 +130,7 @@ export class DomfnModel implements MultimodalModelLike {
     };
     this.hidden = checkNumber(where, 'hidden', options.hidden ?? 64, { min: 0, integer: true });
     const seed = checkNumber(where, 'seed', options.seed ?? 0, { integer: true });
-    const withDim = inner as MultimodalModelLike & { featureDim?: (m: string) => number };
-    let total = 0;
-    for (const m of this.modalities) {
-      const d = withDim.featureDim?.(m);
-      if (d === undefined) {
-        throw new IgmArgumentError(
-          `${where}: the inner model does not report feature sizes (featureDim(m)). Use a MultimodalModel from @igm/models.`,
-        );
-      }
-      total += d;
-    }
+    const total = Object.values(featureDims(inner, where)).reduce((a, b) => a + b, 0);
     for (const m of this.modalities) {
       if (inner.headLayers(m).length === 0) {
         throw new IgmArgumentError(

@@ -50,6 +50,7 @@ import {
 import { type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkModalityCount, crossEntropy } from './common';
+import { featureDims } from './model-wrappers';
 
 /** Forward options of {@link SmvModel}: per-sample 0/1 masks of the modality features. */
 export interface SmvForwardOptions extends ForwardOptions {
@@ -80,17 +81,11 @@ export class SmvModel implements MultimodalModelLike {
     }
     this.kernel = kernels[0]!.variable;
     this.bias = biases[0]!.variable;
-    const withDim = inner as MultimodalModelLike & { featureDim?: (m: string) => number };
+    const dims = featureDims(inner, where);
     let row = 0;
     this.rows = this.modalities.map((m) => {
-      const d = withDim.featureDim?.(m);
-      if (d === undefined) {
-        throw new IgmArgumentError(
-          `${where}: the inner model does not report feature sizes (featureDim(m)). Use a MultimodalModel from @igm/models.`,
-        );
-      }
-      const r: [number, number] = [row, d];
-      row += d;
+      const r: [number, number] = [row, dims[m]!];
+      row += dims[m]!;
       return r;
     });
     if (row !== this.kernel.shape[0]) {
