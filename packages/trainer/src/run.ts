@@ -730,7 +730,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
             batch.labels.dispose();
           }
         }
-        if (list && b < epochBatches) {
+        if (list && b !== epochBatches) {
           throw new IgmArgumentError(
             `runTraining: dataset "${dataset.name}" returned ${b} batches for a re-sampled epoch of ${list.length} samples (expected ${epochBatches}). Its batches() must honour the \`indices\` option.`,
           );

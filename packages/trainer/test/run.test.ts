@@ -397,6 +397,19 @@ describeEachBackend('runTraining', () => {
         epochSamples: () => Array.from({ length: 100 }, (_, i) => i % 72),
       }),
     ).rejects.toThrow(/returned 9 batches for a re-sampled epoch of 100 samples.*indices/);
+    // A shorter list of whole batches is caught by the count as well.
+    await expect(
+      runTraining({
+        model,
+        dataset: ignoring,
+        step: jointStep(),
+        transform: descend(0.01),
+        epochs: 1,
+        batchSize: 8,
+        progress: 'none',
+        epochSamples: () => Array.from({ length: 16 }, (_, i) => i),
+      }),
+    ).rejects.toThrow(/returned 9 batches for a re-sampled epoch of 16 samples \(expected 2\)/);
     model.dispose();
   });
 
