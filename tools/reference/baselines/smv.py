@@ -112,22 +112,20 @@ with torch.no_grad():
 phi_a, phi_v = [], []
 for i in range(N):
     y = ys2[i].item()
-    value_all = 2.0 if out_all[i].argmax().item() == y else 0.0
-    value_a = 1.0 if out_a[i].argmax().item() == y else 0.0
-    value_v = 1.0 if out_v[i].argmax().item() == y else 0.0
-    phi_a.append((value_a + value_all - value_v) / 2.0)
-    phi_v.append((value_v + value_all - value_a) / 2.0)
+    right = {k: float(o[i].argmax().item() == y) for k, o in (('av', out_all), ('a', out_a), ('v', out_v))}
+    v_av, v_a, v_v = 2 * right['av'], right['a'], right['v']  # v(S) = |S| * correct
+    phi_a.append((v_a + v_av - v_v) / 2)
+    phi_v.append((v_v + v_av - v_a) / 2)
 alpha = 1.0
 z = torch.randint(0, N, (int(N * 0.2),)).tolist()
-part_a = sum(phi_a[i] for i in z) / len(z)
-part_v = sum(phi_v[i] for i in z) / len(z)
-gap_a, gap_v = 1.0 - part_a, 1.0 - part_v
-ratio = abs(gap_a - gap_v) / 3 * 2 * alpha
+mean_phi = [sum(p[i] for i in z) / len(z) for p in (phi_a, phi_v)]
+gaps = [1.0 - m for m in mean_phi]
+ratio = abs(gaps[0] - gaps[1]) / 3 * 2 * alpha
 valuation2 = {
     'init': export(net2), 'inputs': {m: tolist(x) for m, x in xs2.items()}, 'labels': ys2.tolist(),
     'phi': [phi_a, phi_v], 'copies': [[copies(p) for p in phi_a], [copies(p) for p in phi_v]],
-    'z': z, 'alpha': alpha, 'gaps': [gap_a, gap_v], 'ratio': ratio,
-    'weak': 0 if gap_a > gap_v else 1, 'K': int(ratio * N),
+    'z': z, 'alpha': alpha, 'gaps': gaps, 'ratio': ratio,
+    'weak': 0 if gaps[0] > gaps[1] else 1, 'K': int(ratio * N),
 }
 def top2_gap(logits):
     top = logits.topk(2, 1).values
