@@ -12,12 +12,14 @@ import type { StageBoundary } from '@igm/alternating-trainer';
 import { stageWise } from '@igm/alternating-trainer';
 import {
   checkKnownKeys,
+  checkNumber,
   type GradientTransform,
   IgmArgumentError,
   type MultimodalModelLike,
 } from '@igm/core';
 import { type DenseSpec, MultimodalModel } from '@igm/models';
 import type { TrainerStep } from '@igm/trainer';
+import { type MethodBudget, type PlannedStage, roundsFor } from './budget';
 import type { MethodInfo, MethodRun } from './methods';
 
 /** The shape of `igm()` from `@igm/igm` that the registry uses. */
@@ -47,6 +49,64 @@ const IGM_KEYS = [
   'headHidden',
 ];
 
+function epochListOf(where: string, o: Record<string, unknown>): number[] {
+  const list = o['epochList'];
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new IgmArgumentError(
+      `${where}: epochList is required (epochs per stage, e.g. [25, 50, 25, 50]); received ${JSON.stringify(list)}.`,
+    );
+  }
+  return list.map((e, s) => checkNumber(where, `epochList[${s}]`, e, { min: 1, integer: true }));
+}
+
+function orderOf(o: Record<string, unknown>, modalities: readonly string[]): readonly string[] {
+  return Array.isArray(o['order']) ? (o['order'] as string[]) : modalities;
+}
+
+/**
+ * IGM's budget: stage s trains order[s mod M] for epochList[s] epochs, so a modality's budget is
+ * the sum of its stages. Scaling keeps the reference's round (one stage per modality, e.g.
+ * CREMA-D's [25, 50]: the second modality trains twice as long) and its number of rounds (fewer
+ * only when the budget is smaller): the round is multiplied so that its shortest stage times the
+ * rounds is the smallest value >= the budget. [25, 50] x 6 at 100 epochs -> [17, 34] x 6
+ * (102 / 204 epochs per modality); at 1 epoch -> [1, 2]. An epoch list that is not a repetition
+ * of one round cannot be scaled (error: set it explicitly).
+ */
+export function igmBudget(where: string): MethodBudget {
+  return {
+    kind: 'stage-wise',
+    plan(o, modalities) {
+      const list = epochListOf(where, o);
+      const order = orderOf(o, modalities);
+      const stages: PlannedStage[] = list.map((epochs, s) => {
+        const m = order[s % order.length]!;
+        return { modality: m, epochs, trains: [m] };
+      });
+      const perModality: Record<string, number> = Object.fromEntries(
+        [...new Set([...modalities, ...order])].map((m) => [m, 0]),
+      );
+      for (const st of stages) perModality[st.modality] = perModality[st.modality]! + st.epochs;
+      return { epochs: list.reduce((a, b) => a + b, 0), perModality, stages };
+    },
+    scale(o, epochs, modalities) {
+      const n = checkNumber(where, 'epochs (budget)', epochs, { min: 1, integer: true });
+      const list = epochListOf(where, o);
+      const M = orderOf(o, modalities).length;
+      const round = list.slice(0, M);
+      const repeated = list.length % M === 0 && list.every((e, s) => e === round[s % M]);
+      if (!repeated) {
+        throw new IgmArgumentError(
+          `${where}: cannot scale epochList ${JSON.stringify(list)} to a budget of ${n} epochs: it is not a repetition of one round of ${M} stages (one per modality). Give epochList explicitly for this budget (method options), or use a repeated round such as [25, 50, 25, 50].`,
+        );
+      }
+      const shortest = Math.min(...round);
+      const { rounds, unit } = roundsFor(n, list.length / M, 1);
+      const scaled = round.map((e) => Math.ceil((unit * e) / shortest));
+      return { ...o, epochList: Array.from({ length: rounds }, () => scaled).flat() };
+    },
+  };
+}
+
 /** The registry entry 'igm' (withSam) or 'igm-no-sam', built with `factory`. */
 export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo {
   const name = withSam ? 'igm' : 'igm-no-sam';
@@ -58,6 +118,7 @@ export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo
       : 'IGM w/o SAM: IGM with plain CE (the flat projection stays).',
     options,
     modalities: { min: 2, max: Infinity, note: '' },
+    budget: igmBudget(`methods["${name}"]`),
     create(o, env): MethodRun {
       const where = `methods["${name}"]`;
       checkKnownKeys(where, o ?? {}, options);

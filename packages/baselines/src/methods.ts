@@ -39,6 +39,7 @@ import { type FusionRule, MultimodalModel } from '@igm/models';
 import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@igm/trainer';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AgmController, AgmModel, agmClip, agmStep } from './agm';
+import { type BudgetPlan, type MethodBudget, singleRunBudget } from './budget';
 import { checkWindow } from './common';
 import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
@@ -46,7 +47,7 @@ import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
 import { ogmGe } from './ogm-ge';
 import { PmrPrototypes, pmrLoss } from './pmr';
-import { reconBoostPlan, reconBoostStep } from './reconboost';
+import { reconBoostBudget, reconBoostPlan, reconBoostStep } from './reconboost';
 import { unimodalSumStep } from './unimodal';
 
 /** What a method needs to build its model and callbacks. */
@@ -94,6 +95,12 @@ export interface MethodInfo {
   readonly options: readonly string[];
   /** Modality counts the method supports, and why when limited. */
   readonly modalities: { readonly min: number; readonly max: number; readonly note: string };
+  /**
+   * The method's epoch budget: its plan from options alone and how options scale to a target
+   * budget (see budget.ts). The quick preset, `--epochs` and `--dry-run` of the CLI need it; a
+   * method registered without one can still be created and trained with explicit options.
+   */
+  readonly budget?: MethodBudget;
   /** Validates options (throws on unknown keys or bad values) and builds the composition. */
   create(options: Record<string, unknown>, env: MethodEnvironment): MethodRun;
 }
@@ -212,6 +219,9 @@ function define(
   specific: readonly string[],
   modalities: MethodInfo['modalities'],
   build: (o: Record<string, unknown>, env: MethodEnvironment, where: string) => MethodRun,
+  budget: MethodBudget = singleRunBudget(`methods["${name}"]`, {
+    windowKeys: specific.includes('window') ? ['window'] : [],
+  }),
 ): MethodInfo {
   const options = [...COMMON, ...specific];
   return {
@@ -219,6 +229,7 @@ function define(
     description,
     options,
     modalities,
+    budget,
     create(o, env) {
       const where = `methods["${name}"]`;
       checkKnownKeys(where, o ?? {}, options);
@@ -516,6 +527,7 @@ const mmpareto = define(
       config: { ...c.resolved, gamma },
     });
   },
+  singleRunBudget('methods["mmpareto"]', { defaultEpochs: 50 }),
 );
 
 const reconboost = define(
@@ -553,6 +565,7 @@ const reconboost = define(
       config: { ...c.resolved, w1, w2, hidden, stages: plan.stages.length },
     });
   },
+  reconBoostBudget('methods["reconboost"]'),
 );
 
 /** Every method by name (IGM and IGM w/o SAM from the igm() composition of @igm/igm). */
@@ -597,6 +610,36 @@ export function getMethod(name: string): MethodInfo {
     );
   }
   return m;
+}
+
+/** The budget rule of method `name`, or an error saying that it has none and how to add one. */
+export function methodBudget(name: string): MethodBudget {
+  const info = getMethod(name);
+  if (!info.budget) {
+    throw new IgmArgumentError(
+      `Method ${JSON.stringify(name)} has no epoch budget (MethodInfo.budget), so its epochs cannot be planned or scaled (quick preset, --epochs, --dry-run). Register it with budget: singleRunBudget(...) if it trains all modalities for \`epochs\` epochs, or with its own MethodBudget; or run it with the paper preset and explicit options.`,
+    );
+  }
+  return info.budget;
+}
+
+/** The schedule of method `name` under `options` for these modalities (no model is built). */
+export function planBudget(
+  name: string,
+  options: Record<string, unknown>,
+  modalities: readonly string[],
+): BudgetPlan {
+  return methodBudget(name).plan(options, modalities);
+}
+
+/** `options` of method `name` rescaled so that every modality trains >= `epochs` epochs. */
+export function scaleBudget(
+  name: string,
+  options: Record<string, unknown>,
+  epochs: number,
+  modalities: readonly string[],
+): Record<string, unknown> {
+  return methodBudget(name).scale(options, epochs, modalities);
 }
 
 /** Validates `options` for method `name` and builds its composition for `env`. */
