@@ -5,7 +5,9 @@
  * configured or instrumented factory).
  *
  * Model: per-modality heads (IGM's Dense(d->256) -> ReLU -> Dense(256->64) -> Dense(64->C) by
- * default, `headHidden` to change), fused by the mean of the per-modality softmaxes.
+ * default, `headHidden` to change), fused by the mean of the per-modality softmaxes as the
+ * official code (`fusion: 'sum-log-softmax'` for the product of experts, a departure from it;
+ * fusion only forms the prediction, training is per modality either way).
  */
 
 import type { StageBoundary } from '@igm/alternating-trainer';
@@ -20,6 +22,7 @@ import {
 import { type DenseSpec, MultimodalModel } from '@igm/models';
 import type { TrainerStep } from '@igm/trainer';
 import { type MethodBudget, type PlannedStage, roundsFor } from './budget';
+import { lateFusionLabel, lateFusionOption } from './common';
 import type { MethodInfo, MethodRun } from './methods';
 
 /** The shape of `igm()` from `@igm/igm` that the registry uses. */
@@ -34,6 +37,7 @@ export type IgmFactory = (options: Record<string, unknown> & { epochList: readon
 };
 
 const IGM_KEYS = [
+  'fusion',
   'variant',
   'order',
   'epochList',
@@ -122,7 +126,13 @@ export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo
     create(o, env): MethodRun {
       const where = `methods["${name}"]`;
       checkKnownKeys(where, o ?? {}, options);
-      const { headHidden, ...rest } = o as Record<string, unknown> & { headHidden?: DenseSpec[] };
+      const fusion = lateFusionOption(where, o ?? {});
+      const fusionRule = lateFusionLabel(fusion, 'mean of softmaxes');
+      const {
+        headHidden,
+        fusion: _fusion,
+        ...rest
+      } = o as Record<string, unknown> & { headHidden?: DenseSpec[] };
       if (!Array.isArray(rest['epochList'])) {
         throw new IgmArgumentError(
           `${where}: epochList is required (epochs per stage, e.g. [25, 50, 25, 50]).`,
@@ -133,7 +143,7 @@ export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo
         encoders: env.encoders(),
         numClasses: env.numClasses,
         head: { type: 'per-modality', ...(headHidden ? { hidden: headHidden } : {}) },
-        fusion: { type: 'mean-softmax' },
+        fusion: { type: fusion },
         seed: env.seed ?? 0,
       });
       const c = method.compose(model);
@@ -142,6 +152,7 @@ export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo
         epochList: rest['epochList'] as number[],
         beforeStage: c.beforeStage,
       });
+      const config = { ...c.config, fusion };
       const run: MethodRun = {
         method: name,
         model,
@@ -150,16 +161,16 @@ export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo
         callbacks: [],
         stages: plan.stages,
         onStageStart: plan.onStageStart,
-        fusionRule: 'mean softmax',
+        fusionRule,
         unimodalProtocol: 'own head per modality',
-        config: c.config,
+        config,
         trainOptions: () => ({
           model,
           step: c.step,
           transform: c.transform,
           callbacks: [],
-          fusionRule: 'mean softmax',
-          config: { method: name, unimodalProtocol: 'own head per modality', options: c.config },
+          fusionRule,
+          config: { method: name, unimodalProtocol: 'own head per modality', options: config },
           stages: plan.stages,
           onStageStart: plan.onStageStart,
         }),

@@ -40,7 +40,7 @@ import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@i
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AgmController, AgmModel, agmClip, agmStep } from './agm';
 import { type BudgetPlan, type MethodBudget, singleRunBudget } from './budget';
-import { checkWindow } from './common';
+import { checkWindow, lateFusionLabel, lateFusionOption } from './common';
 import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
@@ -269,24 +269,21 @@ const joint = define(
 
 const unimodal = define(
   'unimodal',
-  'Unimodal training: one encoder + Dense(d -> C) per modality, CE only, trained side by side (independent models); fused = mean softmax ensemble.',
-  [],
+  "Unimodal training: one encoder + Dense(d -> C) per modality, CE only, trained side by side (independent models); fused = mean softmax ensemble (fusion: 'sum-log-softmax' for the product of experts).",
+  ['fusion'],
   { min: 1, max: ANY, note: '' },
   (o, env, where) => {
     const c = common(where, o);
+    const fusion = lateFusionOption(where, o);
     return finish('unimodal', {
-      model: model(
-        env,
-        { type: 'per-modality', hidden: [], init: 'xavier' },
-        { type: 'mean-softmax' },
-      ),
+      model: model(env, { type: 'per-modality', hidden: [], init: 'xavier' }, { type: fusion }),
       step: unimodalSumStep(),
       transform: c.base,
       callbacks: [],
       epochs: c.epochs,
-      fusionRule: 'mean softmax of the unimodal models (late-fusion ensemble)',
+      fusionRule: `${lateFusionLabel(fusion)} of the unimodal models (late-fusion ensemble)`,
       unimodalProtocol: 'separate model per modality',
-      config: c.resolved,
+      config: { ...c.resolved, fusion },
     });
   },
 );
