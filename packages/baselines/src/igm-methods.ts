@@ -74,7 +74,8 @@ function orderOf(o: Record<string, unknown>, modalities: readonly string[]): rea
  * only when the budget is smaller): the round is multiplied so that its shortest stage times the
  * rounds is the smallest value >= the budget. [25, 50] x 6 at 100 epochs -> [17, 34] x 6
  * (102 / 204 epochs per modality); at 1 epoch -> [1, 2]. An epoch list that is not a repetition
- * of one round cannot be scaled (error: set it explicitly).
+ * of one round (e.g. a two-modality list on three modalities) has every stage multiplied by
+ * budget / (smallest per-modality total), rounded up.
  */
 export function igmBudget(where: string): MethodBudget {
   return {
@@ -95,13 +96,22 @@ export function igmBudget(where: string): MethodBudget {
     scale(o, epochs, modalities) {
       const n = checkNumber(where, 'epochs (budget)', epochs, { min: 1, integer: true });
       const list = epochListOf(where, o);
-      const M = orderOf(o, modalities).length;
+      const order = orderOf(o, modalities);
+      const M = order.length;
       const round = list.slice(0, M);
       const repeated = list.length % M === 0 && list.every((e, s) => e === round[s % M]);
       if (!repeated) {
-        throw new IgmArgumentError(
-          `${where}: cannot scale epochList ${JSON.stringify(list)} to a budget of ${n} epochs: it is not a repetition of one round of ${M} stages (one per modality). Give epochList explicitly for this budget (method options), or use a repeated round such as [25, 50, 25, 50].`,
-        );
+        // Not rounds of one stage per modality (e.g. a two-modality list on three modalities):
+        // every stage is scaled by n / (smallest per-modality total), rounded up.
+        const totals = order.map((m, i) => list.reduce((a, e, s) => (s % M === i ? a + e : a), 0));
+        const missing = order.filter((_, i) => totals[i] === 0);
+        if (missing.length) {
+          throw new IgmArgumentError(
+            `${where}: epochList ${JSON.stringify(list)} has no stage for ${missing.join(', ')} (order ${order.join(', ')}); give at least one stage per modality.`,
+          );
+        }
+        const f = n / Math.min(...totals);
+        return { ...o, epochList: list.map((e) => Math.ceil(e * f)) };
       }
       const shortest = Math.min(...round);
       const { rounds, unit } = roundsFor(n, list.length / M, 1);

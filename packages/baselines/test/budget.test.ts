@@ -104,8 +104,16 @@ describe('epoch budgets', () => {
     expect(
       scaleBudget('igm', { epochList: [50, 50, 50, 50, 50, 50] }, 20, ['a', 'b', 'c'])['epochList'],
     ).toEqual([10, 10, 10, 10, 10, 10]);
-    expect(() => scaleBudget('igm', { epochList: [25, 50, 30, 50] }, 10, AV)).toThrow(
-      /cannot scale epochList \[25,50,30,50\].*not a repetition of one round of 2 stages/,
+    // Not one repeated round: every stage x budget / smallest per-modality total, rounded up.
+    expect(scaleBudget('igm', { epochList: [25, 50, 30, 50] }, 10, AV)['epochList']).toEqual([
+      5, 10, 6, 10,
+    ]);
+    const three = ['audio', 'visual', 'text'];
+    const o3 = scaleBudget('igm', preset('synthetic', 'igm'), 10, three);
+    expect(o3['epochList']).toEqual([10, 20, 10, 20]);
+    expect(planBudget('igm', o3, three).perModality).toEqual({ audio: 30, visual: 20, text: 10 });
+    expect(() => scaleBudget('igm', { epochList: [25, 50] }, 10, three)).toThrow(
+      /epochList \[25,50\] has no stage for text/,
     );
     // Other options are untouched.
     const o = scaleBudget('igm', preset('cremad', 'igm'), 20, AV);
