@@ -39,8 +39,27 @@ export interface SpectrumRecord {
   readonly eigenvalues: readonly number[];
 }
 
+/** The linear probe of a run's encoders (see `linearProbe` of @igm/trainer). */
+export interface ProbeRecord {
+  /** The recipe, as a sentence: the same for every run of a comparison. */
+  readonly recipe: string;
+  /** Test accuracy of the probe per modality (selected checkpoint's encoders). */
+  readonly accuracy: Readonly<Record<string, number>>;
+  readonly trainAccuracy: Readonly<Record<string, number>>;
+  readonly trainSamples: number;
+  readonly testSamples: number;
+  /** L-BFGS iterations and whether the fit reached its tolerance, per modality. */
+  readonly iterations: Readonly<Record<string, number>>;
+  readonly converged: Readonly<Record<string, boolean>>;
+}
+
 export interface RunRecord {
+  /** The name the run is listed under: a registered method or a variant label. */
   readonly method: string;
+  /** The registered method behind a variant label (absent when `method` is one). */
+  readonly baseMethod?: string;
+  /** 'probe-reference': a unimodal run the plan added as the utilization reference. */
+  readonly role?: 'probe-reference';
   readonly seed: number;
   readonly dataset: string;
   /** e.g. IGM 'paper' | 'official', MLA projection form. */
@@ -60,6 +79,13 @@ export interface RunRecord {
   readonly secondsPerEpoch: number;
   readonly peakMemoryMB: number;
   readonly spectra?: readonly SpectrumRecord[];
+  /** Linear probe of each modality's encoder. */
+  readonly probe?: ProbeRecord;
+  /**
+   * probe(this run) / probe(the same seed's unimodal run), per modality: how much of what its
+   * encoder learns alone a modality keeps in this method (1 = as much). Set when both exist.
+   */
+  readonly utilization?: Readonly<Record<string, number>>;
 }
 
 export interface ComparisonSummary {
