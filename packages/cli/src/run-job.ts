@@ -278,15 +278,7 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
       selection: config.selection,
       progress: 'none',
       ...(ctx.signal ? { signal: ctx.signal } : {}),
-      config: {
-        method,
-        ...(spec.baseMethod && spec.baseMethod !== method ? { baseMethod: spec.baseMethod } : {}),
-        seed,
-        options,
-        batchSize,
-        dataset: config.dataset,
-        preset: config.preset,
-      },
+      config: { method, seed, options, batchSize, dataset: config.dataset, preset: config.preset },
     });
     if (summary.status === 'aborted') return { status: 'aborted' };
     const selectedLoaded = await loadBestWeights(run.model, checkpointDir);
