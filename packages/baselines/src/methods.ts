@@ -47,7 +47,12 @@ import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
 import { ogmGe } from './ogm-ge';
 import { PmrPrototypes, pmrLoss } from './pmr';
-import { reconBoostBudget, reconBoostPlan, reconBoostStep } from './reconboost';
+import {
+  reconBoostBudget,
+  reconBoostPlan,
+  reconBoostStageOptions,
+  reconBoostStep,
+} from './reconboost';
 import { unimodalSumStep } from './unimodal';
 
 /** What a method needs to build its model and callbacks. */
@@ -540,15 +545,7 @@ const reconboost = define(
     const inner = model(env, { type: 'per-modality', hidden: [] });
     const plan = reconBoostPlan({
       order: inner.modalities,
-      stages: checkNumber(where, 'stages', o['stages'] ?? 30, { min: 1, integer: true }),
-      epochsPerStage: checkNumber(where, 'epochsPerStage', o['epochsPerStage'] ?? 4, {
-        min: 1,
-        integer: true,
-      }),
-      correctEpochs: checkNumber(where, 'correctEpochs', o['correctEpochs'] ?? 4, {
-        min: 0,
-        integer: true,
-      }),
+      ...reconBoostStageOptions(where, o),
     });
     return finish('reconboost', {
       model: new ReconBoostModel(inner, { hidden, seed: env.seed ?? 0 }),

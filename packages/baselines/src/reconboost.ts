@@ -184,6 +184,24 @@ export function reconBoostPlan(options: ReconBoostPlanOptions): {
   return { stages, onStageStart: (ctx) => ctx.resetOptimizer() };
 }
 
+/** The registry options `stages`, `epochsPerStage`, `correctEpochs` (defaults 30, 4, 4), checked. */
+export function reconBoostStageOptions(
+  where: string,
+  o: Record<string, unknown>,
+): { stages: number; epochsPerStage: number; correctEpochs: number } {
+  return {
+    stages: checkNumber(where, 'stages', o['stages'] ?? 30, { min: 1, integer: true }),
+    epochsPerStage: checkNumber(where, 'epochsPerStage', o['epochsPerStage'] ?? 4, {
+      min: 1,
+      integer: true,
+    }),
+    correctEpochs: checkNumber(where, 'correctEpochs', o['correctEpochs'] ?? 4, {
+      min: 0,
+      integer: true,
+    }),
+  };
+}
+
 /**
  * ReconBoost's budget (options `stages`, `epochsPerStage`, `correctEpochs`; defaults 30, 4, 4):
  * a modality is trained in its own boosting stages and in every correction stage (which trains
@@ -194,17 +212,10 @@ export function reconBoostPlan(options: ReconBoostPlanOptions): {
  * modality; at 20 epochs -> 14 x (1 + 1): 21.
  */
 export function reconBoostBudget(where: string): MethodBudget {
-  const read = (o: Record<string, unknown>) => ({
-    stages: checkNumber(where, 'stages', o['stages'] ?? 30, { min: 1, integer: true }),
-    boost: checkNumber(where, 'epochsPerStage', o['epochsPerStage'] ?? 4, {
-      min: 1,
-      integer: true,
-    }),
-    correct: checkNumber(where, 'correctEpochs', o['correctEpochs'] ?? 4, {
-      min: 0,
-      integer: true,
-    }),
-  });
+  const read = (o: Record<string, unknown>) => {
+    const r = reconBoostStageOptions(where, o);
+    return { stages: r.stages, boost: r.epochsPerStage, correct: r.correctEpochs };
+  };
   return {
     kind: 'stage-wise',
     plan(o, modalities) {

@@ -3,6 +3,7 @@
  * into `runs/<name>/summary.json` and per-epoch lines into `metrics.jsonl`; `igm report`
  * rebuilds `report.md` and `report.html` from them alone.
  */
+import type { LinearProbeResult } from '@igm/trainer';
 
 /** Metrics of one evaluation (fused and per modality). */
 export interface EvalMetrics {
@@ -39,19 +40,12 @@ export interface SpectrumRecord {
   readonly eigenvalues: readonly number[];
 }
 
-/** The linear probe of a run's encoders (see `linearProbe` of @igm/trainer). */
-export interface ProbeRecord {
-  /** The recipe, as a sentence: the same for every run of a comparison. */
-  readonly recipe: string;
-  /** Test accuracy of the probe per modality (selected checkpoint's encoders). */
-  readonly accuracy: Readonly<Record<string, number>>;
-  readonly trainAccuracy: Readonly<Record<string, number>>;
-  readonly trainSamples: number;
-  readonly testSamples: number;
-  /** L-BFGS iterations and whether the fit reached its tolerance, per modality. */
-  readonly iterations: Readonly<Record<string, number>>;
-  readonly converged: Readonly<Record<string, boolean>>;
-}
+/**
+ * The linear probe of a run's encoders, as `linearProbe` of @igm/trainer returns it: recipe,
+ * test and train accuracy per modality (selected checkpoint's encoders), rows used, and the
+ * fit's iterations and convergence per modality.
+ */
+export type ProbeRecord = LinearProbeResult;
 
 export interface RunRecord {
   /** The name the run is listed under: a registered method or a variant label. */
