@@ -6,8 +6,9 @@
  *
  * Model: per-modality heads (IGM's Dense(d->256) -> ReLU -> Dense(256->64) -> Dense(64->C) by
  * default, `headHidden` to change), fused by the mean of the per-modality softmaxes as the
- * official code (`fusion: 'sum-log-softmax'` for the product of experts, a departure from it;
- * fusion only forms the prediction, training is per modality either way).
+ * official code (`fusion: 'sum-log-softmax'` for the product of experts, a departure from it).
+ * The losses are per modality either way; the fused prediction selects the best checkpoint,
+ * which IGM reloads at every stage boundary, so the fusion rule can change the trajectory.
  */
 
 import type { StageBoundary } from '@igm/alternating-trainer';
