@@ -50,6 +50,7 @@ import {
 } from '@igm/core';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import { type MethodBudget, singleRunBudget } from './budget';
 import { checkModalityCount, crossEntropy, oneHot } from './common';
 
 /** Shapley weights w_s = s! (M - s - 1)! / M! for s = 0 .. M-1. */
@@ -250,6 +251,39 @@ export function checkAgmWindow(where: string, w: unknown): { first: number; last
     );
   }
   return { first, last };
+}
+
+/**
+ * The window `w` (reference terms) scaled by f so that it covers the same share of the run:
+ * its run epochs [first, last] become [round(first f), max(that + 1, round((last + 1) f)) - 1].
+ */
+export function scaleAgmWindow(where: string, w: unknown, f: number): AgmWindow | undefined {
+  if (w === undefined || w === null) return undefined;
+  const { first, last } = checkAgmWindow(where, w);
+  const given = (w as AgmWindow).start ?? 0;
+  const s = Math.round(first * f);
+  // A window starting at the first epoch keeps the start it was written with (0 or 1).
+  const start = s === 0 && given <= 1 ? given : s + 1;
+  if (last === Infinity) return { ...(w as AgmWindow), start };
+  return { ...(w as AgmWindow), start, end: Math.max(s + 1, Math.round((last + 1) * f)) };
+}
+
+/**
+ * AGM's epoch budget: `epochs` epochs on every modality (default 100); the window keeps its
+ * share of the run, counted in the reference's terms ({@link scaleAgmWindow}).
+ */
+export function agmBudget(where: string): MethodBudget {
+  const base = singleRunBudget(where, { defaultEpochs: 100 });
+  return {
+    ...base,
+    scale(o, epochs, modalities) {
+      const out = base.scale(o, epochs, modalities);
+      const from = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
+      const window = scaleAgmWindow(where, o['window'], (out['epochs'] as number) / from);
+      if (window) out['window'] = window;
+      return out;
+    },
+  };
 }
 
 export interface AgmControllerOptions {

@@ -45,6 +45,7 @@ import {
 } from '@igm/core';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import { type MethodBudget, singleRunBudget } from './budget';
 import { checkModalityCount, oneHot } from './common';
 import { featureDims, TorchDense } from './model-wrappers';
 
@@ -299,6 +300,31 @@ export function domfnStep(options: DomfnStepOptions): TrainerStep {
       }
       tools.apply(grads, { outputs: ev.outputs });
       return ev.loss;
+    },
+  };
+}
+
+/**
+ * DOMFN's epoch budget: `epochs` epochs on every modality (default 100; the warm-up epochs train
+ * the encoders too); `pretrainEpochs` keeps its share of the run (at least 1 when given, always
+ * fewer than the epochs).
+ */
+export function domfnBudget(where: string): MethodBudget {
+  const base = singleRunBudget(where, { defaultEpochs: 100 });
+  return {
+    ...base,
+    scale(o, epochs, modalities) {
+      const out = base.scale(o, epochs, modalities);
+      const from = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
+      const pre = checkNumber(where, 'pretrainEpochs', o['pretrainEpochs'] ?? 0, {
+        min: 0,
+        integer: true,
+      });
+      if (pre > 0) {
+        const n = out['epochs'] as number;
+        out['pretrainEpochs'] = Math.min(n - 1, Math.max(1, Math.round((pre * n) / from)));
+      }
+      return out;
     },
   };
 }

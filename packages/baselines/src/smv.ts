@@ -49,6 +49,7 @@ import {
 } from '@igm/core';
 import { type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import { type MethodBudget, singleRunBudget } from './budget';
 import { checkModalityCount, crossEntropy } from './common';
 import { featureDims } from './model-wrappers';
 
@@ -530,6 +531,24 @@ export function smvStep(masks: SmvMaskSource): TrainerStep {
         return { loss: crossEntropy(outputs['logits/fused']!, labels), outputs };
       };
       return tools.minimize(lossFn);
+    },
+  };
+}
+
+/**
+ * SMV's epoch budget: `epochs` epochs on every modality (default 60, the reference's); the
+ * warm-up keeps its share of the run (at least 1, so a scaled run still re-samples).
+ */
+export function smvBudget(where: string): MethodBudget {
+  const base = singleRunBudget(where, { defaultEpochs: 60 });
+  return {
+    ...base,
+    scale(o, epochs, modalities) {
+      const out = base.scale(o, epochs, modalities);
+      const from = checkNumber(where, 'epochs', o['epochs'] ?? 60, { min: 1, integer: true });
+      const warmup = checkNumber(where, 'warmup', o['warmup'] ?? 5, { min: 1, integer: true });
+      out['warmup'] = Math.max(1, Math.round((warmup * (out['epochs'] as number)) / from));
+      return out;
     },
   };
 }
