@@ -8,7 +8,7 @@ import {
   tf,
 } from '@igm/test-utils';
 import { expect, it } from 'vitest';
-import { DomfnModel, domfnGate, domfnStep } from '../src';
+import { createMethod, DomfnModel, domfnGate, domfnStep } from '../src';
 import { stepRunner } from './helpers';
 
 interface Part {
@@ -211,6 +211,15 @@ describeEachBackend('domfn', () => {
 
   it('rejects bad options and non-DOMFN models, and does not leak over 200 steps', async () => {
     expect(() => domfnStep({ eta: -1 })).toThrow(/eta=-1/);
+    const env = {
+      dataset: { modalities: [{ name: 'a' }, { name: 'b' }] },
+      numClasses: 3,
+      batchSize: 4,
+      encoders: () => ({}),
+    } as never;
+    expect(() => createMethod('domfn', { epochs: 2, pretrainEpochs: 2 }, env)).toThrow(
+      /pretrainEpochs=2 with epochs=2.*pretrainEpochs < epochs/,
+    );
     expect(() => domfnStep({ eta: 0.5, pretrainEpochs: 1.5 })).toThrow(/pretrainEpochs=1.5/);
     expect(() =>
       buildModel({ audio: 2, visual: 2 }, [2], { tau: 0, gamma: 0.8, hidden: 4 }),
