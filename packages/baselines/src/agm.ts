@@ -50,8 +50,9 @@ import {
 } from '@igm/core';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { type MethodBudget, singleRunBudget } from './budget';
+import type { MethodBudget } from './budget';
 import { checkModalityCount, crossEntropy, oneHot } from './common';
+import { singleRunBudgetWith } from './scaled-budget';
 
 /** Shapley weights w_s = s! (M - s - 1)! / M! for s = 0 .. M-1. */
 function shapleyWeights(M: number): number[] {
@@ -273,17 +274,10 @@ export function scaleAgmWindow(where: string, w: unknown, f: number): AgmWindow 
  * share of the run, counted in the reference's terms ({@link scaleAgmWindow}).
  */
 export function agmBudget(where: string): MethodBudget {
-  const base = singleRunBudget(where, { defaultEpochs: 100 });
-  return {
-    ...base,
-    scale(o, epochs, modalities) {
-      const out = base.scale(o, epochs, modalities);
-      const from = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
-      const window = scaleAgmWindow(where, o['window'], (out['epochs'] as number) / from);
-      if (window) out['window'] = window;
-      return out;
-    },
-  };
+  return singleRunBudgetWith(where, 100, (o, out, f) => {
+    const window = scaleAgmWindow(where, o['window'], f);
+    if (window) out['window'] = window;
+  });
 }
 
 export interface AgmControllerOptions {

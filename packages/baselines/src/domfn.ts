@@ -45,9 +45,10 @@ import {
 } from '@igm/core';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { type MethodBudget, singleRunBudget } from './budget';
+import type { MethodBudget } from './budget';
 import { checkModalityCount, oneHot } from './common';
 import { featureDims, TorchDense } from './model-wrappers';
+import { singleRunBudgetWith } from './scaled-budget';
 
 export type DomfnProbabilities = 'softmax' | 'sigmoid';
 
@@ -310,21 +311,12 @@ export function domfnStep(options: DomfnStepOptions): TrainerStep {
  * fewer than the epochs).
  */
 export function domfnBudget(where: string): MethodBudget {
-  const base = singleRunBudget(where, { defaultEpochs: 100 });
-  return {
-    ...base,
-    scale(o, epochs, modalities) {
-      const out = base.scale(o, epochs, modalities);
-      const from = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
-      const pre = checkNumber(where, 'pretrainEpochs', o['pretrainEpochs'] ?? 0, {
-        min: 0,
-        integer: true,
-      });
-      if (pre > 0) {
-        const n = out['epochs'] as number;
-        out['pretrainEpochs'] = Math.min(n - 1, Math.max(1, Math.round((pre * n) / from)));
-      }
-      return out;
-    },
-  };
+  return singleRunBudgetWith(where, 100, (o, out, f) => {
+    const pre = checkNumber(where, 'pretrainEpochs', o['pretrainEpochs'] ?? 0, {
+      min: 0,
+      integer: true,
+    });
+    const n = out['epochs'] as number;
+    if (pre > 0) out['pretrainEpochs'] = Math.min(n - 1, Math.max(1, Math.round(pre * f)));
+  });
 }

@@ -49,9 +49,10 @@ import {
 } from '@igm/core';
 import { type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { type MethodBudget, singleRunBudget } from './budget';
+import type { MethodBudget } from './budget';
 import { checkModalityCount, crossEntropy } from './common';
 import { featureDims } from './model-wrappers';
+import { singleRunBudgetWith } from './scaled-budget';
 
 /** Forward options of {@link SmvModel}: per-sample 0/1 masks of the modality features. */
 export interface SmvForwardOptions extends ForwardOptions {
@@ -540,15 +541,8 @@ export function smvStep(masks: SmvMaskSource): TrainerStep {
  * warm-up keeps its share of the run (at least 1, so a scaled run still re-samples).
  */
 export function smvBudget(where: string): MethodBudget {
-  const base = singleRunBudget(where, { defaultEpochs: 60 });
-  return {
-    ...base,
-    scale(o, epochs, modalities) {
-      const out = base.scale(o, epochs, modalities);
-      const from = checkNumber(where, 'epochs', o['epochs'] ?? 60, { min: 1, integer: true });
-      const warmup = checkNumber(where, 'warmup', o['warmup'] ?? 5, { min: 1, integer: true });
-      out['warmup'] = Math.max(1, Math.round((warmup * (out['epochs'] as number)) / from));
-      return out;
-    },
-  };
+  return singleRunBudgetWith(where, 60, (o, out, f) => {
+    const warmup = checkNumber(where, 'warmup', o['warmup'] ?? 5, { min: 1, integer: true });
+    out['warmup'] = Math.max(1, Math.round(warmup * f));
+  });
 }
