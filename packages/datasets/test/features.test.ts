@@ -122,14 +122,14 @@ describe('precomputed-feature loaders on fixture trees', () => {
       new Uint8Array(dump(Int32Array.of(2, 1, 1), [3])),
     );
     await expect(twitter2015({ root: mism, ...opts })).rejects.toThrow(
-      /dev_labels\.npy: row 2 \(sample "1"\) has label 1; the annotations say 0 \(negative\)/,
+      /dev_labels\.npy: row 2 \(sample "1"\) has label 1; the annotations \(\S+dev\.tsv line \d+\) say 0 \(negative\)/,
     );
     const ids = fresh('tw-ids');
     const man = JSON.parse(readFileSync(join(ids, 'features', 'manifest.json'), 'utf8'));
     man.splits.test.ids[0] = '99';
     writeFileSync(join(ids, 'features', 'manifest.json'), JSON.stringify(man));
     await expect(twitter2015({ root: ids, ...opts })).rejects.toThrow(
-      /manifest\.json: splits\.test\.ids lacks sample "3"/,
+      /manifest\.json: splits\.test\.ids lacks sample "3" of the annotations \(\S+test\.tsv line \d+\)/,
     );
   });
 

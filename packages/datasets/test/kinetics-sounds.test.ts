@@ -119,6 +119,7 @@ describe('Kinetics-Sounds loader on a fixture tree', () => {
       audio: 'spectrogram',
       numClasses: 3,
       imageSize: 16,
+      validationFraction: 0,
     });
     expect(sp.modalities[0]!.shape).toEqual([257, 1004, 1]);
   });
@@ -157,6 +158,7 @@ describe('Kinetics-Sounds loader on a fixture tree', () => {
       audio: 'fbank',
       numClasses: 3,
       imageSize: 8,
+      validationFraction: 0,
     });
     const run = async () => {
       for await (const b of ds.batches({ split: 'test', batchSize: 3 })) disposeBatch(b);
