@@ -291,6 +291,18 @@ describe('NVGesture from frames and flow files', () => {
     await expect(run()).rejects.toThrow(
       /subject3_r0\/sk_depth: 4 JPEG frame\(s\); expected at least 5/,
     );
+    // At load time the same gap names the list file, its line and the sample.
+    await expect(nvGesture(opts)).rejects.toThrow(
+      /nvgesture_test_correct_cvpr2016_v2\.lst: line 1: sample \.\/Video_data\/class_02\/subject3_r0 lacks depth frames: \S+sk_depth has 4 JPEG frame\(s\), expected at least 5/,
+    );
+    removeDir(join(dir, 'Video_data', 'flow_data', 'train', '1.npy'));
+    await expect(nvGesture(opts)).rejects.toThrow(
+      /nvgesture_train_correct_cvpr2016_v2\.lst: line 2: sample \.\/Video_data\/class_02\/subject2_r0 lacks its flow file \S+train\/1\.npy\. 1 more listed sample\(s\) lack files: \S+nvgesture_test_correct_cvpr2016_v2\.lst line 1 \(sample .*subject3_r0\): depth frames/,
+    );
+    // Two training samples, one per class: 0.1 holds out nothing.
+    await expect(nvGesture({ ...opts, validationFraction: 0.1 })).rejects.toThrow(
+      /nvgesture_train_correct_cvpr2016_v2\.lst: nvGesture: validationFraction=0\.1 holds out no sample: each class gives round\(0\.1 x n_c\) = 0 with n_c = class_01: 1, class_02: 1 \(2 in all\)/,
+    );
   });
 });
 
