@@ -24,6 +24,7 @@ import {
   checkKnownKeys,
   checkNumber,
   constant,
+  emptySelectionError,
   type GradientTransform,
   IgmArgumentError,
   type MultimodalDataset,
@@ -54,7 +55,7 @@ import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
-import { ogmGe } from './ogm-ge';
+import { ogmGe, ogmGeSelection } from './ogm-ge';
 import { PmrPrototypes, pmrLoss } from './pmr';
 import {
   reconBoostBudget,
@@ -328,6 +329,13 @@ function ogmLike(noiseDefault: boolean) {
         );
       const tensors = checkChoice(where, 'tensors', o['tensors'] ?? 'conv', ['conv', 'encoder']);
       const m = model(env, { type: fusion });
+      try {
+        // Fails here, not at the first step, when `tensors` selects nothing in an encoder.
+        ogmGeSelection(new Map(m.params().map((p) => [p.key, p])), m.modalities, tensors, where);
+      } catch (error) {
+        m.dispose();
+        throw error;
+      }
       const modulation = ogmGe({
         alpha,
         noise,
@@ -590,6 +598,28 @@ const smv = define(
   smvBudget('methods["smv"]'),
 );
 
+/**
+ * The kernel MLA's OWM projects: the shared head's first Dense kernel, the same key seen from
+ * every modality, in the group the batch-wise step trains (`head/shared`). Anything else would
+ * leave the projection with no gradient to act on, so it is an error (the model is disposed).
+ */
+function mlaProjectedKernel(m: MultimodalModel, where: string): string {
+  const keys = m.modalities.map((k) => m.headLayers(k)[0]?.kernelKey);
+  const kernel = keys[0];
+  const group = m.params().find((p) => p.key === kernel)?.group;
+  if (kernel === undefined || keys.some((k) => k !== kernel) || group !== 'head/shared') {
+    const params = m.params();
+    m.dispose();
+    throw emptySelectionError(
+      where,
+      `projection (the OWM projection of the shared head's kernel: the first of model.headLayers(m), one key for every modality, group head/shared; got ${keys.map((k, i) => `${m.modalities[i]}: ${k ?? 'none'}`).join(', ')})`,
+      params,
+      "Use a shared head, or projection: 'off'.",
+    );
+  }
+  return kernel;
+}
+
 const mla = define(
   'mla',
   'MLA: batch-wise alternating unimodal steps on a shared head with the OWM head projection; entropy-weighted (or fixed) fusion (ALGORITHMS.md 3).',
@@ -628,12 +658,12 @@ const mla = define(
         ? { type: 'entropy', axis: entropyAxis }
         : { type: 'fixed', weights: fixedWeights };
     const m = model(env, { type: 'shared' }, fusion);
-    const kernel = m.headLayers(m.modalities[0]!)[0]!.kernelKey;
+    const kernel = projection === 'off' ? undefined : mlaProjectedKernel(m, where);
     const owm =
       projection === 'off'
         ? null
         : orthogonalProjection({
-            kernelKeys: [kernel],
+            kernelKeys: [kernel!],
             denominator: projection === 'paper' ? 'scalar' : 'outer',
             normalize,
           });
