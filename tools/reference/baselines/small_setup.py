@@ -18,13 +18,13 @@ SIZES = {'train': 12, 'validation': 6, 'test': 6}
 BATCH = 4
 
 
-def make_data(seed, signal=None):
+def make_data(seed, signal=None, sizes=None):
     """x_m = 1.5 * pattern_m[y] + noise; modality m shows the true class with prob signal[m]."""
     signal = signal or {'audio': 0.9, 'visual': 0.5}
     g = torch.Generator().manual_seed(seed)
     patterns = {m: torch.randn(C, d, generator=g) for m, d in DIMS.items()}
     data = {}
-    for split, n in SIZES.items():
+    for split, n in (sizes or SIZES).items():
         y = torch.arange(n) % C
         xs = {}
         for m, d in DIMS.items():
