@@ -24,8 +24,9 @@
  * The paper names a third strategy; its rule could not be verified, so it is not offered.
  *
  * Logs per epoch: `mslr/<m>/lr` (every step's rate), `mslr/stage1/<m>/val-accuracy` (the best
- * stage-1 validation accuracy), `mslr/stage1/epochs` (unimodal epochs spent in stage 1, summed
- * over the trials) and `mslr/stage1/seconds` (its wall time; it is also inside epoch 0's time).
+ * stage-1 validation accuracy), `mslr/stage1/epochs` (stage 1's passes over the training split:
+ * trials x unimodalEpochs; modality m trains in (length of its grid) x unimodalEpochs of them)
+ * and `mslr/stage1/seconds` (its wall time, which is also inside epoch 0's time).
  */
 import {
   type AnyTransform,
@@ -122,6 +123,7 @@ interface MslrState {
   buffers: Record<string, number[]>;
   stage1: {
     done: boolean;
+    /** Passes over the training split (trials x unimodalEpochs). */
     epochs: number;
     seconds: number;
     chosen: Record<string, MslrStage1Choice>;
@@ -258,7 +260,7 @@ export class MslrController implements Callback {
               seed: epochSeed(seed, t * 1009 + e, 211),
               epoch: e,
             });
-            epochs += trialMods.length;
+            epochs++;
             const measured = await measureOutputs(
               model,
               dataset,

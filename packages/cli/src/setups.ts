@@ -105,6 +105,14 @@ export function quickOverrides(
   }
   // The quick encoders are dense: OGM-GE modulates every encoder tensor, not only conv kernels.
   if (method === 'ogm-ge' || method === 'ogm') o['tensors'] = 'encoder';
+  // Side trainings: OGR-GB re-estimates its blend weights about four times per run (each
+  // estimation trains M + 1 scratch copies for one super-epoch); MSLR's unimodal stage 1 trains
+  // half the run per grid value, on a grid around the quick learning rate.
+  if (method === 'ogr-gb') o['superEpoch'] = Math.max(2, Math.round(e / 4));
+  if (method === 'mslr') {
+    o['unimodalEpochs'] = Math.max(1, Math.round(e / 2));
+    o['unimodalLearningRates'] = [0.003, 0.01, 0.03];
+  }
   return o;
 }
 
@@ -112,5 +120,9 @@ export function quickOverrides(
 export function epochOverride(method: string, epochs: number): Record<string, unknown> {
   if (method === 'igm' || method === 'igm-no-sam') return {};
   if (method === 'reconboost') return { stages: Math.max(1, Math.round(epochs / 2)) };
+  // OGR-GB keeps the reference's ratio of one estimation per 10 % of the run; MSLR's unimodal
+  // stage 1 gets the same number of epochs per grid value as its fusion stage.
+  if (method === 'ogr-gb') return { epochs, superEpoch: Math.max(1, Math.round(epochs / 10)) };
+  if (method === 'mslr') return { epochs, unimodalEpochs: epochs };
   return { epochs };
 }

@@ -166,7 +166,7 @@ export async function buildPlots(
 
   const modulation = meanOverSeeds(epochs, (r) =>
     Object.entries(r.logs)
-      .filter(([k]) => /^(ogm|agm|pmr|mla|mmpareto|reconboost)\//.test(k))
+      .filter(([k]) => /^(ogm|agm|pmr|mla|mmpareto|reconboost|ogr-gb|mses|mslr)\//.test(k))
       .map(([series, value]) => ({ series, value })),
   );
   if (modulation.length) {
