@@ -78,11 +78,13 @@ async function runScenario(s: Scenario) {
 
 describeEachBackend('ogr-gb', () => {
   // float32 vs float64 over 4 epochs and 2 estimations (each 3 branches x 2 scratch epochs):
-  // the blend weights divide by dO^2, a difference of loss differences, so they carry the
-  // largest relative error; 1e-5 absolute on weights, losses and parameters holds here.
+  // 1e-5 on blend weights, epoch losses and parameters. dG and dO are differences of losses:
+  // means (about 1) in the paper variant, 1e-5; sums over batches (about 3) in the
+  // BalanceBenchmark variant, so 3e-5 there (1e-5 relative to the sums they subtract).
   for (const key of ['paper', 'balanceBenchmark'] as const) {
     it(`matches the torch reference (${key}): blend weights, gains and overfitting per estimation, epoch losses, final weights`, async () => {
       const s = fx[key];
+      const atol = key === 'paper' ? 1e-5 : 3e-5;
       const { run, summary } = await runScenario(s);
       expect(summary.history).toHaveLength(s.epochs);
       s.history.forEach((h, e) => {
@@ -93,8 +95,12 @@ describeEachBackend('ogr-gb', () => {
             5,
           );
           if (h.gain) {
-            expectAllClose(logs[`ogr-gb/gain/${k}`]!, h.gain[k]!, { label: `gain ${k} e${e}` });
+            expectAllClose(logs[`ogr-gb/gain/${k}`]!, h.gain[k]!, {
+              atol,
+              label: `gain ${k} e${e}`,
+            });
             expectAllClose(logs[`ogr-gb/overfit/${k}`]!, h.overfit![k]!, {
+              atol,
               label: `overfit ${k} e${e}`,
             });
             expect(logs[`ogr-gb/sign/${k}`]).toBe(Math.sign(h.gain[k]!));
