@@ -1,9 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Callback } from '@igm/core';
-import { synthetic } from '@igm/datasets';
-import { mlpEncoder } from '@igm/models';
 import {
   describeEachBackend,
   expectAllClose,
@@ -13,13 +8,14 @@ import {
 } from '@igm/test-utils';
 import { runTraining } from '@igm/trainer';
 import { expect, it } from 'vitest';
-import { createMethod, type MethodEnvironment, type MsesController, preset } from '../src';
+import { createMethod, type MsesController, preset } from '../src';
 import {
   fixedDataset,
   loadWeights,
   readWeights,
   type SplitData,
   smallEnvironment,
+  syntheticEnvironment,
 } from './small-setup';
 
 interface Fixture {
@@ -149,22 +145,13 @@ describeEachBackend('mses', () => {
     // Visual is pure noise: its held-out loss never improves for long, so with patience 2 it
     // stops early; audio carries the label and trains for longer. Known answer: visual stops
     // before audio (or audio never stops), and the fused accuracy is far above chance.
-    const dataset = synthetic({
-      classes: 3,
-      samples: { train: 96, validation: 48, test: 48 },
+    const env = syntheticEnvironment({
       signal: { audio: 0.95, visual: 0.0 },
-      seed: 4,
-    });
-    const env: MethodEnvironment = {
-      dataset,
-      numClasses: 3,
-      batchSize: 16,
+      samples: { train: 96, validation: 48, test: 48 },
+      dataSeed: 4,
       seed: 2,
-      encoders: () => ({
-        audio: mlpEncoder({ inputDim: 16, units: [16], seed: 1, name: 'enc_audio' }),
-        visual: mlpEncoder({ inputDim: 16, units: [16], seed: 2, name: 'enc_visual' }),
-      }),
-    };
+    });
+    const dataset = env.dataset;
     const run = createMethod(
       'mses',
       { epochs: 12, learningRate: 0.05, patience: 2, globalStop: false },
@@ -183,75 +170,13 @@ describeEachBackend('mses', () => {
     run.dispose();
   });
 
-  it('saves its decisions and best weights in the checkpoint; a resumed run ends like an uninterrupted one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'igm-mses-'));
-    const full = fixtureRun();
-    await runTraining({
-      ...full.run.trainOptions(),
-      dataset: full.dataset,
-      batchSize: 4,
-      progress: 'none',
-    });
-    const expected = readWeights(full.run.model);
-    full.run.dispose();
-    // Stop after 3 epochs (one modality already stopped), then resume for the remaining ones.
-    const first = fixtureRun();
-    const abort = new AbortController();
-    let epochs = 0;
-    const stopper: Callback = {
-      name: 'stopper',
-      onEpochEnd() {
-        if (++epochs === 3) abort.abort();
-      },
-    };
-    const partial = await runTraining({
-      ...first.run.trainOptions(),
-      callbacks: [...first.run.callbacks, stopper],
-      dataset: first.dataset,
-      batchSize: 4,
-      progress: 'none',
-      checkpoint: { dir },
-      signal: abort.signal,
-    });
-    expect(partial.status).toBe('aborted');
-    first.run.dispose();
-    const second = fixtureRun();
-    const resumed = await runTraining({
-      ...second.run.trainOptions(),
-      dataset: second.dataset,
-      batchSize: 4,
-      progress: 'none',
-      checkpoint: { dir },
-      resume: true,
-    });
-    expect(resumed.status).toBe('completed');
-    const got = readWeights(second.run.model);
-    for (const [k, v] of Object.entries(expected)) expect(got[k], k).toEqual(v);
-    const controller = second.run.callbacks[0] as MsesController;
-    expect(controller.stopEpochs['visual']).toBe(fx.history[fx.epochs - 1]!.stopEpochs['visual']);
-    second.run.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it('three modalities run; tensors do not leak across steps and decisions', async () => {
-    const dataset = synthetic({
-      modalities: 3,
-      classes: 3,
-      samples: { train: 48, validation: 24, test: 24 },
+    const env = syntheticEnvironment({
       signal: { audio: 0.9, visual: 0.1, text: 0.6 },
+      samples: { train: 48, validation: 24, test: 24 },
+      width: 8,
     });
-    const env: MethodEnvironment = {
-      dataset,
-      numClasses: 3,
-      batchSize: 16,
-      encoders: () =>
-        Object.fromEntries(
-          ['audio', 'visual', 'text'].map((m, i) => [
-            m,
-            mlpEncoder({ inputDim: 16, units: [8], seed: i, name: `enc_${m}` }),
-          ]),
-        ),
-    };
+    const dataset = env.dataset;
     const run = createMethod('mses', preset('synthetic', 'mses', { epochs: 3, patience: 1 }), env);
     const summary = await runTraining({
       ...run.trainOptions(),

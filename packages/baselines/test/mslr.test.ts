@@ -1,6 +1,4 @@
 import { type Callback, createRng, toParamMap } from '@igm/core';
-import { synthetic } from '@igm/datasets';
-import { mlpEncoder } from '@igm/models';
 import {
   describeEachBackend,
   expectAllClose,
@@ -10,19 +8,14 @@ import {
 } from '@igm/test-utils';
 import { runTraining, TransformDriver } from '@igm/trainer';
 import { expect, it } from 'vitest';
-import {
-  createMethod,
-  type MethodEnvironment,
-  type MslrController,
-  perModalityOptimizer,
-  preset,
-} from '../src';
+import { createMethod, type MslrController, perModalityOptimizer, preset } from '../src';
 import {
   fixedDataset,
   loadWeights,
   readWeights,
   type SplitData,
   smallEnvironment,
+  syntheticEnvironment,
 } from './small-setup';
 
 interface Scenario {
@@ -189,22 +182,13 @@ describeEachBackend('mslr', () => {
   it('toy problem: stage 1 picks the grid value that learns, stage 2 keeps it', async () => {
     // A learning rate of 1e-6 cannot move the weights in a few epochs, 0.05 can: stage 1 must
     // choose 0.05 for the informative modality, and the run must beat chance clearly.
-    const dataset = synthetic({
-      classes: 3,
-      samples: { train: 96, validation: 48, test: 48 },
+    const env = syntheticEnvironment({
       signal: { audio: 0.95, visual: 0.5 },
-      seed: 5,
-    });
-    const env: MethodEnvironment = {
-      dataset,
-      numClasses: 3,
-      batchSize: 16,
+      samples: { train: 96, validation: 48, test: 48 },
+      dataSeed: 5,
       seed: 3,
-      encoders: () => ({
-        audio: mlpEncoder({ inputDim: 16, units: [16], seed: 1, name: 'enc_audio' }),
-        visual: mlpEncoder({ inputDim: 16, units: [16], seed: 2, name: 'enc_visual' }),
-      }),
-    };
+    });
+    const dataset = env.dataset;
     const run = createMethod(
       'mslr',
       {
@@ -230,24 +214,12 @@ describeEachBackend('mslr', () => {
   });
 
   it('three modalities, per-modality grids, resume state; no tensor leaks', async () => {
-    const dataset = synthetic({
-      modalities: 3,
-      classes: 3,
-      samples: { train: 48, validation: 24, test: 24 },
+    const env = syntheticEnvironment({
       signal: { audio: 0.9, visual: 0.4, text: 0.6 },
+      samples: { train: 48, validation: 24, test: 24 },
+      width: 8,
     });
-    const env: MethodEnvironment = {
-      dataset,
-      numClasses: 3,
-      batchSize: 16,
-      encoders: () =>
-        Object.fromEntries(
-          ['audio', 'visual', 'text'].map((m, i) => [
-            m,
-            mlpEncoder({ inputDim: 16, units: [8], seed: i, name: `enc_${m}` }),
-          ]),
-        ),
-    };
+    const dataset = env.dataset;
     const run = createMethod(
       'mslr',
       preset('synthetic', 'mslr', {

@@ -1,5 +1,3 @@
-import { synthetic } from '@igm/datasets';
-import { mlpEncoder } from '@igm/models';
 import {
   describeEachBackend,
   expectAllClose,
@@ -9,19 +7,14 @@ import {
 } from '@igm/test-utils';
 import { runTraining } from '@igm/trainer';
 import { expect, it } from 'vitest';
-import {
-  createMethod,
-  type MethodEnvironment,
-  type OgrGbController,
-  ogrGbBlendWeights,
-  preset,
-} from '../src';
+import { createMethod, type OgrGbController, ogrGbBlendWeights, preset } from '../src';
 import {
   fixedDataset,
   loadWeights,
   readWeights,
   type SplitData,
   smallEnvironment,
+  syntheticEnvironment,
 } from './small-setup';
 
 interface Scenario {
@@ -182,22 +175,13 @@ describeEachBackend('ogr-gb', () => {
     // Audio carries the label, visual is noise: the visual branch cannot generalise, so its
     // held-out loss barely falls (small dG) while it overfits; audio's falls. Known answer:
     // w_audio > w_visual, and the fused accuracy beats chance by a wide margin.
-    const dataset = synthetic({
-      classes: 3,
-      samples: { train: 96, validation: 48, test: 48 },
+    const env = syntheticEnvironment({
       signal: { audio: 0.95, visual: 0.0 },
-      seed: 3,
-    });
-    const env: MethodEnvironment = {
-      dataset,
-      numClasses: 3,
-      batchSize: 16,
+      samples: { train: 96, validation: 48, test: 48 },
+      dataSeed: 3,
       seed: 1,
-      encoders: () => ({
-        audio: mlpEncoder({ inputDim: 16, units: [16], seed: 1, name: 'enc_audio' }),
-        visual: mlpEncoder({ inputDim: 16, units: [16], seed: 2, name: 'enc_visual' }),
-      }),
-    };
+    });
+    const dataset = env.dataset;
     const run = createMethod(
       'ogr-gb',
       { superEpoch: 3, epochs: 6, learningRate: 0.05, weightDecay: 0 },
@@ -218,24 +202,12 @@ describeEachBackend('ogr-gb', () => {
   });
 
   it('three modalities: four branches, weights summing to 1', async () => {
-    const dataset = synthetic({
-      modalities: 3,
-      classes: 3,
-      samples: { train: 48, validation: 24, test: 24 },
+    const env = syntheticEnvironment({
       signal: { audio: 0.9, visual: 0.4, text: 0.6 },
+      samples: { train: 48, validation: 24, test: 24 },
+      width: 8,
     });
-    const env: MethodEnvironment = {
-      dataset,
-      numClasses: 3,
-      batchSize: 16,
-      encoders: () =>
-        Object.fromEntries(
-          ['audio', 'visual', 'text'].map((m, i) => [
-            m,
-            mlpEncoder({ inputDim: 16, units: [8], seed: i, name: `enc_${m}` }),
-          ]),
-        ),
-    };
+    const dataset = env.dataset;
     const run = createMethod('ogr-gb', preset('synthetic', 'ogr-gb', { epochs: 2 }), env);
     const summary = await runTraining({
       ...run.trainOptions(),

@@ -22,6 +22,7 @@ const ogr = loadFixture<{ paper: Data }>(new URL('./fixtures/ogr-gb.json', impor
 const mslr = loadFixture<{ dynamic: Data }>(
   new URL('./fixtures/mslr.json', import.meta.url),
 ).dynamic;
+const mses = loadFixture<Data>(new URL('./fixtures/mses.json', import.meta.url));
 
 const cases: Array<{
   method: string;
@@ -36,6 +37,14 @@ const cases: Array<{
     fixture: ogr,
     options: { superEpoch: 2, epochs: 4, learningRate: 0.1, lrStepSize: 2, lrGamma: 0.5 },
     stopAt: 2,
+  },
+  // Stopped after 3 epochs (the visual modality stopped at epoch 1): the stop decisions, the
+  // best-weight copies (checkpointed variables) and the inference-mode encoders must come back.
+  {
+    method: 'mses',
+    fixture: mses,
+    options: { epochs: 7, learningRate: 0.2, patience: 1 },
+    stopAt: 3,
   },
   // Stopped in stage 2 after a dynamic update: stage 1 must not run again, and the learning-rate
   // ratios and accuracy buffers must come back from the checkpoint.

@@ -11,7 +11,8 @@ import type {
   MultimodalModelLike,
   Split,
 } from '@igm/core';
-import { BatchNorm } from '@igm/models';
+import { synthetic } from '@igm/datasets';
+import { BatchNorm, mlpEncoder } from '@igm/models';
 import { tf } from '@igm/test-utils';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { MethodEnvironment } from '../src';
@@ -113,4 +114,38 @@ export function readWeights(model: MultimodalModelLike): Record<string, number[]
   return Object.fromEntries(
     [...variablesByKey(model)].map(([k, v]) => [k, Array.from(v.dataSync())]),
   );
+}
+
+/**
+ * A synthetic 3-class environment with MLP encoders (16 -> `width`, ReLU) for the toy problems
+ * and the three-modality runs: the modalities are the keys of `signal` (2 or 3, audio first).
+ */
+export function syntheticEnvironment(o: {
+  signal: Record<string, number>;
+  samples: { train: number; validation: number; test: number };
+  dataSeed?: number;
+  seed?: number;
+  width?: number;
+}): MethodEnvironment {
+  const names = Object.keys(o.signal);
+  const dataset = synthetic({
+    modalities: names.length,
+    classes: 3,
+    samples: o.samples,
+    signal: o.signal,
+    seed: o.dataSeed ?? 0,
+  });
+  return {
+    dataset,
+    numClasses: 3,
+    batchSize: 16,
+    seed: o.seed ?? 0,
+    encoders: () =>
+      Object.fromEntries(
+        names.map((m, i) => [
+          m,
+          mlpEncoder({ inputDim: 16, units: [o.width ?? 16], seed: i + 1, name: `enc_${m}` }),
+        ]),
+      ),
+  };
 }

@@ -11,35 +11,12 @@ modality has stopped and it has not improved for `patience` epochs, training hal
 import copy
 
 import torch
-import torch.nn as nn
 
-from common import Sgd, tolist, write
-from small_setup import C, DIMS, MODS, Enc, batches, ce, data_json, dense_tf, enc_tf, make_data, randomize
+from common import Sgd, write
+from small_setup import MODS, Multitask, batches, ce, data_json, make_data, randomize
 
 LR, MOM, WD = 0.2, 0.9, 1e-4
 PATIENCE, DELTA, EPOCHS = 1, 0.0, 7
-
-
-class Multitask(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.enc = nn.ModuleDict({m: Enc(d) for m, d in DIMS.items()})
-        self.head = nn.ModuleDict({m: nn.Linear(3, C) for m in MODS})
-        self.fusion = nn.Linear(3 * len(MODS), C)
-
-    def forward(self, xs):
-        f = {m: self.enc[m](xs[m]) for m in MODS}
-        out = {m: self.head[m](f[m]) for m in MODS}
-        out['fused'] = self.fusion(torch.cat([f[m] for m in MODS], 1))
-        return out
-
-    def tf(self):
-        out = {}
-        for m in MODS:
-            out.update(enc_tf(m, self.enc[m]))
-            out.update(dense_tf(f'head/{m}/dense_0', self.head[m]))
-        out.update(dense_tf('fusion/dense_0', self.fusion))
-        return out
 
 
 def run(seed):

@@ -88,6 +88,36 @@ def dense_tf(prefix, lin):
     return {f'{prefix}/kernel': tolist(linear_to_tf(lin.weight)), f'{prefix}/bias': tolist(lin.bias)}
 
 
+class Multitask(nn.Module):
+    """Encoder + Dense head per modality and a Dense head on the concatenated features."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.ModuleDict({m: Enc(d) for m, d in DIMS.items()})
+        self.head = nn.ModuleDict({m: nn.Linear(3, C) for m in MODS})
+        self.fusion = nn.Linear(3 * len(MODS), C)
+
+    def forward(self, xs, mods=MODS):
+        f = {m: self.enc[m](xs[m]) for m in mods}
+        out = {m: self.head[m](f[m]) for m in mods}
+        if list(mods) == MODS:
+            out['fused'] = self.fusion(torch.cat([f[m] for m in MODS], 1))
+        return out
+
+    def branch_params(self, k):
+        if k == 'fused':
+            return [*self.enc.parameters(), *self.fusion.parameters()]
+        return [*self.enc[k].parameters(), *self.head[k].parameters()]
+
+    def tf(self):
+        out = {}
+        for m in MODS:
+            out.update(enc_tf(m, self.enc[m]))
+            out.update(dense_tf(f'head/{m}/dense_0', self.head[m]))
+        out.update(dense_tf('fusion/dense_0', self.fusion))
+        return out
+
+
 def ce(z, y):
     return F.cross_entropy(z, y)
 
