@@ -1,4 +1,5 @@
 import type { Callback } from '@igm/core';
+import { MultimodalModel } from '@igm/models';
 import {
   describeEachBackend,
   expectAllClose,
@@ -8,7 +9,7 @@ import {
 } from '@igm/test-utils';
 import { runTraining } from '@igm/trainer';
 import { expect, it } from 'vitest';
-import { createMethod, type MsesController, preset } from '../src';
+import { createMethod, groupParamKeys, MsesController, modalityParamKeys, preset } from '../src';
 import {
   fixedDataset,
   loadWeights,
@@ -198,5 +199,25 @@ describeEachBackend('mses', () => {
     expect(() => createMethod('mses', { patience: 0 }, env)).toThrow(/patience=0/);
     expect(() => createMethod('mses', { monitor: 'f1' }, env)).toThrow(/"loss", "accuracy"/);
     expect(() => createMethod('mses', { restoreBest: 'yes' }, env)).toThrow(/restoreBest/);
+  });
+
+  it('a parameter selection that matches nothing is an error naming it and the model groups', () => {
+    const env = smallEnvironment(fixedDataset(fx.data, 3), 3, 4);
+    const model = new MultimodalModel({
+      encoders: env.encoders(),
+      numClasses: 3,
+      head: { type: 'per-modality', hidden: [] },
+    });
+    expect(() => groupParamKeys('test', model, 'fusion')).toThrow(
+      /the selection "fusion" matches no parameter. The model's parameter groups: encoder\/audio, encoder\/visual, head\/audio, head\/visual/,
+    );
+    expect(() => modalityParamKeys('test', model, 'text')).toThrow(
+      /"encoder\/text" \+ "head\/text" matches no parameter/,
+    );
+    // MSES on a model that is not a MultitaskModel says what it needs.
+    expect(
+      () => new MsesController({ model: model as never, dataset: env.dataset, batchSize: 4 }),
+    ).toThrow(/MultitaskModel/);
+    model.dispose();
   });
 });
