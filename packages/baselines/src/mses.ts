@@ -41,7 +41,13 @@ import {
 import { lossOnOutput, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MultitaskModel } from './multitask-model';
-import { accuracyOf, meanCe, measureOutputs, modalityParamKeys } from './scratch';
+import {
+  accuracyOf,
+  meanCe,
+  measureOutputs,
+  modalityParamKeys,
+  requireValidationSplit,
+} from './scratch';
 
 export type MsesMonitor = 'loss' | 'accuracy';
 
@@ -104,6 +110,11 @@ export class MsesController implements Callback {
       'globalStop',
     ]);
     checkNumber(where, 'batchSize', options.batchSize, { min: 1, integer: true });
+    requireValidationSplit(
+      where,
+      options.dataset,
+      'each modality is stopped on its validation loss',
+    );
     this.patience = checkNumber(where, 'patience', options.patience ?? 5, {
       min: 1,
       integer: true,

@@ -51,6 +51,7 @@ import {
   type OptimizerSettings,
   optimizerWith,
   outputStep,
+  requireValidationSplit,
   stepFactor,
   trainEpoch,
 } from './scratch';
@@ -154,6 +155,11 @@ export class MslrController implements Callback {
     ]);
     checkNumber(where, 'batchSize', options.batchSize, { min: 1, integer: true });
     checkNumber(where, 'unimodalEpochs', options.unimodalEpochs, { min: 0, integer: true });
+    requireValidationSplit(
+      where,
+      options.dataset,
+      'stage 1 and the dynamic strategy read validation accuracies',
+    );
     this.strategy = checkChoice(where, 'strategy', options.strategy, ['keep', 'dynamic']);
     this.history = checkNumber(where, 'history', options.history ?? 5, { min: 1, integer: true });
     const mods = options.model.modalities;

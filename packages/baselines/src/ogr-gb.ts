@@ -56,6 +56,7 @@ import {
   measureOutputs,
   modalityParamKeys,
   outputStep,
+  requireValidationSplit,
   trainEpoch,
 } from './scratch';
 
@@ -174,6 +175,11 @@ export class OgrGbController implements Callback {
       'seed',
     ]);
     checkNumber(where, 'batchSize', options.batchSize, { min: 1, integer: true });
+    requireValidationSplit(
+      where,
+      options.dataset,
+      'the blend weights are estimated on held-out data',
+    );
     this.variant = checkChoice(where, 'variant', options.variant ?? 'paper', OGR_GB_VARIANTS);
     this.superEpoch = checkNumber(where, 'superEpoch', options.superEpoch ?? 10, {
       min: this.variant === 'balance-benchmark' ? 2 : 1,

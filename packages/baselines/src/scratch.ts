@@ -259,6 +259,15 @@ export async function measureOutputs(
   return result;
 }
 
+/** Throws unless `dataset` has a validation split (the side decisions are taken on it). */
+export function requireValidationSplit(who: string, dataset: MultimodalDataset, why: string): void {
+  if (!((dataset.splitSizes.validation ?? 0) > 0)) {
+    throw new IgmArgumentError(
+      `${who}: dataset "${dataset.name}" has no validation split (splitSizes ${JSON.stringify(dataset.splitSizes)}); ${why}. Use a dataset with a validation split.`,
+    );
+  }
+}
+
 /** Parameter keys of the groups `encoder/<m>` and `head/<m>`, or an error naming the groups. */
 export function modalityParamKeys(
   who: string,

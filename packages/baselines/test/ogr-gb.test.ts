@@ -256,5 +256,10 @@ describeEachBackend('ogr-gb', () => {
       createMethod('ogr-gb', { variant: 'balance-benchmark', superEpoch: 1 }, env),
     ).toThrow(/superEpoch=1/);
     expect(() => createMethod('ogr-gb', { superEpoch: 0 }, env)).toThrow(/superEpoch=0/);
+    const { validation: _, ...noValidation } = fx.paper.data;
+    const env2 = smallEnvironment(fixedDataset(noValidation, 3), 3, 4);
+    for (const method of ['ogr-gb', 'mses', 'mslr']) {
+      expect(() => createMethod(method, {}, env2), method).toThrow(/has no validation split/);
+    }
   });
 });
