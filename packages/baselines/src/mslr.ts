@@ -44,6 +44,7 @@ import {
 } from '@igm/core';
 import { epochSeed, type TrainerStep, TransformDriver } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import type { MethodBudget } from './budget';
 import {
   accuracyOf,
   measureOutputs,
@@ -371,6 +372,42 @@ export function mslrStep(controller: MslrController, inner: TrainerStep): Traine
     run(tools) {
       for (const [name, v] of Object.entries(controller.logs())) tools.log(name, v);
       return inner.run(tools);
+    },
+  };
+}
+
+/**
+ * MSLR's epoch budget ('stage-wise': a unimodal stage, then the fusion stage, both outside the
+ * trainer's stage list): per modality, the epochs its kept weights were trained,
+ * `unimodalEpochs + epochs` (the other grid values' trials are extra compute, discarded). The
+ * run's own epochs are stage 2's. Scaling to N keeps the ratio of the two stages:
+ * epochs' = max(1, round(N * epochs / (unimodalEpochs + epochs))), unimodalEpochs' = the rest
+ * (at least 1 when the search is on; 0 stays 0).
+ */
+export function mslrBudget(where: string): MethodBudget {
+  const read = (o: Record<string, unknown>) => {
+    const epochs = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
+    const unimodal = checkNumber(where, 'unimodalEpochs', o['unimodalEpochs'] ?? epochs, {
+      min: 0,
+      integer: true,
+    });
+    return { epochs, unimodal };
+  };
+  return {
+    kind: 'stage-wise',
+    plan(o, modalities) {
+      const { epochs, unimodal } = read(o);
+      return {
+        epochs,
+        perModality: Object.fromEntries(modalities.map((m) => [m, unimodal + epochs])),
+      };
+    },
+    scale(o, n) {
+      const target = checkNumber(where, 'epochs (budget)', n, { min: 1, integer: true });
+      const { epochs, unimodal } = read(o);
+      if (unimodal === 0) return { ...o, epochs: target, unimodalEpochs: 0 };
+      const fusion = Math.max(1, Math.round((target * epochs) / (unimodal + epochs)));
+      return { ...o, epochs: fusion, unimodalEpochs: Math.max(1, target - fusion) };
     },
   };
 }

@@ -49,6 +49,7 @@ import {
 } from '@igm/core';
 import { epochSeed, lossOnOutput, type TrainerStep, TransformDriver } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import { type MethodBudget, singleRunBudget } from './budget';
 import {
   groupParamKeys,
   ModelSnapshot,
@@ -425,6 +426,27 @@ export function ogrGbStep(controller: OgrGbController): TrainerStep {
       for (const [name, v] of Object.entries(controller.logs(tools.globalEpoch)))
         tools.log(name, v);
       return tools.minimize(lossFn);
+    },
+  };
+}
+
+/**
+ * OGR-GB's epoch budget: a single run of `epochs` epochs (the scratch copies are extra compute,
+ * discarded, not training of the run's encoders). Scaling to N epochs scales the super-epoch with
+ * the run, so a run keeps its number of estimations: n' = max(n_min, round(n * N / epochs)),
+ * n_min = 2 for the BalanceBenchmark variant, else 1.
+ */
+export function ogrGbBudget(where: string): MethodBudget {
+  const single = singleRunBudget(where);
+  return {
+    ...single,
+    scale(o, epochs, modalities) {
+      const out = single.scale(o, epochs, modalities);
+      const before = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
+      const n = checkNumber(where, 'superEpoch', o['superEpoch'] ?? 10, { min: 1, integer: true });
+      const min = o['variant'] === 'balance-benchmark' ? 2 : 1;
+      out['superEpoch'] = Math.max(min, Math.round((n * (out['epochs'] as number)) / before));
+      return out;
     },
   };
 }

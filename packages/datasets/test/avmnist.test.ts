@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avMnist, disposeBatch } from '../src';
+import { avMnist, datasetModalities, disposeBatch } from '../src';
 import { assignSplits } from '../src/avmnist';
 import { listFsdd } from '../src/fsdd';
 import { encodeWav } from '../src/io/wav';
@@ -45,6 +45,7 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
       { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
       { name: 'visual', kind: 'image', shape: [28, 28, 1] },
     ]);
+    expect(datasetModalities('av-mnist')).toEqual(ds.modalities.map((m) => m.name));
     const cache = ds.info['cache'] as string;
     const pairing = JSON.parse(readFileSync(join(cache, 'pairing.json'), 'utf8'));
     const used = new Set<string>();
