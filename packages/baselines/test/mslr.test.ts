@@ -7,8 +7,15 @@ import {
   tf,
 } from '@igm/test-utils';
 import { runTraining, TransformDriver } from '@igm/trainer';
-import { expect, it } from 'vitest';
-import { createMethod, type MslrController, perModalityOptimizer, preset } from '../src';
+import { describe, expect, it } from 'vitest';
+import {
+  createMethod,
+  type MslrController,
+  perModalityOptimizer,
+  planBudget,
+  preset,
+  scaleBudget,
+} from '../src';
 import {
   fixedDataset,
   loadWeights,
@@ -263,5 +270,30 @@ describeEachBackend('mslr', () => {
     expect(() =>
       createMethod('mslr', { unimodalEpochs: 0, unimodalLearningRates: [0.1, 0.2] }, env),
     ).toThrow(/exactly one learning rate/);
+  });
+});
+
+describe('mslr budget', () => {
+  const AV = ['audio', 'visual'];
+  it('both stages count per modality; scaling keeps their ratio; no search stays without one', () => {
+    expect(planBudget('mslr', preset('cremad', 'mslr'), AV)).toEqual({
+      epochs: 100,
+      perModality: { audio: 200, visual: 200 },
+    });
+    expect(scaleBudget('mslr', preset('cremad', 'mslr'), 20, AV)).toMatchObject({
+      epochs: 10,
+      unimodalEpochs: 10,
+    });
+    expect(scaleBudget('mslr', preset('synthetic', 'mslr'), 10, AV)).toMatchObject({
+      epochs: 7,
+      unimodalEpochs: 3,
+    });
+    expect(scaleBudget('mslr', preset('synthetic', 'mslr'), 1, AV)).toMatchObject({
+      epochs: 1,
+      unimodalEpochs: 1,
+    });
+    expect(
+      scaleBudget('mslr', { unimodalEpochs: 0, epochs: 5, unimodalLearningRates: [0.1] }, 8, AV),
+    ).toMatchObject({ epochs: 8, unimodalEpochs: 0 });
   });
 });

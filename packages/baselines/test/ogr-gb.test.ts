@@ -6,8 +6,15 @@ import {
   tf,
 } from '@igm/test-utils';
 import { runTraining } from '@igm/trainer';
-import { expect, it } from 'vitest';
-import { createMethod, type OgrGbController, ogrGbBlendWeights, preset } from '../src';
+import { describe, expect, it } from 'vitest';
+import {
+  createMethod,
+  type OgrGbController,
+  ogrGbBlendWeights,
+  planBudget,
+  preset,
+  scaleBudget,
+} from '../src';
 import {
   fixedDataset,
   loadWeights,
@@ -261,5 +268,29 @@ describeEachBackend('ogr-gb', () => {
     for (const method of ['ogr-gb', 'mses', 'mslr']) {
       expect(() => createMethod(method, {}, env2), method).toThrow(/has no validation split/);
     }
+  });
+});
+
+describe('ogr-gb budget', () => {
+  const AV = ['audio', 'visual'];
+  it('a single run; scaling the epochs scales the super-epoch (same number of estimations)', () => {
+    expect(planBudget('ogr-gb', preset('cremad', 'ogr-gb'), AV)).toEqual({
+      epochs: 100,
+      perModality: { audio: 100, visual: 100 },
+    });
+    expect(scaleBudget('ogr-gb', preset('cremad', 'ogr-gb'), 20, AV)).toMatchObject({
+      epochs: 20,
+      superEpoch: 2,
+    });
+    expect(scaleBudget('ogr-gb', preset('synthetic', 'ogr-gb'), 24, AV)).toMatchObject({
+      epochs: 24,
+      superEpoch: 6,
+    });
+    expect(scaleBudget('ogr-gb', preset('cremad', 'ogr-gb'), 3, AV)['superEpoch']).toBe(1);
+    expect(
+      scaleBudget('ogr-gb', { variant: 'balance-benchmark', superEpoch: 10, epochs: 100 }, 3, AV)[
+        'superEpoch'
+      ],
+    ).toBe(2);
   });
 });
