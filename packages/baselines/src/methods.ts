@@ -55,7 +55,11 @@ import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
+import { MsesController, msesStep } from './mses';
+import { MslrController, mslrBudget, mslrStep, perModalityOptimizer } from './mslr';
+import { MultitaskModel } from './multitask-model';
 import { ogmGe, ogmGeSelection } from './ogm-ge';
+import { OGR_GB_VARIANTS, OgrGbController, ogrGbBudget, ogrGbStep } from './ogr-gb';
 import { PmrPrototypes, pmrLoss } from './pmr';
 import {
   reconBoostBudget,
@@ -63,6 +67,7 @@ import {
   reconBoostStageOptions,
   reconBoostStep,
 } from './reconboost';
+import { type OptimizerSettings, optimizerWith } from './scratch';
 import { SmvModel, SmvResampler, type SmvVariant, smvBudget, smvStep } from './smv';
 import { unimodalSumStep } from './unimodal';
 
@@ -305,6 +310,219 @@ const unimodal = define(
       config: { ...c.resolved, fusion },
     });
   },
+);
+
+// OGR-GB, MSES and MSLR (project re-implementations; see each module's doc).
+
+/** The run's optimizer settings from the resolved common options (for side optimizers). */
+function optimizerSettings(c: Common): OptimizerSettings {
+  const r = c.resolved;
+  return {
+    optimizer: r['optimizer'] as 'sgd' | 'adam',
+    momentum: r['momentum'] as number,
+    weightDecay: r['weightDecay'] as number,
+    beta2: (r['beta2'] as number | undefined) ?? 0.999,
+    lrStepSize: r['lrStepSize'] as number | null,
+    lrGamma: r['lrGamma'] as number,
+  };
+}
+
+function booleanOption(where: string, o: Record<string, unknown>, key: string, fallback: boolean) {
+  const v = o[key] ?? fallback;
+  if (typeof v !== 'boolean') {
+    throw new IgmArgumentError(
+      `${where}: received ${key}=${JSON.stringify(v)}. Expected true or false.`,
+    );
+  }
+  return v;
+}
+
+/** A multitask model: per-modality Dense heads + a Dense head on the concatenated features. */
+function multitaskModel(env: MethodEnvironment): MultitaskModel {
+  return new MultitaskModel(
+    model(env, { type: 'per-modality', hidden: [], init: 'pytorch' }, { type: 'mean-softmax' }),
+    { seed: env.seed ?? 0 },
+  );
+}
+
+const ogrGb = define(
+  'ogr-gb',
+  "OGR-GB: online Gradient-Blending; per-branch CE (each modality + fused) blended with weights from each branch's overfitting-to-generalisation behaviour, re-estimated every super-epoch by M + 1 scratch trainings.",
+  ['variant', 'superEpoch', 'epsilon', 'maxWeight'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const variant = checkChoice(where, 'variant', o['variant'] ?? 'paper', OGR_GB_VARIANTS);
+    const superEpoch = checkNumber(where, 'superEpoch', o['superEpoch'] ?? 10, {
+      min: variant === 'balance-benchmark' ? 2 : 1,
+      integer: true,
+    });
+    const epsilon = checkNumber(where, 'epsilon', o['epsilon'] ?? 1e-8, { min: 0 });
+    const maxWeight = checkNumber(where, 'maxWeight', o['maxWeight'] ?? 1e6, {
+      min: 0,
+      minExclusive: true,
+    });
+    const m = variant === 'paper' ? multitaskModel(env) : model(env, { type: 'concat' });
+    const settings = optimizerSettings(c);
+    const initialLr = c.resolved['learningRate'] as number;
+    const controller = new OgrGbController({
+      model: m,
+      dataset: env.dataset,
+      batchSize: env.batchSize,
+      superEpoch,
+      variant,
+      epsilon,
+      maxWeight,
+      scratchOptimizer: () => optimizerWith(settings, initialLr),
+      seed: env.seed ?? 0,
+    });
+    return finish('ogr-gb', {
+      model: m,
+      step: ogrGbStep(controller),
+      transform: c.base,
+      callbacks: [controller],
+      epochs: c.epochs,
+      fusionRule: 'concat head',
+      unimodalProtocol: variant === 'paper' ? 'separate head per modality' : 'weight slice (b/M)',
+      config: { ...c.resolved, variant, superEpoch, epsilon, maxWeight },
+    });
+  },
+  ogrGbBudget('methods["ogr-gb"]'),
+);
+
+const mses = define(
+  'mses',
+  'MSES: modality-specific early stopping on a multitask model (per-modality heads + fused head); each modality stops (and is restored to its best weights) when its validation loss stalls.',
+  ['patience', 'minDelta', 'monitor', 'restoreBest', 'globalStop'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const patience = checkNumber(where, 'patience', o['patience'] ?? 5, { min: 1, integer: true });
+    const minDelta = checkNumber(where, 'minDelta', o['minDelta'] ?? 0, { min: 0 });
+    const monitor = checkChoice(where, 'monitor', o['monitor'] ?? 'loss', ['loss', 'accuracy']);
+    const restoreBest = booleanOption(where, o, 'restoreBest', true);
+    const globalStop = booleanOption(where, o, 'globalStop', true);
+    const m = multitaskModel(env);
+    const controller = new MsesController({
+      model: m,
+      dataset: env.dataset,
+      batchSize: env.batchSize,
+      patience,
+      minDelta,
+      monitor,
+      restoreBest,
+      globalStop,
+    });
+    return finish('mses', {
+      model: m,
+      step: msesStep(controller),
+      transform: c.base,
+      callbacks: [controller],
+      epochs: c.epochs,
+      fusionRule: 'concat head',
+      unimodalProtocol: 'separate head per modality',
+      config: { ...c.resolved, patience, minDelta, monitor, restoreBest, globalStop },
+      dispose: () => controller.dispose(),
+    });
+  },
+);
+
+/** MSLR's stage-1 grid: one list for every modality, or a list per modality. */
+function mslrGrid(
+  where: string,
+  raw: unknown,
+  modalities: readonly string[],
+): Record<string, number[]> {
+  const list = (key: string, v: unknown): number[] => {
+    if (!Array.isArray(v) || v.length === 0) {
+      throw new IgmArgumentError(
+        `${where}: received ${key}=${JSON.stringify(v)}. Expected a non-empty list of learning rates, e.g. [0.001, 0.01].`,
+      );
+    }
+    return v.map((x, i) => checkNumber(where, `${key}[${i}]`, x, { min: 0, minExclusive: true }));
+  };
+  if (Array.isArray(raw)) {
+    const g = list('unimodalLearningRates', raw);
+    return Object.fromEntries(modalities.map((m) => [m, g]));
+  }
+  if (raw === null || typeof raw !== 'object') {
+    throw new IgmArgumentError(
+      `${where}: received unimodalLearningRates=${JSON.stringify(raw)}. Expected a list of learning rates or { <modality>: [rates] } for ${modalities.join(', ')}.`,
+    );
+  }
+  checkKnownKeys(`${where} unimodalLearningRates`, raw as Record<string, unknown>, modalities);
+  return Object.fromEntries(
+    modalities.map((m) => [
+      m,
+      list(`unimodalLearningRates.${m}`, (raw as Record<string, unknown>)[m]),
+    ]),
+  );
+}
+
+const mslr = define(
+  'mslr',
+  'MSLR: additive late fusion (sum of per-modality logits) from fine-tuned unimodal models (stage 1: learning-rate search per modality on validation), then per-modality learning rates kept or adapted from validation accuracy (stage 2).',
+  ['strategy', 'history', 'unimodalEpochs', 'unimodalLearningRates'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    if (o['strategy'] === 'smooth') {
+      throw new IgmArgumentError(
+        `${where}: strategy "smooth" is not implemented: its rule could not be checked against the paper. Use "keep" or "dynamic".`,
+      );
+    }
+    const strategy = checkChoice(where, 'strategy', o['strategy'] ?? 'dynamic', [
+      'keep',
+      'dynamic',
+    ]);
+    const history = checkNumber(where, 'history', o['history'] ?? 5, { min: 1, integer: true });
+    const unimodalEpochs = checkNumber(where, 'unimodalEpochs', o['unimodalEpochs'] ?? c.epochs, {
+      min: 0,
+      integer: true,
+    });
+    const names = env.dataset.modalities.map((d) => d.name);
+    const grid = mslrGrid(
+      where,
+      o['unimodalLearningRates'] ?? [c.resolved['learningRate'] as number],
+      names,
+    );
+    const m = model(
+      env,
+      { type: 'per-modality', hidden: [], init: 'pytorch' },
+      { type: 'fixed', weights: names.map(() => 1) },
+    );
+    const settings = optimizerSettings(c);
+    const controller = new MslrController({
+      model: m,
+      dataset: env.dataset,
+      batchSize: env.batchSize,
+      settings,
+      grid,
+      unimodalEpochs,
+      strategy,
+      history,
+      seed: env.seed ?? 0,
+    });
+    return finish('mslr', {
+      model: m,
+      step: mslrStep(controller, jointStep({ output: 'logits/fused' })),
+      transform: perModalityOptimizer(m.modalities, settings, (mod, { epoch }) =>
+        controller.learningRate(mod, epoch),
+      ),
+      callbacks: [controller],
+      epochs: c.epochs,
+      fusionRule: 'sum of per-modality logits (additive late fusion)',
+      unimodalProtocol: 'separate head per modality (own bias)',
+      config: {
+        ...c.resolved,
+        strategy,
+        history,
+        unimodalEpochs,
+        unimodalLearningRates: grid,
+      },
+    });
+  },
+  mslrBudget('methods["mslr"]'),
 );
 
 function ogmLike(noiseDefault: boolean) {
@@ -748,11 +966,14 @@ const reconboost = define(
 export const methods: Record<string, MethodInfo> = {
   joint,
   unimodal,
+  'ogr-gb': ogrGb,
   'ogm-ge': ogmLike(true),
   ogm: ogmLike(false),
+  mses,
   pmr,
   agm,
   domfn,
+  mslr,
   mla,
   mmpareto,
   reconboost,
