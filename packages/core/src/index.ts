@@ -19,8 +19,6 @@ export {
   unimodalAccuracyGap,
 } from './contribution';
 export * from './errors';
-export type { SymmetricEigen } from './linalg';
-export { matmulF64, symmetricEigen, symmetricMatrixFunction } from './linalg';
 export type {
   ConfusionMatrixOptions,
   LabelsInput,

@@ -38,7 +38,6 @@ import {
   type MultimodalModelLike,
   sgd,
   stepLR,
-  symmetricEigen,
 } from '@igm/core';
 import {
   type FlatProjectionState,
@@ -46,6 +45,7 @@ import {
   InputMomentAccumulator,
   installProjection,
 } from '@igm/flat-projection';
+import { symmetricEigen } from '@igm/linalg';
 import { asam, sam } from '@igm/sam';
 import type { RunSummary, TrainerStep } from '@igm/trainer';
 import { officialStep } from './official-step';

@@ -1,11 +1,11 @@
-"""Eigenvalue fixtures for symmetricEigen (packages/core/src/linalg/symmetric-eigen.ts).
+"""Eigenvalue fixtures for symmetricEigen (packages/linalg/src/symmetric-eigen.ts).
 
 Independent reference: numpy.linalg.eigh (LAPACK dsyevd) in float64. Writes
-packages/core/test/fixtures/eigen.json with the input matrices (row-major) and their ascending
+packages/linalg/test/fixtures/eigen.json with the input matrices (row-major) and their ascending
 eigenvalues. Eigenvectors are not stored: their signs (and bases of repeated eigenspaces) are not
 unique, so the TS tests check them through residuals instead.
 
-Run: /usr/bin/python3 tools/reference/core/eigen_reference.py
+Run: /usr/bin/python3 tools/reference/linalg/eigen_reference.py
 """
 
 import json
@@ -13,7 +13,7 @@ import pathlib
 
 import numpy as np
 
-OUT = pathlib.Path(__file__).resolve().parents[3] / "packages/core/test/fixtures/eigen.json"
+OUT = pathlib.Path(__file__).resolve().parents[3] / "packages/linalg/test/fixtures/eigen.json"
 
 
 def random_symmetric(rng, n, scale=1.0):
@@ -57,7 +57,7 @@ def main():
     OUT.write_text(
         json.dumps(
             {
-                "generator": "tools/reference/core/eigen_reference.py",
+                "generator": "tools/reference/linalg/eigen_reference.py",
                 "numpy": np.__version__,
                 "cases": cases,
             }

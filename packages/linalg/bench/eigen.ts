@@ -2,7 +2,7 @@
  * Benchmark of symmetricEigen (Householder + blocked implicit QL, plain JS float64) against
  * torch.linalg.eigh (LAPACK syevd) in float64 and float32, at d = 128, 512, 1024.
  *
- * Run: pnpm --filter @igm/core bench (or `tsx bench/eigen.ts [sizes...]` in packages/core).
+ * Run: pnpm --filter @igm/linalg bench (or `tsx bench/eigen.ts [sizes...]` in packages/linalg).
  * Prints a table, one JSON summary line, and writes bench/results/eigen.json. PyTorch runs in a
  * /usr/bin/python3 subprocess on the same matrices, in the same bench run; it is skipped (and
  * reported as such) if that interpreter or torch is missing. The JS side is single-threaded, so
@@ -13,7 +13,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRng, matmulF64, symmetricEigen } from '../src';
+import { createRng } from '@igm/core';
+import { matmulF64, symmetricEigen } from '../src';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sizes = process.argv.slice(2).map(Number).filter(Boolean);

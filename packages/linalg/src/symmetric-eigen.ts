@@ -19,7 +19,7 @@
  * Residuals ‖A V − V Λ‖_F / ‖A‖_F and ‖VᵀV − I‖ are at the 1e-14 level for well-scaled input
  * (tested <= 1e-10 up to n = 200, measured in bench/eigen.ts up to n = 1024).
  */
-import { IgmArgumentError } from '../errors';
+import { IgmArgumentError } from '@igm/core';
 
 /** The result of {@link symmetricEigen}. */
 export interface SymmetricEigen {

@@ -1,12 +1,7 @@
+import { createRng, IgmArgumentError } from '@igm/core';
 import { expectAllClose, loadFixture } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
-import {
-  createRng,
-  IgmArgumentError,
-  matmulF64,
-  symmetricEigen,
-  symmetricMatrixFunction,
-} from '../src';
+import { matmulF64, symmetricEigen, symmetricMatrixFunction } from '../src';
 
 interface EigenCase {
   name: string;
