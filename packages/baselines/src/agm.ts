@@ -38,7 +38,6 @@ import {
   type Callback,
   checkKnownKeys,
   checkNumber,
-  coalitionKey,
   type ForwardOptions,
   type GradientTransform,
   type Grads,
@@ -48,6 +47,7 @@ import {
   type MultimodalModelLike,
   type Param,
 } from '@igm/core';
+import { coalitionKey } from '@igm/metrics';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MethodBudget } from './budget';

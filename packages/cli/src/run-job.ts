@@ -13,16 +13,14 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createMethod } from '@igm/baselines';
+import type { Callback, MultimodalDataset, MultimodalModelLike } from '@igm/core';
+import { disposeBatch } from '@igm/datasets';
 import {
   allCoalitions,
-  type Callback,
   coalitionKey,
   imbalanceDegree,
-  type MultimodalDataset,
-  type MultimodalModelLike,
   shapleyContributions,
-} from '@igm/core';
-import { disposeBatch } from '@igm/datasets';
+} from '@igm/metrics';
 import {
   linearProbe,
   type RunSummary,

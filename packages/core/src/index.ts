@@ -10,23 +10,7 @@ export {
 export type { AnyTransform, MaskedState, PartitionState, WhenOptions } from './combinators';
 export { masked, matchesPattern, partition, when } from './combinators';
 export * from './contracts';
-export {
-  allCoalitions,
-  coalitionKey,
-  imbalanceDegree,
-  sampleShapleyContributions,
-  shapleyContributions,
-  unimodalAccuracyGap,
-} from './contribution';
 export * from './errors';
-export type {
-  ConfusionMatrixOptions,
-  LabelsInput,
-  MacroF1Options,
-  MeanAveragePrecision,
-  ScoresInput,
-} from './metrics';
-export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metrics';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
 export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';

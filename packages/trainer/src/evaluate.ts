@@ -5,14 +5,12 @@
  */
 
 import {
-  accuracy,
   IgmArgumentError,
   type MultimodalDataset,
   type MultimodalModelLike,
-  macroF1,
-  meanAveragePrecision,
   type Split,
 } from '@igm/core';
+import { accuracy, macroF1, meanAveragePrecision } from '@igm/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Metrics of one output on one split. */

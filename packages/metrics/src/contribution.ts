@@ -11,7 +11,7 @@
  * Coalitions are keyed by {@link coalitionKey}: the modality names sorted and joined with '+'
  * (`'audio+visual'`), the empty coalition being `''`.
  */
-import { checkNumber, IgmArgumentError } from './errors';
+import { checkNumber, IgmArgumentError } from '@igm/core';
 
 const SEPARATOR = '+';
 

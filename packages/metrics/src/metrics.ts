@@ -8,7 +8,7 @@
  * `np.argmax`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from './errors';
+import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
 
 /** Integer class labels in [0, C): an array, an Int32Array or a rank-1 tensor. */
 export type LabelsInput = readonly number[] | Int32Array | tf.Tensor1D;

@@ -1,9 +1,8 @@
+import { createRng, IgmArgumentError } from '@igm/core';
 import { describe, expect, it } from 'vitest';
 import {
   allCoalitions,
   coalitionKey,
-  createRng,
-  IgmArgumentError,
   imbalanceDegree,
   sampleShapleyContributions,
   shapleyContributions,

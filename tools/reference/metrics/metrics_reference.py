@@ -1,10 +1,10 @@
-"""Parity fixtures for packages/core/src/metrics.ts (ALGORITHMS.md section 1.10).
+"""Parity fixtures for packages/metrics/src/metrics.ts (ALGORITHMS.md section 1.10).
 
 Independent reference: scikit-learn (accuracy_score, f1_score, average_precision_score,
 confusion_matrix) in float64. Predictions are np.argmax over the scores (the first maximal
-column wins a tie, as tf.argMax and the TS code). Writes packages/core/test/fixtures/metrics.json.
+column wins a tie, as tf.argMax and the TS code). Writes packages/metrics/test/fixtures/metrics.json.
 
-Run: /usr/bin/python3 tools/reference/core/metrics_reference.py
+Run: /usr/bin/python3 tools/reference/metrics/metrics_reference.py
 """
 
 import json
@@ -14,7 +14,7 @@ import numpy as np
 import sklearn
 from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix, f1_score
 
-OUT = pathlib.Path(__file__).resolve().parents[3] / "packages/core/test/fixtures/metrics.json"
+OUT = pathlib.Path(__file__).resolve().parents[3] / "packages/metrics/test/fixtures/metrics.json"
 
 
 def softmax(z):
@@ -106,7 +106,7 @@ def main():
     OUT.write_text(
         json.dumps(
             {
-                "generator": "tools/reference/core/metrics_reference.py",
+                "generator": "tools/reference/metrics/metrics_reference.py",
                 "sklearn": sklearn.__version__,
                 "numpy": np.__version__,
                 "cases": cases,

@@ -1,3 +1,4 @@
+import { IgmArgumentError } from '@igm/core';
 import {
   describeEachBackend,
   expectAllClose,
@@ -6,7 +7,8 @@ import {
   tf,
 } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
-import { accuracy, confusionMatrix, IgmArgumentError, macroF1, meanAveragePrecision } from '../src';
+import { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from '../src';
+
 
 interface MetricsCase {
   name: string;
