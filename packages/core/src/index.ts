@@ -11,6 +11,7 @@ export type { AnyTransform, MaskedState, PartitionState, WhenOptions } from './c
 export { masked, matchesPattern, partition, when } from './combinators';
 export * from './contracts';
 export * from './errors';
+export { findState } from './find-state';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
 export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';
