@@ -47,10 +47,10 @@ import {
   type MultimodalModelLike,
   type Param,
 } from '@igm/core';
-import { type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
+import { crossEntropy, type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MethodBudget } from './budget';
-import { checkModalityCount, crossEntropy } from './common';
+import { checkModalityCount } from './common';
 import { featureDims } from './model-wrappers';
 import { singleRunBudgetWith } from './scaled-budget';
 
