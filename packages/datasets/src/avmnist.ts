@@ -20,13 +20,20 @@
  * Everything is computed once into the cache (audio.f32, image.f32, pairing.json, manifest.json
  * with checksums) and streamed from disk afterwards.
  */
-import { checkChoice, checkKnownKeys, checkNumber, createRng, type Split } from '@igm/core';
+import {
+  checkChoice,
+  checkKnownKeys,
+  checkNumber,
+  createRng,
+  mixSeed,
+  type Split,
+} from '@igm/core';
 import { addNoiseAtSnr, logSpectrogram, padOrTrim, signalPower } from './audio/features';
 import { openCache } from './cache';
 import { type SampleSource, SPLITS, StreamingDataset } from './dataset';
 import { IgmDataError } from './errors';
 import { type FsddDownloadOptions, type FsddRecording, listFsdd, resolveFsddDir } from './fsdd';
-import { mixSeed, sha256, stableStringify } from './hash';
+import { sha256, stableStringify } from './hash';
 import { applyPcaEnergy, fitPcaEnergy } from './image/pca';
 import { readFileOrThrow } from './io/fs';
 import { Float32Records, float32Bytes } from './io/records';

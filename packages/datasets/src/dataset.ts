@@ -14,11 +14,11 @@ import {
   type ModalitySpec,
   type MultimodalBatch,
   type MultimodalDataset,
+  mixSeed,
   type Rng,
   type Split,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { mixSeed } from './hash';
 
 export const SPLITS: readonly Split[] = ['train', 'validation', 'test'];
 
