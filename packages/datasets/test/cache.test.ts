@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isDeadLeftover, ownerOf, processAlive } from '@igm/temp-files';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache } from '../src';
 import { contentHashes, RACY_SECONDS } from '../src/content-hash';
-import { isDeadLeftover, ownerOf, processAlive } from '../src/io/leftovers';
 import { removeDir, tempDir } from './helpers/fixtures';
 
 /** The pid of a process that has exited (spawned, waited for): a real dead pid. */
