@@ -34,4 +34,9 @@ export {
   type WasmTrainingKernel,
 } from './register';
 export { threadedWasmBackend, useThreadedWasmBackend } from './threaded';
+export {
+  TRAINING_BACKENDS,
+  type TrainingBackendName,
+  useTrainingBackend,
+} from './training-backend';
 export { transposeInto } from './transpose';
