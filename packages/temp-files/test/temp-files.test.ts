@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { exitedPid } from '../../test-utils/src/process';
 import {
   isDeadLeftover,
   isDeadOwner,
@@ -14,12 +15,9 @@ import {
   thisHost,
 } from '../src';
 
-/** The pid of a process that has exited (spawned, waited for): a real dead pid. */
+/** A dead pid: a process that has exited. */
 function deadPid(): number {
-  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
-    encoding: 'utf8',
-  });
-  const pid = Number(child.stdout);
+  const pid = exitedPid();
   expect(processAlive(pid)).toBe(false);
   return pid;
 }
