@@ -39,6 +39,7 @@ import {
   checkKnownKeys,
   checkNumber,
   createRng,
+  disposeBatch,
   type ForwardOptions,
   type HeadLayerInfo,
   IgmArgumentError,
@@ -327,8 +328,7 @@ export class SmvResampler implements Callback, SmvMaskSource {
           });
         }
       } finally {
-        for (const t of Object.values(batch.inputs)) t.dispose();
-        batch.labels.dispose();
+        disposeBatch(batch);
       }
     }
     const N = dataset.splitSizes.train ?? 0;

@@ -183,9 +183,3 @@ export class StreamingDataset implements MultimodalDataset {
     };
   }
 }
-
-/** Disposes every tensor of a batch. */
-export function disposeBatch(batch: MultimodalBatch): void {
-  for (const t of Object.values(batch.inputs)) t.dispose();
-  batch.labels.dispose();
-}

@@ -1,3 +1,5 @@
+// disposeBatch is defined with the batch contract in @igm/core; re-exported for existing imports.
+export { disposeBatch } from '@igm/core';
 export { addNoiseAtSnr, logSpectrogram, padOrTrim, signalPower, tileTo } from './audio/features';
 export { melFilterbank } from './audio/mel';
 export { resamplePoly } from './audio/resample';
@@ -14,7 +16,7 @@ export { AV_MNIST_DEFAULT_SNR_DB, AV_MNIST_VERSION, avMnist } from './avmnist';
 export type { CacheEntry, CacheInputs, CacheManifest } from './cache';
 export { openCache, resolveCacheDir, verifyEntry } from './cache';
 export type { DatasetInfo, SampleSource } from './dataset';
-export { disposeBatch, SPLITS, StreamingDataset } from './dataset';
+export { SPLITS, StreamingDataset } from './dataset';
 export { IgmDataError } from './errors';
 export type { FsddDownloadOptions, FsddRecording } from './fsdd';
 export {
