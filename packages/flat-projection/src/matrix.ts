@@ -30,12 +30,7 @@
  * float32 evaluation adds about 1e-7 (1 + s_max/D): when s_max/D > `maxCondition` (100), float32
  * cannot hold T to 1e-5 and the float64 eigensolver is used instead.
  */
-import {
-  checkChoice,
-  checkKnownKeys,
-  checkNumber,
-  IgmArgumentError,
-} from '@igm/core';
+import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
 import { symmetricEigen, symmetricMatrixFunction } from '@igm/linalg';
 import * as tf from '@tensorflow/tfjs-core';
 import { expmSymmetric, identity, planExpm } from './expm';

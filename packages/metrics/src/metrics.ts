@@ -7,8 +7,9 @@
  * argmax of each row of scores; a tie goes to the first maximal column (as `tf.argMax` and
  * `np.argmax`).
  */
-import * as tf from '@tensorflow/tfjs-core';
+
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Integer class labels in [0, C): an array, an Int32Array or a rank-1 tensor. */
 export type LabelsInput = readonly number[] | Int32Array | tf.Tensor1D;

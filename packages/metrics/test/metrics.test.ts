@@ -9,7 +9,6 @@ import {
 import { describe, expect, it } from 'vitest';
 import { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from '../src';
 
-
 interface MetricsCase {
   name: string;
   labels: number[];
