@@ -168,27 +168,21 @@ function resolveStores(
   };
 }
 
+/** The options that must be objects with a given method, and what to pass. */
+const REQUIRED = [
+  ['model', 'forward', 'a MultimodalModelLike as `model`'],
+  ['dataset', 'batches', 'a MultimodalDataset as `dataset`'],
+  ['step', 'run', 'a TrainerStep (e.g. jointStep())'],
+  ['transform', 'init', 'a GradientTransform such as sgd({ learningRate: 0.01 })'],
+] as const;
+
 function validateOptions(o: RunOptions): void {
   checkKnownKeys('runTraining', o, RUN_KEYS);
-  if (!o.model || typeof o.model.forward !== 'function') {
-    throw new IgmArgumentError(
-      'runTraining: received no model. Pass a MultimodalModelLike as `model`.',
-    );
-  }
-  if (!o.dataset || typeof o.dataset.batches !== 'function') {
-    throw new IgmArgumentError(
-      'runTraining: received no dataset. Pass a MultimodalDataset as `dataset`.',
-    );
-  }
-  if (!o.step || typeof o.step.run !== 'function') {
-    throw new IgmArgumentError(
-      'runTraining: received no step. Pass a TrainerStep (e.g. jointStep()).',
-    );
-  }
-  if (!o.transform || typeof o.transform.init !== 'function') {
-    throw new IgmArgumentError(
-      'runTraining: received no transform. Pass a GradientTransform such as sgd({ learningRate: 0.01 }).',
-    );
+  for (const [key, method, expected] of REQUIRED) {
+    const value = o[key] as unknown as Record<string, unknown> | undefined;
+    if (!value || typeof value[method] !== 'function') {
+      throw new IgmArgumentError(`runTraining: received no ${key}. Pass ${expected}.`);
+    }
   }
   if ((o.epochs === undefined) === (o.stages === undefined)) {
     throw new IgmArgumentError(
