@@ -20,6 +20,7 @@
  * - records are text; `appendText` adds to the end of a record (creating it), `writeText`
  *   replaces it.
  */
+import { IgmArgumentError } from '@igm/core';
 import type { CheckpointData, TensorRecord } from './checkpoint';
 
 /** Text records of a run, by name ('config.json', 'metrics.jsonl', 'summary.json'). */
@@ -60,7 +61,7 @@ export interface RunStorage extends RecordStore {
 
 function copyTensor(t: TensorRecord): TensorRecord {
   if (t.dtype !== 'float32' && t.dtype !== 'int32') {
-    throw new TypeError(
+    throw new IgmArgumentError(
       `checkpoint: tensor "${t.name}" has dtype ${String(t.dtype)}; only float32 and int32 are saved.`,
     );
   }
@@ -84,7 +85,7 @@ export function memoryStorage(label = 'memory'): RunStorage {
       const seen = new Set<string>();
       for (const t of contents.tensors) {
         if (seen.has(t.name)) {
-          throw new TypeError(`checkpoint: the tensor name "${t.name}" appears twice.`);
+          throw new IgmArgumentError(`checkpoint: the tensor name "${t.name}" appears twice.`);
         }
         seen.add(t.name);
         tensors.push(copyTensor(t));

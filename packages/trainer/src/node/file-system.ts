@@ -72,9 +72,9 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Removes the temporary checkpoint directories under `root` left by processes of this host that
- * no longer exist (a kill during a write); returns their names. Never touches those of live
- * processes or of other hosts.
+ * Removes the temporary checkpoint directories (and record files) under `root` left by processes
+ * of this host that no longer exist (a kill during a write); returns their names. Never touches
+ * those of live processes or of other hosts.
  */
 export async function removeDeadCheckpointTemps(root: string): Promise<string[]> {
   let names: string[];
