@@ -15,7 +15,9 @@
  * (default: n_fft 256 = 32 ms, hop 128, 40 Slaney mel bands, log(M|X|^2 + 1e-6)) or log-magnitude
  * spectrogram, standardised with the train split's mean and std. Shape [bands, frames, 1].
  * Images: 28x28 in [0, 1] with `pcaEnergyRemoved` of the centred energy removed by a PCA fitted on
- * the train split only (see image/pca.ts). Shape [28, 28, 1].
+ * the train split only (see image/pca.ts); then, optionally, placed at a seeded random position
+ * inside a blank `canvas` x `canvas` image and given clipped Gaussian pixel noise of std
+ * `noiseStd` (seeded per recording; see image/canvas.ts). Shape [canvas, canvas, 1] (default 28).
  *
  * Everything is computed once into the cache (audio.f32, image.f32, pairing.json, manifest.json
  * with checksums) and streamed from disk afterwards.
@@ -27,6 +29,7 @@ import { type SampleSource, SPLITS, StreamingDataset } from './dataset';
 import { IgmDataError } from './errors';
 import { type FsddDownloadOptions, type FsddRecording, listFsdd, resolveFsddDir } from './fsdd';
 import { mixSeed, sha256, stableStringify } from './hash';
+import { addClippedPixelNoise, type CanvasPlacement, placeOnCanvas } from './image/canvas';
 import { applyPcaEnergy, fitPcaEnergy } from './image/pca';
 import { readFileOrThrow } from './io/fs';
 import { Float32Records, float32Bytes } from './io/records';
@@ -56,6 +59,16 @@ export interface AvMnistAudioOptions {
 export interface AvMnistImageOptions {
   /** Fraction of the centred image energy removed by PCA, in [0, 1). Default 0.75. */
   readonly pcaEnergyRemoved?: number;
+  /**
+   * Side of the square blank canvas the 28x28 digit is placed in, at a uniformly random position
+   * drawn per recording (translated MNIST). Integer in [28, 112]. Default 28 (no translation).
+   */
+  readonly canvas?: number;
+  /**
+   * Std of the Gaussian noise added to every canvas pixel (drawn per recording), after which the
+   * pixels are clipped to [0, 1]. In [0, 10]. Default 0 (no noise).
+   */
+  readonly noiseStd?: number;
 }
 
 export interface AvMnistOptions extends FsddDownloadOptions {
@@ -98,11 +111,14 @@ export interface AvMnistSample {
   readonly recording: string;
   /** Index of the paired image among the `mnist` package's images of this digit. */
   readonly mnistIndex: number;
+  /** Where the digit sits in the canvas (only when `image.canvas` > 28). */
+  readonly placement?: CanvasPlacement;
 }
 
 export interface AvMnistMeta {
   readonly samples: readonly AvMnistSample[];
   readonly audioShape: readonly number[];
+  readonly imageShape: readonly number[];
   readonly audioStats: { readonly mean: number; readonly std: number };
   readonly pca: { readonly kept: number; readonly retainedEnergy: number };
   readonly fsddDir: string;
@@ -127,7 +143,7 @@ function resolveParams(options: AvMnistOptions): ResolvedParams {
     'snrDb',
     'normalize',
   ]);
-  checkKnownKeys(`${where} image`, options.image, ['pcaEnergyRemoved']);
+  checkKnownKeys(`${where} image`, options.image, ['pcaEnergyRemoved', 'canvas', 'noiseStd']);
   const a = options.audio ?? {};
   const nFft = checkNumber(where, 'audio.nFft', a.nFft ?? 256, { min: 4, integer: true });
   if ((nFft & (nFft - 1)) !== 0) {
@@ -164,6 +180,15 @@ function resolveParams(options: AvMnistOptions): ResolvedParams {
         options.image?.pcaEnergyRemoved ?? 0.75,
         { min: 0, max: 0.999 },
       ),
+      canvas: checkNumber(where, 'image.canvas', options.image?.canvas ?? MNIST_SIDE, {
+        min: MNIST_SIDE,
+        max: 4 * MNIST_SIDE,
+        integer: true,
+      }),
+      noiseStd: checkNumber(where, 'image.noiseStd', options.image?.noiseStd ?? 0, {
+        min: 0,
+        max: 10,
+      }),
     },
   };
 }
@@ -319,7 +344,22 @@ export async function avMnist(options: AvMnistOptions = {}): Promise<StreamingDa
         applyPcaEnergy(fit, images, recordings.length);
         pca = { kept: fit.kept, retainedEnergy: fit.retainedEnergy };
       }
-      await writer.write('image.f32', float32Bytes(images));
+      const { canvas, noiseStd } = image;
+      const canvasPixels = canvas * canvas;
+      let placements: CanvasPlacement[] | undefined;
+      let imageData = images;
+      if (canvas > MNIST_SIDE || noiseStd > 0) {
+        imageData = new Float32Array(recordings.length * canvasPixels);
+        placements = [];
+        recordings.forEach((r, i) => {
+          const rng = createRng(mixSeed(seed, `image/${r.id}`));
+          const dst = imageData.subarray(i * canvasPixels, (i + 1) * canvasPixels);
+          const src = images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
+          placements!.push(placeOnCanvas(src, MNIST_SIDE, dst, canvas, rng));
+          if (noiseStd > 0) addClippedPixelNoise(dst, noiseStd, rng);
+        });
+      }
+      await writer.write('image.f32', float32Bytes(imageData));
       progress.tick();
       progress.done();
       const samples: AvMnistSample[] = recordings.map((r, i) => ({
@@ -329,6 +369,7 @@ export async function avMnist(options: AvMnistOptions = {}): Promise<StreamingDa
         speaker: r.speaker,
         recording: r.file.slice(r.file.lastIndexOf('/') + 1),
         mnistIndex: pairing[i]!,
+        ...(placements && canvas > MNIST_SIDE ? { placement: placements[i]! } : {}),
       }));
       await writer.write(
         'pairing.json',
@@ -337,6 +378,7 @@ export async function avMnist(options: AvMnistOptions = {}): Promise<StreamingDa
       return {
         samples,
         audioShape: [rows, frames, 1],
+        imageShape: [canvas, canvas, 1],
         audioStats: { mean, std },
         pca,
         fsddDir,
@@ -346,7 +388,11 @@ export async function avMnist(options: AvMnistOptions = {}): Promise<StreamingDa
   const meta = entry.manifest.meta;
   const audioSize = meta.audioShape.reduce((a, b) => a * b, 1);
   const audioRecords = new Float32Records(entry.path('audio.f32'), audioSize);
-  const imageRecords = new Float32Records(entry.path('image.f32'), MNIST_PIXELS);
+  const imageShape = meta.imageShape;
+  const imageRecords = new Float32Records(
+    entry.path('image.f32'),
+    imageShape.reduce((a, b) => a * b, 1),
+  );
   const bySplit: Record<Split, number[]> = { train: [], validation: [], test: [] };
   meta.samples.forEach((s, i) => {
     bySplit[s.split].push(i);
@@ -362,7 +408,7 @@ export async function avMnist(options: AvMnistOptions = {}): Promise<StreamingDa
     name: 'av-mnist',
     modalities: [
       { name: 'audio', kind: 'audio', shape: meta.audioShape },
-      { name: 'visual', kind: 'image', shape: [MNIST_SIDE, MNIST_SIDE, 1] },
+      { name: 'visual', kind: 'image', shape: imageShape },
     ],
     classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
     ids: (split) => ids[split],
