@@ -3,7 +3,12 @@
  * the summary `igm data info` prints.
  */
 import { IgmArgumentError, type MultimodalDataset } from '@igm/core';
-import { type AvMnistOptions, avMnist } from './avmnist';
+import {
+  type AvMnistImbalancedOptions,
+  type AvMnistOptions,
+  avMnist,
+  avMnistImbalanced,
+} from './avmnist';
 import { SPLITS, StreamingDataset } from './dataset';
 import { type CremaDOptions, cremaD } from './loaders/crema-d';
 import { type KineticsSoundsOptions, kineticsSounds } from './loaders/kinetics-sounds';
@@ -15,6 +20,7 @@ import { type SyntheticOptions, synthetic } from './synthetic';
 export interface DatasetOptionsByName {
   synthetic: SyntheticOptions;
   'av-mnist': AvMnistOptions;
+  'av-mnist-imbalanced': AvMnistImbalancedOptions;
   'crema-d': CremaDOptions;
   'kinetics-sounds': KineticsSoundsOptions;
   'twitter-2015': Twitter2015Options;
@@ -27,6 +33,7 @@ export type DatasetName = keyof DatasetOptionsByName;
 export const DATASET_NAMES: readonly DatasetName[] = [
   'synthetic',
   'av-mnist',
+  'av-mnist-imbalanced',
   'crema-d',
   'kinetics-sounds',
   'twitter-2015',
@@ -45,6 +52,8 @@ export async function loadDataset<N extends DatasetName>(
       return synthetic(o);
     case 'av-mnist':
       return avMnist(o);
+    case 'av-mnist-imbalanced':
+      return avMnistImbalanced(o);
     case 'crema-d':
       return cremaD(o);
     case 'kinetics-sounds':

@@ -2,7 +2,15 @@ import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avMnist, disposeBatch } from '../src';
+import {
+  AV_MNIST_IMBALANCED,
+  avMnist,
+  avMnistImbalanced,
+  describeDataset,
+  disposeBatch,
+  loadDataset,
+  type StreamingDataset,
+} from '../src';
 import { assignSplits } from '../src/avmnist';
 import { listFsdd } from '../src/fsdd';
 import { encodeWav } from '../src/io/wav';
@@ -191,6 +199,35 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
       ...quiet,
     });
     expect((await collectSplit(rebuilt, 'test')).visual).toEqual(b);
+  });
+
+  it('av-mnist-imbalanced is av-mnist with the fixed recipe, under its own name', async () => {
+    const cacheDir = join(root, 'cache-imbalanced');
+    const ds = await loadDataset('av-mnist-imbalanced', { fsddDir, cacheDir, ...quiet });
+    expect(ds.name).toBe('av-mnist-imbalanced');
+    expect(ds.modalities).toEqual([
+      { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
+      { name: 'visual', kind: 'image', shape: [40, 40, 1] },
+    ]);
+    expect(describeDataset(ds)).toMatch(/AV-MNIST-style, imbalanced/);
+    expect((ds as StreamingDataset).info['params']).toMatchObject({
+      audio: { snrDb: 10 },
+      image: { pcaEnergyRemoved: 0, canvas: 40, noiseStd: 0 },
+      seed: 0,
+      validationFraction: 0.1,
+    });
+    // The same preprocessing through avMnist is the same cache entry and the same data.
+    const same = await avMnist({ fsddDir, cacheDir, ...AV_MNIST_IMBALANCED, ...quiet });
+    expect(same.info['builtNow']).toBe(false);
+    expect(same.info['cache']).toBe((ds as StreamingDataset).info['cache']);
+    expect((await collectSplit(same, 'test')).visual).toEqual(
+      (await collectSplit(ds as StreamingDataset, 'test')).visual,
+    );
+    for (const key of ['image', 'audio', 'seed', 'validationFraction']) {
+      await expect(
+        avMnistImbalanced({ fsddDir, cacheDir, [key]: key === 'seed' ? 1 : {} } as never),
+      ).rejects.toThrow(new RegExp(`option "${key}".*fixes.*use the av-mnist dataset`));
+    }
   });
 
   it('detects a corrupt cache entry by checksum and rebuilds it', async () => {
