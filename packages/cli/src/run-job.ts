@@ -187,7 +187,7 @@ function progressCallback(
     name: 'cli-progress',
     onEpochEnd(_e, logs) {
       epoch++;
-      const acc = logs?.['test/fused/accuracy'] ?? logs?.['test_accuracy'];
+      const acc = logs?.['test/accuracy'];
       reporter.update({
         ...state,
         epoch,
@@ -276,7 +276,14 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
       selection: config.selection,
       progress: 'none',
       ...(ctx.signal ? { signal: ctx.signal } : {}),
-      config: { method, seed, options, batchSize, dataset: config.dataset, preset: config.preset },
+      config: {
+        ...trainOptions.config,
+        seed,
+        requestedOptions: options,
+        batchSize,
+        dataset: config.dataset,
+        preset: config.preset,
+      },
     });
     if (summary.status === 'aborted') return { status: 'aborted' };
     const selectedLoaded = await loadBestWeights(run.model, checkpointDir);
