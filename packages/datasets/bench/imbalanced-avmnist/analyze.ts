@@ -6,6 +6,8 @@
  * and the paired (unimodal - joint) difference with its standard error.
  *
  *   pnpm exec tsx bench/imbalanced-avmnist/analyze.ts <compare dir> [--weak visual] [--json out.json]
+ *     [--svg curves.svg]   (validation accuracy curves, mean over seeds)
+ *     [--command "<the igm compare command>"]   (recorded in the JSON)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -147,6 +149,7 @@ function criterionA(): CriterionA {
 }
 const result = {
   dir,
+  ...(flag('--command') ? { command: flag('--command') } : {}),
   seeds,
   epochs: curves['joint']!['fused']!.length,
   weak,
@@ -225,5 +228,48 @@ process.stdout.write(
     ),
   ].join('\n') + '\n',
 );
+/** A line chart of the validation curves (mean over seeds), self-contained SVG. */
+function curvesSvg(): string {
+  const W = 680;
+  const H = 360;
+  const left = 48;
+  const right = 190;
+  const top = 28;
+  const bottom = 40;
+  const E = result.epochs;
+  const x = (e: number) => left + ((W - left - right) * e) / Math.max(1, E - 1);
+  const y = (v: number) => top + (H - top - bottom) * (1 - v);
+  const series: Array<[string, number[], string, string]> = [
+    ['unimodal fused', curves['unimodal']!['fused']!, '#1b9e77', ''],
+    ['joint fused', curves['joint']!['fused']!, '#d95f02', ''],
+    ...modalities.flatMap((m, i): Array<[string, number[], string, string]> => [
+      [`unimodal ${m}`, curves['unimodal']![m]!, ['#7570b3', '#e7298a'][i % 2]!, '6 3'],
+      [`joint ${m} (weight slice)`, curves['joint']![m]!, ['#7570b3', '#e7298a'][i % 2]!, '2 3'],
+    ]),
+  ];
+  const grid = [0, 0.2, 0.4, 0.6, 0.8, 1]
+    .map(
+      (v) =>
+        `<line x1="${left}" x2="${W - right}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${100 * v}</text>`,
+    )
+    .join('');
+  const ticks = [0, ...[10, 20, 30, 40, 50, 60, 80, 100, 120, 160, 200].filter((e) => e < E)]
+    .map(
+      (e) =>
+        `<text x="${x(e === 0 ? 0 : e - 1)}" y="${H - bottom + 16}" text-anchor="middle">${e === 0 ? 1 : e}</text>`,
+    )
+    .join('');
+  const lines = series
+    .map(([name, c, color, dash], i) => {
+      const d = c.map((v, e) => `${e ? 'L' : 'M'}${x(e).toFixed(1)},${y(v).toFixed(1)}`).join('');
+      const ly = top + 14 * i;
+      return `<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${dash ? ` stroke-dasharray="${dash}"` : ''}/><line x1="${W - right + 8}" x2="${W - right + 30}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="1.6"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${W - right + 34}" y="${ly + 4}">${name}</text>`;
+    })
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11"><rect width="${W}" height="${H}" fill="#fff"/><text x="${left}" y="16" font-size="12">Validation accuracy (%), mean over seeds ${seeds.join(', ')}</text>${grid}${ticks}<text x="${(left + W - right) / 2}" y="${H - 8}" text-anchor="middle">epoch</text>${lines}</svg>\n`;
+}
+
+const svg = flag('--svg');
+if (svg) writeFileSync(svg, curvesSvg());
 const out = flag('--json');
 if (out) writeFileSync(out, `${JSON.stringify(result, null, 1)}\n`);
