@@ -2,7 +2,7 @@
  * Small pieces shared by the baselines: which modality a parameter belongs to, the batch score
  * sum_i softmax(z)_i[y_i] that OGM-GE, PMR and AGM compare between modalities, and the losses.
  */
-import { IgmArgumentError, type Param } from '@igm/core';
+import { checkChoice, IgmArgumentError, type Param } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** The modality of an encoder parameter (`encoder/<m>` group), or undefined. */
@@ -81,4 +81,28 @@ export function checkWindow(where: string, w: unknown): { start: number; end: nu
 
 export function inWindow(w: { start: number; end: number }, epoch: number): boolean {
   return epoch >= w.start && epoch <= w.end;
+}
+
+/** Fusion rules of late-fusion methods (per-modality heads fused after their softmaxes). */
+export const LATE_FUSION_RULES = ['mean-softmax', 'sum-log-softmax'] as const;
+export type LateFusionRule = (typeof LATE_FUSION_RULES)[number];
+
+/**
+ * The `fusion` option of late-fusion methods (IGM, unimodal ensemble): 'mean-softmax' (default:
+ * (1/M) sum_m softmax(z_m), what the references do) or 'sum-log-softmax' (product of experts:
+ * softmax(sum_m log softmax(z_m)), whose argmax is that of the summed log-probabilities). With
+ * the mean, a modality whose softmax is flatter (under-confident) has less say than its accuracy
+ * warrants; the product weighs each modality by its log-odds instead.
+ */
+export function lateFusionOption(where: string, o: Record<string, unknown>): LateFusionRule {
+  return checkChoice(where, 'fusion', o['fusion'] ?? 'mean-softmax', LATE_FUSION_RULES);
+}
+
+/**
+ * How a late fusion rule is labelled in results. `official`: what the method's official code
+ * does, when there is one; the product of experts is then marked as a departure from it.
+ */
+export function lateFusionLabel(rule: LateFusionRule, official?: string): string {
+  if (rule === 'mean-softmax') return 'mean softmax';
+  return `sum of log-softmaxes (product of experts)${official ? `; departure from the official code (${official})` : ''}`;
 }

@@ -1,4 +1,5 @@
 export * from './agm';
+export * from './budget';
 export * from './common';
 export * from './igm-methods';
 export * from './methods';

@@ -39,14 +39,20 @@ import { type FusionRule, MultimodalModel } from '@igm/models';
 import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@igm/trainer';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AgmController, AgmModel, agmClip, agmStep } from './agm';
-import { checkWindow } from './common';
+import { type BudgetPlan, type MethodBudget, singleRunBudget } from './budget';
+import { checkWindow, lateFusionLabel, lateFusionOption } from './common';
 import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
 import { ogmGe } from './ogm-ge';
 import { PmrPrototypes, pmrLoss } from './pmr';
-import { reconBoostPlan, reconBoostStep } from './reconboost';
+import {
+  reconBoostBudget,
+  reconBoostPlan,
+  reconBoostStageOptions,
+  reconBoostStep,
+} from './reconboost';
 import { unimodalSumStep } from './unimodal';
 
 /** What a method needs to build its model and callbacks. */
@@ -94,6 +100,12 @@ export interface MethodInfo {
   readonly options: readonly string[];
   /** Modality counts the method supports, and why when limited. */
   readonly modalities: { readonly min: number; readonly max: number; readonly note: string };
+  /**
+   * The method's epoch budget: its plan from options alone and how options scale to a target
+   * budget (see budget.ts). The quick preset, `--epochs` and `--dry-run` of the CLI need it; a
+   * method registered without one can still be created and trained with explicit options.
+   */
+  readonly budget?: MethodBudget;
   /** Validates options (throws on unknown keys or bad values) and builds the composition. */
   create(options: Record<string, unknown>, env: MethodEnvironment): MethodRun;
 }
@@ -212,6 +224,9 @@ function define(
   specific: readonly string[],
   modalities: MethodInfo['modalities'],
   build: (o: Record<string, unknown>, env: MethodEnvironment, where: string) => MethodRun,
+  budget: MethodBudget = singleRunBudget(`methods["${name}"]`, {
+    windowKeys: specific.includes('window') ? ['window'] : [],
+  }),
 ): MethodInfo {
   const options = [...COMMON, ...specific];
   return {
@@ -219,6 +234,7 @@ function define(
     description,
     options,
     modalities,
+    budget,
     create(o, env) {
       const where = `methods["${name}"]`;
       checkKnownKeys(where, o ?? {}, options);
@@ -258,24 +274,21 @@ const joint = define(
 
 const unimodal = define(
   'unimodal',
-  'Unimodal training: one encoder + Dense(d -> C) per modality, CE only, trained side by side (independent models); fused = mean softmax ensemble.',
-  [],
+  "Unimodal training: one encoder + Dense(d -> C) per modality, CE only, trained side by side (independent models); fused = mean softmax ensemble (fusion: 'sum-log-softmax' for the product of experts).",
+  ['fusion'],
   { min: 1, max: ANY, note: '' },
   (o, env, where) => {
     const c = common(where, o);
+    const fusion = lateFusionOption(where, o);
     return finish('unimodal', {
-      model: model(
-        env,
-        { type: 'per-modality', hidden: [], init: 'xavier' },
-        { type: 'mean-softmax' },
-      ),
+      model: model(env, { type: 'per-modality', hidden: [], init: 'xavier' }, { type: fusion }),
       step: unimodalSumStep(),
       transform: c.base,
       callbacks: [],
       epochs: c.epochs,
-      fusionRule: 'mean softmax of the unimodal models (late-fusion ensemble)',
+      fusionRule: `${lateFusionLabel(fusion)} of the unimodal models (late-fusion ensemble)`,
       unimodalProtocol: 'separate model per modality',
-      config: c.resolved,
+      config: { ...c.resolved, fusion },
     });
   },
 );
@@ -516,6 +529,7 @@ const mmpareto = define(
       config: { ...c.resolved, gamma },
     });
   },
+  singleRunBudget('methods["mmpareto"]', { defaultEpochs: 50 }),
 );
 
 const reconboost = define(
@@ -531,15 +545,7 @@ const reconboost = define(
     const inner = model(env, { type: 'per-modality', hidden: [] });
     const plan = reconBoostPlan({
       order: inner.modalities,
-      stages: checkNumber(where, 'stages', o['stages'] ?? 30, { min: 1, integer: true }),
-      epochsPerStage: checkNumber(where, 'epochsPerStage', o['epochsPerStage'] ?? 4, {
-        min: 1,
-        integer: true,
-      }),
-      correctEpochs: checkNumber(where, 'correctEpochs', o['correctEpochs'] ?? 4, {
-        min: 0,
-        integer: true,
-      }),
+      ...reconBoostStageOptions(where, o),
     });
     return finish('reconboost', {
       model: new ReconBoostModel(inner, { hidden, seed: env.seed ?? 0 }),
@@ -553,6 +559,7 @@ const reconboost = define(
       config: { ...c.resolved, w1, w2, hidden, stages: plan.stages.length },
     });
   },
+  reconBoostBudget('methods["reconboost"]'),
 );
 
 /** Every method by name (IGM and IGM w/o SAM from the igm() composition of @igm/igm). */
@@ -597,6 +604,36 @@ export function getMethod(name: string): MethodInfo {
     );
   }
   return m;
+}
+
+/** The budget rule of method `name`, or an error saying that it has none and how to add one. */
+export function methodBudget(name: string): MethodBudget {
+  const info = getMethod(name);
+  if (!info.budget) {
+    throw new IgmArgumentError(
+      `Method ${JSON.stringify(name)} has no epoch budget (MethodInfo.budget), so its epochs cannot be planned or scaled (quick preset, --epochs, --dry-run). Register it with budget: singleRunBudget(...) if it trains all modalities for \`epochs\` epochs, or with its own MethodBudget; or run it with the paper preset and explicit options.`,
+    );
+  }
+  return info.budget;
+}
+
+/** The schedule of method `name` under `options` for these modalities (no model is built). */
+export function planBudget(
+  name: string,
+  options: Record<string, unknown>,
+  modalities: readonly string[],
+): BudgetPlan {
+  return methodBudget(name).plan(options, modalities);
+}
+
+/** `options` of method `name` rescaled so that every modality trains >= `epochs` epochs. */
+export function scaleBudget(
+  name: string,
+  options: Record<string, unknown>,
+  epochs: number,
+  modalities: readonly string[],
+): Record<string, unknown> {
+  return methodBudget(name).scale(options, epochs, modalities);
 }
 
 /** Validates `options` for method `name` and builds its composition for `env`. */

@@ -32,6 +32,7 @@ import {
   type EpochRecord,
   type RunRecord,
   tableToText,
+  withUtilization,
   writeFileAtomic,
   writeReport,
 } from './report';
@@ -179,7 +180,7 @@ export async function runComparison(
     datasetLabel: DATASET_LABELS[config.dataset] ?? config.dataset,
     backend: choice.label,
     createdAt: new Date().toISOString(),
-    runs: records,
+    runs: withUtilization(records),
   });
   const flush = async () => {
     await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summaryOf(), null, 2)}\n`);
@@ -224,7 +225,9 @@ export async function runComparison(
   const report = await writeReport(dir);
   const table = buildResultsTable(summary);
   const shown = table.columns.filter(
-    (c) => !c.startsWith('contrib') && c !== 'checkpoint chosen by' && c !== 'peak MB',
+    (c) =>
+      !/^(contrib|probe) /.test(c) &&
+      !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c),
   );
   out.write(`\n${tableToText(table, shown)}\n\nReport: ${report.html}\n`);
   return { dir, summary, status, report: { markdown: report.markdown, html: report.html } };

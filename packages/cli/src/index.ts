@@ -10,8 +10,19 @@ export type { ComparisonHooks, ComparisonResult } from './compare';
 export { openDataset, runComparison } from './compare';
 export type { CompareConfig } from './config';
 export { ConfigError, compareConfigSchema, readConfigFile, resolveCompareConfig } from './config';
+export type { DryRun, DryRunEntry } from './dry-run';
+export { describeStages, dryRun, formatDryRun } from './dry-run';
 export type { RunSpec } from './plan';
-export { planRuns, resolveRun } from './plan';
+export {
+  budgetOf,
+  checkVariants,
+  methodOf,
+  modalitiesOf,
+  PROBE_REFERENCE_METHOD,
+  planOfRun,
+  planRuns,
+  resolveRun,
+} from './plan';
 export * from './report';
 export type { RunJobContext, RunJobResult } from './run-job';
 export { runDirOf, runJob, testContributions } from './run-job';

@@ -3,7 +3,14 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildResultsTable, meanStd, tableToMarkdown, writeReport } from '../src/report';
+import {
+  buildResultsTable,
+  meanStd,
+  type RunRecord,
+  tableToMarkdown,
+  withUtilization,
+  writeReport,
+} from '../src/report';
 import { sampleComparison } from './report-data';
 
 async function writeSampleRun(): Promise<string> {
@@ -24,10 +31,70 @@ describe('report table', () => {
     const igm = table.rows.find((r) => r.method === 'igm')!;
     // best-on-validation accuracies 0.80 and 0.81 -> 80.5 ± 0.7
     expect(igm.cells['accuracy']).toBe('80.5 ± 0.7');
-    expect(igm.cells['acc audio']).toBe('70.0 ± 0.0');
+    expect(igm.cells['acc audio (own protocol)']).toBe('70.0 ± 0.0');
+    expect(igm.cells['unimodal protocol']).toBe('own head');
+    expect(igm.cells['fusion']).toBe('mean of softmax');
     expect(igm.cells['checkpoint chosen by']).toBe('best-on-validation (macroF1)');
     expect(igm.cells['imbalance']).toBe('0.43 ± 0.00');
     expect(tableToMarkdown(table).split('\n')).toHaveLength(4);
+  });
+});
+
+describe('utilization', () => {
+  const probe = (audio: number, visual: number) => ({
+    recipe: 'the recipe',
+    accuracy: { audio, visual },
+    trainAccuracy: { audio, visual },
+    trainSamples: 10,
+    testSamples: 10,
+    iterations: { audio: 3, visual: 3 },
+    converged: { audio: true, visual: true },
+  });
+  it('divides each probe by the same seed unimodal probe; table, notes, labels', () => {
+    const { summary } = sampleComparison();
+    const base = summary.runs.find((r) => r.method === 'joint')!;
+    const runs: RunRecord[] = [
+      ...summary.runs.map((r) => ({
+        ...r,
+        probe: r.method === 'igm' ? probe(0.6, 0.45 + 0.05 * r.seed) : probe(0.3, 0.9),
+      })),
+      ...[0, 1].map(
+        (seed): RunRecord => ({
+          ...base,
+          method: 'unimodal',
+          seed,
+          role: 'probe-reference',
+          probe: probe(0.6, seed === 0 ? 0.9 : 1.0),
+        }),
+      ),
+    ];
+    const withU = withUtilization(runs);
+    expect(withU.find((r) => r.method === 'igm' && r.seed === 0)!.utilization).toEqual({
+      audio: 1,
+      visual: 0.5,
+    });
+    expect(withU.find((r) => r.method === 'igm' && r.seed === 1)!.utilization).toEqual({
+      audio: 1,
+      visual: 0.5,
+    });
+    expect(withU.find((r) => r.method === 'joint' && r.seed === 1)!.utilization!['audio']).toBe(
+      0.5,
+    );
+    const table = buildResultsTable({ ...summary, runs });
+    const igm = table.rows.find((r) => r.method === 'igm')!;
+    expect(igm.cells['utilization visual']).toBe('0.50 ± 0.00');
+    expect(igm.cells['probe visual']).toBe('47.5 ± 3.5');
+    expect(table.rows.find((r) => r.method === 'unimodal')!.cells).toMatchObject({
+      'utilization audio': '1.00 ± 0.00',
+    });
+    expect(table.notes.join('\n')).toMatch(
+      /"utilization <m>" = probe\(method\) \/ probe\(unimodal/,
+    );
+    expect(table.notes.join('\n')).toMatch(/the recipe/);
+    // A run without its reference keeps no utilization.
+    expect(withUtilization(runs.filter((r) => r.method !== 'unimodal'))[0]!.utilization).toBe(
+      undefined,
+    );
   });
 });
 

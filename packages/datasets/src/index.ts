@@ -65,7 +65,7 @@ export type { TweetRow, Twitter2015Options } from './loaders/twitter';
 export { TWITTER_2015_CLASSES, twitter2015 } from './loaders/twitter';
 export type { ProgressOption } from './progress';
 export type { DatasetName, DatasetOptionsByName } from './registry';
-export { DATASET_NAMES, describeDataset, loadDataset } from './registry';
+export { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from './registry';
 export { stratifiedHoldout } from './split';
 export type { SyntheticModalityOptions, SyntheticOptions } from './synthetic';
 export { synthetic } from './synthetic';

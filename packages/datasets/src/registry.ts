@@ -15,7 +15,7 @@ import { type KineticsSoundsOptions, kineticsSounds } from './loaders/kinetics-s
 import { type NvGestureOptions, nvGesture } from './loaders/nvgesture';
 import { type SarcasmOptions, sarcasm } from './loaders/sarcasm';
 import { type Twitter2015Options, twitter2015 } from './loaders/twitter';
-import { type SyntheticOptions, synthetic } from './synthetic';
+import { resolveModalities, type SyntheticOptions, synthetic } from './synthetic';
 
 export interface DatasetOptionsByName {
   synthetic: SyntheticOptions;
@@ -69,6 +69,42 @@ export async function loadDataset<N extends DatasetName>(
         `loadDataset: received name=${JSON.stringify(name)}. Expected one of ${DATASET_NAMES.map((n) => JSON.stringify(n)).join(', ')}.`,
       );
   }
+}
+
+/** Modality names of the datasets whose modalities do not depend on options, in loader order. */
+const FIXED_MODALITIES: Readonly<Record<string, readonly string[]>> = {
+  'av-mnist': ['audio', 'visual'],
+  'av-mnist-imbalanced': ['audio', 'visual'],
+  'crema-d': ['audio', 'visual'],
+  'kinetics-sounds': ['audio', 'visual'],
+  'twitter-2015': ['text', 'image'],
+  sarcasm: ['text', 'image'],
+};
+
+/**
+ * The modality names of dataset `name` in the order the loaded dataset has them, from the name
+ * and options alone: no file is read, nothing is downloaded or decoded (plans and dry runs use
+ * it). Options that choose modalities are honoured (synthetic `modalities`, NVGesture
+ * `modalities`). An unknown name is an error listing the valid ones.
+ */
+export function datasetModalities<N extends DatasetName>(
+  name: N,
+  options?: Partial<DatasetOptionsByName[N]>,
+): string[] {
+  const o = (options ?? {}) as Record<string, unknown>;
+  if (name === 'synthetic') {
+    return resolveModalities(o['modalities'] as SyntheticOptions['modalities']).map((m) => m.name);
+  }
+  if (name === 'nvgesture') {
+    return [...((o['modalities'] as string[] | undefined) ?? ['rgb', 'depth', 'flow'])];
+  }
+  const fixed = FIXED_MODALITIES[name];
+  if (!fixed) {
+    throw new IgmArgumentError(
+      `datasetModalities: received name=${JSON.stringify(name)}. Expected one of ${DATASET_NAMES.map((n) => JSON.stringify(n)).join(', ')}.`,
+    );
+  }
+  return [...fixed];
 }
 
 /** A plain-text summary: modalities and shapes, classes, split sizes, and loader details. */

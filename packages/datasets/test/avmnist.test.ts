@@ -6,6 +6,7 @@ import {
   AV_MNIST_IMBALANCED,
   avMnist,
   avMnistImbalanced,
+  datasetModalities,
   describeDataset,
   disposeBatch,
   loadDataset,
@@ -53,6 +54,7 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
       { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
       { name: 'visual', kind: 'image', shape: [28, 28, 1] },
     ]);
+    expect(datasetModalities('av-mnist')).toEqual(ds.modalities.map((m) => m.name));
     const cache = ds.info['cache'] as string;
     const pairing = JSON.parse(readFileSync(join(cache, 'pairing.json'), 'utf8'));
     const used = new Set<string>();
@@ -205,6 +207,7 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
     const cacheDir = join(root, 'cache-imbalanced');
     const ds = await loadDataset('av-mnist-imbalanced', { fsddDir, cacheDir, ...quiet });
     expect(ds.name).toBe('av-mnist-imbalanced');
+    expect(datasetModalities('av-mnist-imbalanced')).toEqual(['audio', 'visual']);
     expect(ds.modalities).toEqual([
       { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
       { name: 'visual', kind: 'image', shape: [40, 40, 1] },

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, loadFixture, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cremaD, disposeBatch } from '../src';
+import { cremaD, datasetModalities, disposeBatch } from '../src';
 import { encodeWav } from '../src/io/wav';
 import { cremaDSpectrogram } from '../src/loaders/crema-d';
 import { digitTone, removeDir, tempDir, testJpeg } from './helpers/fixtures';
@@ -90,6 +90,7 @@ describe('CREMA-D loader on a fixture tree', () => {
       { name: 'audio', kind: 'audio', shape: [257, 188, 1] },
       { name: 'visual', kind: 'image', shape: [32, 32, 3] },
     ]);
+    expect(datasetModalities('crema-d')).toEqual(ds.modalities.map((m) => m.name));
     const labels = Array.from(ds.labels('validation')).sort();
     expect(labels).toEqual([0, 1, 2, 3, 4, 5]);
     for await (const batch of ds.batches({ split: 'test', batchSize: 6 })) {

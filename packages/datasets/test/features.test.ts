@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { dump } from 'npyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src';
+import { datasetModalities, disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src';
 import { parsePythonList } from '../src/loaders/sarcasm';
 import { removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
@@ -71,6 +71,7 @@ describe('precomputed-feature loaders on fixture trees', () => {
     const ds = await twitter2015({ root: dir, textDim: 6, imageDim: 4 });
     expect(ds.classNames).toEqual(['negative', 'neutral', 'positive']);
     expect(ds.splitSizes).toEqual({ train: 6, validation: 3, test: 3 });
+    expect(datasetModalities('twitter-2015')).toEqual(ds.modalities.map((m) => m.name));
     for await (const b of ds.batches({ split: 'train', batchSize: 6 })) {
       expect(b.ids).toEqual(['1', '2', '3', '4', '5', '6']);
       expect(Array.from(b.labels.dataSync())).toEqual([0, 1, 2, 0, 1, 2]);
@@ -167,6 +168,7 @@ describe('precomputed-feature loaders on fixture trees', () => {
     );
     const ds = await sarcasm({ root: dir, textDim: 3, imageDim: 2 });
     expect(ds.splitSizes).toEqual({ train: 2, validation: 2, test: 1 });
+    expect(datasetModalities('sarcasm')).toEqual(ds.modalities.map((m) => m.name));
     expect(ds.ids('train')).toEqual(['1', '3']);
     expect(Array.from(ds.labels('validation'))).toEqual([0, 1]);
     // Without the filter, train has post 2, which has no features: a clear error.
@@ -202,6 +204,7 @@ describe('precomputed-feature loaders on fixture trees', () => {
     expect(ds.splitSizes).toEqual({ train: 3, validation: 3, test: 2 });
     expect(Array.from(ds.labels('validation')).sort((a, b) => a - b)).toEqual([0, 1, 24]);
     expect(ds.modalities.map((m) => m.name)).toEqual(['rgb', 'depth', 'flow']);
+    expect(datasetModalities('nvgesture')).toEqual(ds.modalities.map((m) => m.name));
     writeFileSync(join(dir, 'nvgesture_test_correct_v2.lst'), 'path:./x label:26\n');
     await expect(nvGesture({ root: dir, dim: 5 })).rejects.toThrow(
       /nvgesture_test_correct_v2\.lst: line 1: label "26"; expected path:<folder> and label:1\.\.25/,

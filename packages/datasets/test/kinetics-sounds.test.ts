@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, loadFixture, useBackend } from '@igm/test-utils';
 import { dump } from 'npyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeBatch, kineticsPickleSpectrogram, kineticsSounds } from '../src';
+import { datasetModalities, disposeBatch, kineticsPickleSpectrogram, kineticsSounds } from '../src';
 import { encodeWav } from '../src/io/wav';
 import { digitTone, removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
@@ -89,6 +89,7 @@ describe('Kinetics-Sounds loader on a fixture tree', () => {
       { name: 'audio', kind: 'audio', shape: [257, 1003, 1] },
       { name: 'visual', kind: 'video', shape: [3, 16, 16, 3] },
     ]);
+    expect(datasetModalities('kinetics-sounds')).toEqual(ds.modalities.map((m) => m.name));
     for await (const b of ds.batches({ split: 'test', batchSize: 3 })) {
       expect(Array.from(b.labels.dataSync())).toEqual([0, 1, 2]);
       expect(b.inputs['audio']!.shape).toEqual([3, 257, 1003, 1]);

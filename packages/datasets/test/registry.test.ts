@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DATASET_NAMES, describeDataset, loadDataset } from '../src';
+import { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from '../src';
 
 describe('loadDataset and describeDataset', () => {
   it('loads by name and describes the dataset', async () => {
@@ -23,5 +23,20 @@ describe('loadDataset and describeDataset', () => {
     await expect(loadDataset('crema-d', { root: '/nonexistent/crema' })).rejects.toThrow(
       /\/nonexistent\/crema: dataset folder not found/,
     );
+  });
+
+  it('datasetModalities: the loaded order from name and options alone', async () => {
+    for (const modalities of [undefined, 3, ['b', { name: 'a', shape: [4, 4] }]] as const) {
+      const ds = await loadDataset('synthetic', { modalities, samples: { train: 3, test: 3 } });
+      expect(datasetModalities('synthetic', { modalities })).toEqual(
+        ds.modalities.map((m) => m.name),
+      );
+    }
+    expect(datasetModalities('nvgesture', { modalities: ['depth', 'rgb'] })).toEqual([
+      'depth',
+      'rgb',
+    ]);
+    expect(datasetModalities('crema-d', { root: '/nonexistent' })).toEqual(['audio', 'visual']);
+    expect(() => datasetModalities('cremad' as never)).toThrow(/name="cremad".*"synthetic"/);
   });
 });
