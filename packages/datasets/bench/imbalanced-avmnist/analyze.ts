@@ -23,8 +23,8 @@ interface RunRecord {
   bestOnValidation?: { epoch: number; test: Eval };
   final: { epoch: number; test: Eval };
   secondsPerEpoch: number;
-  /** Present once the CLI computes linear probes (issue 19, item 1): by modality. */
-  probe?: Record<string, unknown>;
+  /** The CLI's linear probe of each modality's encoder (test accuracy), when it ran. */
+  probe?: { accuracy: Record<string, number> };
   utilization?: Record<string, number | null>;
 }
 interface EpochLine {
@@ -171,6 +171,12 @@ const result = {
     pass: mean(accOf(uni, 'fused')) > mean(accOf(joint, 'fused')) && paired.length === seeds.length,
   },
   accuracyRatioWeak: ratio(weak),
+  linearProbeWeak: Object.fromEntries(
+    (['joint', 'unimodal'] as const).map((m) => [
+      m,
+      (m === 'joint' ? joint : uni).map((r) => r.probe?.accuracy[weak] ?? null),
+    ]),
+  ),
   criterionA: criterionA(),
   budget: { lastGainPoints: convergence, converged },
   speedAlone: Object.fromEntries(
