@@ -2,7 +2,13 @@
  * Small pieces shared by the baselines: which modality a parameter belongs to, the batch score
  * sum_i softmax(z)_i[y_i] that OGM-GE, PMR and AGM compare between modalities, and the losses.
  */
-import { checkChoice, IgmArgumentError, type Param } from '@igm/core';
+import {
+  checkChoice,
+  emptySelectionError,
+  IgmArgumentError,
+  type MultimodalModelLike,
+  type Param,
+} from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** The modality of an encoder parameter (`encoder/<m>` group), or undefined. */
@@ -13,6 +19,25 @@ export function encoderModality(p: Param): string | undefined {
 /** Keys of modality m's encoder parameters (group `encoder/<m>`). */
 export function encoderKeys(params: ReadonlyMap<string, Param>, modality: string): string[] {
   return [...params.values()].filter((p) => p.group === `encoder/${modality}`).map((p) => p.key);
+}
+
+/**
+ * Throws, naming the selection and the model's parameter groups, unless every modality of
+ * `model` has parameters in group `encoder/<m>`: a method that acts on those groups would
+ * otherwise silently skip the modality.
+ */
+export function requireEncoderGroups(where: string, model: MultimodalModelLike): void {
+  const params = model.params();
+  for (const m of model.modalities) {
+    if (!params.some((p) => p.group === `encoder/${m}`)) {
+      throw emptySelectionError(
+        where,
+        `the encoder of modality ${m} (group encoder/${m})`,
+        params,
+        'Give each encoder trainable parameters in group "encoder/<modality>" (an identity encoder, e.g. mlpEncoder with no units, has none).',
+      );
+    }
+  }
 }
 
 /** One-hot float32 targets [B, C] of integer labels [B]. */

@@ -24,6 +24,7 @@ import {
   checkKnownKeys,
   checkNumber,
   constant,
+  emptySelectionError,
   type GradientTransform,
   IgmArgumentError,
   type MultimodalDataset,
@@ -38,14 +39,27 @@ import { igm } from '@igm/igm';
 import { type FusionRule, MultimodalModel } from '@igm/models';
 import { jointStep, type RunOptions, type StageSpec, type TrainerStep } from '@igm/trainer';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { AgmController, AgmModel, agmClip, agmStep } from './agm';
+import {
+  AgmController,
+  AgmModel,
+  type AgmWindow,
+  agmBudget,
+  agmClip,
+  agmStep,
+  checkAgmWindow,
+} from './agm';
 import { type BudgetPlan, type MethodBudget, singleRunBudget } from './budget';
 import { checkWindow, lateFusionLabel, lateFusionOption } from './common';
+import { DomfnModel, domfnBudget, domfnStep } from './domfn';
 import { type IgmFactory, igmMethodInfo } from './igm-methods';
 import { withFusionWeightLog } from './mla';
 import { mmParetoStep } from './mmpareto';
 import { ReconBoostModel, withAuxiliaryHeads } from './model-wrappers';
-import { ogmGe } from './ogm-ge';
+import { MsesController, msesStep } from './mses';
+import { MslrController, mslrBudget, mslrStep, perModalityOptimizer } from './mslr';
+import { MultitaskModel } from './multitask-model';
+import { ogmGe, ogmGeSelection } from './ogm-ge';
+import { OGR_GB_VARIANTS, OgrGbController, ogrGbBudget, ogrGbStep } from './ogr-gb';
 import { PmrPrototypes, pmrLoss } from './pmr';
 import {
   reconBoostBudget,
@@ -53,6 +67,8 @@ import {
   reconBoostStageOptions,
   reconBoostStep,
 } from './reconboost';
+import { type OptimizerSettings, optimizerWith } from './scratch';
+import { SmvModel, SmvResampler, type SmvVariant, smvBudget, smvStep } from './smv';
 import { unimodalSumStep } from './unimodal';
 
 /** What a method needs to build its model and callbacks. */
@@ -78,6 +94,8 @@ export interface MethodRun {
   readonly epochs?: number;
   readonly stages?: readonly StageSpec[];
   readonly onStageStart?: RunOptions['onStageStart'];
+  /** Re-sampling of the training split per epoch (SMV). */
+  readonly epochSamples?: RunOptions['epochSamples'];
   /** How `fused` is formed (recorded in results). */
   readonly fusionRule: string;
   /** How per-modality numbers are obtained (weight slice, separate head, Shapley...). */
@@ -89,7 +107,7 @@ export interface MethodRun {
     RunOptions,
     'model' | 'step' | 'transform' | 'callbacks' | 'fusionRule' | 'config'
   > &
-    Partial<Pick<RunOptions, 'epochs' | 'stages' | 'onStageStart'>>;
+    Partial<Pick<RunOptions, 'epochs' | 'stages' | 'onStageStart' | 'epochSamples'>>;
   dispose(): void;
 }
 
@@ -190,6 +208,7 @@ function finish(
         config: { method, unimodalProtocol: run.unimodalProtocol, options: run.config },
         ...(run.stages ? { stages: [...run.stages] } : { epochs: run.epochs! }),
         ...(run.onStageStart ? { onStageStart: run.onStageStart } : {}),
+        ...(run.epochSamples ? { epochSamples: run.epochSamples } : {}),
       };
     },
     dispose() {
@@ -293,6 +312,219 @@ const unimodal = define(
   },
 );
 
+// OGR-GB, MSES and MSLR (project re-implementations; see each module's doc).
+
+/** The run's optimizer settings from the resolved common options (for side optimizers). */
+function optimizerSettings(c: Common): OptimizerSettings {
+  const r = c.resolved;
+  return {
+    optimizer: r['optimizer'] as 'sgd' | 'adam',
+    momentum: r['momentum'] as number,
+    weightDecay: r['weightDecay'] as number,
+    beta2: (r['beta2'] as number | undefined) ?? 0.999,
+    lrStepSize: r['lrStepSize'] as number | null,
+    lrGamma: r['lrGamma'] as number,
+  };
+}
+
+function booleanOption(where: string, o: Record<string, unknown>, key: string, fallback: boolean) {
+  const v = o[key] ?? fallback;
+  if (typeof v !== 'boolean') {
+    throw new IgmArgumentError(
+      `${where}: received ${key}=${JSON.stringify(v)}. Expected true or false.`,
+    );
+  }
+  return v;
+}
+
+/** A multitask model: per-modality Dense heads + a Dense head on the concatenated features. */
+function multitaskModel(env: MethodEnvironment): MultitaskModel {
+  return new MultitaskModel(
+    model(env, { type: 'per-modality', hidden: [], init: 'pytorch' }, { type: 'mean-softmax' }),
+    { seed: env.seed ?? 0 },
+  );
+}
+
+const ogrGb = define(
+  'ogr-gb',
+  "OGR-GB: online Gradient-Blending; per-branch CE (each modality + fused) blended with weights from each branch's overfitting-to-generalisation behaviour, re-estimated every super-epoch by M + 1 scratch trainings.",
+  ['variant', 'superEpoch', 'epsilon', 'maxWeight'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const variant = checkChoice(where, 'variant', o['variant'] ?? 'paper', OGR_GB_VARIANTS);
+    const superEpoch = checkNumber(where, 'superEpoch', o['superEpoch'] ?? 10, {
+      min: variant === 'balance-benchmark' ? 2 : 1,
+      integer: true,
+    });
+    const epsilon = checkNumber(where, 'epsilon', o['epsilon'] ?? 1e-8, { min: 0 });
+    const maxWeight = checkNumber(where, 'maxWeight', o['maxWeight'] ?? 1e6, {
+      min: 0,
+      minExclusive: true,
+    });
+    const m = variant === 'paper' ? multitaskModel(env) : model(env, { type: 'concat' });
+    const settings = optimizerSettings(c);
+    const initialLr = c.resolved['learningRate'] as number;
+    const controller = new OgrGbController({
+      model: m,
+      dataset: env.dataset,
+      batchSize: env.batchSize,
+      superEpoch,
+      variant,
+      epsilon,
+      maxWeight,
+      scratchOptimizer: () => optimizerWith(settings, initialLr),
+      seed: env.seed ?? 0,
+    });
+    return finish('ogr-gb', {
+      model: m,
+      step: ogrGbStep(controller),
+      transform: c.base,
+      callbacks: [controller],
+      epochs: c.epochs,
+      fusionRule: 'concat head',
+      unimodalProtocol: variant === 'paper' ? 'separate head per modality' : 'weight slice (b/M)',
+      config: { ...c.resolved, variant, superEpoch, epsilon, maxWeight },
+    });
+  },
+  ogrGbBudget('methods["ogr-gb"]'),
+);
+
+const mses = define(
+  'mses',
+  'MSES: modality-specific early stopping on a multitask model (per-modality heads + fused head); each modality stops (and is restored to its best weights) when its validation loss stalls.',
+  ['patience', 'minDelta', 'monitor', 'restoreBest', 'globalStop'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const patience = checkNumber(where, 'patience', o['patience'] ?? 5, { min: 1, integer: true });
+    const minDelta = checkNumber(where, 'minDelta', o['minDelta'] ?? 0, { min: 0 });
+    const monitor = checkChoice(where, 'monitor', o['monitor'] ?? 'loss', ['loss', 'accuracy']);
+    const restoreBest = booleanOption(where, o, 'restoreBest', true);
+    const globalStop = booleanOption(where, o, 'globalStop', true);
+    const m = multitaskModel(env);
+    const controller = new MsesController({
+      model: m,
+      dataset: env.dataset,
+      batchSize: env.batchSize,
+      patience,
+      minDelta,
+      monitor,
+      restoreBest,
+      globalStop,
+    });
+    return finish('mses', {
+      model: m,
+      step: msesStep(controller),
+      transform: c.base,
+      callbacks: [controller],
+      epochs: c.epochs,
+      fusionRule: 'concat head',
+      unimodalProtocol: 'separate head per modality',
+      config: { ...c.resolved, patience, minDelta, monitor, restoreBest, globalStop },
+      dispose: () => controller.dispose(),
+    });
+  },
+);
+
+/** MSLR's stage-1 grid: one list for every modality, or a list per modality. */
+function mslrGrid(
+  where: string,
+  raw: unknown,
+  modalities: readonly string[],
+): Record<string, number[]> {
+  const list = (key: string, v: unknown): number[] => {
+    if (!Array.isArray(v) || v.length === 0) {
+      throw new IgmArgumentError(
+        `${where}: received ${key}=${JSON.stringify(v)}. Expected a non-empty list of learning rates, e.g. [0.001, 0.01].`,
+      );
+    }
+    return v.map((x, i) => checkNumber(where, `${key}[${i}]`, x, { min: 0, minExclusive: true }));
+  };
+  if (Array.isArray(raw)) {
+    const g = list('unimodalLearningRates', raw);
+    return Object.fromEntries(modalities.map((m) => [m, g]));
+  }
+  if (raw === null || typeof raw !== 'object') {
+    throw new IgmArgumentError(
+      `${where}: received unimodalLearningRates=${JSON.stringify(raw)}. Expected a list of learning rates or { <modality>: [rates] } for ${modalities.join(', ')}.`,
+    );
+  }
+  checkKnownKeys(`${where} unimodalLearningRates`, raw as Record<string, unknown>, modalities);
+  return Object.fromEntries(
+    modalities.map((m) => [
+      m,
+      list(`unimodalLearningRates.${m}`, (raw as Record<string, unknown>)[m]),
+    ]),
+  );
+}
+
+const mslr = define(
+  'mslr',
+  'MSLR: additive late fusion (sum of per-modality logits) from fine-tuned unimodal models (stage 1: learning-rate search per modality on validation), then per-modality learning rates kept or adapted from validation accuracy (stage 2).',
+  ['strategy', 'history', 'unimodalEpochs', 'unimodalLearningRates'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    if (o['strategy'] === 'smooth') {
+      throw new IgmArgumentError(
+        `${where}: strategy "smooth" is not implemented: its rule could not be checked against the paper. Use "keep" or "dynamic".`,
+      );
+    }
+    const strategy = checkChoice(where, 'strategy', o['strategy'] ?? 'dynamic', [
+      'keep',
+      'dynamic',
+    ]);
+    const history = checkNumber(where, 'history', o['history'] ?? 5, { min: 1, integer: true });
+    const unimodalEpochs = checkNumber(where, 'unimodalEpochs', o['unimodalEpochs'] ?? c.epochs, {
+      min: 0,
+      integer: true,
+    });
+    const names = env.dataset.modalities.map((d) => d.name);
+    const grid = mslrGrid(
+      where,
+      o['unimodalLearningRates'] ?? [c.resolved['learningRate'] as number],
+      names,
+    );
+    const m = model(
+      env,
+      { type: 'per-modality', hidden: [], init: 'pytorch' },
+      { type: 'fixed', weights: names.map(() => 1) },
+    );
+    const settings = optimizerSettings(c);
+    const controller = new MslrController({
+      model: m,
+      dataset: env.dataset,
+      batchSize: env.batchSize,
+      settings,
+      grid,
+      unimodalEpochs,
+      strategy,
+      history,
+      seed: env.seed ?? 0,
+    });
+    return finish('mslr', {
+      model: m,
+      step: mslrStep(controller, jointStep({ output: 'logits/fused' })),
+      transform: perModalityOptimizer(m.modalities, settings, (mod, { epoch }) =>
+        controller.learningRate(mod, epoch),
+      ),
+      callbacks: [controller],
+      epochs: c.epochs,
+      fusionRule: 'sum of per-modality logits (additive late fusion)',
+      unimodalProtocol: 'separate head per modality (own bias)',
+      config: {
+        ...c.resolved,
+        strategy,
+        history,
+        unimodalEpochs,
+        unimodalLearningRates: grid,
+      },
+    });
+  },
+  mslrBudget('methods["mslr"]'),
+);
+
 function ogmLike(noiseDefault: boolean) {
   const name = noiseDefault ? 'ogm-ge' : 'ogm';
   return define(
@@ -315,6 +547,13 @@ function ogmLike(noiseDefault: boolean) {
         );
       const tensors = checkChoice(where, 'tensors', o['tensors'] ?? 'conv', ['conv', 'encoder']);
       const m = model(env, { type: fusion });
+      try {
+        // Fails here, not at the first step, when `tensors` selects nothing in an encoder.
+        ogmGeSelection(new Map(m.params().map((p) => [p.key, p])), m.modalities, tensors, where);
+      } catch (error) {
+        m.dispose();
+        throw error;
+      }
       const modulation = ogmGe({
         alpha,
         noise,
@@ -412,31 +651,192 @@ const pmr = define(
 
 const agm = define(
   'agm',
-  'AGM: Shapley-style unimodal logits from zeroed passes, backward reweighting by running-score ratios, conditional clip (ALGORITHMS.md 6).',
-  ['alpha', 'window'],
-  { min: 2, max: 2, note: "AGM's three-modality form is not specified (ALGORITHMS.md 6.3)." },
+  "AGM: Shapley-style unimodal logits from zeroed passes (any number of modalities), backward reweighting by running-score ratios, conditional clip; window in the reference code's 1-based epochs.",
+  ['alpha', 'window', 'cap', 'clip'],
+  { min: 2, max: ANY, note: '' },
   (o, env, where) => {
     const c = common(where, o);
     const alpha = checkNumber(where, 'alpha', o['alpha'] ?? 1.0, { min: 0 });
-    const window = o['window'] as { start?: number; end?: number } | undefined;
+    const cap = checkNumber(where, 'cap', o['cap'] ?? 10, {});
+    const window = o['window'] as AgmWindow | undefined;
+    const epochs = checkAgmWindow(where, window);
+    const clip = (o['clip'] ?? {}) as { threshold?: number; maxNorm?: number };
+    if (typeof clip !== 'object' || clip === null || Array.isArray(clip)) {
+      throw new IgmArgumentError(
+        `${where}: received clip=${JSON.stringify(o['clip'])}. Expected { threshold, maxNorm } (reference: 1 and 1; UR-Funny code: 5 and 5).`,
+      );
+    }
+    checkKnownKeys(`${where} clip`, clip, ['threshold', 'maxNorm']);
     const inner = model(env, { type: 'concat' });
     const controller = new AgmController({
       alpha,
+      cap,
       modalities: inner.modalities,
       ...(window ? { window } : {}),
     });
+    const clipTransform = agmClip(clip);
     return finish('agm', {
       model: new AgmModel(inner),
       step: agmStep(controller),
-      transform: chain(agmClip(), c.base),
+      transform: chain(clipTransform, c.base),
       callbacks: [controller],
       epochs: c.epochs,
       fusionRule: 'concat head',
       unimodalProtocol: 'Shapley-style logits from zeroed passes',
-      config: { ...c.resolved, alpha, window: window ?? 'whole run' },
+      config: {
+        ...c.resolved,
+        alpha,
+        cap,
+        clip: { threshold: clip.threshold ?? 1, maxNorm: clip.maxNorm ?? 1 },
+        window: window
+          ? {
+              ...window,
+              modulatedRunEpochs: `${epochs.first}-${epochs.last === Infinity ? 'end' : epochs.last} (0-based; the window counts epochs from 1 as the reference code)`,
+            }
+          : 'whole run',
+      },
     });
   },
+  agmBudget('methods["agm"]'),
 );
+
+const domfn = define(
+  'domfn',
+  'DOMFN (adapted to batched classification): per-sample divergence gate between the unimodal heads; gated-in samples train everything with the divergence-amended loss, gated-out ones only the unimodal branches; prediction from the multimodal head or the most confident modality.',
+  ['eta', 'tau', 'gamma', 'probabilities', 'pretrainEpochs', 'hidden'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    const c = common(where, o);
+    const eta = checkNumber(where, 'eta', o['eta'] ?? 0.5, { min: 0 });
+    const tau = checkNumber(where, 'tau', o['tau'] ?? 0.5, { min: 0, minExclusive: true });
+    const gamma = checkNumber(where, 'gamma', o['gamma'] ?? 0.8, { min: 0 });
+    const probabilities = checkChoice(where, 'probabilities', o['probabilities'] ?? 'softmax', [
+      'softmax',
+      'sigmoid',
+    ]);
+    const pretrainEpochs = checkNumber(where, 'pretrainEpochs', o['pretrainEpochs'] ?? 0, {
+      min: 0,
+      integer: true,
+    });
+    if (pretrainEpochs >= c.epochs) {
+      throw new IgmArgumentError(
+        `${where}: received pretrainEpochs=${pretrainEpochs} with epochs=${c.epochs}. The warm-up must leave at least one epoch for the multimodal head (pretrainEpochs < epochs).`,
+      );
+    }
+    const hidden = checkNumber(where, 'hidden', o['hidden'] ?? 64, { min: 0, integer: true });
+    const inner = model(
+      env,
+      { type: 'per-modality', hidden: [], init: 'pytorch' },
+      { type: 'mean-softmax' },
+    );
+    return finish('domfn', {
+      model: new DomfnModel(inner, { tau, gamma, probabilities, hidden, seed: env.seed ?? 0 }),
+      step: domfnStep({ eta, pretrainEpochs }),
+      transform: c.base,
+      callbacks: [],
+      epochs: c.epochs,
+      fusionRule:
+        'gated: multimodal head when the unimodal predictions agree (max_m d_m / tau < gamma), else the most confident unimodal head',
+      unimodalProtocol: 'own unimodal heads',
+      config: {
+        ...c.resolved,
+        eta,
+        tau,
+        gamma,
+        probabilities,
+        pretrainEpochs,
+        hidden,
+        adaptation:
+          'per-sample gate inside a batch, one optimizer (the reference: batch 1, four optimizers)',
+      },
+    });
+  },
+  domfnBudget('methods["domfn"]'),
+);
+
+const smv = define(
+  'smv',
+  'SMV: per-sample Shapley valuation of each modality every epoch; re-samples the next epoch with copies that keep only a low-contributing modality (sample level) or a global ratio of weak-modality copies (modality level); joint CE on a concat head.',
+  ['variant', 'warmup', 'alpha', 'partRatio', 'valuationView'],
+  { min: 2, max: ANY, note: '' },
+  (o, env, where) => {
+    // Method defaults: the reference's Kinetics-Sounds settings (sample_level.py).
+    const c = common(where, o, {
+      epochs: 60,
+      optimizer: 'adam',
+      learningRate: 5e-5,
+      weightDecay: 1e-4,
+      lrStepSize: 30,
+      lrGamma: 0.1,
+    });
+    const inner = model(env, { type: 'concat', init: 'pytorch' });
+    const m = new SmvModel(inner);
+    const resampler = new SmvResampler({
+      model: m,
+      dataset: env.dataset,
+      variant: checkChoice<SmvVariant>(where, 'variant', o['variant'] ?? 'sample', [
+        'sample',
+        'modality',
+      ]),
+      warmup: checkNumber(where, 'warmup', o['warmup'] ?? 5, { min: 1, integer: true }),
+      alpha: checkNumber(where, 'alpha', o['alpha'] ?? 1, { min: 0 }),
+      partRatio: checkNumber(where, 'partRatio', o['partRatio'] ?? 0.2, {
+        min: 0,
+        max: 1,
+        minExclusive: true,
+      }),
+      valuationView: checkChoice<'train' | 'deterministic'>(
+        where,
+        'valuationView',
+        o['valuationView'] ?? 'train',
+        ['train', 'deterministic'],
+      ),
+      seed: env.seed ?? 0,
+    });
+    return finish('smv', {
+      model: m,
+      step: smvStep(resampler),
+      transform: c.base,
+      callbacks: [resampler],
+      epochs: c.epochs,
+      epochSamples: resampler.epochSamples,
+      fusionRule: 'concat head',
+      unimodalProtocol: 'zeroed features of the other modalities (W_m f_m + b)',
+      config: {
+        ...c.resolved,
+        variant: resampler.variant,
+        warmup: resampler.warmup,
+        ...(resampler.variant === 'modality'
+          ? { alpha: resampler.alpha, partRatio: resampler.partRatio }
+          : {}),
+        valuationView: resampler.valuationView,
+      },
+    });
+  },
+  smvBudget('methods["smv"]'),
+);
+
+/**
+ * The kernel MLA's OWM projects: the shared head's first Dense kernel, the same key seen from
+ * every modality, in the group the batch-wise step trains (`head/shared`). Anything else would
+ * leave the projection with no gradient to act on, so it is an error (the model is disposed).
+ */
+function mlaProjectedKernel(m: MultimodalModel, where: string): string {
+  const keys = m.modalities.map((k) => m.headLayers(k)[0]?.kernelKey);
+  const kernel = keys[0];
+  const group = m.params().find((p) => p.key === kernel)?.group;
+  if (kernel === undefined || keys.some((k) => k !== kernel) || group !== 'head/shared') {
+    const params = m.params();
+    m.dispose();
+    throw emptySelectionError(
+      where,
+      `projection (the OWM projection of the shared head's kernel: the first of model.headLayers(m), one key for every modality, group head/shared; got ${keys.map((k, i) => `${m.modalities[i]}: ${k ?? 'none'}`).join(', ')})`,
+      params,
+      "Use a shared head, or projection: 'off'.",
+    );
+  }
+  return kernel;
+}
 
 const mla = define(
   'mla',
@@ -476,12 +876,12 @@ const mla = define(
         ? { type: 'entropy', axis: entropyAxis }
         : { type: 'fixed', weights: fixedWeights };
     const m = model(env, { type: 'shared' }, fusion);
-    const kernel = m.headLayers(m.modalities[0]!)[0]!.kernelKey;
+    const kernel = projection === 'off' ? undefined : mlaProjectedKernel(m, where);
     const owm =
       projection === 'off'
         ? null
         : orthogonalProjection({
-            kernelKeys: [kernel],
+            kernelKeys: [kernel!],
             denominator: projection === 'paper' ? 'scalar' : 'outer',
             normalize,
           });
@@ -566,13 +966,18 @@ const reconboost = define(
 export const methods: Record<string, MethodInfo> = {
   joint,
   unimodal,
+  'ogr-gb': ogrGb,
   'ogm-ge': ogmLike(true),
   ogm: ogmLike(false),
+  mses,
   pmr,
   agm,
+  domfn,
+  mslr,
   mla,
   mmpareto,
   reconboost,
+  smv,
   igm: igmMethodInfo(igm as unknown as IgmFactory, true),
   'igm-no-sam': igmMethodInfo(igm as unknown as IgmFactory, false),
 };

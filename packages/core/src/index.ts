@@ -32,7 +32,7 @@ export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metr
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
 export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';
-export { collectParams } from './params';
+export { collectParams, describeParamGroups, emptySelectionError } from './params';
 export { createRng } from './rng';
 export type {
   CosineOptions,

@@ -43,6 +43,7 @@ import { Float32Records, float32Bytes } from './io/records';
 import { decodeWav } from './io/wav';
 import { loadMnistDigit, MNIST_PIXELS, MNIST_SIDE, mnistPackageVersion } from './mnist';
 import { createProgress } from './progress';
+import { checkHoldout } from './split';
 
 export const AV_MNIST_VERSION = 'av-mnist-style/1';
 
@@ -311,17 +312,27 @@ async function buildAvMnist(
   const params = resolveParams(options);
   const fsddDir = await resolveFsddDir(options);
   const recordings = await listFsdd(fsddDir);
-  const { statSync } = await import('node:fs');
-  const fingerprint = sha256(recordings.map((r) => `${r.id} ${statSync(r.file).size}`).join('\n'));
+  // The key names the recordings; their content (hashed, memoised) decides validity.
+  const recordingIds = sha256(recordings.map((r) => r.id).join('\n'));
   const version = `${AV_MNIST_VERSION}+mnist@${mnistPackageVersion()}`;
   const { audio, image, seed, validationFraction } = params;
+  const splits = assignSplits(recordings, seed, validationFraction);
+  checkHoldout(
+    'avMnist',
+    fsddDir,
+    recordings.filter((_, i) => splits[i] !== 'test').map((r) => r.digit),
+    splits.filter((s) => s !== 'test').map((s) => s === 'validation'),
+    validationFraction,
+    Array.from({ length: 10 }, (_, d) => `digit ${d}`),
+  );
   const entry = await openCache<AvMnistMeta>({
     cacheDir: options.cacheDir,
     dataset: 'av-mnist',
     version,
-    params: { ...params, fsdd: fingerprint },
+    params: { ...params, fsdd: recordingIds },
+    inputs: recordings.map((r) => r.file),
+    inputsDescription: 'an FSDD recording (PCM16 mono 8 kHz WAV)',
     async build(writer) {
-      const splits = assignSplits(recordings, seed, validationFraction);
       const progress = createProgress(
         'AV-MNIST preprocessing',
         recordings.length + 1,

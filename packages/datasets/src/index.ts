@@ -18,7 +18,7 @@ export {
   avMnist,
   avMnistImbalanced,
 } from './avmnist';
-export type { CacheEntry, CacheManifest } from './cache';
+export type { CacheEntry, CacheInputs, CacheManifest } from './cache';
 export { openCache, resolveCacheDir, verifyEntry } from './cache';
 export type { DatasetInfo, SampleSource } from './dataset';
 export { disposeBatch, SPLITS, StreamingDataset } from './dataset';
@@ -66,6 +66,6 @@ export { TWITTER_2015_CLASSES, twitter2015 } from './loaders/twitter';
 export type { ProgressOption } from './progress';
 export type { DatasetName, DatasetOptionsByName } from './registry';
 export { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from './registry';
-export { stratifiedHoldout } from './split';
+export { checkHoldout, stratifiedHoldout } from './split';
 export type { SyntheticModalityOptions, SyntheticOptions } from './synthetic';
 export { synthetic } from './synthetic';

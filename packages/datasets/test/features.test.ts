@@ -123,14 +123,14 @@ describe('precomputed-feature loaders on fixture trees', () => {
       new Uint8Array(dump(Int32Array.of(2, 1, 1), [3])),
     );
     await expect(twitter2015({ root: mism, ...opts })).rejects.toThrow(
-      /dev_labels\.npy: row 2 \(sample "1"\) has label 1; the annotations say 0 \(negative\)/,
+      /dev_labels\.npy: row 2 \(sample "1"\) has label 1; the annotations \(\S+dev\.tsv line \d+\) say 0 \(negative\)/,
     );
     const ids = fresh('tw-ids');
     const man = JSON.parse(readFileSync(join(ids, 'features', 'manifest.json'), 'utf8'));
     man.splits.test.ids[0] = '99';
     writeFileSync(join(ids, 'features', 'manifest.json'), JSON.stringify(man));
     await expect(twitter2015({ root: ids, ...opts })).rejects.toThrow(
-      /manifest\.json: splits\.test\.ids lacks sample "3"/,
+      /manifest\.json: splits\.test\.ids lacks sample "3" of the annotations \(\S+test\.tsv line \d+\)/,
     );
   });
 
@@ -293,6 +293,18 @@ describe('NVGesture from frames and flow files', () => {
     };
     await expect(run()).rejects.toThrow(
       /subject3_r0\/sk_depth: 4 JPEG frame\(s\); expected at least 5/,
+    );
+    // At load time the same gap names the list file, its line and the sample.
+    await expect(nvGesture(opts)).rejects.toThrow(
+      /nvgesture_test_correct_cvpr2016_v2\.lst: line 1: sample \.\/Video_data\/class_02\/subject3_r0 lacks depth frames: \S+sk_depth has 4 JPEG frame\(s\), expected at least 5/,
+    );
+    removeDir(join(dir, 'Video_data', 'flow_data', 'train', '1.npy'));
+    await expect(nvGesture(opts)).rejects.toThrow(
+      /nvgesture_train_correct_cvpr2016_v2\.lst: line 2: sample \.\/Video_data\/class_02\/subject2_r0 lacks its flow file \S+train\/1\.npy\. 1 more listed sample\(s\) lack files: \S+nvgesture_test_correct_cvpr2016_v2\.lst line 1 \(sample .*subject3_r0\): depth frames/,
+    );
+    // Two training samples, one per class: 0.1 holds out nothing.
+    await expect(nvGesture({ ...opts, validationFraction: 0.1 })).rejects.toThrow(
+      /nvgesture_train_correct_cvpr2016_v2\.lst: nvGesture: validationFraction=0\.1 holds out no sample: each class gives round\(0\.1 x n_c\) = 0 with n_c = class_01: 1, class_02: 1 \(2 in all\)/,
     );
   });
 });

@@ -9,10 +9,16 @@
  * an existing checkpoint of the same name is moved aside first and removed only after the new
  * one is in place, so a kill at any moment leaves one complete checkpoint (`readCheckpoint`
  * falls back to the moved-aside copy).
+ *
+ * The temporary directory is `.<name>.tmp-<pid>@<host>`. A kill leaves it behind; the next
+ * `writeCheckpoint` in the same folder removes such leftovers when their process ran on this host
+ * and no longer exists. A live process's temporary directory (another run writing into the same
+ * folder, or a process on another host sharing it) is never touched.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { IgmArgumentError } from '@igm/core';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -121,6 +127,49 @@ function encode(tensors: Iterable<TensorRecord>): { bin: Buffer; entries: Manife
   return { bin, entries };
 }
 
+/** This host's name as it appears in temporary names ([A-Za-z0-9.-]). */
+function thisHost(): string {
+  return hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+}
+
+/** `.<name>.tmp-<pid>` (older versions) or `.<name>.tmp-<pid>@<host>`. */
+const TEMPORARY = /^\..+\.tmp-(\d+)(?:@([A-Za-z0-9._-]+))?$/;
+
+/** Whether process `pid` exists on this host (EPERM: it exists but belongs to another user). */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Removes the temporary checkpoint directories under `root` left by processes of this host that
+ * no longer exist (a kill during a write); returns their names. Never touches those of live
+ * processes or of other hosts.
+ */
+export async function removeDeadCheckpointTemps(root: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const host = thisHost();
+  const dead = names.filter((n) => {
+    const m = TEMPORARY.exec(n);
+    if (!m) return false;
+    const pid = Number(m[1]);
+    if (m[2] !== undefined && m[2] !== host) return false;
+    return pid !== process.pid && !processAlive(pid);
+  });
+  for (const n of dead) await rm(join(root, n), { recursive: true, force: true });
+  return dead;
+}
+
 /** Writes checkpoint `name` under `root` atomically (temp directory + rename). */
 export async function writeCheckpoint(
   root: string,
@@ -129,6 +178,7 @@ export async function writeCheckpoint(
   state: unknown,
 ): Promise<string> {
   await mkdir(root, { recursive: true });
+  await removeDeadCheckpointTemps(root);
   const { bin, entries } = encode(tensors);
   const manifest: Manifest = {
     format: CHECKPOINT_FORMAT,
@@ -136,7 +186,7 @@ export async function writeCheckpoint(
     sha256: createHash('sha256').update(bin).digest('hex'),
     tensors: entries,
   };
-  const tmp = join(root, `.${name}.tmp-${process.pid}`);
+  const tmp = join(root, `.${name}.tmp-${process.pid}@${thisHost()}`);
   const final = join(root, name);
   const old = join(root, `.${name}.old`);
   await rm(tmp, { recursive: true, force: true });

@@ -43,12 +43,15 @@ export class Progress {
     this.doneAtStart = done;
   }
 
-  /** ETA in seconds from the steps done so far in this process. */
+  /**
+   * ETA in seconds from the steps done so far in this process (never negative: re-sampled epochs
+   * can run more steps than the total estimated from the split size).
+   */
   eta(done: number): number {
     const elapsed = (this.now() - this.startTime) / 1000;
     const ran = done - this.doneAtStart;
     if (ran <= 0) return Number.NaN;
-    return (elapsed / ran) * (this.totalSteps - done);
+    return (elapsed / ran) * Math.max(0, this.totalSteps - done);
   }
 
   step(done: number, label: string, loss: number): void {

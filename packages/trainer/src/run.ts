@@ -6,8 +6,9 @@
  *     onStageStart hook (alternating trainers: reload best, reset optimizer, build T)
  *     onStageBegin
  *     for each epoch e of the stage:
- *       onEpochBegin
- *       for each training batch b (shuffled with a seed derived from `seed` and the epoch):
+ *       onEpochBegin;  epochSamples hook (a re-sampled list of training samples, or none)
+ *       for each training batch b (shuffled with a seed derived from `seed` and the epoch,
+ *       or the hook's list in its order):
  *         onBatchBegin;  tf.tidy(step.run(tools));  NaN/Inf guard;  onBatchEnd;  abort check
  *       evaluate validation and test (fused and per-modality accuracy, macro-F1, mAP)
  *       selection: best-on-validation (or test) by macro-F1 (or accuracy); best-on-test too
@@ -54,6 +55,22 @@ import { TransformDriver } from './driver';
 import { evaluateSplit, type SplitMetrics } from './evaluate';
 import { Progress, type ProgressMode, type ProgressStream } from './progress';
 import { runTrainerStep, type TrainerStep } from './step';
+
+/** What {@link RunOptions.epochSamples} gets at the start of an epoch. */
+export interface EpochSamplesContext {
+  /** The epoch about to run, counted over the whole run (0-based). */
+  readonly globalEpoch: number;
+  readonly batchSize: number;
+  /** The run seed. */
+  readonly seed: number;
+  /**
+   * True when a resumed run continues in the middle of this epoch: return the list the
+   * interrupted run used (its values were already logged).
+   */
+  readonly resumedMidEpoch: boolean;
+  /** Records a value in this epoch's `logs` (the re-sampling decision). */
+  log(name: string, value: number): void;
+}
 
 /** One stage of a staged run (IGM: one modality for `epochs` epochs). */
 export interface StageSpec {
@@ -133,6 +150,22 @@ export interface RunOptions {
   readonly config?: Record<string, unknown>;
   /** Called at the start of every stage, before `onStageBegin` (not again on resume). */
   readonly onStageStart?: (ctx: StageStartContext) => void | Promise<void>;
+  /**
+   * Re-samples the training split (SMV). Called at the start of every epoch, after
+   * `onEpochBegin`: return the epoch's training samples as positions of the training split (in
+   * its canonical order, repeats allowed) in visiting order, or undefined for the usual shuffled
+   * pass. A list is read with `indices` (no further shuffling), `batchSize` and `dropLast`, so
+   * batch b holds list entries [b * batchSize, (b + 1) * batchSize) and the epoch has its own
+   * number of batches (`batchesPerEpoch` of the steps). The list must be reproducible or kept
+   * in a callback's state, so that a resumed run visits the same samples.
+   */
+  readonly epochSamples?: (
+    ctx: EpochSamplesContext,
+  ) =>
+    | readonly number[]
+    | Int32Array
+    | undefined
+    | Promise<readonly number[] | Int32Array | undefined>;
 }
 
 /** One line of metrics.jsonl. */
@@ -239,6 +272,7 @@ const RUN_KEYS = [
   'signal',
   'config',
   'onStageStart',
+  'epochSamples',
 ];
 
 function emptyAccumulator(): EpochAccumulator {
@@ -550,7 +584,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
   };
 
   let lastLoss = Number.NaN;
-  const runStep = (batch: MultimodalBatch, stage: StageSpec): number =>
+  const runStep = (batch: MultimodalBatch, stage: StageSpec, epochBatches: number): number =>
     runTrainerStep(step, {
       model,
       driver,
@@ -558,7 +592,7 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       epoch: pos.epoch,
       globalEpoch: pos.globalEpoch,
       batchIndex: pos.batch,
-      batchesPerEpoch,
+      batchesPerEpoch: epochBatches,
       ...(staged ? { stage: stage.name } : {}),
       log: logValue,
     });
@@ -625,19 +659,43 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
       for (; pos.epoch < stage.epochs; ) {
         const started = performance.now();
         if (pos.batch === 0) await fire((cb) => cb.onEpochBegin?.(pos.globalEpoch));
+        const resumedMidEpoch = pos.batch > 0;
+        const list = options.epochSamples
+          ? await options.epochSamples({
+              globalEpoch: pos.globalEpoch,
+              batchSize,
+              seed,
+              resumedMidEpoch,
+              log: resumedMidEpoch ? () => {} : logValue,
+            })
+          : undefined;
+        const epochBatches = list
+          ? dropLast
+            ? Math.floor(list.length / batchSize)
+            : Math.ceil(list.length / batchSize)
+          : batchesPerEpoch;
         let b = 0;
         for await (const batch of dataset.batches({
           split: 'train',
           batchSize,
-          shuffle: true,
+          shuffle: !list,
           seed: epochSeed(seed, pos.globalEpoch),
           dropLast,
           augment: true,
+          ...(list ? { indices: list } : {}),
         })) {
           try {
-            if (b < pos.batch || b >= batchesPerEpoch) continue; // resume: skip batches done
+            if (b < pos.batch || b >= epochBatches) continue; // resume: skip batches done
+            if (
+              list &&
+              batch.labels.shape[0] !== Math.min(batchSize, list.length - b * batchSize)
+            ) {
+              throw new IgmArgumentError(
+                `runTraining: dataset "${dataset.name}" returned a batch of ${batch.labels.shape[0]} samples at position ${b} of a re-sampled epoch of ${list.length} samples (batch size ${batchSize}). Its batches() must honour the \`indices\` option.`,
+              );
+            }
             await fire((cb) => cb.onBatchBegin?.(b, { batch: b }));
-            const loss = runStep(batch, stage);
+            const loss = runStep(batch, stage, epochBatches);
             if (!Number.isFinite(loss)) {
               const where = `epoch ${pos.globalEpoch}${staged ? ` (stage ${pos.stage} "${stage.name}")` : ''}, batch ${b}, step ${pos.globalStep}`;
               throw new TrainingDivergedError(
@@ -671,6 +729,11 @@ export async function runTraining(options: RunOptions): Promise<RunSummary> {
             for (const t of Object.values(batch.inputs)) t.dispose();
             batch.labels.dispose();
           }
+        }
+        if (list && b !== epochBatches) {
+          throw new IgmArgumentError(
+            `runTraining: dataset "${dataset.name}" returned ${b} batches for a re-sampled epoch of ${list.length} samples (expected ${epochBatches}). Its batches() must honour the \`indices\` option.`,
+          );
         }
         // End of epoch: evaluate, select, record, checkpoint.
         const metrics = await evaluateAll();
