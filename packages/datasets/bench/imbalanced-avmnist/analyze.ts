@@ -205,7 +205,7 @@ const samples = (c: readonly number[], format: (x: number) => string = pct) => {
     .join(' ');
 };
 process.stdout.write(
-  [
+  `${[
     `${dir} · seeds ${seeds.join(',')} · ${result.epochs} epochs · weak = ${weak}`,
     row('joint'),
     row('unimodal'),
@@ -232,7 +232,7 @@ process.stdout.write(
     ...(['joint', 'unimodal'] as const).map(
       (m) => `  train loss ${m}: ${samples(result.trainLoss[m], (x) => x.toFixed(3))}`,
     ),
-  ].join('\n') + '\n',
+  ].join('\n')}\n`,
 );
 /** A line chart of the validation curves (mean over seeds), self-contained SVG. */
 function curvesSvg(): string {
@@ -248,10 +248,12 @@ function curvesSvg(): string {
   const series: Array<[string, number[], string, string]> = [
     ['unimodal fused', curves['unimodal']!['fused']!, '#1b9e77', ''],
     ['joint fused', curves['joint']!['fused']!, '#d95f02', ''],
-    ...modalities.flatMap((m, i): Array<[string, number[], string, string]> => [
-      [`unimodal ${m}`, curves['unimodal']![m]!, ['#7570b3', '#e7298a'][i % 2]!, '6 3'],
-      [`joint ${m} (weight slice)`, curves['joint']![m]!, ['#7570b3', '#e7298a'][i % 2]!, '2 3'],
-    ]),
+    ...modalities.flatMap(
+      (m, i): Array<[string, number[], string, string]> => [
+        [`unimodal ${m}`, curves['unimodal']![m]!, ['#7570b3', '#e7298a'][i % 2]!, '6 3'],
+        [`joint ${m} (weight slice)`, curves['joint']![m]!, ['#7570b3', '#e7298a'][i % 2]!, '2 3'],
+      ],
+    ),
   ];
   const grid = [0, 0.2, 0.4, 0.6, 0.8, 1]
     .map(
@@ -272,7 +274,7 @@ function curvesSvg(): string {
       return `<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${dash ? ` stroke-dasharray="${dash}"` : ''}/><line x1="${W - right + 8}" x2="${W - right + 30}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="1.6"${dash ? ` stroke-dasharray="${dash}"` : ''}/><text x="${W - right + 34}" y="${ly + 4}">${name}</text>`;
     })
     .join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11"><rect width="${W}" height="${H}" fill="#fff"/><text x="${left}" y="16" font-size="12">Validation accuracy (%), mean over seeds ${seeds.join(', ')}</text>${grid}${ticks}<text x="${(left + W - right) / 2}" y="${H - 8}" text-anchor="middle">epoch</text>${lines}</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11" role="img"><title>Validation accuracy per epoch of joint and unimodal, fused and per modality, mean over seeds ${seeds.join(', ')}</title><rect width="${W}" height="${H}" fill="#fff"/><text x="${left}" y="16" font-size="12">Validation accuracy (%), mean over seeds ${seeds.join(', ')}</text>${grid}${ticks}<text x="${(left + W - right) / 2}" y="${H - 8}" text-anchor="middle">epoch</text>${lines}</svg>\n`;
 }
 
 const svg = flag('--svg');

@@ -42,6 +42,6 @@ export function placeOnCanvas(
 export function addClippedPixelNoise(x: Float32Array, std: number, rng: Rng): void {
   for (let i = 0; i < x.length; i++) {
     const v = x[i]! + std * rng.normal();
-    x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    x[i] = Math.min(1, Math.max(0, v));
   }
 }
