@@ -111,21 +111,18 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
 
   it('places each digit on a larger canvas at a seeded position, deterministically', async () => {
     const cacheDir = join(root, 'cache-canvas');
-    const raw = { pcaEnergyRemoved: 0 } as const;
-    const plain = await avMnist({
-      fsddDir,
-      cacheDir,
-      image: raw,
-      audio: { snrDb: null },
-      ...quiet,
-    });
-    const ds = await avMnist({
-      fsddDir,
-      cacheDir,
-      image: { ...raw, canvas: 36 },
-      audio: { snrDb: null },
-      ...quiet,
-    });
+    // Clean audio and the unprocessed digit, on a canvas of `canvas` pixels a side.
+    const open = (canvas: number, seed = 0) =>
+      avMnist({
+        fsddDir,
+        cacheDir,
+        seed,
+        image: { pcaEnergyRemoved: 0, canvas },
+        audio: { snrDb: null },
+        ...quiet,
+      });
+    const plain = await open(28);
+    const ds = await open(36);
     expect(ds.modalities[1]).toEqual({ name: 'visual', kind: 'image', shape: [36, 36, 1] });
     expect(ds.info['cache']).not.toBe(plain.info['cache']);
     const pairing = JSON.parse(
@@ -154,23 +151,10 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
     });
     expect(lefts.size).toBeGreaterThan(3);
     // Same options: same entry and placements; another dataset seed draws other positions.
-    const again = await avMnist({
-      fsddDir,
-      cacheDir,
-      image: { ...raw, canvas: 36 },
-      audio: { snrDb: null },
-      ...quiet,
-    });
+    const again = await open(36);
     expect(again.info['builtNow']).toBe(false);
     expect((await collectSplit(again, 'test')).visual).toEqual(moved.visual);
-    const other = await avMnist({
-      fsddDir,
-      cacheDir,
-      seed: 3,
-      image: { ...raw, canvas: 36 },
-      audio: { snrDb: null },
-      ...quiet,
-    });
+    const other = await open(36, 3);
     const otherPairing = JSON.parse(
       readFileSync(join(other.info['cache'] as string, 'pairing.json'), 'utf8'),
     );
