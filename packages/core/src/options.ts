@@ -124,14 +124,15 @@ function valueAt(value: unknown, path: Path): unknown {
   return v;
 }
 
-/** `s` without one wrapper that keeps the value's shape (optional, nullable, default). */
+/** `s` without one wrapper that keeps the value's shape (optional, nullable, default, readonly). */
 function unwrapOnce(s: z.ZodType): z.ZodType {
   if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) return s.unwrap() as z.ZodType;
   if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault) return s.unwrap() as z.ZodType;
+  if (s instanceof z.ZodReadonly) return s.unwrap() as z.ZodType;
   return s;
 }
 
-/** `s` without its optional, nullable and default wrappers. */
+/** `s` without its optional, nullable, default and readonly wrappers. */
 function unwrap(schema: z.ZodType): z.ZodType {
   let s = schema;
   for (let next = unwrapOnce(s); next !== s; next = unwrapOnce(s)) s = next;

@@ -31,6 +31,7 @@ export const igmOptionFields = {
     ),
   order: listOption(z.string().min(1, { error: ORDER_EXPECTED }), ORDER_EXPECTED)
     .refine((o) => new Set(o).size === o.length, { error: ORDER_EXPECTED })
+    .readonly()
     .optional()
     .meta({ defaultText: "the model's (the dataset's) modality order" })
     .describe(
@@ -39,9 +40,11 @@ export const igmOptionFields = {
   epochList: listOption(
     numberOption({ min: 1, integer: true }),
     'epochs per stage: a non-empty list of integers >= 1, e.g. [25, 50, 25, 50]',
-  ).describe(
-    'Epochs of each stage, in order (CREMA-D: [25, 50] repeated 6 times; Kinetics-Sounds: [50, 100, 50, 100] in the presets).',
-  ),
+  )
+    .readonly()
+    .describe(
+      'Epochs of each stage, in order (CREMA-D: [25, 50] repeated 6 times; Kinetics-Sounds: [50, 100, 50, 100] in the presets).',
+    ),
   tau: numberOption({ min: 0 })
     .default(0.4)
     .describe(
@@ -106,6 +109,7 @@ export const igmOptionFields = {
   lrGamma: numberOption({ min: 0 }).default(0.1).describe('StepLR factor. Reference 0.1.'),
   unprojected: z
     .array(z.string(), { error: 'a list of kernel keys' })
+    .readonly()
     .optional()
     .meta({
       expected: 'a list of kernel keys',
