@@ -35,7 +35,10 @@ import {
 import { LATE_FUSION_RULES, lateFusionLabel } from './common';
 import { defineMethod, type MethodInfo, methodRun } from './method-definition';
 
-/** The shape of `igm()` from `@igm/igm` that the registry uses. */
+/**
+ * The shape of `igm()` from `@igm/igm` that the registry uses. It receives the entry's options
+ * validated, with their defaults applied (without `fusion` and `headHidden`), and `sam`.
+ */
 export type IgmFactory = (options: Record<string, unknown> & { epochList: readonly number[] }) => {
   compose(model: MultimodalModelLike): {
     readonly order: readonly string[];
