@@ -17,10 +17,8 @@ import {
   createMethod,
   getMethod,
   type MethodEnvironment,
-  methods,
   planBudget,
   preset,
-  presets,
   scaleBudget,
 } from '../src';
 
@@ -68,11 +66,32 @@ function plain(value: unknown): unknown {
   );
 }
 
+/** The preset files and methods of the capture (later ones are not in the fixture). */
+const CAPTURED_PRESETS = ['cremad', 'kinetics-sounds', 'av-mnist', 'synthetic'];
+const CAPTURED_METHODS = [
+  'joint',
+  'unimodal',
+  'ogr-gb',
+  'ogm-ge',
+  'ogm',
+  'mses',
+  'pmr',
+  'agm',
+  'domfn',
+  'mslr',
+  'mla',
+  'mmpareto',
+  'reconboost',
+  'smv',
+  'igm',
+  'igm-no-sam',
+];
+
 function cases(): Case[] {
   const out: Case[] = [];
-  for (const [file, p] of Object.entries(presets)) {
+  for (const file of CAPTURED_PRESETS) {
     const conv = file !== 'synthetic';
-    for (const method of Object.keys(p.methods)) {
+    for (const method of CAPTURED_METHODS) {
       const base = preset(file, method);
       out.push({ id: `${file}/${method}`, method, options: base, conv });
       for (const n of [3, 20]) {
@@ -85,7 +104,7 @@ function cases(): Case[] {
       }
     }
   }
-  for (const method of Object.keys(methods)) {
+  for (const method of CAPTURED_METHODS) {
     const options = method.startsWith('igm') ? { epochList: [1, 2] } : {};
     out.push({ id: `${method}/defaults`, method, options });
     if (getMethod(method).modalities.max >= 3) {
@@ -289,7 +308,11 @@ describe('resolved method options (run configs) are those captured before the sc
   }>(FIXTURE);
 
   it('covers the same cases as the fixture', () => {
-    expect(cases().map((c) => c.id)).toEqual(Object.keys(fixture.resolved));
+    expect(
+      cases()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(Object.keys(fixture.resolved).sort());
   });
 
   for (const c of cases()) {
