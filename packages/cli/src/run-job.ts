@@ -16,15 +16,15 @@ import { createMethod } from '@igm/baselines';
 import type { Callback, MultimodalDataset, MultimodalModelLike } from '@igm/core';
 import { allCoalitions, coalitionKey, imbalanceDegree, shapleyContributions } from '@igm/metrics';
 import {
+  fileSystemCheckpoints,
   inferenceBatches,
   linearProbe,
   type RunSummary,
-  readCheckpoint,
   restoreVariables,
   runTraining,
   type SplitMetrics,
   type EpochRecord as TrainerEpoch,
-} from '@igm/trainer';
+} from '@igm/trainer/node';
 import * as tf from '@tensorflow/tfjs';
 import type { CompareConfig } from './config';
 import type { RunSpec } from './plan';
@@ -138,7 +138,7 @@ async function loadBestWeights(
   model: MultimodalModelLike,
   checkpointDir: string,
 ): Promise<boolean> {
-  const best = await readCheckpoint(checkpointDir, 'best');
+  const best = await fileSystemCheckpoints(checkpointDir).load('best');
   if (!best) return false;
   const named = [
     ...model.params().map((p) => ({ name: `model/${p.key}`, variable: p.variable })),

@@ -44,6 +44,8 @@ export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
 export type { AdapterModelLike, TfjsOptimizerOptions } from './tfjs-adapter';
 export { IgmTfjsOptimizer, toTfjsOptimizer } from './tfjs-adapter';
 
-// 7. Utilities every package shares: the seeded RNG, seed mixing, errors and argument checks.
+// 7. Utilities every package shares: the seeded RNG, seed mixing, errors, argument checks and
+//    option schemas.
 export { createRng, mixSeed } from './rng';
 export * from './errors';
+export * from './options';

@@ -12,7 +12,14 @@ export type {
   AvMnistOptions,
   AvMnistSample,
 } from './avmnist';
-export { AV_MNIST_DEFAULT_SNR_DB, AV_MNIST_VERSION, avMnist } from './avmnist';
+export {
+  AV_MNIST_DEFAULT_SNR_DB,
+  AV_MNIST_IMBALANCED,
+  AV_MNIST_VERSION,
+  type AvMnistImbalancedOptions,
+  avMnist,
+  avMnistImbalanced,
+} from './avmnist';
 export type { CacheEntry, CacheInputs, CacheManifest } from './cache';
 export { openCache, resolveCacheDir, verifyEntry } from './cache';
 export type { DatasetInfo, SampleSource } from './dataset';

@@ -3,7 +3,12 @@
  * the summary `igm data info` prints.
  */
 import { IgmArgumentError, type MultimodalDataset } from '@igm/core';
-import { type AvMnistOptions, avMnist } from './avmnist';
+import {
+  type AvMnistImbalancedOptions,
+  type AvMnistOptions,
+  avMnist,
+  avMnistImbalanced,
+} from './avmnist';
 import { SPLITS, StreamingDataset } from './dataset';
 import { type CremaDOptions, cremaD } from './loaders/crema-d';
 import { type KineticsSoundsOptions, kineticsSounds } from './loaders/kinetics-sounds';
@@ -15,6 +20,7 @@ import { resolveModalities, type SyntheticOptions, synthetic } from './synthetic
 export interface DatasetOptionsByName {
   synthetic: SyntheticOptions;
   'av-mnist': AvMnistOptions;
+  'av-mnist-imbalanced': AvMnistImbalancedOptions;
   'crema-d': CremaDOptions;
   'kinetics-sounds': KineticsSoundsOptions;
   'twitter-2015': Twitter2015Options;
@@ -27,6 +33,7 @@ export type DatasetName = keyof DatasetOptionsByName;
 export const DATASET_NAMES: readonly DatasetName[] = [
   'synthetic',
   'av-mnist',
+  'av-mnist-imbalanced',
   'crema-d',
   'kinetics-sounds',
   'twitter-2015',
@@ -45,6 +52,8 @@ export async function loadDataset<N extends DatasetName>(
       return synthetic(o);
     case 'av-mnist':
       return avMnist(o);
+    case 'av-mnist-imbalanced':
+      return avMnistImbalanced(o);
     case 'crema-d':
       return cremaD(o);
     case 'kinetics-sounds':
@@ -65,6 +74,7 @@ export async function loadDataset<N extends DatasetName>(
 /** Modality names of the datasets whose modalities do not depend on options, in loader order. */
 const FIXED_MODALITIES: Readonly<Record<string, readonly string[]>> = {
   'av-mnist': ['audio', 'visual'],
+  'av-mnist-imbalanced': ['audio', 'visual'],
   'crema-d': ['audio', 'visual'],
   'kinetics-sounds': ['audio', 'visual'],
   'twitter-2015': ['text', 'image'],
