@@ -889,3 +889,109 @@ EXPORT void winograd_filter_grad_output(const float *acc, float *dW, int inC, in
     }
   }
 }
+
+/*
+ * Elementwise float32 arithmetic with the broadcasts training needs, for the Add, Sub, Multiply
+ * and RealDiv kernels: out[r, c] = a[.] op b[.] over a rows x cols grid, where each operand is
+ * read by its mode:
+ *   0: full     a[r * cols + c]
+ *   1: columns  a[c]            (a vector along the last axis: bias, BatchNorm's channel vectors)
+ *   2: rows     a[r]            (one value per row: [N, 1] against [N, C])
+ *   3: scalar   a[0]
+ * op: 0 add, 1 sub, 2 mul, 3 div. One IEEE float32 operation per element (no fused forms), so
+ * results equal any other correctly rounded float32 implementation. Callers split rows (or, for
+ * modes 0 and 3 alone, one long row) over threads by offsetting the pointers.
+ */
+static inline v128_t binary_v(int op, v128_t x, v128_t y) {
+  switch (op) {
+    case 0: return wasm_f32x4_add(x, y);
+    case 1: return wasm_f32x4_sub(x, y);
+    case 2: return wasm_f32x4_mul(x, y);
+    default: return wasm_f32x4_div(x, y);
+  }
+}
+static inline float binary_s(int op, float x, float y) {
+  switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    default: return x / y;
+  }
+}
+
+/* One row: a and b advance by sa, sb (1 or 0) per element. */
+static inline void binary_row(int op, const float *a, int sa, const float *b, int sb, float *out,
+                              int n) {
+  int i = 0;
+  if (sa && sb) {
+    for (; i + 8 <= n; i += 8) {
+      wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), wasm_v128_load(b + i)));
+      wasm_v128_store(out + i + 4, binary_v(op, wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+    }
+    for (; i + 4 <= n; i += 4)
+      wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), wasm_v128_load(b + i)));
+    for (; i < n; i++) out[i] = binary_s(op, a[i], b[i]);
+  } else if (sa) {
+    const v128_t y = wasm_f32x4_splat(b[0]);
+    for (; i + 8 <= n; i += 8) {
+      wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), y));
+      wasm_v128_store(out + i + 4, binary_v(op, wasm_v128_load(a + i + 4), y));
+    }
+    for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), y));
+    for (; i < n; i++) out[i] = binary_s(op, a[i], b[0]);
+  } else if (sb) {
+    const v128_t x = wasm_f32x4_splat(a[0]);
+    for (; i + 8 <= n; i += 8) {
+      wasm_v128_store(out + i, binary_v(op, x, wasm_v128_load(b + i)));
+      wasm_v128_store(out + i + 4, binary_v(op, x, wasm_v128_load(b + i + 4)));
+    }
+    for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, binary_v(op, x, wasm_v128_load(b + i)));
+    for (; i < n; i++) out[i] = binary_s(op, a[0], b[i]);
+  } else {
+    const float v = binary_s(op, a[0], b[0]);
+    for (; i < n; i++) out[i] = v;
+  }
+}
+
+static inline void binary_grid(int op, const float *a, int am, const float *b, int bm, float *out,
+                               int rows, int cols) {
+  const int sa = am <= 1, sb = bm <= 1;
+  for (int r = 0; r < rows; r++) {
+    const float *pa = am == 0 ? a + (long)r * cols : am == 2 ? a + r : a;
+    const float *pb = bm == 0 ? b + (long)r * cols : bm == 2 ? b + r : b;
+    binary_row(op, pa, sa, pb, sb, out + (long)r * cols, cols);
+  }
+}
+
+EXPORT void binary_f32(int op, const float *a, int am, const float *b, int bm, float *out,
+                       int rows, int cols) {
+  /* One specialisation per op, so the inner loops carry no switch. */
+  switch (op) {
+    case 0: binary_grid(0, a, am, b, bm, out, rows, cols); break;
+    case 1: binary_grid(1, a, am, b, bm, out, rows, cols); break;
+    case 2: binary_grid(2, a, am, b, bm, out, rows, cols); break;
+    default: binary_grid(3, a, am, b, bm, out, rows, cols); break;
+  }
+}
+
+/*
+ * The FusedBatchNorm forward (inference form, also what tfjs-layers trains through) over a
+ * rows x C grid (C: the last axis): out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c], where the
+ * caller passes k[c] = scale[c] / sqrt(variance[c] + epsilon) (computed in float64) and the
+ * per-channel vectors as C floats. Rows split over threads.
+ */
+EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, const float *offset,
+                           float *out, int rows, int C) {
+  const int C4 = C & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * C;
+    float *o = out + (long)r * C;
+    int c = 0;
+    for (; c < C4; c += 4) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c));
+      wasm_v128_store(o + c, wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
+                                            wasm_v128_load(offset + c)));
+    }
+    for (; c < C; c++) o[c] = (xr[c] - mean[c]) * k[c] + offset[c];
+  }
+}

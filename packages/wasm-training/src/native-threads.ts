@@ -94,6 +94,8 @@ const EXPORTS: Record<NativeKernelName, true> = {
   conv2d_winograd: true,
   conv2d_winograd_filter_grad: true,
   winograd_filter_grad_output: true,
+  binary_f32: true,
+  batch_norm_f32: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

@@ -75,6 +75,31 @@ export interface NativeKernels {
    * outW, outC, padTop, padLeft, t0, t1, chunk, relu (0/1).
    */
   conv2d_winograd(...pointersGeometryAndRange: number[]): void;
+  /**
+   * out[r, c] = a op b over a rows x cols grid (op: 0 add, 1 sub, 2 mul, 3 div), each operand
+   * read by its mode: 0 full, 1 a vector along the last axes (index c), 2 one value per row, 3
+   * a scalar.
+   */
+  binary_f32(
+    op: number,
+    a: number,
+    modeA: number,
+    b: number,
+    modeB: number,
+    out: number,
+    rows: number,
+    cols: number,
+  ): void;
+  /** out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid. */
+  batch_norm_f32(
+    x: number,
+    mean: number,
+    k: number,
+    offset: number,
+    out: number,
+    rows: number,
+    C: number,
+  ): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */

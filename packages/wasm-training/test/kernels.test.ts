@@ -1,5 +1,6 @@
 import { expectAllClose, tf } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planBinary } from '../src/binary';
 import {
   nativeKernels,
   relaxedSimdSupported,
@@ -822,5 +823,179 @@ describe('SIMD kernels', () => {
         return [tf.matMul(a, t([2, rows, 3], 72), true, false)];
       });
     }
+  });
+});
+
+describe('Add, Sub, Multiply, RealDiv, Cast, FusedBatchNorm (wasm, overrides) vs cpu', () => {
+  // Every read mode of binary_f32 (full, last-axes vector, one value per row, scalar), both
+  // operand orders, odd sizes (SIMD tails), and broadcasts it leaves to the stock kernel.
+  const shapes: Array<[number[], number[]]> = [
+    [
+      [3, 5, 7],
+      [3, 5, 7],
+    ],
+    [[3, 5, 7], [7]],
+    [
+      [1, 1, 7],
+      [3, 5, 7],
+    ],
+    [
+      [3, 5, 7],
+      [5, 7],
+    ],
+    [
+      [4, 9],
+      [4, 1],
+    ],
+    [
+      [4, 1],
+      [4, 9],
+    ],
+    [
+      [3, 5, 1],
+      [3, 5, 7],
+    ],
+    [[2, 3, 4, 5], [1]],
+    [[], [2, 3, 4, 5]],
+    [[1, 1], [1]],
+    [[13], [13]],
+    [
+      [3, 1, 7],
+      [3, 5, 7],
+    ], // a middle axis broadcast: stock
+    [
+      [1, 5, 1],
+      [3, 5, 7],
+    ], // stock
+  ];
+  it('plans each broadcast as a rows x cols grid with one read mode per operand', () => {
+    expect(planBinary([3, 5, 7], [3, 5, 7], [3, 5, 7])).toEqual({
+      rows: 1,
+      cols: 105,
+      modeA: 0,
+      modeB: 0,
+    });
+    expect(planBinary([], [3, 5], [3, 5])).toEqual({ rows: 1, cols: 15, modeA: 3, modeB: 0 });
+    expect(planBinary([3, 5, 7], [7], [3, 5, 7])).toEqual({
+      rows: 15,
+      cols: 7,
+      modeA: 0,
+      modeB: 1,
+    });
+    expect(planBinary([1, 1, 1, 64], [8, 4, 4, 64], [8, 4, 4, 64])).toEqual({
+      rows: 128,
+      cols: 64,
+      modeA: 1,
+      modeB: 0,
+    });
+    expect(planBinary([3, 5, 7], [5, 7], [3, 5, 7])).toEqual({
+      rows: 3,
+      cols: 35,
+      modeA: 0,
+      modeB: 1,
+    });
+    expect(planBinary([4, 1], [4, 9], [4, 9])).toEqual({ rows: 4, cols: 9, modeA: 2, modeB: 0 });
+    expect(planBinary([3, 1, 7], [3, 5, 7], [3, 5, 7])).toBeNull();
+    expect(planBinary([1, 5, 1], [3, 5, 7], [3, 5, 7])).toBeNull();
+  });
+
+  for (const [sa, sb] of shapes) {
+    it(`a ${JSON.stringify(sa)} op b ${JSON.stringify(sb)}: values and gradients of add, sub, mul, div`, async () => {
+      await expectParity(`binary ${sa} ${sb}`, () => {
+        const a = t(sa, 71);
+        // Divisors kept away from 0: 1.5 + uniform(-1, 1).
+        const b = tf.add(t(sb, 72), 1.5);
+        const f = (x: tf.Tensor, y: tf.Tensor) =>
+          tf.sum(
+            tf.mul(
+              tf.add(tf.sub(tf.mul(x, y), tf.div(x, y)), tf.add(x, y)),
+              t(tf.broadcastTo(x, tf.broadcast_util.assertAndGetBroadcastShape(sa, sb)).shape, 73),
+            ),
+          );
+        const [ga, gb] = tf.grads(f)([a, b]);
+        return [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), ga!, gb!];
+      });
+    });
+  }
+
+  it('large tensors (split over threads where there are helpers): equal to cpu bit for bit', async () => {
+    const f = () => {
+      const a = t([300, 1000], 74);
+      const b = tf.add(t([1000], 75), 2);
+      const c = t([300, 1000], 76);
+      return [tf.div(a, b), tf.mul(a, c), tf.sub(c, tf.scalar(0.25)), tf.add(b, a)];
+    };
+    const cpu = await onBackend('cpu', f);
+    const wasm = await onBackend('wasm', f);
+    // +, -, * of float32 are exact in the cpu backend's float64 before rounding, so equal; / too
+    // except in rare double-rounding cases (none in these inputs).
+    for (let i = 0; i < cpu.length; i++) expect(wasm[i]).toEqual(cpu[i]);
+  });
+
+  it('NaN, Infinity, division by zero and signed zeros as in the cpu backend', async () => {
+    const f = () => {
+      const a = tf.tensor1d([Number.NaN, 1, -1, 0, -0, Number.POSITIVE_INFINITY, 3, 5, 0]);
+      const b = tf.tensor1d([1, 0, 0, 0, 1, Number.POSITIVE_INFINITY, -0, 2, -0]);
+      return [tf.div(a, b), tf.mul(a, b), tf.sub(a, b), tf.add(a, b), tf.div(a, tf.scalar(0))];
+    };
+    const cpu = await onBackend('cpu', f);
+    const wasm = await onBackend('wasm', f);
+    for (let i = 0; i < cpu.length; i++) {
+      expect(Array.from(wasm[i]!).map((v) => (Object.is(v, -0) ? '-0' : String(v)))).toEqual(
+        Array.from(cpu[i]!).map((v) => (Object.is(v, -0) ? '-0' : String(v))),
+      );
+    }
+  });
+
+  it('int32 arithmetic and float32/int32 casts (stock paths) still agree', async () => {
+    await expectParity('int32 and casts', () => {
+      const i = tf.tensor2d([1, 2, 3, 4, -5, 6], [2, 3], 'int32');
+      const j = tf.tensor1d([2, -3, 4], 'int32');
+      const x = t([2, 3], 77);
+      return [
+        tf.cast(tf.add(i, j), 'float32'),
+        tf.cast(tf.mul(i, j), 'float32'),
+        tf.cast(tf.sub(i, j), 'float32'),
+        tf.cast(tf.cast(tf.mul(x, 10), 'int32'), 'float32'),
+        tf.cast(x, 'float32'),
+        tf.cast(tf.cast(i, 'int32'), 'float32'),
+      ];
+    });
+  });
+
+  it('cast to the same dtype shares the data; disposing either side keeps the other', async () => {
+    await expectParity('cast share', () => {
+      const x = t([3, 4], 78);
+      const y = tf.cast(x, 'float32');
+      x.dispose();
+      const i = tf.tensor1d([1, 2, 3], 'int32');
+      const j = tf.cast(i, 'int32');
+      i.dispose();
+      return [tf.add(y, 1), tf.cast(j, 'float32')];
+    });
+  });
+
+  it('batch norm forward with vectors and scalars of any rank, no offset or scale, and gradients', async () => {
+    await expectParity('fused batch norm', () => {
+      const x = t([2, 3, 4, 5], 79);
+      const mean = t([5], 80);
+      const variance = tf.add(tf.abs(t([5], 81)), 0.1);
+      const offset = t([5], 82);
+      const scale = t([5], 83);
+      const mean4 = tf.reshape(mean, [1, 1, 1, 5]);
+      const variance4 = tf.reshape(variance, [1, 1, 1, 5]);
+      const f = (a: tf.Tensor, s: tf.Tensor, o: tf.Tensor) =>
+        tf.sum(tf.square(tf.batchNorm(a, mean, variance, o, s, 1e-3)));
+      const [gx, gs, go] = tf.grads(f)([x, scale, offset]);
+      return [
+        tf.batchNorm(x, mean, variance, offset, scale, 1e-3),
+        tf.batchNorm(x, mean4, variance4, undefined, undefined, 1e-5),
+        tf.batchNorm(x, tf.scalar(0.3), tf.scalar(2), tf.scalar(-1), tf.scalar(1.5), 0.01),
+        tf.batchNorm(t([7, 3], 84), t([3], 85), tf.add(tf.abs(t([3], 86)), 0.5)),
+        gx!,
+        gs!,
+        go!,
+      ];
+    });
   });
 });

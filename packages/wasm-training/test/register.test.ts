@@ -34,6 +34,12 @@ describe('registerWasmTrainingKernels', () => {
       Mean: 'override',
       Tile: 'override',
       Identity: 'override',
+      Add: 'override',
+      Sub: 'override',
+      Multiply: 'override',
+      RealDiv: 'override',
+      Cast: 'override',
+      FusedBatchNorm: 'override',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
     expect(registerWasmTrainingKernels()).toEqual(first);

@@ -175,6 +175,35 @@ describe('useThreadedWasmBackend', () => {
     }
   });
 
+  it('splits large elementwise arithmetic and batch norm over both threads, bit-identical to one thread and to cpu', async () => {
+    // 300 x 1001 = 300300 elements (>= 2^18): split by rows (channel vectors, per-row values)
+    // or along the one long row (full and scalar operands; 1001 is not a multiple of 4).
+    const f = () => {
+      const a = tf.tensor2d(seeded([300, 1001], 11), [300, 1001]);
+      const c = tf.tensor2d(seeded([300, 1001], 12), [300, 1001]);
+      const v = tf.add(tf.tensor1d(seeded([1001], 13)), 2);
+      const r = tf.add(tf.tensor2d(seeded([300, 1], 14), [300, 1]), 2);
+      const variance = tf.add(tf.abs(tf.tensor1d(seeded([1001], 15))), 0.5);
+      return [
+        tf.mul(a, c),
+        tf.sub(a, tf.scalar(0.5)),
+        tf.div(a, v),
+        tf.add(r, a),
+        tf.batchNorm(a, v, variance, tf.tensor1d(seeded([1001], 16)), v, 1e-3),
+      ];
+    };
+    const cpu = await onBackend('cpu', f);
+    await tf.setBackend('wasm');
+    const { split, single } = helpersOnThenOff(f);
+    for (let i = 0; i < split.length; i++) {
+      expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
+      // One float32 operation per element (+, -, *, / equal the cpu backend's rounding); batch
+      // norm rounds its float32 steps differently from the cpu backend's float64 formula.
+      if (i < 4) expect(Array.from(split[i]!)).toEqual(Array.from(cpu[i]!));
+      else expectAllClose(split[i]!, cpu[i]!, { atol: 1e-5, rtol: 1e-5, label: 'batch norm' });
+    }
+  });
+
   it("reports a helper thread's trap as an error naming the thread and the kernel", () => {
     const backend = tf.backend() as never as WasmBackendLike;
     const pool = nativeThreads(backend)!;
