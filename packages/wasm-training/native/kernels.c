@@ -676,21 +676,31 @@ static void winograd_input(const float *x, float *V, int inH, int inW, int inC, 
  * y (NHWC) = bias + conv2d(x, W) (then ReLU if relu) for the output tiles t0..t1 (tile index
  * over batch x tilesH x tilesW, 2x2 outputs each), chunk tiles at a time, with U from
  * winograd_filter and the caller's scratch V (16 x chunk x inC) and M (16 x chunk x outC).
- * bias: heap offset or 0 for none. Threads split the tiles (disjoint outputs).
+ * bias: heap offset or 0 for none. With `packed`, the 16 products run in the packed product
+ * (`scratch`: gemm_packed_scratch_floats(outC) floats), which reads each U[xi] (inC x outC) once
+ * per chunk into cache-sized panels; else in gemm_acc, which re-reads U[xi] for every 4 rows of
+ * tiles and wins while U[xi] stays in cache. Threads split the tiles (disjoint outputs).
  */
 EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, float *y, float *V,
                             float *M, int inH, int inW, int inC, int outH, int outW, int outC,
-                            int padT, int padL, int t0, int t1, int chunk, int relu) {
+                            int padT, int padL, int t0, int t1, int chunk, int relu,
+                            float *scratch, int packed) {
   const int O4 = outC & ~3;
   for (int q0 = t0; q0 < t1; q0 += chunk) {
     const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
     const int n = q1 - q0;
     winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
     /* M[xi] = V[xi] U[xi] */
-    zero_f32(M, 16 * n * outC);
-    for (int xi = 0; xi < 16; xi++)
-      gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
-               M + (long)xi * n * outC, outC, n, outC, inC);
+    if (packed) {
+      for (int xi = 0; xi < 16; xi++)
+        gemm_packed_2d(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC, 1,
+                       M + (long)xi * n * outC, outC, n, inC, 0, outC, 0, scratch);
+    } else {
+      zero_f32(M, 16 * n * outC);
+      for (int xi = 0; xi < 16; xi++)
+        gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
+                 M + (long)xi * n * outC, outC, n, outC, inC);
+    }
     /* y = A^T m A (+ bias, ReLU) */
     for (int t = 0; t < n; t++) {
       const struct tile_origin to = tile_origin_of(q0 + t, outH, outW);

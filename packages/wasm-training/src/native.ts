@@ -72,7 +72,8 @@ export interface NativeKernels {
    * y = bias + conv2d(x, W) (then ReLU if relu) for 3x3, stride 1, dilation 1, by Winograd
    * F(2x2, 3x3) over output tiles t0..t1. Arguments: x, U, bias (0 for none), y, V, M (heap
    * offsets; V and M are 16 x chunk x inC and 16 x chunk x outC scratch), inH, inW, inC, outH,
-   * outW, outC, padTop, padLeft, t0, t1, chunk, relu (0/1).
+   * outW, outC, padTop, padLeft, t0, t1, chunk, relu (0/1), scratch (gemm_packed_scratch_floats(outC)
+   * floats when packed, else 0), packed (0/1: the packed product or gemm_acc).
    */
   conv2d_winograd(...pointersGeometryAndRange: number[]): void;
   /**

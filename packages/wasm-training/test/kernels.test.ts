@@ -221,7 +221,9 @@ describe('Conv2D / FusedConv2D 3x3 stride 1 by Winograd F(2x2, 3x3), weight grad
     },
     // more tiles than one chunk
     { x: [4, 30, 26, 16], f: [3, 3, 16, 24], pad: 'same', activation: 'relu', bias: true },
-    // 370 x 370 channels (> 2^17): the weight gradient's products are packed
+    // 64 x 64 channels: the forward products are packed, 306 tiles = two chunks (the second short)
+    { x: [2, 34, 18, 64], f: [3, 3, 64, 64], pad: 'same', activation: 'relu', bias: true },
+    // 370 x 370 channels (>= 256 x 256): the weight gradient's products are packed too
     { x: [1, 7, 6, 370], f: [3, 3, 370, 370], pad: 'valid', activation: 'linear', bias: false },
     // not Winograd: elu, and fewer than 8 input channels, go to the stock kernel
     { x: [2, 6, 6, 8], f: [3, 3, 8, 8], pad: 'same', activation: 'elu', bias: true },
