@@ -23,6 +23,14 @@
 #define F32X4_MADD(a, b, c) wasm_f32x4_add((c), wasm_f32x4_mul((a), (b)))
 #endif
 
+/*
+ * max(v, 0) with f32x4.max semantics, those of the cpu backend's ReLU (Math.max(0, x)): NaN stays
+ * NaN, -0 becomes +0.
+ */
+static inline float relu1(float v) {
+  return wasm_f32x4_extract_lane(wasm_f32x4_max(wasm_f32x4_splat(v), wasm_f32x4_splat(0.0f)), 0);
+}
+
 static inline void copy_f32(float *dst, const float *src, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
@@ -734,10 +742,10 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
           dq = wasm_f32x4_add(dq, bv);
         }
         if (relu) {
-          a = wasm_f32x4_pmax(z, a);
-          bq = wasm_f32x4_pmax(z, bq);
-          cq = wasm_f32x4_pmax(z, cq);
-          dq = wasm_f32x4_pmax(z, dq);
+          a = wasm_f32x4_max(a, z);
+          bq = wasm_f32x4_max(bq, z);
+          cq = wasm_f32x4_max(cq, z);
+          dq = wasm_f32x4_max(dq, z);
         }
         wasm_v128_store(y00 + o, a);
         if (w2) wasm_v128_store(y01 + o, bq);
@@ -757,7 +765,7 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
                         s1[1] - s1[2] - s1[3]};
         for (int k = 0; k < 4; k++) {
           if (bias) out[k] += bias[o];
-          if (relu) out[k] = out[k] < 0.0f ? 0.0f : out[k];
+          if (relu) out[k] = relu1(out[k]);
         }
         y00[o] = out[0];
         if (w2) y01[o] = out[1];
@@ -1003,5 +1011,43 @@ EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, co
                                             wasm_v128_load(offset + c)));
     }
     for (; c < C; c++) o[c] = (xr[c] - mean[c]) * k[c] + offset[c];
+  }
+}
+
+/* out[i] = max(x[i], 0) (relu1's semantics). */
+EXPORT void relu_f32(const float *x, float *out, int n) {
+  const v128_t z = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    wasm_v128_store(out + i, wasm_f32x4_max(wasm_v128_load(x + i), z));
+    wasm_v128_store(out + i + 4, wasm_f32x4_max(wasm_v128_load(x + i + 4), z));
+  }
+  for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, wasm_f32x4_max(wasm_v128_load(x + i), z));
+  for (; i < n; i++) out[i] = relu1(x[i]);
+}
+
+/*
+ * The epilogue of _FusedMatMul, in place on a rows x cols product y: y[r, c] = act(y[r, c] + bias)
+ * with bias read by biasMode (0: none, 1: bias[c], 3: bias[0]) and act ReLU (relu != 0, as
+ * relu_f32) or the identity.
+ */
+EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, int cols, int relu) {
+  const v128_t z = wasm_f32x4_splat(0.0f);
+  for (int r = 0; r < rows; r++) {
+    float *row = y + (long)r * cols;
+    int c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      v128_t v = wasm_v128_load(row + c);
+      if (biasMode == 1) v = wasm_f32x4_add(v, wasm_v128_load(bias + c));
+      else if (biasMode == 3) v = wasm_f32x4_add(v, wasm_f32x4_splat(bias[0]));
+      if (relu) v = wasm_f32x4_max(v, z);
+      wasm_v128_store(row + c, v);
+    }
+    for (; c < cols; c++) {
+      float v = row[c];
+      if (biasMode == 1) v += bias[c];
+      else if (biasMode == 3) v += bias[0];
+      row[c] = relu ? relu1(v) : v;
+    }
   }
 }

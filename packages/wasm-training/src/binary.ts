@@ -1,6 +1,6 @@
 /**
  * Elementwise float32 kernels for training's arithmetic: Add, Sub, Multiply, RealDiv (with the
- * broadcasts layers use), FusedBatchNorm, and Cast to the same dtype.
+ * broadcasts layers use), Relu, FusedBatchNorm, and Cast to the same dtype.
  *
  * A training step is mostly products by count of FLOPs, but by count of kernels it is mostly this
  * arithmetic: BatchNorm's forward and backward (x - mean, dy * scale, the tiled channel vectors),
@@ -25,6 +25,7 @@ import {
   Multiply,
   type NamedAttrMap,
   RealDiv,
+  Relu,
   Sub,
   type TensorInfo,
   util,
@@ -165,6 +166,33 @@ export function makeBinary(stock: KernelImpl, name: BinaryKernelName): KernelImp
   };
 }
 
+/**
+ * Relu: max(x, 0) in SIMD (`relu_f32`) with the cpu backend's Math.max(0, x) semantics (NaN
+ * stays NaN, -0 becomes +0); large tensors over the helper threads. Besides the speed, on the threaded backend this keeps ReLU
+ * off XNNPACK's thread pool, whose worker spins for a while after every call and so takes the
+ * second core from this package's helper thread (an MLP step then never wakes that pool).
+ */
+export function makeRelu(stock: KernelImpl): KernelImpl {
+  return (args) => {
+    const x = args.inputs['x']!;
+    const backend = args.backend as WasmBackendLike;
+    const native = x.dtype === 'float32' ? nativeKernels(backend) : null;
+    if (native === null) return stock(args);
+    const out = backend.makeOutput(x.shape, 'float32');
+    const n = util.sizeFromShape(x.shape);
+    if (n === 0) return out;
+    const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
+    const px = ptr(backend, x);
+    const po = ptr(backend, out);
+    runParts(
+      backend,
+      'relu_f32',
+      splitRange(n, threads, 4).map(([i0, i1]) => [px + 4 * i0, po + 4 * i0, i1 - i0]),
+    );
+    return out;
+  };
+}
+
 type RefCounted = WasmBackendLike & { incRef(dataId: DataId): void };
 
 /** Cast to the tensor's own dtype shares its data (as the cpu backend does); others: stock. */
@@ -244,4 +272,4 @@ export function makeFusedBatchNorm(stock: KernelImpl): KernelImpl {
   };
 }
 
-export { Add, Cast, FusedBatchNorm, Multiply, RealDiv, Sub };
+export { Add, Cast, FusedBatchNorm, Multiply, RealDiv, Relu, Sub };

@@ -96,6 +96,8 @@ const EXPORTS: Record<NativeKernelName, true> = {
   winograd_filter_grad_output: true,
   binary_f32: true,
   batch_norm_f32: true,
+  relu_f32: true,
+  bias_act_f32: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

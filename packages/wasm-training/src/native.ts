@@ -91,6 +91,20 @@ export interface NativeKernels {
     rows: number,
     cols: number,
   ): void;
+  /** out[i] = max(x[i], 0) as the cpu backend's Math.max(0, x): NaN stays NaN, -0 becomes +0. */
+  relu_f32(x: number, out: number, n: number): void;
+  /**
+   * y[r, c] = act(y[r, c] + bias) in place (biasMode 0: no bias, 1: bias[c], 3: bias[0]; act:
+   * ReLU when relu is 1, else the identity).
+   */
+  bias_act_f32(
+    y: number,
+    bias: number,
+    biasMode: number,
+    rows: number,
+    cols: number,
+    relu: number,
+  ): void;
   /** out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid. */
   batch_norm_f32(
     x: number,

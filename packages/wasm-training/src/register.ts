@@ -3,6 +3,7 @@
  */
 import { checkKnownKeys, IgmArgumentError } from '@igm/core';
 import {
+  _FusedMatMul,
   Add,
   BatchMatMul,
   Cast,
@@ -21,6 +22,7 @@ import {
   Mean,
   Multiply,
   RealDiv,
+  Relu,
   registerKernel,
   Sub,
   Sum,
@@ -28,8 +30,8 @@ import {
   UnsortedSegmentSum,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
-import { makeBatchMatMul } from './batch-mat-mul';
-import { makeBinary, makeCast, makeFusedBatchNorm } from './binary';
+import { makeBatchMatMul, makeFusedMatMul } from './batch-mat-mul';
+import { makeBinary, makeCast, makeFusedBatchNorm, makeRelu } from './binary';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
@@ -58,6 +60,8 @@ export const WASM_TRAINING_KERNELS = [
   RealDiv,
   Cast,
   FusedBatchNorm,
+  Relu,
+  _FusedMatMul,
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -124,6 +128,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return makeCast(stockImpl(Cast));
     case FusedBatchNorm:
       return makeFusedBatchNorm(stockImpl(FusedBatchNorm));
+    case Relu:
+      return makeRelu(stockImpl(Relu));
+    case _FusedMatMul:
+      return makeFusedMatMul(stockImpl(_FusedMatMul), makeBatchMatMul(stockImpl(BatchMatMul)));
   }
 }
 
@@ -151,6 +159,9 @@ function build(name: WasmTrainingKernel): KernelImpl {
  *   scalar operands in one SIMD pass (large tensors over the helper threads); others: stock.
  * - Cast (override): to the tensor's own dtype shares its data instead of copying it.
  * - FusedBatchNorm (override): (x - mean) * scale / sqrt(variance + eps) + offset in one SIMD pass.
+ * - Relu (override): one SIMD pass (large tensors over the helper threads).
+ * - _FusedMatMul (override): the product on this package's BatchMatMul, then bias and ReLU in
+ *   one pass; other activations: stock.
  */
 export function registerWasmTrainingKernels(
   options: RegisterWasmTrainingOptions = {},

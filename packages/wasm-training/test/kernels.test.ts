@@ -1001,3 +1001,68 @@ describe('Add, Sub, Multiply, RealDiv, Cast, FusedBatchNorm (wasm, overrides) vs
     });
   });
 });
+
+describe.each(['relaxed', 'simd'] as const)(
+  '_FusedMatMul and Relu (wasm, overrides, %s build) vs cpu',
+  (build) => {
+    beforeAll(() => setRelaxedSimdEnabled(build === 'relaxed'));
+    afterAll(() => setRelaxedSimdEnabled(true));
+    const cases: Array<{
+      a: number[];
+      b: number[];
+      ta: boolean;
+      tb: boolean;
+      bias: number[] | null;
+      activation: 'linear' | 'relu' | 'elu';
+    }> = [
+      { a: [5, 7], b: [7, 3], ta: false, tb: false, bias: [3], activation: 'relu' },
+      { a: [7, 5], b: [3, 7], ta: true, tb: true, bias: [3], activation: 'linear' },
+      { a: [64, 40], b: [40, 13], ta: false, tb: false, bias: null, activation: 'relu' },
+      { a: [2, 9, 17], b: [2, 17, 6], ta: false, tb: false, bias: [6], activation: 'relu' },
+      { a: [9, 17], b: [6, 17], ta: false, tb: true, bias: [1], activation: 'relu' },
+      { a: [9, 17], b: [17, 6], ta: false, tb: false, bias: null, activation: 'linear' },
+      // elu: the stock kernel
+      { a: [4, 6], b: [6, 5], ta: false, tb: false, bias: [5], activation: 'elu' },
+    ];
+    for (const c of cases) {
+      it(`${JSON.stringify(c.a)} x ${JSON.stringify(c.b)} ta=${c.ta} tb=${c.tb} bias ${JSON.stringify(c.bias)} ${c.activation}: value, and gradients of the linear form`, async () => {
+        await expectParity('fused matMul', () => {
+          const a = t(c.a, 91);
+          const b = t(c.b, 92);
+          const bias = c.bias ? t(c.bias, 93) : undefined;
+          const f = (x: tf.Tensor, y: tf.Tensor) =>
+            tf.fused.matMul({
+              a: x,
+              b: y,
+              transposeA: c.ta,
+              transposeB: c.tb,
+              bias,
+              activation: c.activation,
+            });
+          const y = f(a, b);
+          const r = t(y.shape, 94);
+          // tfjs-core fuses only outside gradient recording or with a linear activation.
+          const [ga, gb] = tf.grads((x: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(f(x, z), r)))([
+            a,
+            b,
+          ]);
+          return [y, ga!, gb!];
+        });
+      });
+    }
+
+    it('relu maps NaN to NaN and -0 to 0 like the cpu backend, and splits large tensors', async () => {
+      const f = () => {
+        const special = tf.tensor1d([Number.NaN, -0, 0, -1, 2, Number.NEGATIVE_INFINITY, 3, -4, 5]);
+        return [tf.relu(special), tf.relu(t([300, 1001], 95)), tf.relu(t([3, 5], 96))];
+      };
+      const cpu = await onBackend('cpu', f);
+      const wasm = await onBackend('wasm', f);
+      for (let i = 0; i < cpu.length; i++) {
+        expect(Array.from(wasm[i]!).map((v) => (Object.is(v, -0) ? '-0' : String(v)))).toEqual(
+          Array.from(cpu[i]!).map((v) => (Object.is(v, -0) ? '-0' : String(v))),
+        );
+      }
+    });
+  },
+);

@@ -40,6 +40,8 @@ describe('registerWasmTrainingKernels', () => {
       RealDiv: 'override',
       Cast: 'override',
       FusedBatchNorm: 'override',
+      Relu: 'override',
+      _FusedMatMul: 'override',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
     expect(registerWasmTrainingKernels()).toEqual(first);
