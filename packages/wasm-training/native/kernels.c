@@ -31,6 +31,8 @@ static inline float relu1(float v) {
   return wasm_f32x4_extract_lane(wasm_f32x4_max(wasm_f32x4_splat(v), wasm_f32x4_splat(0.0f)), 0);
 }
 
+EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, int cols, int relu);
+
 static inline void copy_f32(float *dst, const float *src, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
@@ -566,6 +568,32 @@ EXPORT void conv2d_filter_grad(const float *x, const float *dy, float *dW, float
                      outC, 1, scratch);
     else
       gemm_acc(P, 1, rowLen, dy + (long)q0 * outC, outC, dW, outC, rowLen, outC, q1 - q0);
+  }
+}
+
+/*
+ * y = act(bias + conv2d(x, W)) for NHWC x and filter W [kH, kW, inC, outC] (any strides,
+ * dilations, padding) over output pixels p0..p1, chunk pixels at a time: the chunk's im2col rows
+ * P (chunk x kH*kW*inC, the caller's scratch) times W (its layout is already the K x outC
+ * matrix) in the packed product (`scratch`: gemm_packed_scratch_floats(outC) floats), then bias
+ * (0: none) and ReLU (relu != 0) in one pass over the chunk's outputs. With `direct` (1x1,
+ * stride 1, no padding) the rows of x are P and im2col is skipped. Threads split the pixels.
+ */
+EXPORT void conv2d_im2col(const float *x, const float *W, const float *bias, float *y, float *P,
+                          float *scratch, int inH, int inW, int inC, int outH, int outW, int kH,
+                          int kW, int sH, int sW, int dH, int dW, int padT, int padL, int p0,
+                          int p1, int outC, int chunk, int relu, int direct) {
+  const int rowLen = kH * kW * inC;
+  for (int q0 = p0; q0 < p1; q0 += chunk) {
+    const int q1 = q0 + chunk < p1 ? q0 + chunk : p1;
+    const float *rows = x + (long)q0 * inC;
+    if (!direct) {
+      im2col(x, P, inH, inW, inC, outH, outW, kH, kW, sH, sW, dH, dW, padT, padL, q0, q1);
+      rows = P;
+    }
+    float *out = y + (long)q0 * outC;
+    gemm_packed_2d(rows, rowLen, 1, W, outC, 1, out, outC, q1 - q0, rowLen, 0, outC, 0, scratch);
+    if (bias || relu) bias_act_f32(out, bias, bias ? 1 : 0, q1 - q0, outC, relu);
   }
 }
 

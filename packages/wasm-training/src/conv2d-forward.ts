@@ -26,7 +26,7 @@ import {
   type TensorInfo,
   util,
 } from '@tensorflow/tfjs-core';
-import { nativeKernels, ptr } from './native';
+import { nativeKernels, ptr, useRelaxedSimd } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { type KernelImpl, release, type WasmBackendLike } from './wasm-backend';
 
@@ -124,12 +124,94 @@ export function conv2dWinograd(
   return y;
 }
 
+/** The NHWC float32 geometry of a convolution, or null (NCHW, other dtypes). */
+function nhwcInfo(
+  x: TensorInfo,
+  filter: TensorInfo,
+  attrs: NamedAttrMap,
+): backend_util.Conv2DInfo | null {
+  if ((attrs['dataFormat'] ?? 'NHWC') !== 'NHWC') return null;
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
+  return backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs['strides'] as number | [number, number],
+    (attrs['dilations'] as number | [number, number] | undefined) ?? 1,
+    attrs['pad'] as backend_util.ExplicitPadding | 'valid' | 'same' | number,
+    attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+  );
+}
+
+/** im2col rows per chunk: about 0.5 MB of them, and at least 256 (packing W once per chunk). */
+const IM2COL_CHUNK_FLOATS = 1 << 17;
+const MIN_IM2COL_CHUNK = 256;
+
+/**
+ * y = act(bias + conv2d(x, filter)) for the convolutions Winograd does not take (strided, 1x1,
+ * other filter sizes, few channels) where the relaxed-SIMD kernels run: im2col rows of a chunk
+ * of output pixels times the filter (already a K x outC matrix) in the packed FMA product, then
+ * bias and ReLU (`conv2d_im2col` in native/kernels.c); 1x1 stride-1 unpadded layers multiply the
+ * rows of x directly. Output pixels are split over the helper threads. XNNPACK's convolution has
+ * no fused multiply-adds in tfjs-backend-wasm 4.22 (and on the threaded backend wakes its own
+ * pool). Null without the relaxed build (then XNNPACK runs).
+ */
+export function conv2dIm2col(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+  bias: TensorInfo | null,
+  relu: boolean,
+): TensorInfo | null {
+  const native = useRelaxedSimd() ? nativeKernels(backend) : null;
+  if (native === null) return null;
+  const { inChannels: inC, outChannels: outC, outHeight: outH, outWidth: outW } = info;
+  const { filterHeight: kH, filterWidth: kW, padInfo } = info;
+  const y = backend.makeOutput([info.batchSize, outH, outW, outC], 'float32');
+  const total = info.batchSize * outH * outW;
+  if (total === 0 || outC === 0) return y;
+  const rowLen = kH * kW * inC;
+  const direct =
+    kH === 1 &&
+    kW === 1 &&
+    info.strideHeight === 1 &&
+    info.strideWidth === 1 &&
+    padInfo.top === 0 &&
+    padInfo.left === 0 &&
+    outH === info.inHeight &&
+    outW === info.inWidth;
+  const threads = nativeThreads(backend)?.threads ?? 1;
+  const share = Math.ceil(total / threads);
+  const chunk = Math.min(
+    share,
+    Math.max(MIN_IM2COL_CHUNK, Math.floor(IM2COL_CHUNK_FLOATS / Math.max(1, rowLen))),
+  );
+  const ranges = splitRange(total, threads, chunk);
+  const P = direct ? [] : ranges.map(() => backend.makeOutput([chunk, rowLen], 'float32'));
+  const scratch = ranges.map(() =>
+    backend.makeOutput([native.gemm_packed_scratch_floats(outC)], 'float32'),
+  );
+  const args = ranges.map(([p0, p1], i) => [
+    ...[ptr(backend, x), ptr(backend, filter), bias === null ? 0 : ptr(backend, bias)],
+    ...[ptr(backend, y), direct ? 0 : ptr(backend, P[i]!), ptr(backend, scratch[i]!)],
+    ...[info.inHeight, info.inWidth, inC, outH, outW, kH, kW],
+    ...[info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth],
+    ...[padInfo.top, padInfo.left, p0, p1, outC, chunk, relu ? 1 : 0, direct ? 1 : 0],
+  ]);
+  runParts(backend, 'conv2d_im2col', args);
+  release(backend, ...P, ...scratch);
+  return y;
+}
+
 export function makeConv2D(stock: KernelImpl): KernelImpl {
   return (args) => {
     const backend = args.backend as WasmBackendLike;
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const info = winogradInfo(x, filter, (args.attrs ?? {}) as NamedAttrMap);
-    return (info && conv2dWinograd(backend, x, filter, info, null, false)) ?? stock(args);
+    const attrs = (args.attrs ?? {}) as NamedAttrMap;
+    const info = winogradInfo(x, filter, attrs);
+    if (info) return conv2dWinograd(backend, x, filter, info, null, false) ?? stock(args);
+    const general = nhwcInfo(x, filter, attrs);
+    return (general && conv2dIm2col(backend, x, filter, general, null, false)) ?? stock(args);
   };
 }
 
@@ -151,10 +233,12 @@ export function makeFusedConv2D(stock: KernelImpl): KernelImpl {
         (bias.dtype !== 'float32' || util.sizeFromShape(bias.shape) !== filter.shape[3]))
     )
       return stock(args);
+    const relu = activation === 'relu';
     const info = winogradInfo(x, filter, attrs);
+    if (info) return conv2dWinograd(backend, x, filter, info, bias ?? null, relu) ?? stock(args);
+    const general = nhwcInfo(x, filter, attrs);
     return (
-      (info && conv2dWinograd(backend, x, filter, info, bias ?? null, activation === 'relu')) ??
-      stock(args)
+      (general && conv2dIm2col(backend, x, filter, general, bias ?? null, relu)) ?? stock(args)
     );
   };
 }

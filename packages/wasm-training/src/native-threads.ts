@@ -98,6 +98,7 @@ const EXPORTS: Record<NativeKernelName, true> = {
   batch_norm_f32: true,
   relu_f32: true,
   bias_act_f32: true,
+  conv2d_im2col: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

@@ -91,6 +91,14 @@ export interface NativeKernels {
     rows: number,
     cols: number,
   ): void;
+  /**
+   * y = act(bias + conv2d(x, W)) over output pixels p0..p1 by im2col chunks and the packed
+   * product. Arguments: x, W, bias (0: none), y, P (chunk x kH*kW*inC scratch, 0 when direct),
+   * scratch (gemm_packed_scratch_floats(outC) floats), inH, inW, inC, outH, outW, kH, kW, sH, sW,
+   * dH, dW, padTop, padLeft, p0, p1, outC, chunk, relu (0/1), direct (1: 1x1 stride 1 unpadded,
+   * the rows of x are the im2col rows).
+   */
+  conv2d_im2col(...pointersGeometryAndRange: number[]): void;
   /** out[i] = max(x[i], 0) as the cpu backend's Math.max(0, x): NaN stays NaN, -0 becomes +0. */
   relu_f32(x: number, out: number, n: number): void;
   /**

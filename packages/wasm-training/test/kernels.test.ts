@@ -1066,3 +1066,103 @@ describe.each(['relaxed', 'simd'] as const)(
     });
   },
 );
+
+describe.each(['relaxed', 'simd'] as const)(
+  'Conv2D / FusedConv2D by im2col + the packed product (strided, 1x1, other sizes; %s build) vs cpu',
+  (build) => {
+    beforeAll(() => setRelaxedSimdEnabled(build === 'relaxed'));
+    afterAll(() => setRelaxedSimdEnabled(true));
+    const cases: Array<{
+      x: number[];
+      f: number[];
+      strides: number;
+      pad: 'same' | 'valid';
+      dilations?: number;
+      activation: 'linear' | 'relu';
+      bias: boolean;
+    }> = [
+      // 1x1 stride 1, no padding: the rows of x multiplied directly
+      {
+        x: [2, 5, 7, 12],
+        f: [1, 1, 12, 10],
+        strides: 1,
+        pad: 'valid',
+        activation: 'relu',
+        bias: true,
+      },
+      // 1x1 stride 2 (ResNet's projection shortcut), 3x3 stride 2, odd sizes
+      {
+        x: [2, 9, 7, 8],
+        f: [1, 1, 8, 16],
+        strides: 2,
+        pad: 'same',
+        activation: 'linear',
+        bias: false,
+      },
+      {
+        x: [2, 9, 8, 9],
+        f: [3, 3, 9, 13],
+        strides: 2,
+        pad: 'same',
+        activation: 'relu',
+        bias: true,
+      },
+      // 7x7 stride 2 on one channel (ResNet's stem); 600 output pixels: chunks of 256 + edge
+      {
+        x: [3, 28, 25, 1],
+        f: [7, 7, 1, 6],
+        strides: 2,
+        pad: 'same',
+        activation: 'linear',
+        bias: true,
+      },
+      // dilated 3x3, 'valid'; 5x3 filter with 3 input channels (Winograd needs >= 8)
+      {
+        x: [1, 11, 10, 4],
+        f: [3, 3, 4, 5],
+        strides: 1,
+        pad: 'valid',
+        dilations: 2,
+        activation: 'relu',
+        bias: false,
+      },
+      {
+        x: [2, 8, 9, 3],
+        f: [5, 3, 3, 7],
+        strides: 1,
+        pad: 'same',
+        activation: 'linear',
+        bias: true,
+      },
+    ];
+    for (const c of cases) {
+      it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} strides ${c.strides} ${c.pad}${c.dilations ? ` dilations ${c.dilations}` : ''} ${c.activation}${c.bias ? ' + bias' : ''}, and gradients (undilated)`, async () => {
+        await expectParity('im2col conv', () => {
+          const x = t(c.x, 101) as tf.Tensor4D;
+          const w = t(c.f, 102) as tf.Tensor4D;
+          const b = c.bias ? t([c.f[3]!], 103) : undefined;
+          const conv = (a: tf.Tensor, k: tf.Tensor) =>
+            tf.fused.conv2d({
+              x: a as tf.Tensor4D,
+              filter: k as tf.Tensor4D,
+              strides: c.strides,
+              pad: c.pad,
+              dilations: c.dilations ?? 1,
+              bias: b,
+              activation: c.activation,
+            });
+          const plain = tf.conv2d(x, w, c.strides, c.pad, 'NHWC', c.dilations ?? 1);
+          const y = conv(x, w);
+          // tfjs-core has no gradient for dilated convolutions: values only there.
+          if (c.dilations) return [plain, y];
+          const r = t(y.shape, 104);
+          const [gx, gw] = tf.grads((a: tf.Tensor, k: tf.Tensor) => tf.sum(tf.mul(conv(a, k), r)))([
+            x,
+            w,
+          ]);
+          return [plain, y, gx!, gw!];
+        });
+      });
+    }
+  },
+);

@@ -136,7 +136,7 @@ describe('useThreadedWasmBackend', () => {
     expectAllClose(split[0]!, cpu[0]!, { atol: 1e-6, rtol: 1e-6, label: 'vs cpu' });
   });
 
-  it('splits Winograd 3x3 convolutions over both threads like the cpu backend', async () => {
+  it('splits Winograd 3x3 and im2col convolutions over both threads like the cpu backend', async () => {
     const f = () => {
       const x = tf.tensor4d(seeded([3, 21, 17, 12], 51), [3, 21, 17, 12]);
       const w = tf.tensor4d(seeded([3, 3, 12, 20], 52), [3, 3, 12, 20]);
@@ -144,16 +144,26 @@ describe('useThreadedWasmBackend', () => {
       // 64 -> 64 channels: the packed products, 2 x 10 x 11 tiles = 110 per thread.
       const x2 = tf.tensor4d(seeded([2, 20, 21, 64], 54), [2, 20, 21, 64]);
       const w2 = tf.tensor4d(seeded([3, 3, 64, 64], 55), [3, 3, 64, 64]);
+      const b2 = tf.tensor1d(seeded([64], 56));
       return [
         tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: b, activation: 'relu' }),
         tf.conv2d(x2, w2, 1, 'same'),
+        // Stride 2 (im2col + the packed product): 2 x 10 x 11 = 220 pixels, 110 per thread.
+        tf.fused.conv2d({
+          x: x2,
+          filter: w2,
+          strides: 2,
+          pad: 'same',
+          bias: b2,
+          activation: 'relu',
+        }),
       ];
     };
     const cpu = await onBackend('cpu', f);
     await tf.setBackend('wasm');
     const { split, single } = helpersOnThenOff(f);
-    for (let i = 0; i < 2; i++) {
-      // Tiles are disjoint outputs, each computed whole by one thread: identical bits.
+    for (let i = 0; i < 3; i++) {
+      // Tiles (pixels) are disjoint outputs, each computed whole by one thread: identical bits.
       expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
       // Sums of 108 (576) products of O(1) terms, Winograd-transformed: float32 rounding ~1e-6.
       expectAllClose(split[i]!, cpu[i]!, { atol: 1e-3, rtol: 1e-4, label: `conv ${i} vs cpu` });
