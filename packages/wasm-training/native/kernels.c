@@ -1079,3 +1079,15 @@ EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, in
     }
   }
 }
+
+/* The Step kernel (ReLU's gradient mask): out[i] = NaN if x[i] is NaN, 1 if x[i] > 0, else alpha. */
+EXPORT void step_f32(const float *x, float *out, int n, float alpha) {
+  const v128_t one = wasm_f32x4_splat(1.0f), a = wasm_f32x4_splat(alpha);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t v = wasm_v128_load(x + i);
+    const v128_t r = wasm_v128_bitselect(one, a, wasm_f32x4_gt(v, wasm_f32x4_splat(0.0f)));
+    wasm_v128_store(out + i, wasm_v128_bitselect(v, r, wasm_f32x4_ne(v, v)));
+  }
+  for (; i < n; i++) out[i] = x[i] != x[i] ? x[i] : x[i] > 0.0f ? 1.0f : alpha;
+}

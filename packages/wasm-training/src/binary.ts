@@ -1,6 +1,7 @@
 /**
  * Elementwise float32 kernels for training's arithmetic: Add, Sub, Multiply, RealDiv (with the
- * broadcasts layers use), Relu, FusedBatchNorm, and Cast to the same dtype.
+ * broadcasts layers use), Relu and Step (its gradient mask), FusedBatchNorm, and Cast to the same
+ * dtype.
  *
  * A training step is mostly products by count of FLOPs, but by count of kernels it is mostly this
  * arithmetic: BatchNorm's forward and backward (x - mean, dy * scale, the tiled channel vectors),
@@ -26,6 +27,7 @@ import {
   type NamedAttrMap,
   RealDiv,
   Relu,
+  Step,
   Sub,
   type TensorInfo,
   util,
@@ -193,6 +195,29 @@ export function makeRelu(stock: KernelImpl): KernelImpl {
   };
 }
 
+/** Step (ReLU's gradient mask): NaN for NaN, 1 where x > 0, else alpha, in SIMD (`step_f32`). */
+export function makeStep(stock: KernelImpl): KernelImpl {
+  return (args) => {
+    const x = args.inputs['x']!;
+    const backend = args.backend as WasmBackendLike;
+    const native = x.dtype === 'float32' ? nativeKernels(backend) : null;
+    if (native === null) return stock(args);
+    const alpha = ((args.attrs as NamedAttrMap)['alpha'] as number | undefined) ?? 0;
+    const out = backend.makeOutput(x.shape, 'float32');
+    const n = util.sizeFromShape(x.shape);
+    if (n === 0) return out;
+    const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
+    const px = ptr(backend, x);
+    const po = ptr(backend, out);
+    runParts(
+      backend,
+      'step_f32',
+      splitRange(n, threads, 4).map(([i0, i1]) => [px + 4 * i0, po + 4 * i0, i1 - i0, alpha]),
+    );
+    return out;
+  };
+}
+
 type RefCounted = WasmBackendLike & { incRef(dataId: DataId): void };
 
 /** Cast to the tensor's own dtype shares its data (as the cpu backend does); others: stock. */
@@ -272,4 +297,4 @@ export function makeFusedBatchNorm(stock: KernelImpl): KernelImpl {
   };
 }
 
-export { Add, Cast, FusedBatchNorm, Multiply, RealDiv, Relu, Sub };
+export { Add, Cast, FusedBatchNorm, Multiply, RealDiv, Relu, Step, Sub };

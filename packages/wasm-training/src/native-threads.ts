@@ -99,6 +99,7 @@ const EXPORTS: Record<NativeKernelName, true> = {
   relu_f32: true,
   bias_act_f32: true,
   conv2d_im2col: true,
+  step_f32: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

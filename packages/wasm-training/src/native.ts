@@ -99,6 +99,8 @@ export interface NativeKernels {
    * the rows of x are the im2col rows).
    */
   conv2d_im2col(...pointersGeometryAndRange: number[]): void;
+  /** out[i] = NaN for NaN, 1 where x[i] > 0, else alpha (tfjs's Step, ReLU's gradient mask). */
+  step_f32(x: number, out: number, n: number, alpha: number): void;
   /** out[i] = max(x[i], 0) as the cpu backend's Math.max(0, x): NaN stays NaN, -0 becomes +0. */
   relu_f32(x: number, out: number, n: number): void;
   /**

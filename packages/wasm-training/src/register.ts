@@ -24,6 +24,7 @@ import {
   RealDiv,
   Relu,
   registerKernel,
+  Step,
   Sub,
   Sum,
   Tile,
@@ -31,7 +32,7 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { makeBatchMatMul, makeFusedMatMul } from './batch-mat-mul';
-import { makeBinary, makeCast, makeFusedBatchNorm, makeRelu } from './binary';
+import { makeBinary, makeCast, makeFusedBatchNorm, makeRelu, makeStep } from './binary';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
@@ -61,6 +62,7 @@ export const WASM_TRAINING_KERNELS = [
   Cast,
   FusedBatchNorm,
   Relu,
+  Step,
   _FusedMatMul,
 ] as const;
 
@@ -130,6 +132,8 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return makeFusedBatchNorm(stockImpl(FusedBatchNorm));
     case Relu:
       return makeRelu(stockImpl(Relu));
+    case Step:
+      return makeStep(stockImpl(Step));
     case _FusedMatMul:
       return makeFusedMatMul(stockImpl(_FusedMatMul), makeBatchMatMul(stockImpl(BatchMatMul)));
   }
@@ -159,7 +163,7 @@ function build(name: WasmTrainingKernel): KernelImpl {
  *   scalar operands in one SIMD pass (large tensors over the helper threads); others: stock.
  * - Cast (override): to the tensor's own dtype shares its data instead of copying it.
  * - FusedBatchNorm (override): (x - mean) * scale / sqrt(variance + eps) + offset in one SIMD pass.
- * - Relu (override): one SIMD pass (large tensors over the helper threads).
+ * - Relu, Step (override): one SIMD pass each (large tensors over the helper threads).
  * - _FusedMatMul (override): the product on this package's BatchMatMul, then bias and ReLU in
  *   one pass; other activations: stock.
  */

@@ -1051,10 +1051,20 @@ describe.each(['relaxed', 'simd'] as const)(
       });
     }
 
-    it('relu maps NaN to NaN and -0 to 0 like the cpu backend, and splits large tensors', async () => {
+    it('relu (NaN to NaN, -0 to 0) and step (NaN to NaN) like the cpu backend, large tensors split', async () => {
       const f = () => {
         const special = tf.tensor1d([Number.NaN, -0, 0, -1, 2, Number.NEGATIVE_INFINITY, 3, -4, 5]);
-        return [tf.relu(special), tf.relu(t([300, 1001], 95)), tf.relu(t([3, 5], 96))];
+        const big = t([300, 1001], 95);
+        return [
+          tf.relu(special),
+          tf.relu(big),
+          tf.relu(t([3, 5], 96)),
+          tf.step(special),
+          tf.step(special, 0.25),
+          tf.step(big),
+          // ReLU's gradient: dy * step(x)
+          tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.relu(x), t([3, 5], 97))))(t([3, 5], 96)),
+        ];
       };
       const cpu = await onBackend('cpu', f);
       const wasm = await onBackend('wasm', f);

@@ -41,6 +41,7 @@ describe('registerWasmTrainingKernels', () => {
       Cast: 'override',
       FusedBatchNorm: 'override',
       Relu: 'override',
+      Step: 'override',
       _FusedMatMul: 'override',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
