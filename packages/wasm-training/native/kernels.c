@@ -1091,3 +1091,26 @@ EXPORT void step_f32(const float *x, float *out, int n, float alpha) {
   }
   for (; i < n; i++) out[i] = x[i] != x[i] ? x[i] : x[i] > 0.0f ? 1.0f : alpha;
 }
+
+/*
+ * The benchmark's ceiling probe (bench/training-step.ts), not a kernel: n rounds of 12
+ * independent F32X4_MADD chains (12 * 8 * n flops), so the time measures the core's peak
+ * multiply-add throughput for 128-bit wasm SIMD (two FMA ports, four-cycle latency: 8 chains in
+ * flight needed). Returns a lane of the sum so the work is not optimised away.
+ */
+EXPORT float madd_peak_f32x4(int n, float x) {
+  v128_t a0 = wasm_f32x4_splat(x), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
+         a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  const v128_t m = wasm_f32x4_splat(0.999f), c = wasm_f32x4_splat(0.001f);
+  for (int i = 0; i < n; i++) {
+    a0 = F32X4_MADD(a0, m, c), a1 = F32X4_MADD(a1, m, c), a2 = F32X4_MADD(a2, m, c);
+    a3 = F32X4_MADD(a3, m, c), a4 = F32X4_MADD(a4, m, c), a5 = F32X4_MADD(a5, m, c);
+    a6 = F32X4_MADD(a6, m, c), a7 = F32X4_MADD(a7, m, c), a8 = F32X4_MADD(a8, m, c);
+    a9 = F32X4_MADD(a9, m, c), a10 = F32X4_MADD(a10, m, c), a11 = F32X4_MADD(a11, m, c);
+  }
+  const v128_t s = wasm_f32x4_add(
+      wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(a0, a1), wasm_f32x4_add(a2, a3)),
+                     wasm_f32x4_add(wasm_f32x4_add(a4, a5), wasm_f32x4_add(a6, a7))),
+      wasm_f32x4_add(wasm_f32x4_add(a8, a9), wasm_f32x4_add(a10, a11)));
+  return wasm_f32x4_extract_lane(s, 0);
+}

@@ -99,6 +99,11 @@ export interface NativeKernels {
    * the rows of x are the im2col rows).
    */
   conv2d_im2col(...pointersGeometryAndRange: number[]): void;
+  /**
+   * Not a kernel: the benchmark's probe of the core's 128-bit multiply-add peak (n rounds of 12
+   * independent chains, 96 n flops; F32X4_MADD as in the products).
+   */
+  madd_peak_f32x4(n: number, x: number): number;
   /** out[i] = NaN for NaN, 1 where x[i] > 0, else alpha (tfjs's Step, ReLU's gradient mask). */
   step_f32(x: number, out: number, n: number, alpha: number): void;
   /** out[i] = max(x[i], 0) as the cpu backend's Math.max(0, x): NaN stays NaN, -0 becomes +0. */

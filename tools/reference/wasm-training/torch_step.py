@@ -124,7 +124,7 @@ out = {"threads": threads, "torch": torch.__version__, "blas": blas_library()}
 out["mlp"] = time_step(mlp, torch.randn(64, 512), torch.randint(0, 10, (64,)), 50)
 out["cnn"] = time_step(cnn, torch.randn(16, 1, 64, 64), torch.randint(0, 10, (16,)), 10)
 if with_resnet:
-    out["resnet18"] = time_step(resnet18(), torch.randn(8, 1, 257, 188), torch.randint(0, 6, (8,)), 3, warmup=1)
+    out["resnet18"] = time_step(resnet18(), torch.randn(8, 1, 257, 188), torch.randint(0, 6, (8,)), 5, warmup=1)
 a = torch.randn(1024, 1024)
 b = torch.randn(1024, 1024)
 for _ in range(3):
