@@ -63,7 +63,35 @@ function winogradInfo(
   return unit ? info : null;
 }
 
-/** y = bias + conv2d(x, filter) (then ReLU if `relu`) by Winograd; null without SIMD kernels. */
+/**
+ * Whether F(4x4, 3x3) beats F(2x2, 3x3) for this output size: 36 products per tile of 4x4
+ * outputs against 16 per tile of 2x2, counting the tiles' padding past the edges; small outputs
+ * (ResNet-18's 9x6) stay on F(2x2, 3x3), whose tiles waste less.
+ */
+export function winogradTile(outH: number, outW: number): 2 | 4 {
+  if (!winograd4Enabled) return 2;
+  const f4 = 36 * Math.ceil(outH / 4) * Math.ceil(outW / 4);
+  const f2 = 16 * Math.ceil(outH / 2) * Math.ceil(outW / 2);
+  return f4 < 0.8 * f2 ? 4 : 2;
+}
+
+let winograd4Enabled = true;
+
+/**
+ * Uses Winograd F(4x4, 3x3) where it needs fewer products than F(2x2, 3x3) (true, the default)
+ * or always F(2x2, 3x3) (false). F(4x4, 3x3) multiplies 4x less than the direct form (F(2x2):
+ * 2.25x), 25-30 % less CPU time on ResNet-18's 64- and 128-channel layers, but its transforms
+ * (entries up to 8 and 1/24) round more: its float32 results differ from the exact sum by up to
+ * ~6e-5 of the output's RMS (F(2x2): ~1e-6), as cuDNN's and oneDNN's F(4x4, 3x3) do.
+ */
+export function setWinograd4Enabled(enabled: boolean): void {
+  winograd4Enabled = enabled;
+}
+
+/**
+ * y = bias + conv2d(x, filter) (then ReLU if `relu`) by Winograd F(4x4, 3x3) or F(2x2, 3x3)
+ * (winogradTile); null without SIMD kernels.
+ */
 export function conv2dWinograd(
   backend: WasmBackendLike,
   x: TensorInfo,
@@ -76,24 +104,38 @@ export function conv2dWinograd(
   if (native === null) return null;
   const { inChannels: inC, outChannels: outC, outHeight: outH, outWidth: outW } = info;
   const y = backend.makeOutput([info.batchSize, outH, outW, outC], 'float32');
-  const tiles = info.batchSize * Math.ceil(outH / 2) * Math.ceil(outW / 2);
+  const m = winogradTile(outH, outW);
+  const points = (m + 2) * (m + 2); // 16 or 36 transformed positions per tile
+  const tiles = info.batchSize * Math.ceil(outH / m) * Math.ceil(outW / m);
   if (tiles === 0) return y;
-  const U = backend.makeOutput([16, inC, outC], 'float32');
-  native.winograd_filter(ptr(backend, filter), ptr(backend, U), inC, outC);
+  const U = backend.makeOutput([points, inC, outC], 'float32');
+  if (m === 4) native.winograd4_filter(ptr(backend, filter), ptr(backend, U), inC, outC);
+  else native.winograd_filter(ptr(backend, filter), ptr(backend, U), inC, outC);
   const threads = nativeThreads(backend)?.threads ?? 1;
-  // From 64 -> 64 channels the products run packed, in chunks of at least 256 tiles (or all of a
-  // thread's share), so each U[xi] is packed once per chunk; narrower ones keep U[xi] in cache
-  // for gemm_acc. Measured on ResNet-18's layers (batch 8, CPU ms, gemm_acc -> packed): 9x6x512
-  // 46 -> 40, 33x24x128 26 -> 23, 65x47x64 26.6 -> 25.4; the CNN bench's 32 -> 64: 34 -> 35.
+  // From 64 -> 64 channels the products run packed, in chunks of at least 256 tiles for F(2x2)
+  // (128 for F(4x4), whose tiles have 36 positions), or all of a thread's share, so each U[xi]
+  // is packed once per chunk; narrower ones keep U[xi] in cache for gemm_acc. Measured on
+  // ResNet-18's layers (batch 8, CPU ms, gemm_acc -> packed, F(2x2)): 9x6x512 46 -> 40,
+  // 33x24x128 26 -> 23, 65x47x64 26.6 -> 25.4; the CNN bench's 32 -> 64: 34 -> 35.
   const packed = inC * outC >= PACK_WINOGRAD_FORWARD_FLOATS;
-  const chunkV = Math.max(MIN_CHUNK_TILES, Math.floor(CHUNK_FLOATS / (16 * (inC + outC))));
-  const chunk = Math.min(
-    packed ? Math.ceil(tiles / threads) : tiles,
-    packed ? Math.max(256, chunkV) : chunkV,
-  );
-  const ranges = splitRange(tiles, threads);
-  const V = ranges.map(() => backend.makeOutput([16, chunk, inC], 'float32'));
-  const M = ranges.map(() => backend.makeOutput([16, chunk, outC], 'float32'));
+  const chunkV = Math.max(MIN_CHUNK_TILES, Math.floor(CHUNK_FLOATS / (points * (inC + outC))));
+  // Chunks and thread shares in whole groups of 4 tiles: gemm_acc computes rows past the last
+  // multiple of 4 with its scalar edge code, so with every boundary on a multiple of 4 the same
+  // tiles take that path however the work is split, and results are identical bit for bit.
+  const chunk =
+    4 *
+    Math.max(
+      1,
+      Math.floor(
+        Math.min(
+          packed ? Math.ceil(tiles / threads) : tiles,
+          packed ? Math.max(m === 4 ? 128 : 256, chunkV) : chunkV,
+        ) / 4,
+      ),
+    );
+  const ranges = splitRange(tiles, threads, 4);
+  const V = ranges.map(() => backend.makeOutput([points, chunk, inC], 'float32'));
+  const M = ranges.map(() => backend.makeOutput([points, chunk, outC], 'float32'));
   const scratch = packed
     ? ranges.map(() => backend.makeOutput([native.gemm_packed_scratch_floats(outC)], 'float32'))
     : [];
@@ -119,7 +161,7 @@ export function conv2dWinograd(
     packed ? ptr(backend, scratch[i]!) : 0,
     packed ? 1 : 0,
   ]);
-  runParts(backend, 'conv2d_winograd', args);
+  runParts(backend, m === 4 ? 'conv2d_winograd4' : 'conv2d_winograd', args);
   release(backend, U, ...V, ...M, ...scratch);
   return y;
 }

@@ -101,6 +101,8 @@ const EXPORTS: Record<NativeKernelName, true> = {
   conv2d_im2col: true,
   step_f32: true,
   madd_peak_f32x4: true,
+  winograd4_filter: true,
+  conv2d_winograd4: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

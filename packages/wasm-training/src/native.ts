@@ -91,6 +91,10 @@ export interface NativeKernels {
     rows: number,
     cols: number,
   ): void;
+  /** U[xi][ci][co] = (G g G^T)[xi], xi < 36, for the 3x3 filter W (Winograd F(4x4, 3x3)). */
+  winograd4_filter(W: number, U: number, inC: number, outC: number): void;
+  /** conv2d_winograd's arguments, by F(4x4, 3x3): tiles of 4x4 outputs, V and M 36 x chunk x C. */
+  conv2d_winograd4(...pointersGeometryAndRange: number[]): void;
   /**
    * y = act(bias + conv2d(x, W)) over output pixels p0..p1 by im2col chunks and the packed
    * product. Arguments: x, W, bias (0: none), y, P (chunk x kH*kW*inC scratch, 0 when direct),

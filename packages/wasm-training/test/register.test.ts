@@ -135,7 +135,7 @@ describe('training with the registered kernels', () => {
           // embedding, and a linear fused product with bias (_FusedMatMul).
           const c = tf.conv2d(x, wc, 2, 'same');
           const { mean, variance } = tf.moments(c, [0, 1, 2]);
-          const h = tf.relu(tf.batchNorm(c, mean, variance, beta, gamma, 1e-3));
+          const h = tf.relu(tf.batchNorm(c, mean, variance, beta, gamma, 1e-3)) as tf.Tensor4D;
           const h2 = tf.maxPool(tf.depthwiseConv2d(h, wd, 1, 'same'), 2, 1, 'same');
           const feat = tf.concat([tf.reshape(h2, [8, -1]), tf.gather(emb, ids)], 1);
           return tf.mean(tf.square(tf.fused.matMul({ a: feat, b: wf, bias: bf })));
