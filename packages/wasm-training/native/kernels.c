@@ -1330,3 +1330,174 @@ EXPORT void conv2d_winograd4(const float *x, const float *U, const float *bias, 
     }
   }
 }
+
+/*
+ * The 3x3 stride-1 weight gradient by Winograd F(3x3, 4x4), the transpose of F(4x4, 3x3): with
+ * the forward pass's B^T d B of each 6x6 input patch d (winograd4_input) and the 4x4 block h of
+ * dy of the same output tile,
+ *   dW += G^T [ (A h A^T) . (B^T d B) ] G     (A, B, G: those of F(4x4, 3x3) above),
+ * because sum_k y[k] h[k] = g^T G^T [(A h) . (B^T d)] for the forward y = A^T [(G g) . (B^T d)].
+ * Summed over tiles: 36 products acc[xi] += V[xi]^T Mg[xi] per 16 outputs' worth of dy (F(3x3,
+ * 2x2): 16 per 4). Mg[xi][t][o] = (A h A^T)[xi], A h: h0, h0+h1+h2+h3, h0-h1+h2-h3,
+ * h0+2h1+4h2+8h3, h0-2h1+4h2-8h3, h3.
+ */
+static inline void wg4_a(const v128_t *h, v128_t *o) {
+  const v128_t e = wasm_f32x4_add(h[0], h[2]), od = wasm_f32x4_add(h[1], h[3]);
+  const v128_t e4 = wasm_f32x4_add(h[0], wasm_f32x4_mul(wasm_f32x4_splat(4.0f), h[2]));
+  const v128_t o2 = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), h[1]),
+                                   wasm_f32x4_mul(wasm_f32x4_splat(8.0f), h[3]));
+  o[0] = h[0];
+  o[1] = wasm_f32x4_add(e, od);
+  o[2] = wasm_f32x4_sub(e, od);
+  o[3] = wasm_f32x4_add(e4, o2);
+  o[4] = wasm_f32x4_sub(e4, o2);
+  o[5] = h[3];
+}
+static inline void wg4_a1(const float *h, float *o) {
+  const float e = h[0] + h[2], od = h[1] + h[3];
+  const float e4 = h[0] + 4.0f * h[2], o2 = 2.0f * h[1] + 8.0f * h[3];
+  o[0] = h[0];
+  o[1] = e + od;
+  o[2] = e - od;
+  o[3] = e4 + o2;
+  o[4] = e4 - o2;
+  o[5] = h[3];
+}
+
+static inline v128_t dy_load4(const float *dy, int outH, int outW, int outC, int b, int oh, int ow,
+                              int o) {
+  if (oh >= outH || ow >= outW) return wasm_f32x4_splat(0.0f);
+  return wasm_v128_load(dy + (((long)b * outH + oh) * outW + ow) * outC + o);
+}
+static inline float dy_load1(const float *dy, int outH, int outW, int outC, int b, int oh, int ow,
+                             int o) {
+  if (oh >= outH || ow >= outW) return 0.0f;
+  return dy[(((long)b * outH + oh) * outW + ow) * outC + o];
+}
+
+/* Mg[xi][t][o] = (A h A^T)[xi] for the 4x4 blocks h of dy of tiles q0..q0+n (0 past the edge). */
+static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n) {
+  const int O4 = outC & ~3;
+  const long step = (long)n * outC;
+  for (int t = 0; t < n; t++) {
+    const struct tile_origin to = tile4_origin_of(q0 + t, outH, outW);
+    int o = 0;
+    for (; o < O4; o += 4) {
+      v128_t s[6][4];
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+        v128_t col[4], out[6];
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) col[i] =
+            dy_load4(dy, outH, outW, outC, to.b, to.oh + i, to.ow + j, o);
+        wg4_a(col, out);
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) s[i][j] = out[i];
+      }
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
+        v128_t out[6];
+        wg4_a(s[i], out);
+        float *m = Mg + ((long)(i * 6) * n + t) * outC + o;
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) wasm_v128_store(m + j * step, out[j]);
+      }
+    }
+    for (; o < outC; o++) {
+      float s[6][4];
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+        float col[4], out[6];
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) col[i] =
+            dy_load1(dy, outH, outW, outC, to.b, to.oh + i, to.ow + j, o);
+        wg4_a1(col, out);
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) s[i][j] = out[i];
+      }
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
+        float out[6];
+        wg4_a1(s[i], out);
+        float *m = Mg + ((long)(i * 6) * n + t) * outC + o;
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) m[j * step] = out[j];
+      }
+    }
+  }
+}
+
+/*
+ * acc[xi] (inC x outC, xi < 36) += V[xi]^T Mg[xi] over output tiles t0..t1 (4x4 outputs each),
+ * chunk tiles at a time, with scratch V (36 x chunk x inC), Mg (36 x chunk x outC) and, when
+ * packed, `scratch` for the packed product. Threads split the tiles, each into its own acc;
+ * winograd4_filter_grad_output makes dW of the sum.
+ */
+EXPORT void conv2d_winograd4_filter_grad(const float *x, const float *dy, float *acc, float *V,
+                                         float *Mg, float *scratch, int inH, int inW, int inC,
+                                         int outH, int outW, int outC, int padT, int padL, int t0,
+                                         int t1, int chunk, int packed) {
+  const long plane = (long)inC * outC;
+  for (int q0 = t0; q0 < t1; q0 += chunk) {
+    const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
+    const int n = q1 - q0;
+    winograd4_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
+    winograd4_dy(dy, Mg, outH, outW, outC, q0, n);
+    for (int xi = 0; xi < 36; xi++) {
+      const float *v = V + (long)xi * n * inC;
+      const float *m = Mg + (long)xi * n * outC;
+      float *a = acc + xi * plane;
+      if (packed)
+        gemm_packed_2d(v, 1, inC, m, outC, 1, a, outC, inC, n, 0, outC, 1, scratch);
+      else
+        gemm_acc(v, 1, inC, m, outC, a, outC, inC, outC, n);
+    }
+  }
+}
+
+/* G^T applied to six values: three. G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0;
+ * 0 -1/6 -1/6 1/6 1/6 1]. */
+static inline void wg4_gt(const v128_t *m, v128_t *o) {
+  const v128_t s12 = wasm_f32x4_add(m[1], m[2]), d21 = wasm_f32x4_sub(m[2], m[1]);
+  const v128_t s34 = wasm_f32x4_add(m[3], m[4]), d34 = wasm_f32x4_sub(m[3], m[4]);
+  const v128_t sixth = wasm_f32x4_splat(1.0f / 6.0f);
+  o[0] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(0.25f), m[0]),
+                                       wasm_f32x4_mul(sixth, s12)),
+                        wasm_f32x4_mul(wasm_f32x4_splat(1.0f / 24.0f), s34));
+  o[1] = wasm_f32x4_add(wasm_f32x4_mul(sixth, d21),
+                        wasm_f32x4_mul(wasm_f32x4_splat(1.0f / 12.0f), d34));
+  o[2] = wasm_f32x4_add(wasm_f32x4_mul(sixth, wasm_f32x4_sub(s34, s12)), m[5]);
+}
+static inline void wg4_gt1(const float *m, float *o) {
+  const float s12 = m[1] + m[2], d21 = m[2] - m[1], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  o[0] = 0.25f * m[0] - s12 / 6.0f + s34 / 24.0f;
+  o[1] = d21 / 6.0f + d34 / 12.0f;
+  o[2] = (s34 - s12) / 6.0f + m[5];
+}
+
+/* dW[kh][kw][ci][co] = (G^T acc[.][ci][co] G)[kh][kw] for the 36 sums of F(3x3, 4x4). */
+EXPORT void winograd4_filter_grad_output(const float *acc, float *dW, int inC, int outC) {
+  const long plane = (long)inC * outC;
+  const long P4 = plane & ~3L;
+  long e = 0;
+  for (; e < P4; e += 4) {
+    v128_t q[3][6];
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+      v128_t col[6], out[3];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] =
+          wasm_v128_load(acc + (i * 6 + j) * plane + e);
+      wg4_gt(col, out);
+      _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) q[k][j] = out[k];
+    }
+    _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) {
+      v128_t out[3];
+      wg4_gt(q[k], out);
+      _Pragma("clang loop unroll(full)") for (int l = 0; l < 3; l++)
+          wasm_v128_store(dW + (k * 3 + l) * plane + e, out[l]);
+    }
+  }
+  for (; e < plane; e++) {
+    float q[3][6];
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+      float col[6], out[3];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] = acc[(i * 6 + j) * plane + e];
+      wg4_gt1(col, out);
+      _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) q[k][j] = out[k];
+    }
+    _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) {
+      float out[3];
+      wg4_gt1(q[k], out);
+      _Pragma("clang loop unroll(full)") for (int l = 0; l < 3; l++) dW[(k * 3 + l) * plane + e] = out[l];
+    }
+  }
+}

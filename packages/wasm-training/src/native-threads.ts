@@ -103,6 +103,8 @@ const EXPORTS: Record<NativeKernelName, true> = {
   madd_peak_f32x4: true,
   winograd4_filter: true,
   conv2d_winograd4: true,
+  conv2d_winograd4_filter_grad: true,
+  winograd4_filter_grad_output: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

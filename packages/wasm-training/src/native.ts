@@ -95,6 +95,10 @@ export interface NativeKernels {
   winograd4_filter(W: number, U: number, inC: number, outC: number): void;
   /** conv2d_winograd's arguments, by F(4x4, 3x3): tiles of 4x4 outputs, V and M 36 x chunk x C. */
   conv2d_winograd4(...pointersGeometryAndRange: number[]): void;
+  /** conv2d_winograd_filter_grad's arguments, by F(3x3, 4x4): acc, V and Mg with 36 positions. */
+  conv2d_winograd4_filter_grad(...pointersGeometryAndRange: number[]): void;
+  /** dW [3, 3, inC, outC] from the summed acc (36 x inC x outC) of conv2d_winograd4_filter_grad. */
+  winograd4_filter_grad_output(acc: number, dW: number, inC: number, outC: number): void;
   /**
    * y = act(bias + conv2d(x, W)) over output pixels p0..p1 by im2col chunks and the packed
    * product. Arguments: x, W, bias (0: none), y, P (chunk x kH*kW*inC scratch, 0 when direct),
