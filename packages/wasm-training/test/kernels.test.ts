@@ -124,8 +124,17 @@ describe.each(['simd', 'js'] as const)(
       { x: [2, 15, 13, 72], f: [3, 3, 72, 203], strides: 2, pad: 'same' },
     ];
     for (const c of cases) {
+      // 3x3 stride-1 layers with >= 8 channels run by Winograd (F(4x4, 3x3) where it applies):
+      // compared at its tolerance (expectWinogradParity, below).
+      const winograd =
+        mode === 'simd' &&
+        c.f[0] === 3 &&
+        c.f[1] === 3 &&
+        c.strides === 1 &&
+        c.f[2]! >= 8 &&
+        c.f[3]! >= 8;
       it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`, async () => {
-        await expectParity('conv2d', () => {
+        await expectWinogradParity(winograd ? 'F(4x4, 3x3)' : 'none', () => {
           const x = t(c.x, 11) as tf.Tensor4D;
           const w = t(c.f, 12) as tf.Tensor4D;
           const y = tf.conv2d(x, w, c.strides, c.pad);
