@@ -598,6 +598,27 @@ EXPORT void conv2d_im2col(const float *x, const float *W, const float *bias, flo
 }
 
 /*
+ * The input gradient of a conv2d (any strides, dilations, padding) for the output pixels p0..p1,
+ * chunk pixels at a time: G = dy_chunk W^T (chunk x kH*kW*inC) in the packed product, reading W
+ * [kH, kW, inC, outC] transposed through its strides (no copy), into the caller's scratch G, then
+ * col2im adds G into dx. Callers zero dx first and split whole images over threads (windows of
+ * neighbouring pixels overlap in dx, those of different images do not). `scratch`:
+ * gemm_packed_scratch_floats(kH*kW*inC) floats.
+ */
+EXPORT void conv2d_input_grad_im2col(const float *dy, const float *W, float *dx, float *G,
+                                     float *scratch, int inH, int inW, int inC, int outH,
+                                     int outW, int kH, int kW, int sH, int sW, int dH, int dW,
+                                     int padT, int padL, int p0, int p1, int outC, int chunk) {
+  const int rowLen = kH * kW * inC;
+  for (int q0 = p0; q0 < p1; q0 += chunk) {
+    const int q1 = q0 + chunk < p1 ? q0 + chunk : p1;
+    gemm_packed_2d(dy + (long)q0 * outC, outC, 1, W, 1, outC, G, rowLen, q1 - q0, outC, 0, rowLen,
+                   0, scratch);
+    col2im(G, dx, inH, inW, inC, outH, outW, kH, kW, sH, sW, dH, dW, padT, padL, q0, q1);
+  }
+}
+
+/*
  * Winograd F(2x2, 3x3) for 3x3, stride-1, dilation-1 conv2d (NHWC x, filter [3, 3, inC, outC]):
  *   y = A^T [ (G g G^T) . (B^T d B) ] A   for each 4x4 input patch d -> 2x2 outputs,
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],

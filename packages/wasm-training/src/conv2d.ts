@@ -30,7 +30,13 @@ import {
   Transpose,
 } from '@tensorflow/tfjs-core';
 import { winogradTile } from './conv2d-forward';
-import { type NativeKernels, nativeKernels, PACK_ABOVE_FLOATS, ptr } from './native';
+import {
+  type NativeKernels,
+  nativeKernels,
+  PACK_ABOVE_FLOATS,
+  ptr,
+  useRelaxedSimd,
+} from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
 import {
@@ -425,6 +431,46 @@ function conv2dFilterGradWinograd(
   return dw;
 }
 
+/**
+ * dx for NHWC dy and filter [kH, kW, inC, outC] with the relaxed-SIMD kernels
+ * (`conv2d_input_grad_im2col`): chunks of about 0.5 MB of G = dy W^T (at least 256 pixels) in
+ * the packed product, W read transposed in place, each added into dx by col2im while G is in
+ * cache; whole images split over the helper threads. Null without the relaxed build.
+ */
+function conv2dInputGradPacked(
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  g: ConvGeometry,
+): TensorInfo | null {
+  const native = useRelaxedSimd() ? nativeKernels(backend) : null;
+  if (native === null) return null;
+  const rowLen = g.kH * g.kW * g.inC;
+  const perImage = g.outH * g.outW;
+  const dx = zeros(backend, [g.batch, g.inH, g.inW, g.inC]);
+  if (g.batch * perImage === 0 || rowLen === 0) return dx;
+  const threads = nativeThreads(backend)?.threads ?? 1;
+  const images = splitRange(g.batch, threads);
+  const chunk = Math.min(
+    Math.ceil(g.batch / images.length) * perImage,
+    Math.max(256, Math.floor((1 << 17) / rowLen)),
+  );
+  const G = images.map(() => backend.makeOutput([chunk, rowLen], 'float32'));
+  const scratch = images.map(() =>
+    backend.makeOutput([native.gemm_packed_scratch_floats(rowLen)], 'float32'),
+  );
+  const args = images.map(([b0, b1], i) => [
+    ...[ptr(backend, dy), ptr(backend, filter), ptr(backend, dx)],
+    ...[ptr(backend, G[i]!), ptr(backend, scratch[i]!)],
+    ...geometryArgs(g, b0 * perImage, b1 * perImage),
+    g.outC,
+    chunk,
+  ]);
+  runParts(backend, 'conv2d_input_grad_im2col', args);
+  release(backend, ...G, ...scratch);
+  return dx;
+}
+
 /** dx for NHWC dy and filter [kH, kW, inC, outC]. */
 export function conv2dInputGradNHWC(
   backend: WasmBackendLike,
@@ -554,6 +600,7 @@ export function makeConv2DBackpropInput(batchMatMul: KernelImpl): KernelImpl {
     if (nchw) dy = nchwToNhwc(backend, dy);
     const dx =
       conv2dInputGradAsConv(backend, dy, filter, info) ??
+      conv2dInputGradPacked(backend, dy, filter, geometryOf(info)) ??
       conv2dInputGradNHWC(backend, matmul, dy, filter, geometryOf(info));
     if (!nchw) return dx;
     release(backend, dy);

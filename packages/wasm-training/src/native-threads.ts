@@ -105,6 +105,7 @@ const EXPORTS: Record<NativeKernelName, true> = {
   conv2d_winograd4: true,
   conv2d_winograd4_filter_grad: true,
   winograd4_filter_grad_output: true,
+  conv2d_input_grad_im2col: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

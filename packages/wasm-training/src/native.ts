@@ -112,6 +112,13 @@ export interface NativeKernels {
    * independent chains, 96 n flops; F32X4_MADD as in the products).
    */
   madd_peak_f32x4(n: number, x: number): number;
+  /**
+   * dx += col2im(dy W^T) over output pixels p0..p1 in chunks (the packed product, W read
+   * transposed). Arguments: dy, W, dx (zeroed by the caller), G (chunk x kH*kW*inC scratch),
+   * scratch (gemm_packed_scratch_floats(kH*kW*inC) floats), then col2im's geometry and range
+   * (inH ... padLeft, p0, p1), outC, chunk.
+   */
+  conv2d_input_grad_im2col(...pointersGeometryAndRange: number[]): void;
   /** out[i] = NaN for NaN, 1 where x[i] > 0, else alpha (tfjs's Step, ReLU's gradient mask). */
   step_f32(x: number, out: number, n: number, alpha: number): void;
   /** out[i] = max(x[i], 0) as the cpu backend's Math.max(0, x): NaN stays NaN, -0 becomes +0. */

@@ -136,7 +136,7 @@ describe('useThreadedWasmBackend', () => {
     expectAllClose(split[0]!, cpu[0]!, { atol: 1e-6, rtol: 1e-6, label: 'vs cpu' });
   });
 
-  it('splits Winograd 3x3 and im2col convolutions over both threads like the cpu backend', async () => {
+  it('splits Winograd 3x3 and im2col convolutions and a strided input gradient over both threads like the cpu backend', async () => {
     const f = () => {
       const x = tf.tensor4d(seeded([3, 21, 17, 12], 51), [3, 21, 17, 12]);
       const w = tf.tensor4d(seeded([3, 3, 12, 20], 52), [3, 3, 12, 20]);
@@ -157,16 +157,22 @@ describe('useThreadedWasmBackend', () => {
           bias: b2,
           activation: 'relu',
         }),
+        // Its input gradient (dy W^T, then col2im): one image per thread.
+        tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, w2, 2, 'same'))))(
+          x2,
+        ),
       ];
     };
     const cpu = await onBackend('cpu', f);
     await tf.setBackend('wasm');
     const { split, single } = helpersOnThenOff(f);
-    for (let i = 0; i < 3; i++) {
-      // Tiles (pixels) are disjoint outputs, each computed whole by one thread: identical bits.
+    for (let i = 0; i < 4; i++) {
+      // Tiles, pixels and images are disjoint outputs, each computed whole by one thread in the
+      // same order: identical bits.
       expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
-      // Sums of 108 (576) products of O(1) terms, Winograd-transformed: float32 rounding ~1e-6.
-      expectAllClose(split[i]!, cpu[i]!, { atol: 1e-3, rtol: 1e-4, label: `conv ${i} vs cpu` });
+      // Sums of 108 (576) products of O(1) terms, Winograd-transformed (outputs up to ~50; the
+      // gradient sums 576 products of outputs): float32 rounding ~1e-5 relative.
+      expectAllClose(split[i]!, cpu[i]!, { atol: 2e-3, rtol: 1e-4, label: `conv ${i} vs cpu` });
     }
   });
 
