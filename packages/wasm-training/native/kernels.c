@@ -24,11 +24,16 @@
 #endif
 
 /*
- * max(v, 0) with f32x4.max semantics, those of the cpu backend's ReLU (Math.max(0, x)): NaN stays
- * NaN, -0 becomes +0.
+ * max(x, 0) with the cpu backend's ReLU semantics (Math.max(0, x)): NaN stays NaN, -0 becomes +0.
+ * pmax(x, 0) = x < 0 ? 0 : x keeps NaN (and -0), and adding +0 turns -0 into +0 and changes
+ * nothing else: two single instructions on x64, where f32x4.max needs a longer sequence.
  */
+static inline v128_t relu4(v128_t x) {
+  const v128_t z = wasm_f32x4_splat(0.0f);
+  return wasm_f32x4_add(wasm_f32x4_pmax(x, z), z);
+}
 static inline float relu1(float v) {
-  return wasm_f32x4_extract_lane(wasm_f32x4_max(wasm_f32x4_splat(v), wasm_f32x4_splat(0.0f)), 0);
+  return wasm_f32x4_extract_lane(relu4(wasm_f32x4_splat(v)), 0);
 }
 
 EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, int cols, int relu);
@@ -767,7 +772,6 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
       float *y01 = y00 + outC;
       float *y10 = y00 + (long)outW * outC;
       float *y11 = y10 + outC;
-      const v128_t z = wasm_f32x4_splat(0.0f);
       int o = 0;
       for (; o < O4; o += 4) {
         v128_t m[4][4];
@@ -791,10 +795,10 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
           dq = wasm_f32x4_add(dq, bv);
         }
         if (relu) {
-          a = wasm_f32x4_max(a, z);
-          bq = wasm_f32x4_max(bq, z);
-          cq = wasm_f32x4_max(cq, z);
-          dq = wasm_f32x4_max(dq, z);
+          a = relu4(a);
+          bq = relu4(bq);
+          cq = relu4(cq);
+          dq = relu4(dq);
         }
         wasm_v128_store(y00 + o, a);
         if (w2) wasm_v128_store(y01 + o, bq);
@@ -1065,13 +1069,12 @@ EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, co
 
 /* out[i] = max(x[i], 0) (relu1's semantics). */
 EXPORT void relu_f32(const float *x, float *out, int n) {
-  const v128_t z = wasm_f32x4_splat(0.0f);
   int i = 0;
   for (; i + 8 <= n; i += 8) {
-    wasm_v128_store(out + i, wasm_f32x4_max(wasm_v128_load(x + i), z));
-    wasm_v128_store(out + i + 4, wasm_f32x4_max(wasm_v128_load(x + i + 4), z));
+    wasm_v128_store(out + i, relu4(wasm_v128_load(x + i)));
+    wasm_v128_store(out + i + 4, relu4(wasm_v128_load(x + i + 4)));
   }
-  for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, wasm_f32x4_max(wasm_v128_load(x + i), z));
+  for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, relu4(wasm_v128_load(x + i)));
   for (; i < n; i++) out[i] = relu1(x[i]);
 }
 
@@ -1081,7 +1084,6 @@ EXPORT void relu_f32(const float *x, float *out, int n) {
  * relu_f32) or the identity.
  */
 EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, int cols, int relu) {
-  const v128_t z = wasm_f32x4_splat(0.0f);
   for (int r = 0; r < rows; r++) {
     float *row = y + (long)r * cols;
     int c = 0;
@@ -1089,7 +1091,7 @@ EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, in
       v128_t v = wasm_v128_load(row + c);
       if (biasMode == 1) v = wasm_f32x4_add(v, wasm_v128_load(bias + c));
       else if (biasMode == 3) v = wasm_f32x4_add(v, wasm_f32x4_splat(bias[0]));
-      if (relu) v = wasm_f32x4_max(v, z);
+      if (relu) v = relu4(v);
       wasm_v128_store(row + c, v);
     }
     for (; c < cols; c++) {
@@ -1323,7 +1325,7 @@ EXPORT void conv2d_winograd4(const float *x, const float *U, const float *bias, 
           float *yr = y0 + (long)i * outW * outC + o;
           _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
             v128_t v = wasm_f32x4_add(out[j], bv);
-            if (relu) v = wasm_f32x4_max(v, z);
+            if (relu) v = relu4(v);
             if (i < rows && j < cols) wasm_v128_store(yr + (long)j * outC, v);
           }
         }
