@@ -894,22 +894,34 @@ static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC
 }
 
 /*
- * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time,
- * with the caller's scratch V (16 x chunk x inC), Mg (16 x chunk x outC) and, when packed,
- * `scratch` for the packed product (gemmPackedScratchFloats(outC) floats; else gemm_acc).
- * Threads split the tiles, each into its own acc; winograd_filter_grad_output makes dW of the sum.
+ * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time:
+ * tile 2, F(3x3, 2x2) (16 positions xi, tiles of 2x2 outputs), or tile 4, F(3x3, 4x4) (36
+ * positions, tiles of 4x4; defined below with F(4x4, 3x3)). The caller's scratch V (positions x
+ * chunk x inC), Mg (positions x chunk x outC) and, when packed, `scratch` for the packed product
+ * (gemmPackedScratchFloats(outC) floats; else gemm_acc). Threads split the tiles, each into its
+ * own acc; winograd_filter_grad_output (winograd4_filter_grad_output) makes dW of the sum.
  */
+static void winograd4_input(const float *x, float *V, int inH, int inW, int inC, int outH,
+                            int outW, int padT, int padL, int q0, int n);
+static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n);
+
 EXPORT void conv2d_winograd_filter_grad(const float *x, const float *dy, float *acc, float *V,
                                         float *Mg, float *scratch, int inH, int inW, int inC,
                                         int outH, int outW, int outC, int padT, int padL, int t0,
-                                        int t1, int chunk, int packed) {
+                                        int t1, int chunk, int packed, int tile) {
   const long plane = (long)inC * outC;
+  const int points = tile == 4 ? 36 : 16;
   for (int q0 = t0; q0 < t1; q0 += chunk) {
     const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
     const int n = q1 - q0;
-    winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
-    winograd_dy(dy, Mg, outH, outW, outC, q0, n);
-    for (int xi = 0; xi < 16; xi++) {
+    if (tile == 4) {
+      winograd4_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
+      winograd4_dy(dy, Mg, outH, outW, outC, q0, n);
+    } else {
+      winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
+      winograd_dy(dy, Mg, outH, outW, outC, q0, n);
+    }
+    for (int xi = 0; xi < points; xi++) {
       const float *v = V + (long)xi * n * inC;
       const float *m = Mg + (long)xi * n * outC;
       float *a = acc + xi * plane;
@@ -1436,34 +1448,6 @@ static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int out
         float *m = Mg + ((long)(i * 6) * n + t) * outC + o;
         _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) m[j * step] = out[j];
       }
-    }
-  }
-}
-
-/*
- * acc[xi] (inC x outC, xi < 36) += V[xi]^T Mg[xi] over output tiles t0..t1 (4x4 outputs each),
- * chunk tiles at a time, with scratch V (36 x chunk x inC), Mg (36 x chunk x outC) and, when
- * packed, `scratch` for the packed product. Threads split the tiles, each into its own acc;
- * winograd4_filter_grad_output makes dW of the sum.
- */
-EXPORT void conv2d_winograd4_filter_grad(const float *x, const float *dy, float *acc, float *V,
-                                         float *Mg, float *scratch, int inH, int inW, int inC,
-                                         int outH, int outW, int outC, int padT, int padL, int t0,
-                                         int t1, int chunk, int packed) {
-  const long plane = (long)inC * outC;
-  for (int q0 = t0; q0 < t1; q0 += chunk) {
-    const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
-    const int n = q1 - q0;
-    winograd4_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
-    winograd4_dy(dy, Mg, outH, outW, outC, q0, n);
-    for (int xi = 0; xi < 36; xi++) {
-      const float *v = V + (long)xi * n * inC;
-      const float *m = Mg + (long)xi * n * outC;
-      float *a = acc + xi * plane;
-      if (packed)
-        gemm_packed_2d(v, 1, inC, m, outC, 1, a, outC, inC, n, 0, outC, 1, scratch);
-      else
-        gemm_acc(v, 1, inC, m, outC, a, outC, inC, outC, n);
     }
   }
 }

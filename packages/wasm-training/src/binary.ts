@@ -169,12 +169,14 @@ export function makeBinary(stock: KernelImpl, name: BinaryKernelName): KernelImp
 }
 
 /**
- * Relu: max(x, 0) in SIMD (`relu_f32`) with the cpu backend's Math.max(0, x) semantics (NaN
- * stays NaN, -0 becomes +0); large tensors over the helper threads. Besides the speed, on the threaded backend this keeps ReLU
- * off XNNPACK's thread pool, whose worker spins for a while after every call and so takes the
- * second core from this package's helper thread (an MLP step then never wakes that pool).
+ * A float32 unary kernel on `fn(x, out, n, ...extra)` of native/kernels.c, large tensors split
+ * over the helper threads (in groups of 4 elements); other dtypes or no SIMD kernels: stock.
  */
-export function makeRelu(stock: KernelImpl): KernelImpl {
+function unaryKernel(
+  stock: KernelImpl,
+  fn: 'relu_f32' | 'step_f32',
+  extra: (attrs: NamedAttrMap) => number[] = () => [],
+): KernelImpl {
   return (args) => {
     const x = args.inputs['x']!;
     const backend = args.backend as WasmBackendLike;
@@ -186,36 +188,30 @@ export function makeRelu(stock: KernelImpl): KernelImpl {
     const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
     const px = ptr(backend, x);
     const po = ptr(backend, out);
+    const more = extra((args.attrs ?? {}) as NamedAttrMap);
     runParts(
       backend,
-      'relu_f32',
-      splitRange(n, threads, 4).map(([i0, i1]) => [px + 4 * i0, po + 4 * i0, i1 - i0]),
+      fn,
+      splitRange(n, threads, 4).map(([i0, i1]) => [px + 4 * i0, po + 4 * i0, i1 - i0, ...more]),
     );
     return out;
   };
 }
 
+/**
+ * Relu: max(x, 0) in SIMD (`relu_f32`) with the cpu backend's Math.max(0, x) semantics (NaN
+ * stays NaN, -0 becomes +0); large tensors over the helper threads. Besides the speed, on the
+ * threaded backend this keeps ReLU off XNNPACK's thread pool, whose worker spins for a while
+ * after every call and so takes the second core from this package's helper thread (an MLP step
+ * then never wakes that pool).
+ */
+export function makeRelu(stock: KernelImpl): KernelImpl {
+  return unaryKernel(stock, 'relu_f32');
+}
+
 /** Step (ReLU's gradient mask): NaN for NaN, 1 where x > 0, else alpha, in SIMD (`step_f32`). */
 export function makeStep(stock: KernelImpl): KernelImpl {
-  return (args) => {
-    const x = args.inputs['x']!;
-    const backend = args.backend as WasmBackendLike;
-    const native = x.dtype === 'float32' ? nativeKernels(backend) : null;
-    if (native === null) return stock(args);
-    const alpha = ((args.attrs as NamedAttrMap)['alpha'] as number | undefined) ?? 0;
-    const out = backend.makeOutput(x.shape, 'float32');
-    const n = util.sizeFromShape(x.shape);
-    if (n === 0) return out;
-    const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
-    const px = ptr(backend, x);
-    const po = ptr(backend, out);
-    runParts(
-      backend,
-      'step_f32',
-      splitRange(n, threads, 4).map(([i0, i1]) => [px + 4 * i0, po + 4 * i0, i1 - i0, alpha]),
-    );
-    return out;
-  };
+  return unaryKernel(stock, 'step_f32', (attrs) => [(attrs['alpha'] as number | undefined) ?? 0]);
 }
 
 type RefCounted = WasmBackendLike & { incRef(dataId: DataId): void };

@@ -43,18 +43,10 @@ function winogradInfo(
   filter: TensorInfo,
   attrs: NamedAttrMap,
 ): backend_util.Conv2DInfo | null {
-  if ((attrs['dataFormat'] ?? 'NHWC') !== 'NHWC') return null;
-  if (x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
   const [kH, kW, inC, outC] = filter.shape as [number, number, number, number];
   if (kH !== 3 || kW !== 3 || inC < MIN_CHANNELS || outC < MIN_CHANNELS) return null;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    attrs['strides'] as number | [number, number],
-    (attrs['dilations'] as number | [number, number] | undefined) ?? 1,
-    attrs['pad'] as backend_util.ExplicitPadding | 'valid' | 'same' | number,
-    attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-  );
+  const info = nhwcInfo(x, filter, attrs);
+  if (info === null) return null;
   const unit =
     info.strideHeight === 1 &&
     info.strideWidth === 1 &&

@@ -382,8 +382,7 @@ function winogradFilterGradApplies(g: ConvGeometry): boolean {
 
 /**
  * dW of a 3x3 stride-1 convolution by Winograd F(3x3, 2x2) or, where the forward pass takes
- * F(4x4, 3x3) (winogradTile), F(3x3, 4x4) (native/kernels.c, conv2d_winograd_filter_grad and
- * conv2d_winograd4_filter_grad): per output tile, the input patch and the block of dy are
+ * F(4x4, 3x3) (winogradTile), F(3x3, 4x4) (native/kernels.c, conv2d_winograd_filter_grad): per output tile, the input patch and the block of dy are
  * transformed and their products summed over tiles as 16 (36) matrix products (inC x tiles
  * times tiles x outC), then dW is the output transform of the sums: per channel pair, 16
  * multiplications per 2x2 tile (36 per 4x4 tile) instead of the direct form's 36 (144). Tiles
@@ -418,9 +417,9 @@ function conv2dFilterGradWinograd(
     ...[ptr(backend, x), ptr(backend, dy), ptr(backend, accs[i]!)],
     ...[ptr(backend, V[i]!), ptr(backend, Mg[i]!), packed ? ptr(backend, packing[i]!) : 0],
     ...[g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.padTop, g.padLeft],
-    ...[t0, t1, chunk, packed ? 1 : 0],
+    ...[t0, t1, chunk, packed ? 1 : 0, m],
   ]);
-  runParts(backend, m === 4 ? 'conv2d_winograd4_filter_grad' : 'conv2d_winograd_filter_grad', args);
+  runParts(backend, 'conv2d_winograd_filter_grad', args);
   const acc = accs[0]!;
   for (const part of accs.slice(1)) addInto(backend, acc, part, points * g.inC * g.outC);
   const dw = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');

@@ -103,7 +103,6 @@ const EXPORTS: Record<NativeKernelName, true> = {
   madd_peak_f32x4: true,
   winograd4_filter: true,
   conv2d_winograd4: true,
-  conv2d_winograd4_filter_grad: true,
   winograd4_filter_grad_output: true,
   conv2d_input_grad_im2col: true,
 };

@@ -59,9 +59,10 @@ export interface NativeKernels {
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
   /**
    * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over output tiles t0..t1: the 3x3 stride-1 weight
-   * gradient by Winograd F(3x3, 2x2). Arguments: x, dy, acc, V, Mg, scratch (heap offsets; V, Mg:
-   * 16 x chunk x inC / outC; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW, outC,
-   * padTop, padLeft, t0, t1, chunk, packed.
+   * gradient by Winograd F(3x3, 2x2) (tile 2: 16 positions xi) or F(3x3, 4x4) (tile 4: 36
+   * positions, 4x4 output tiles). Arguments: x, dy, acc, V, Mg, scratch (heap offsets; V, Mg:
+   * positions x chunk x inC / outC; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW,
+   * outC, padTop, padLeft, t0, t1, chunk, packed, tile.
    */
   conv2d_winograd_filter_grad(...pointersGeometryAndRange: number[]): void;
   /** dW [3, 3, inC, outC] from the summed acc (16 x inC x outC) of conv2d_winograd_filter_grad. */
@@ -95,9 +96,7 @@ export interface NativeKernels {
   winograd4_filter(W: number, U: number, inC: number, outC: number): void;
   /** conv2d_winograd's arguments, by F(4x4, 3x3): tiles of 4x4 outputs, V and M 36 x chunk x C. */
   conv2d_winograd4(...pointersGeometryAndRange: number[]): void;
-  /** conv2d_winograd_filter_grad's arguments, by F(3x3, 4x4): acc, V and Mg with 36 positions. */
-  conv2d_winograd4_filter_grad(...pointersGeometryAndRange: number[]): void;
-  /** dW [3, 3, inC, outC] from the summed acc (36 x inC x outC) of conv2d_winograd4_filter_grad. */
+  /** dW [3, 3, inC, outC] from the summed acc (36 x inC x outC) of conv2d_winograd_filter_grad, tile 4. */
   winograd4_filter_grad_output(acc: number, dW: number, inC: number, outC: number): void;
   /**
    * y = act(bias + conv2d(x, W)) over output pixels p0..p1 by im2col chunks and the packed
