@@ -11,6 +11,7 @@
  */
 export { planMatMul } from './batch-mat-mul';
 export { type ConvGeometry, chunkPixels, col2im, im2col } from './conv2d';
+export { setWinograd4Enabled, winogradTile } from './conv2d-forward';
 export {
   nativeKernels,
   nativeKernelsAreRelaxed,
