@@ -13,6 +13,21 @@ export interface ProgressState {
   readonly detail?: string;
 }
 
+/** A grid's runs by state (parallel or queued comparisons). */
+export interface GridProgressState {
+  readonly total: number;
+  readonly queued: number;
+  readonly running: number;
+  readonly done: number;
+  readonly failed: number;
+  /** Fraction of the grid's work done, counting the epochs of running runs. */
+  readonly fraction: number;
+  /** What runs now, e.g. "joint seed 1 3/10, igm seed 0 1/10". */
+  readonly current: string;
+  /** Extra, e.g. "2 workers". */
+  readonly detail?: string;
+}
+
 function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
   const s = Math.round(seconds);
@@ -54,6 +69,33 @@ export class ProgressReporter {
       this.stream.write(`\r\x1b[2K${`${bar} ${text}`.slice(0, columns - 1)}`);
     } else if (Date.now() - this.lastPlain > 2000 || s.epoch === s.epochsTotal) {
       this.lastPlain = Date.now();
+      this.stream.write(`${text}\n`);
+    }
+  }
+
+  private gridStart: { fraction: number; at: number } | undefined;
+
+  /**
+   * The progress line of a grid: runs queued / running / done / failed and the ETA, estimated
+   * from the work done since the first call (runs reused from an earlier attempt do not count).
+   */
+  updateGrid(s: GridProgressState): void {
+    const now = Date.now();
+    this.gridStart ??= { fraction: s.fraction, at: now };
+    const elapsed = (now - this.started) / 1000;
+    const gained = s.fraction - this.gridStart.fraction;
+    const eta =
+      gained > 0 ? (((now - this.gridStart.at) / 1000) * (1 - s.fraction)) / gained : Number.NaN;
+    const counts = `runs ${s.done} done, ${s.running} running, ${s.queued} queued, ${s.failed} failed of ${s.total}`;
+    const text = `${counts}${s.current ? ` · ${s.current}` : ''}${s.detail ? ` · ${s.detail}` : ''} · elapsed ${formatDuration(elapsed)} · ETA ${s.done + s.failed === s.total ? '0s' : formatDuration(eta)}`;
+    if (this.tty) {
+      const width = 24;
+      const filled = Math.round(s.fraction * width);
+      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * s.fraction).toFixed(0).padStart(3)}%`;
+      const columns = this.stream.columns ?? 120;
+      this.stream.write(`\r\x1b[2K${`${bar} ${text}`.slice(0, columns - 1)}`);
+    } else if (now - this.lastPlain > 2000) {
+      this.lastPlain = now;
       this.stream.write(`${text}\n`);
     }
   }

@@ -1,0 +1,139 @@
+/**
+ * `igm compare --jobs N`: the grid's runs on N job processes of this machine at once (each with
+ * its own tfjs backend and `--threads` threads), through the same job code as `igm worker`.
+ * A run that fails deterministically is reported once; one whose process died or hit an I/O
+ * error is retried (at most TRANSIENT_ATTEMPTS starts), continuing from its last checkpoint.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { RunSpec } from '../plan';
+import type { ProgressReporter } from '../progress';
+import { runDirOf } from '../run-job';
+import {
+  type GridOutcome,
+  type GridSettings,
+  isTransientFailure,
+  type RunFailure,
+  runLabel,
+  TRANSIENT_ATTEMPTS,
+  threadsPerProcess,
+} from './job';
+import { JobProcessPool } from './pool';
+import { GridTracker } from './tracker';
+
+export interface LocalGridOptions {
+  /** Runs at once (job processes). */
+  readonly jobs: number;
+  readonly reporter: ProgressReporter;
+  /** Stops the grid: running runs stop after their current step, with a checkpoint. */
+  readonly signal?: AbortSignal;
+  /** The grid's id, for job payloads (see gridIdOf). */
+  readonly grid: string;
+}
+
+export async function runLocalGrid(
+  plan: readonly RunSpec[],
+  settings: GridSettings,
+  options: LocalGridOptions,
+): Promise<GridOutcome> {
+  const { reporter, signal } = options;
+  const size = Math.max(1, Math.min(options.jobs, plan.length));
+  const threads = threadsPerProcess(settings.threads, size, availableParallelism());
+  const tracker = new GridTracker(plan, reporter);
+  const finished = new Set<number>();
+  const failures: (RunFailure & { index: number })[] = [];
+  const backends = new Set<string>();
+  const pending: number[] = [];
+  for (let i = 0; i < plan.length; i++) {
+    const spec = plan[i]!;
+    if (settings.resume && existsSync(join(runDirOf(settings.out, spec), 'record.json'))) {
+      reporter.log(`${runLabel(spec)}: already finished, reusing its record.json`);
+      finished.add(i);
+      tracker.done(i);
+    } else {
+      pending.push(i);
+    }
+  }
+  reporter.log(
+    `${size} job process${size > 1 ? 'es' : ''} (${threads} thread${threads > 1 ? 's' : ''} each), ${pending.length} run${pending.length === 1 ? '' : 's'} to go`,
+  );
+  tracker.show();
+
+  const pool = new JobProcessPool({ size });
+  const lane = async () => {
+    for (let i = pending.shift(); i !== undefined; i = pending.shift()) {
+      if (signal?.aborted) return;
+      const spec = plan[i]!;
+      for (let attempt = 1; ; attempt++) {
+        tracker.running(i);
+        tracker.show();
+        try {
+          const outcome = await pool.run(
+            {
+              job: {
+                format: 1,
+                grid: options.grid,
+                index: i,
+                total: plan.length,
+                spec,
+                settings,
+              },
+              resume: settings.resume || attempt > 1,
+              threads,
+              runsDone: finished.size,
+            },
+            {
+              onProgress: (s) => {
+                tracker.running(i, s.epoch, s.epochsTotal);
+                tracker.show();
+              },
+              onLog: (line) => reporter.log(line),
+            },
+            signal,
+          );
+          if (outcome.status === 'aborted') {
+            tracker.queued(i);
+            return;
+          }
+          backends.add(outcome.backend);
+          finished.add(i);
+          tracker.done(i);
+          break;
+        } catch (e) {
+          const err = e as Error & { code?: string };
+          if (isTransientFailure(err) && attempt < TRANSIENT_ATTEMPTS && !signal?.aborted) {
+            reporter.log(
+              `${runLabel(spec)}: ${err.message}; retrying from its last checkpoint (attempt ${attempt + 1} of ${TRANSIENT_ATTEMPTS})`,
+            );
+            continue;
+          }
+          reporter.log(`${runLabel(spec)} failed: ${err.message}`);
+          failures.push({
+            index: i,
+            method: spec.method,
+            seed: spec.seed,
+            error: err.message,
+            attempts: attempt,
+          });
+          tracker.failed(i);
+          break;
+        }
+      }
+      tracker.show();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: size }, lane));
+  } finally {
+    await pool.close();
+    reporter.done();
+  }
+  return {
+    status: signal?.aborted ? 'aborted' : 'completed',
+    finished,
+    // Plan order, whatever order they failed in.
+    failures: failures.sort((x, y) => x.index - y.index).map(({ index: _i, ...f }) => f),
+    backends: [...backends],
+  };
+}
