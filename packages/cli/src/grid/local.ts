@@ -60,7 +60,9 @@ export async function runLocalGrid(
   );
   tracker.show();
 
-  const pool = new JobProcessPool({ size });
+  const lanes = Math.min(size, pending.length);
+  const pool = lanes ? new JobProcessPool({ size: lanes }) : undefined;
+  pool?.warm();
   const lane = async () => {
     for (let i = pending.shift(); i !== undefined; i = pending.shift()) {
       if (signal?.aborted) return;
@@ -69,7 +71,7 @@ export async function runLocalGrid(
         tracker.running(i);
         tracker.show();
         try {
-          const outcome = await pool.run(
+          const outcome = await pool!.run(
             {
               job: {
                 format: 1,
@@ -124,9 +126,9 @@ export async function runLocalGrid(
     }
   };
   try {
-    await Promise.all(Array.from({ length: size }, lane));
+    await Promise.all(Array.from({ length: lanes }, lane));
   } finally {
-    await pool.close();
+    await pool?.close();
     reporter.done();
   }
   return {

@@ -195,6 +195,13 @@ export class JobProcessPool {
     }
   }
 
+  /** Starts the processes now (they load tfjs and the job code while nothing waits for them). */
+  warm(): void {
+    while (!this.closed && this.slots.filter((s) => !s.exited).length < this.options.size) {
+      this.spawn();
+    }
+  }
+
   /** Pids of the live job processes. */
   pids(): number[] {
     return this.slots.filter((s) => !s.exited).map((s) => s.pid);

@@ -204,6 +204,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<void> {
     log(
       `igm worker ${name}: queue "${QUEUE_NAME}" on ${target.display}, ${concurrency} job process${concurrency > 1 ? 'es' : ''}, stall timeout ${stallMs / 1000} s`,
     );
+    pool.warm();
     void worker.run().catch((e) => {
       log(`queue error: ${maskSecrets((e as Error).message)}`);
       void stop();
