@@ -369,7 +369,7 @@ describe.runIf(redisTestsEnabled())('igm compare --queue with igm workers (Redis
     expect((await w.exited).code).toBe(0);
   }, 180_000);
 
-  it('Ctrl-C on compare leaves the queue consistent and --resume finishes the grid', async () => {
+  it('Ctrl-C on compare leaves the queue consistent; --resume finishes the grid, also past a worker stopped mid-run', async () => {
     const out = join(base, 'interrupted');
     const w = startIgm(['worker', '--stall-timeout', '2'], env);
     await w.waitFor(/igm worker \S+: queue/);
@@ -400,12 +400,35 @@ describe.runIf(redisTestsEnabled())('igm compare --queue with igm workers (Redis
       connection.disconnect();
     }
 
-    const resumed = await runMain([...GRID, '--queue', '--out', out, '--resume'], env);
+    const resuming = runMain([...GRID, '--queue', '--out', out, '--resume'], env);
+    // Meanwhile, Ctrl-C on the worker mid-run: its run checkpoints and goes back to the queue,
+    // and a second worker continues it.
+    let stoppedRun: string | undefined;
+    const deadline2 = Date.now() + 180_000;
+    while (!stoppedRun && Date.now() < deadline2) {
+      for (const m of w.output().matchAll(/(\S+) seed (\d+): started \(attempt/g)) {
+        const dir = join(out, m[1]!, `seed-${m[2]}`);
+        if (lastCheckpointEpoch(dir) >= 1 && !existsSync(join(dir, 'record.json'))) {
+          w.child.kill('SIGINT');
+          stoppedRun = `${m[1]} seed ${m[2]}`;
+          break;
+        }
+      }
+      await sleep(10);
+    }
+    expect(stoppedRun, w.output()).toBeDefined();
+    expect((await w.exited).code).toBe(0);
+    expect(w.output()).toContain(`${stoppedRun}: stopped with a checkpoint; back in the queue`);
+    const w2 = startIgm(['worker', '--stall-timeout', '2'], env);
+    const resumed = await resuming;
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.err).toMatch(/joint seed 0: already finished, reusing/);
     expect(statSync(first).mtimeMs).toBe(firstWritten); // not redone
+    expect(w2.output()).toMatch(
+      new RegExp(`${stoppedRun}: started \\(attempt 2, continuing from its last checkpoint\\)`),
+    );
     expectSameResults(out, reference);
-    w.child.kill('SIGINT');
-    expect((await w.exited).code).toBe(0);
-  }, 400_000);
+    w2.child.kill('SIGINT');
+    expect((await w2.exited).code).toBe(0);
+  }, 500_000);
 });

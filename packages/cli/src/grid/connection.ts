@@ -16,6 +16,11 @@ export interface OpenRedisOptions {
   readonly timeoutMs?: number;
   /** Who connects, for messages ("igm compare", "igm worker"). */
   readonly role: string;
+  /**
+   * While Redis is away, how many reconnections a command waits before it fails (default null:
+   * forever, as BullMQ's workers need; compare uses a small number to notice and say so).
+   */
+  readonly maxRetriesPerRequest?: number | null;
 }
 
 function describeConnectError(
@@ -57,7 +62,7 @@ function redisVersion(info: string): number[] | undefined {
 
 /**
  * Connects to `target` and checks it answers as a Redis BullMQ can use. Returns a client for
- * BullMQ (`maxRetriesPerRequest: null`, reconnecting forever after the first connection).
+ * BullMQ that reconnects by itself (capped back-off) after the first connection.
  */
 export async function openRedis(target: RedisTarget, options: OpenRedisOptions): Promise<Redis> {
   const timeoutMs = options.timeoutMs ?? 5000;
@@ -67,7 +72,7 @@ export async function openRedis(target: RedisTarget, options: OpenRedisOptions):
     ioredisOptions(target, {
       lazyConnect: true,
       connectTimeout: timeoutMs,
-      maxRetriesPerRequest: null,
+      maxRetriesPerRequest: options.maxRetriesPerRequest ?? null,
       connectionName: options.role.replace(/\s+/g, '-'),
       // The first attempt decides (fail fast); afterwards, reconnect with a capped back-off.
       retryStrategy: (times) => (connected ? Math.min(200 * times, 2000) : null),

@@ -105,7 +105,7 @@ export async function runQueuedGrid(
   const pollMs = options.pollMs ?? 1000;
   const reconnectMs = options.reconnectMs ?? 120_000;
   const target = parseRedisUrl(options.url);
-  const client = await openRedis(target, { role: 'igm compare' });
+  const client = await openRedis(target, { role: 'igm compare', maxRetriesPerRequest: 2 });
   const queue = new Queue<GridJob, GridJobResult>(QUEUE_NAME, {
     connection: client,
     prefix: QUEUE_PREFIX,
