@@ -39,6 +39,16 @@ const GRID = [
   'cpu',
 ];
 
+/** A grid whose every run fails deterministically: the dataset options are invalid. */
+function failingGrid(out: string): string[] {
+  const cfg = join(base, 'bad-data.yaml');
+  writeFileSync(cfg, 'datasetOptions:\n  classes: 1\n');
+  return [
+    ...['compare', '--config', cfg, '--dataset', 'synthetic', '--methods', 'joint'],
+    ...['--seeds', '2', '--epochs', '2', '--backend', 'cpu', '--out', out],
+  ];
+}
+
 /** A record without what depends on the machine's load (time, memory). */
 function comparable(r: RunRecord): Omit<RunRecord, 'secondsPerEpoch' | 'peakMemoryMB'> {
   const { secondsPerEpoch: _s, peakMemoryMB: _m, ...rest } = r;
@@ -167,27 +177,7 @@ describe('igm compare --jobs (job processes)', () => {
   }, 300_000);
 
   it('reports a deterministic failure once per run and exits non-zero naming the runs', async () => {
-    const cfg = join(base, 'bad-data.yaml');
-    writeFileSync(cfg, 'datasetOptions:\n  classes: 1\n');
-    const run = await runMain([
-      'compare',
-      '--config',
-      cfg,
-      '--dataset',
-      'synthetic',
-      '--methods',
-      'joint',
-      '--seeds',
-      '2',
-      '--epochs',
-      '2',
-      '--backend',
-      'cpu',
-      '--jobs',
-      '2',
-      '--out',
-      join(base, 'jobs-bad'),
-    ]);
+    const run = await runMain([...failingGrid(join(base, 'jobs-bad')), '--jobs', '2']);
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/igm: 2 of 2 runs failed: joint seed 0 \(.*classes.*\); joint seed 1/);
     expect(run.err).not.toMatch(/retrying/);
@@ -335,31 +325,9 @@ describe.runIf(redisTestsEnabled())('igm compare --queue with igm workers (Redis
   }, 400_000);
 
   it('reports a failing job once with its error, not retried, and exits non-zero naming it', async () => {
-    const cfg = join(base, 'bad-queue.yaml');
-    writeFileSync(cfg, 'datasetOptions:\n  classes: 1\n');
     const w = startIgm(['worker', '--stall-timeout', '2'], env);
     await w.waitFor(/igm worker \S+: queue/);
-    const run = await runMain(
-      [
-        'compare',
-        '--config',
-        cfg,
-        '--dataset',
-        'synthetic',
-        '--methods',
-        'joint',
-        '--seeds',
-        '2',
-        '--epochs',
-        '2',
-        '--backend',
-        'cpu',
-        '--queue',
-        '--out',
-        join(base, 'queued-bad'),
-      ],
-      env,
-    );
+    const run = await runMain([...failingGrid(join(base, 'queued-bad')), '--queue'], env);
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/joint seed 0 failed after 1 attempt: .*classes/);
     expect(run.err).toMatch(/igm: 2 of 2 runs failed: joint seed 0 \(.*classes.*\); joint seed 1/);

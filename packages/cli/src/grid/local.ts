@@ -4,23 +4,19 @@
  * A run that fails deterministically is reported once; one whose process died or hit an I/O
  * error is retried (at most TRANSIENT_ATTEMPTS starts), continuing from its last checkpoint.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import type { RunSpec } from '../plan';
 import type { ProgressReporter } from '../progress';
-import { runDirOf } from '../run-job';
 import {
   type GridOutcome,
   type GridSettings,
   isTransientFailure,
-  type RunFailure,
   runLabel,
   TRANSIENT_ATTEMPTS,
   threadsPerProcess,
 } from './job';
 import { JobProcessPool } from './pool';
-import { GridTracker } from './tracker';
+import { GridBook } from './tracker';
 
 export interface LocalGridOptions {
   /** Runs at once (job processes). */
@@ -40,25 +36,12 @@ export async function runLocalGrid(
   const { reporter, signal } = options;
   const size = Math.max(1, Math.min(options.jobs, plan.length));
   const threads = threadsPerProcess(settings.threads, size, availableParallelism());
-  const tracker = new GridTracker(plan, reporter);
-  const finished = new Set<number>();
-  const failures: (RunFailure & { index: number })[] = [];
-  const backends = new Set<string>();
-  const pending: number[] = [];
-  for (let i = 0; i < plan.length; i++) {
-    const spec = plan[i]!;
-    if (settings.resume && existsSync(join(runDirOf(settings.out, spec), 'record.json'))) {
-      reporter.log(`${runLabel(spec)}: already finished, reusing its record.json`);
-      finished.add(i);
-      tracker.done(i);
-    } else {
-      pending.push(i);
-    }
-  }
+  const book = new GridBook(plan, reporter);
+  const pending = book.reuseFinished(settings);
   reporter.log(
     `${size} job process${size > 1 ? 'es' : ''} (${threads} thread${threads > 1 ? 's' : ''} each), ${pending.length} run${pending.length === 1 ? '' : 's'} to go`,
   );
-  tracker.show();
+  book.show();
 
   const lanes = Math.min(size, pending.length);
   const pool = lanes ? new JobProcessPool({ size: lanes }) : undefined;
@@ -68,8 +51,8 @@ export async function runLocalGrid(
       if (signal?.aborted) return;
       const spec = plan[i]!;
       for (let attempt = 1; ; attempt++) {
-        tracker.running(i);
-        tracker.show();
+        book.running(i);
+        book.show();
         try {
           const outcome = await pool!.run(
             {
@@ -83,24 +66,22 @@ export async function runLocalGrid(
               },
               resume: settings.resume || attempt > 1,
               threads,
-              runsDone: finished.size,
+              runsDone: book.finishedCount,
             },
             {
               onProgress: (s) => {
-                tracker.running(i, s.epoch, s.epochsTotal);
-                tracker.show();
+                book.running(i, s.epoch, s.epochsTotal);
+                book.show();
               },
               onLog: (line) => reporter.log(line),
             },
             signal,
           );
           if (outcome.status === 'aborted') {
-            tracker.queued(i);
+            book.queued(i);
             return;
           }
-          backends.add(outcome.backend);
-          finished.add(i);
-          tracker.done(i);
+          book.finish(i, outcome.backend);
           break;
         } catch (e) {
           const err = e as Error & { code?: string };
@@ -111,18 +92,11 @@ export async function runLocalGrid(
             continue;
           }
           reporter.log(`${runLabel(spec)} failed: ${err.message}`);
-          failures.push({
-            index: i,
-            method: spec.method,
-            seed: spec.seed,
-            error: err.message,
-            attempts: attempt,
-          });
-          tracker.failed(i);
+          book.fail(i, err.message, attempt);
           break;
         }
       }
-      tracker.show();
+      book.show();
     }
   };
   try {
@@ -131,11 +105,5 @@ export async function runLocalGrid(
     await pool?.close();
     reporter.done();
   }
-  return {
-    status: signal?.aborted ? 'aborted' : 'completed',
-    finished,
-    // Plan order, whatever order they failed in.
-    failures: failures.sort((x, y) => x.index - y.index).map(({ index: _i, ...f }) => f),
-    backends: [...backends],
-  };
+  return book.outcome(signal?.aborted ? 'aborted' : 'completed');
 }

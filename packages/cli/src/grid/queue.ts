@@ -31,12 +31,11 @@ import {
   jobIdOf,
   QUEUE_NAME,
   QUEUE_PREFIX,
-  type RunFailure,
   runLabel,
   TRANSIENT_ATTEMPTS,
 } from './job';
 import { maskSecrets, parseRedisUrl } from './redis-url';
-import { GridTracker } from './tracker';
+import { GridBook } from './tracker';
 
 export class QueueStateError extends Error {
   override name = 'QueueStateError';
@@ -112,10 +111,7 @@ export async function runQueuedGrid(
   });
   queue.on('error', () => undefined); // the poll loop reports connection trouble
   const ids = plan.map((spec) => jobIdOf(grid, spec));
-  const tracker = new GridTracker(plan, reporter);
-  const finished = new Set<number>();
-  const failures: (RunFailure & { index: number })[] = [];
-  const backends = new Set<string>();
+  const book = new GridBook(plan, reporter);
   const open = new Set<number>();
   try {
     reporter.log(`queue: ${target.display} (BullMQ queue "${QUEUE_NAME}"), grid ${grid}`);
@@ -123,14 +119,8 @@ export async function runQueuedGrid(
     // 1. What the queue already holds for this comparison; nothing is added before all is known.
     const toAdd: number[] = [];
     const toReplace: Job[] = [];
-    for (let i = 0; i < plan.length; i++) {
+    for (const i of book.reuseFinished(settings)) {
       const spec = plan[i]!;
-      if (settings.resume && existsSync(join(runDirOf(settings.out, spec), 'record.json'))) {
-        reporter.log(`${runLabel(spec)}: already finished, reusing its record.json`);
-        finished.add(i);
-        tracker.done(i);
-        continue;
-      }
       const job = await queue.getJob(ids[i]!);
       const state = job ? await job.getState() : 'unknown';
       if (job && (state === 'active' || UNSTARTED.has(state))) {
@@ -199,15 +189,11 @@ export async function runQueuedGrid(
         for (const { i, job, state } of states) {
           const spec = plan[i]!;
           if (!job || state === 'unknown') {
-            failures.push({
-              index: i,
-              method: spec.method,
-              seed: spec.seed,
-              error:
-                'its job disappeared from the queue (removed by hand, or evicted: BullMQ needs Redis with maxmemory-policy noeviction)',
-              attempts: 0,
-            });
-            tracker.failed(i);
+            book.fail(
+              i,
+              'its job disappeared from the queue (removed by hand, or evicted: BullMQ needs Redis with maxmemory-policy noeviction)',
+              0,
+            );
             open.delete(i);
           } else if (state === 'completed') {
             const result = job.returnvalue;
@@ -215,21 +201,16 @@ export async function runQueuedGrid(
             // A shared folder may show another machine's file a little later.
             for (let t = 0; t < 20 && !existsSync(record); t++) await sleep(500);
             if (existsSync(record)) {
-              if (result?.backend) backends.add(result.backend);
               reporter.log(
                 `${runLabel(spec)}: ${result?.status === 'reused' ? 'reused' : 'done'} on ${result?.worker ?? 'a worker'}${result?.backend ? ` (${result.backend})` : ''}`,
               );
-              finished.add(i);
-              tracker.done(i);
+              book.finish(i, result?.backend);
             } else {
-              failures.push({
-                index: i,
-                method: spec.method,
-                seed: spec.seed,
-                error: `it finished on ${result?.worker ?? 'a worker'}, but ${record} is not there: --out must be a folder every worker and this machine see at the same path (a shared volume)`,
-                attempts: job.attemptsStarted,
-              });
-              tracker.failed(i);
+              book.fail(
+                i,
+                `it finished on ${result?.worker ?? 'a worker'}, but ${record} is not there: --out must be a folder every worker and this machine see at the same path (a shared volume)`,
+                job.attemptsStarted,
+              );
             }
             open.delete(i);
           } else if (state === 'failed') {
@@ -237,21 +218,14 @@ export async function runQueuedGrid(
             reporter.log(
               `${runLabel(spec)} failed after ${job.attemptsStarted} attempt${job.attemptsStarted === 1 ? '' : 's'}: ${error}`,
             );
-            failures.push({
-              index: i,
-              method: spec.method,
-              seed: spec.seed,
-              error,
-              attempts: job.attemptsStarted,
-            });
-            tracker.failed(i);
+            book.fail(i, error, job.attemptsStarted);
             open.delete(i);
           } else if (state === 'active') {
             const p = job.progress as Partial<GridJobProgress> | number | undefined;
             const progress = typeof p === 'object' && p ? p : {};
-            tracker.running(i, progress.epoch ?? 0, progress.epochsTotal ?? 0, progress.worker);
+            book.running(i, progress.epoch ?? 0, progress.epochsTotal ?? 0, progress.worker);
           } else {
-            tracker.queued(i);
+            book.queued(i);
           }
         }
         if (lostSince !== undefined) reporter.log(`reconnected to Redis at ${target.address}`);
@@ -275,8 +249,8 @@ export async function runQueuedGrid(
           `no igm worker is connected to ${target.display} yet: start one with igm worker --queue <url> (see igm worker --help)`,
         );
       }
-      tracker.detail = `${workers} worker${workers === 1 ? '' : 's'}`;
-      tracker.show();
+      book.detail = `${workers} worker${workers === 1 ? '' : 's'}`;
+      book.show();
       if (open.size) await sleep(pollMs, signal);
     }
     reporter.done();
@@ -300,13 +274,7 @@ export async function runQueuedGrid(
             : ''),
       );
     }
-    return {
-      status: signal?.aborted ? 'aborted' : 'completed',
-      finished,
-      // Plan order, whatever order they failed in.
-      failures: failures.sort((x, y) => x.index - y.index).map(({ index: _i, ...f }) => f),
-      backends: [...backends],
-    };
+    return book.outcome(signal?.aborted ? 'aborted' : 'completed');
   } finally {
     reporter.done();
     await queue.close().catch(() => undefined);

@@ -1,10 +1,14 @@
 /**
  * The state of each run of a grid (queued, running with its epoch, done, failed), shown through
- * `ProgressReporter.updateGrid`. Local parallel and queued comparisons both feed it.
+ * `ProgressReporter.updateGrid`, and what the grid's execution learned (`GridBook`). Local
+ * parallel and queued comparisons both keep one.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RunSpec } from '../plan';
 import type { ProgressReporter } from '../progress';
-import { runLabel } from './job';
+import { runDirOf } from '../run-job';
+import { type GridOutcome, type GridSettings, type RunFailure, runLabel } from './job';
 
 type RunState =
   | { readonly kind: 'queued' }
@@ -79,5 +83,65 @@ export class GridTracker {
       current,
       ...(this.detail ? { detail: this.detail } : {}),
     });
+  }
+}
+
+/**
+ * What a grid execution learns, run by run: the progress (a GridTracker), the finished runs,
+ * the failures and the backends used; `outcome` sums it up in plan order.
+ */
+export class GridBook extends GridTracker {
+  private readonly finished = new Set<number>();
+  private readonly failures: (RunFailure & { index: number })[] = [];
+  private readonly backends = new Set<string>();
+
+  constructor(
+    private readonly runs: readonly RunSpec[],
+    private readonly log: ProgressReporter,
+  ) {
+    super(runs, log);
+  }
+
+  /** With `resume`, marks the runs whose record.json exists as done; returns the others. */
+  reuseFinished(settings: GridSettings): number[] {
+    const pending: number[] = [];
+    for (let i = 0; i < this.runs.length; i++) {
+      const spec = this.runs[i]!;
+      if (settings.resume && existsSync(join(runDirOf(settings.out, spec), 'record.json'))) {
+        this.log.log(`${runLabel(spec)}: already finished, reusing its record.json`);
+        this.finish(i);
+      } else {
+        pending.push(i);
+      }
+    }
+    return pending;
+  }
+
+  get finishedCount(): number {
+    return this.finished.size;
+  }
+
+  finish(i: number, backend?: string): void {
+    this.finished.add(i);
+    if (backend) this.backends.add(backend);
+    this.done(i);
+  }
+
+  fail(i: number, error: string, attempts: number): void {
+    const spec = this.runs[i]!;
+    this.failures.push({ index: i, method: spec.method, seed: spec.seed, error, attempts });
+    this.failed(i);
+  }
+
+  outcome(status: GridOutcome['status']): GridOutcome {
+    return {
+      status,
+      finished: new Set(this.finished),
+      // Plan order, whatever order they failed in.
+      failures: [...this.failures]
+        .sort((x, y) => x.index - y.index)
+        .map(({ index: _i, ...f }) => f),
+      backends: [...this.backends],
+    };
   }
 }
