@@ -10,6 +10,16 @@ export type { ComparisonHooks, ComparisonResult } from './compare';
 export { openDataset, runComparison } from './compare';
 export type { CompareConfig } from './config';
 export { ConfigError, compareConfigSchema, readConfigFile, resolveCompareConfig } from './config';
+export type {
+  GridJob,
+  GridJobProgress,
+  GridJobResult,
+  GridSettings,
+  RunFailure,
+} from './grid/job';
+export { QUEUE_NAME, QUEUE_PREFIX } from './grid/job';
+export { maskSecrets, parseRedisUrl, type RedisTarget } from './grid/redis-url';
+export { type RunWorkerOptions, runWorker } from './grid/worker';
 export type { RunSpec } from './plan';
 export { planRuns, resolveRun } from './plan';
 export * from './report';

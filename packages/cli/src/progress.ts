@@ -74,6 +74,7 @@ export class ProgressReporter {
   }
 
   private gridStart: { fraction: number; at: number } | undefined;
+  private lastGridCounts = '';
 
   /**
    * The progress line of a grid: runs queued / running / done / failed and the ETA, estimated
@@ -94,8 +95,10 @@ export class ProgressReporter {
       const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * s.fraction).toFixed(0).padStart(3)}%`;
       const columns = this.stream.columns ?? 120;
       this.stream.write(`\r\x1b[2K${`${bar} ${text}`.slice(0, columns - 1)}`);
-    } else if (now - this.lastPlain > 2000) {
+    } else if (counts !== this.lastGridCounts || now - this.lastPlain > 10_000) {
+      // Plain lines (CI logs, pipes): when a run starts or ends, else every 10 s.
       this.lastPlain = now;
+      this.lastGridCounts = counts;
       this.stream.write(`${text}\n`);
     }
   }

@@ -171,14 +171,15 @@ export async function runQueuedGrid(
     // 3. Wait, showing the grid's progress.
     let lostSince: number | undefined;
     let lastPoll = 0;
-    let workers = 0;
+    let workers: number | undefined = 0;
     const startedAt = Date.now();
     let hinted = false;
     while (open.size && !signal?.aborted) {
       try {
         if (Date.now() - lastPoll > 5000) {
-          workers = await queue.getWorkersCount();
           lastPoll = Date.now();
+          // CLIENT LIST may be disabled (some hosted Redis): then the count is unknown.
+          workers = await queue.getWorkersCount().catch(() => undefined);
         }
         const states = await Promise.all(
           [...open].map(async (i) => {
@@ -249,7 +250,8 @@ export async function runQueuedGrid(
           `no igm worker is connected to ${target.display} yet: start one with igm worker --queue <url> (see igm worker --help)`,
         );
       }
-      book.detail = `${workers} worker${workers === 1 ? '' : 's'}`;
+      book.detail =
+        workers === undefined ? undefined : `${workers} worker${workers === 1 ? '' : 's'}`;
       book.show();
       if (open.size) await sleep(pollMs, signal);
     }
