@@ -4,6 +4,7 @@
  * its own backend, and cpu results repeat bit for bit on one machine, so every grid must end with
  * exactly the records of a sequential in-process comparison (timings aside).
  */
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdtempSync,
@@ -174,6 +175,44 @@ describe('igm compare --jobs (job processes)', () => {
     const again = await runMain([...GRID, '--jobs', '2', '--out', out, '--resume']);
     expect(again.code, again.err).toBe(0);
     expect(again.err.match(/already finished, reusing/g)).toHaveLength(4);
+  }, 300_000);
+
+  it('retries a run whose job process was killed, and continues after Ctrl-C with --resume', async () => {
+    const out = join(base, 'jobs-interrupted');
+    const cmp = startIgm([...GRID, '--jobs', '2', '--out', out]);
+    // SIGKILL a job process (as the out-of-memory killer would) once a run has a checkpoint.
+    const deadline = Date.now() + 120_000;
+    let killed: number | undefined;
+    while (killed === undefined && Date.now() < deadline) {
+      const midRun = ['joint', 'igm'].some((m) =>
+        [0, 1].some((seed) => {
+          const dir = join(out, m, `seed-${seed}`);
+          return lastCheckpointEpoch(dir) >= 1 && !existsSync(join(dir, 'record.json'));
+        }),
+      );
+      const children = spawnSync('ps', ['-o', 'pid=', '--ppid', String(cmp.pid)], {
+        encoding: 'utf8',
+      })
+        .stdout.split('\n')
+        .map(Number)
+        .filter((pid) => pid > 0);
+      if (midRun && children.length === 2) {
+        killed = children[0]!;
+        process.kill(killed, 'SIGKILL');
+      }
+      await sleep(10);
+    }
+    expect(killed, cmp.output()).toBeDefined();
+    await cmp.waitFor(/retrying from its last checkpoint \(attempt 2 of 3\)/, 60_000);
+    cmp.child.kill('SIGINT');
+    const stopped = await cmp.exited;
+    expect(stopped.code, cmp.output()).toBe(130);
+    expect(cmp.output()).toContain(
+      `continue with:\n  igm ${GRID.join(' ')} --jobs 2 --out ${out} --resume`,
+    );
+    const resumed = await runMain([...GRID, '--jobs', '2', '--out', out, '--resume']);
+    expect(resumed.code, resumed.err).toBe(0);
+    expectSameResults(out, reference);
   }, 300_000);
 
   it('reports a deterministic failure once per run and exits non-zero naming the runs', async () => {
