@@ -11,9 +11,9 @@
  *
  * Each configuration is a fresh `igm` process, from dist/ when the packages are built (as users
  * run it), else from the sources under tsx (slower to start); the start-up of every process,
- * the parent's and the job processes', is in the time. The queue's workers are started before
- * its compare is timed (their job processes start during it). Writes bench/results/grid.json
- * with the command and every round.
+ * the parent's and the job processes', is in the time. The queue's workers (and their job
+ * processes) are started before its compare is timed, as standing workers would be. Writes
+ * bench/results/grid.json with the command and every round.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,8 +30,9 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 const rounds = Number(flag('rounds', '1'));
-const epochs = flag('epochs', '16');
-const train = Number(flag('train', '2048'));
+// Large enough that start-up (about 2 s per process from dist) is small beside the work.
+const epochs = flag('epochs', '24');
+const train = Number(flag('train', '8192'));
 const backend = flag('backend', 'wasm');
 
 const built = ['cli', 'baselines', 'trainer', 'datasets', 'igm', 'wasm-training'].every((p) =>
@@ -73,12 +74,36 @@ function igm(args: string[], env: NodeJS.ProcessEnv = {}): Igm {
   };
 }
 
-async function timed(args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+/** Busy and total CPU ticks of the whole machine (Linux /proc/stat), to tell how quiet it was. */
+function cpuTicks(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
+    const ticks = fields.map(Number);
+    const idle = ticks[3]! + (ticks[4] ?? 0);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Machine-wide fraction of CPU time that was idle during each timed configuration. */
+const idleDuring: Record<string, number[]> = {};
+
+async function timed(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  const before = cpuTicks();
   const started = performance.now();
   const run = igm(args, env);
   const code = await run.exited;
   if (code !== 0) throw new Error(`igm ${args.join(' ')} exited with ${code}:\n${run.output()}`);
-  return (performance.now() - started) / 1000;
+  const seconds = (performance.now() - started) / 1000;
+  const after = cpuTicks();
+  if (before && after) {
+    const total = after.total - before.total;
+    idleDuring[name] ??= [];
+    idleDuring[name].push(total > 0 ? 1 - (after.busy - before.busy) / total : Number.NaN);
+  }
+  return seconds;
 }
 
 function records(out: string): string {
@@ -96,8 +121,22 @@ try {
       queue2: join(work, `r${round}-queue-2`),
     };
     const load = loadavg()[0]!;
-    const sequential = await timed(['compare', '--config', config, '--out', outs.sequential]);
-    const jobs2 = await timed(['compare', '--config', config, '--jobs', '2', '--out', outs.jobs2]);
+    const sequential = await timed('sequential', [
+      'compare',
+      '--config',
+      config,
+      '--out',
+      outs.sequential,
+    ]);
+    const jobs2 = await timed('jobs2', [
+      'compare',
+      '--config',
+      config,
+      '--jobs',
+      '2',
+      '--out',
+      outs.jobs2,
+    ]);
     const workers = [0, 1].map(() => igm(['worker', '--queue', redis.url]));
     let queue2: number;
     try {
@@ -107,7 +146,7 @@ try {
         if (Date.now() > deadline) throw new Error('the workers did not start');
         await new Promise((r) => setTimeout(r, 100));
       }
-      queue2 = await timed([
+      queue2 = await timed('queue2', [
         'compare',
         '--config',
         config,
@@ -124,6 +163,7 @@ try {
     for (const [name, out] of Object.entries(outs)) {
       if (records(out) !== reference) throw new Error(`${name}: records differ from sequential`);
     }
+    const idle = (name: string) => idleDuring[name]![round]!;
     const row = {
       sequentialSeconds: sequential,
       jobs2Seconds: jobs2,
@@ -131,11 +171,15 @@ try {
       speedupJobs2: sequential / jobs2,
       speedupQueue2: sequential / queue2,
       loadAverageBefore: load,
+      idleCpuSequential: idle('sequential'),
+      idleCpuJobs2: idle('jobs2'),
+      idleCpuQueue2: idle('queue2'),
     };
     results.push(row);
     console.log(
       `round ${round + 1}/${rounds}: sequential ${sequential.toFixed(1)} s, --jobs 2 ${jobs2.toFixed(1)} s (${row.speedupJobs2.toFixed(2)}x), ` +
-        `queue with 2 workers ${queue2.toFixed(1)} s (${row.speedupQueue2.toFixed(2)}x); load average before ${load.toFixed(2)}`,
+        `queue with 2 workers ${queue2.toFixed(1)} s (${row.speedupQueue2.toFixed(2)}x); load average before ${load.toFixed(2)}, ` +
+        `machine CPU idle ${[row.idleCpuSequential, row.idleCpuJobs2, row.idleCpuQueue2].map((f) => `${(100 * f).toFixed(0)}%`).join(' / ')}`,
     );
   }
 } finally {
@@ -152,6 +196,7 @@ const summary = {
   grid: `synthetic (train ${train}, validation 256, test 256), methods joint + igm, 4 seeds, ${epochs} epochs, ${backend} backend, 1 thread per process`,
   started: built ? 'dist (built packages)' : 'sources under tsx',
   machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other work`,
+  note: 'idleCpu*: fraction of the whole machine idle while that configuration ran; near 0 means other work took the cores, and no speed-up can show',
   rounds: results,
   speedupJobs2: range('speedupJobs2'),
   speedupQueue2: range('speedupQueue2'),
