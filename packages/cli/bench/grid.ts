@@ -48,6 +48,8 @@ writeFileSync(
     `datasetOptions:\n  samples: { train: ${train}, validation: 256, test: 256 }\n`,
 );
 
+const live = new Set<ReturnType<typeof spawn>>();
+
 interface Igm {
   exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): void;
@@ -60,6 +62,8 @@ function igm(args: string[], env: NodeJS.ProcessEnv = {}): Igm {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
   let text = '';
   child.stdout.on('data', (d) => {
     text += String(d);
@@ -113,6 +117,40 @@ function records(out: string): string {
 
 const redis = await startRedis();
 const results: Array<Record<string, number>> = [];
+// Ctrl-C: stop what runs, the server, and leave no folder behind.
+process.once('SIGINT', () => {
+  for (const child of live) child.kill('SIGKILL');
+  void redis.stop().then(() => {
+    rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  });
+});
+
+const range = (key: string) => {
+  const v = results.map((r) => r[key]!);
+  return { min: Math.min(...v), max: Math.max(...v) };
+};
+/** Writes the figures so far (after every round, so a stopped bench keeps what it measured). */
+function save(): Record<string, unknown> {
+  const summary = {
+    command: `npx tsx bench/grid.ts --rounds ${rounds} --epochs ${epochs} --train ${train} --backend ${backend}`,
+    grid: `synthetic (train ${train}, validation 256, test 256), methods joint + igm, 4 seeds, ${epochs} epochs, ${backend} backend, 1 thread per process`,
+    started: built ? 'dist (built packages)' : 'sources under tsx',
+    machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other work`,
+    note: 'idleCpu*: fraction of the whole machine idle while that configuration ran; near 0 means other work took the cores, and no speed-up can show',
+    rounds: results,
+    speedupJobs2: range('speedupJobs2'),
+    speedupQueue2: range('speedupQueue2'),
+    identicalRecords: true,
+  };
+  mkdirSync(join(pkg, 'bench', 'results'), { recursive: true });
+  writeFileSync(
+    join(pkg, 'bench', 'results', 'grid.json'),
+    `${JSON.stringify(summary, null, 2)}\n`,
+  );
+  return summary;
+}
+
 try {
   for (let round = 0; round < rounds; round++) {
     const outs = {
@@ -176,6 +214,7 @@ try {
       idleCpuQueue2: idle('queue2'),
     };
     results.push(row);
+    save();
     console.log(
       `round ${round + 1}/${rounds}: sequential ${sequential.toFixed(1)} s, --jobs 2 ${jobs2.toFixed(1)} s (${row.speedupJobs2.toFixed(2)}x), ` +
         `queue with 2 workers ${queue2.toFixed(1)} s (${row.speedupQueue2.toFixed(2)}x); load average before ${load.toFixed(2)}, ` +
@@ -187,23 +226,10 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-const range = (key: string) => {
-  const v = results.map((r) => r[key]!);
-  return { min: Math.min(...v), max: Math.max(...v) };
-};
-const summary = {
-  command: `npx tsx bench/grid.ts --rounds ${rounds} --epochs ${epochs} --train ${train} --backend ${backend}`,
-  grid: `synthetic (train ${train}, validation 256, test 256), methods joint + igm, 4 seeds, ${epochs} epochs, ${backend} backend, 1 thread per process`,
-  started: built ? 'dist (built packages)' : 'sources under tsx',
-  machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other work`,
-  note: 'idleCpu*: fraction of the whole machine idle while that configuration ran; near 0 means other work took the cores, and no speed-up can show',
-  rounds: results,
-  speedupJobs2: range('speedupJobs2'),
-  speedupQueue2: range('speedupQueue2'),
-  identicalRecords: true,
-};
-mkdirSync(join(pkg, 'bench', 'results'), { recursive: true });
-writeFileSync(join(pkg, 'bench', 'results', 'grid.json'), `${JSON.stringify(summary, null, 2)}\n`);
+const summary = save();
 console.log(
-  JSON.stringify({ speedupJobs2: summary.speedupJobs2, speedupQueue2: summary.speedupQueue2 }),
+  JSON.stringify({
+    speedupJobs2: summary['speedupJobs2'],
+    speedupQueue2: summary['speedupQueue2'],
+  }),
 );
