@@ -190,14 +190,16 @@ describe('igm compare --jobs (job processes)', () => {
           return lastCheckpointEpoch(dir) >= 1 && !existsSync(join(dir, 'record.json'));
         }),
       );
-      const children = spawnSync('ps', ['-o', 'pid=', '--ppid', String(cmp.pid)], {
+      // The job processes are the compare's children that run job-child (tsx may add esbuild).
+      const jobProcesses = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(cmp.pid)], {
         encoding: 'utf8',
       })
         .stdout.split('\n')
-        .map(Number)
+        .filter((line) => line.includes('job-child'))
+        .map((line) => Number.parseInt(line.trim(), 10))
         .filter((pid) => pid > 0);
-      if (midRun && children.length === 2) {
-        killed = children[0]!;
+      if (midRun && jobProcesses.length === 2) {
+        killed = jobProcesses[0]!;
         process.kill(killed, 'SIGKILL');
       }
       await sleep(10);
