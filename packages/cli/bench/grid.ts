@@ -56,8 +56,14 @@ interface Igm {
   output(): string;
 }
 
-function igm(args: string[], env: NodeJS.ProcessEnv = {}): Igm {
-  const child = spawn(process.execPath, [...entry, ...args], {
+/** GNU time, to read the CPU seconds of a compare and the job processes it waited for. */
+const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const CPU_LINE = /^IGM_BENCH_CPU ([\d.]+) ([\d.]+)$/m;
+
+function igm(args: string[], env: NodeJS.ProcessEnv = {}, withCpu = false): Igm {
+  const command = [process.execPath, ...entry, ...args];
+  const wrapped = withCpu && gnuTime ? [gnuTime, '-f', 'IGM_BENCH_CPU %U %S', ...command] : command;
+  const child = spawn(wrapped[0]!, wrapped.slice(1), {
     cwd: pkg,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,13 +97,16 @@ function cpuTicks(): { busy: number; total: number } | undefined {
   }
 }
 
+/** CPU seconds (user + system) of each timed compare and its job processes (GNU time). */
+const cpuDuring: Record<string, number[]> = {};
+
 /** Machine-wide fraction of CPU time that was idle during each timed configuration. */
 const idleDuring: Record<string, number[]> = {};
 
 async function timed(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
   const before = cpuTicks();
   const started = performance.now();
-  const run = igm(args, env);
+  const run = igm(args, env, true);
   const code = await run.exited;
   if (code !== 0) throw new Error(`igm ${args.join(' ')} exited with ${code}:\n${run.output()}`);
   const seconds = (performance.now() - started) / 1000;
@@ -106,6 +115,11 @@ async function timed(name: string, args: string[], env: NodeJS.ProcessEnv = {}):
     const total = after.total - before.total;
     idleDuring[name] ??= [];
     idleDuring[name].push(total > 0 ? 1 - (after.busy - before.busy) / total : Number.NaN);
+  }
+  const cpu = CPU_LINE.exec(run.output());
+  if (cpu) {
+    cpuDuring[name] ??= [];
+    cpuDuring[name].push(Number(cpu[1]) + Number(cpu[2]));
   }
   return seconds;
 }
@@ -137,7 +151,9 @@ function save(): Record<string, unknown> {
     grid: `synthetic (train ${train}, validation 256, test 256), methods joint + igm, 4 seeds, ${epochs} epochs, ${backend} backend, 1 thread per process`,
     started: built ? 'dist (built packages)' : 'sources under tsx',
     machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other work`,
-    note: 'idleCpu*: fraction of the whole machine idle while that configuration ran; near 0 means other work took the cores, and no speed-up can show',
+    note:
+      'idleCpu*: fraction of the whole machine idle while that configuration ran; near 0 means other work took the cores, and no speed-up can show. ' +
+      'cpuSeconds*: user + system CPU of the compare process and the job processes it started (the queue workers run elsewhere: not counted).',
     rounds: results,
     speedupJobs2: range('speedupJobs2'),
     speedupQueue2: range('speedupQueue2'),
@@ -212,13 +228,22 @@ try {
       idleCpuSequential: idle('sequential'),
       idleCpuJobs2: idle('jobs2'),
       idleCpuQueue2: idle('queue2'),
+      ...(cpuDuring['sequential']
+        ? {
+            cpuSecondsSequential: cpuDuring['sequential'][round]!,
+            cpuSecondsJobs2: cpuDuring['jobs2']![round]!,
+          }
+        : {}),
     };
     results.push(row);
     save();
     console.log(
       `round ${round + 1}/${rounds}: sequential ${sequential.toFixed(1)} s, --jobs 2 ${jobs2.toFixed(1)} s (${row.speedupJobs2.toFixed(2)}x), ` +
         `queue with 2 workers ${queue2.toFixed(1)} s (${row.speedupQueue2.toFixed(2)}x); load average before ${load.toFixed(2)}, ` +
-        `machine CPU idle ${[row.idleCpuSequential, row.idleCpuJobs2, row.idleCpuQueue2].map((f) => `${(100 * f).toFixed(0)}%`).join(' / ')}`,
+        `machine CPU idle ${[row.idleCpuSequential, row.idleCpuJobs2, row.idleCpuQueue2].map((f) => `${(100 * f).toFixed(0)}%`).join(' / ')}` +
+        (row.cpuSecondsSequential !== undefined
+          ? `; CPU seconds sequential ${row.cpuSecondsSequential.toFixed(1)}, --jobs 2 ${row.cpuSecondsJobs2!.toFixed(1)}`
+          : ''),
     );
   }
 } finally {
