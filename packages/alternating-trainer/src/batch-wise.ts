@@ -12,7 +12,13 @@
  * in the chain; it sees `ctx.stage` and the head inputs in `ctx.outputs`.
  */
 
-import { checkKnownKeys, IgmArgumentError, type LossFn, type MultimodalModelLike } from '@igm/core';
+import {
+  checkKnownKeys,
+  emptySelectionError,
+  IgmArgumentError,
+  type LossFn,
+  type MultimodalModelLike,
+} from '@igm/core';
 import {
   crossEntropy,
   type RunOptions,
@@ -48,9 +54,13 @@ export function batchWiseStep(options: BatchWiseOptions): TrainerStep {
           `batchWiseStep: order names ${unknown.join(', ')}, not a modality of the model (${model.modalities.join(', ')}).`,
         );
       }
-      if (!model.params().some((p) => p.group === headGroup)) {
-        throw new IgmArgumentError(
-          `batchWiseStep: the model has no parameters in group "${headGroup}". MLA needs one head shared by all modalities (a MultimodalModel with a shared head), or pass headGroup.`,
+      const params = model.params();
+      if (!params.some((p) => p.group === headGroup)) {
+        throw emptySelectionError(
+          'batchWiseStep',
+          `headGroup "${headGroup}"`,
+          params,
+          'MLA needs one head shared by all modalities (a MultimodalModel with a shared head), or pass headGroup.',
         );
       }
     },

@@ -323,9 +323,11 @@ describeEachBackend('batch-wise alternation (MLA)', () => {
       progress: 'none',
     });
     expect(checkedWeak).toBe(3);
-    expect(() => batchWiseStep({ order: ['strong'] }).validate!(setup(false).model)).toThrow(
-      /no parameters in group "head\/shared"/,
+    const unshared = setup(false).model;
+    expect(() => batchWiseStep({ order: ['strong'] }).validate!(unshared)).toThrow(
+      /batchWiseStep: headGroup "head\/shared" selects no parameter.*parameter groups: encoder\/strong: /,
     );
+    unshared.dispose();
     expect(() => batchWiseStep({ order: [] })).toThrow(/Expected the modalities in step order/);
     model.dispose();
   });

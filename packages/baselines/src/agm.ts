@@ -1,34 +1,45 @@
 /**
- * AGM: Adaptive Gradient Modulation (Li et al., ICCV 2023; ALGORITHMS.md 6), two modalities.
+ * AGM: Adaptive Gradient Modulation (Li et al., ICCV 2023), for M >= 2 modalities.
  *
  * Model ({@link AgmModel}, wrapping a concat-fusion model f):
- *   total = f(x_a, x_v)                          training mode
- *   only_a = f(x_a, 0);  only_v = f(0, x_v)       BatchNorm in inference mode, gradients flowing
- *   m_a = (total - only_v + only_a) / 2;  m_v = (total - only_a + only_v) / 2   Shapley-style logits
- *   out = total (forward); backward reweighted with tf.customGrad:
- *     dL/dtotal = (s_a + s_v)/2 g;  dL/donly_a = (s_a - s_v)/2 g;  dL/donly_v = (s_v - s_a)/2 g
- *   (f(0, 0) of the reference is unused and not computed.)
+ *   v(T) = f(x with the modalities outside T zeroed)      for every non-empty subset T of M;
+ *          v(M) = total = f(x) in training mode, the others with BatchNorm in inference mode
+ *          and gradients flowing
+ *   m_m = sum_{T containing m} w_{|T|-1} v(T)  -  sum_{non-empty T without m} w_{|T|} v(T),
+ *         w_s = s! (M - s - 1)! / M!            (Shapley-style logits; f(0, ..., 0) cancels)
+ *   M = 2: m_a = (total - f(0, v) + f(a, 0)) / 2, as the two-modality reference code; M = 3 gives
+ *   the reference's three-modality (UR-Funny) formulas. sum_m m_m = total.
+ *   out = total (forward); backward reweighted with tf.customGrad: dL/dm_m = s_m g, i.e.
+ *     dL/dv(T) = (sum_m s_m c_{m,T}) g     (c_{m,T} the coefficient of v(T) in m_m)
+ *   M = 2: dL/dtotal = (s_a + s_v)/2 g;  dL/df(a,0) = (s_a - s_v)/2 g;  dL/df(0,v) = (s_v - s_a)/2 g
  *
  * Step ({@link agmStep} with an {@link AgmController}):
  *   sc_m = mean_i -log(max(softmax(m_m)_i[y_i], 1e-8))              no gradient
- *   r_a = exp(sc_v - sc_a);  r_v = exp(sc_a - sc_v)
- *   rbar_a = exp(S_v - S_a); rbar_v = exp(S_a - S_v)                  S = running means (before this step)
- *   c_m = exp(alpha min(rbar_m - r_m, 10))
+ *   r_m = exp(mean_{k != m} sc_k - sc_m);  rbar_m = exp(mean_{k != m} S_k - S_m)
+ *         (S = running means before this step; M = 2: r_a = exp(sc_v - sc_a); the reference's
+ *         M = 3 form exp((mean_k sc_k - sc_m) 3/2) is the same number)
+ *   c_m = exp(alpha min(rbar_m - r_m, cap))                           cap 10 (UR-Funny code: 7)
  *   t = epoch * n_batches + batchIndex + 1 (0-based epoch);  S_m <- S_m (t - 1)/t + sc_m / t   (across epochs)
  *   in the window s_m <- c_m (outside it the last scales remain; initially 1)
  *   loss = CE(out, y);  {@link agmClip}: if any |entry| of the fusion kernel gradient > 1, clip the
  *   global gradient norm (all parameters) to 1;  optimizer step
  *
+ * Window: `{ start, end }` in the reference code's own terms: epochs are counted from 1 and an
+ * epoch e is modulated when start <= e <= end (`modulation_starts <= epoch <=
+ * modulation_ends`). The code default 0-20 therefore modulates the first 20 epochs (run epochs
+ * 0-19 here); omitted, the whole run is modulated (the authors' setting).
+ *
  * The running scores and scales are the controller's state: it is a Callback whose
  * getState/setState go into the run's checkpoints, so a resumed run continues them exactly.
- * Three or more modalities: not supported (the reference's 3-modality form lives in a separate
- * model file that ALGORITHMS.md does not specify); constructing it with M != 2 throws.
+ * Cost: 2^M - 1 forward passes per step (3 for two modalities, 7 for three).
  * Logs `agm/score/<m>`, `agm/running/<m>`, `agm/scale/<m>`, `agm/clipped`.
  */
 import {
+  addOptionProblem,
   type Callback,
   checkKnownKeys,
   checkNumber,
+  coalitionKey,
   type ForwardOptions,
   type GradientTransform,
   type Grads,
@@ -36,25 +47,62 @@ import {
   IgmArgumentError,
   type LossFn,
   type MultimodalModelLike,
+  numberOption,
+  objectOption,
   type Param,
+  parseOptionValue,
 } from '@igm/core';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkModalityCount, checkWindow, crossEntropy, inWindow, oneHot } from './common';
+import type { MethodBudget, OptionsReader } from './budget';
+import { checkModalityCount, crossEntropy, oneHot } from './common';
+import { singleRunBudgetWith } from './scaled-budget';
+
+/** Shapley weights w_s = s! (M - s - 1)! / M! for s = 0 .. M-1. */
+function shapleyWeights(M: number): number[] {
+  const fact = [1];
+  for (let i = 1; i <= M; i++) fact.push(fact[i - 1]! * i);
+  return Array.from({ length: M }, (_, s) => (fact[s]! * fact[M - s - 1]!) / fact[M]!);
+}
+
+function popcount(x: number): number {
+  let c = 0;
+  for (let y = x; y; y &= y - 1) c++;
+  return c;
+}
+
+/**
+ * The coefficients c[m][T - 1] of v(T) in AGM's logits m_m, for every non-empty subset T of the
+ * M modalities as a bit mask (bit k = modality k; T = 2^M - 1 is the full set, v = total).
+ */
+export function agmCoefficients(M: number): number[][] {
+  checkNumber('agmCoefficients', 'M', M, { min: 2, max: 16, integer: true });
+  const w = shapleyWeights(M);
+  return Array.from({ length: M }, (_, m) =>
+    Array.from({ length: (1 << M) - 1 }, (_, k) => {
+      const T = k + 1;
+      const size = popcount(T);
+      return (T >> m) & 1 ? w[size - 1]! : -w[size]!;
+    }),
+  );
+}
+
+/** The modalities of bit mask T, in `modalities` order. */
+function subsetOf(modalities: readonly string[], T: number): string[] {
+  return modalities.filter((_, k) => (T >> k) & 1);
+}
 
 /** The AGM forward wrapper around a (concat) fusion model (module doc). */
 export class AgmModel implements MultimodalModelLike {
   readonly modalities: readonly string[];
   readonly numClasses: number;
+  /** c[m][T - 1] (see {@link agmCoefficients}). */
+  readonly coefficients: number[][];
   constructor(readonly inner: MultimodalModelLike) {
-    checkModalityCount(
-      'AgmModel',
-      inner.modalities,
-      { min: 2, max: 2 },
-      "AGM's three-modality form is not specified (ALGORITHMS.md 6.3).",
-    );
+    checkModalityCount('AgmModel', inner.modalities, { min: 2 });
     this.modalities = inner.modalities;
     this.numClasses = inner.numClasses;
+    this.coefficients = agmCoefficients(this.modalities.length);
   }
   params(): Param[] {
     return this.inner.params();
@@ -65,18 +113,22 @@ export class AgmModel implements MultimodalModelLike {
   featureDim(m: string): number | undefined {
     return (this.inner as { featureDim?: (m: string) => number }).featureDim?.(m);
   }
+  /** Output name of v(T) for a proper subset T: `agm/value/<coalitionKey(T)>` (e.g. `agm/value/audio`). */
+  valueName(T: number): string {
+    return `agm/value/${coalitionKey(subsetOf(this.modalities, T))}`;
+  }
   /**
    * Outputs: the inner model's (features, `logits/fused` = total) with `logits/<m>` replaced by
-   * the Shapley-style logits m_m, plus `agm/only/<m>` = f with the other modality zeroed.
+   * the Shapley-style logits m_m, plus `agm/value/<S>` = v(S) for every non-empty proper subset
+   * S (the other modalities zeroed; for two modalities `agm/value/audio` = f(a, 0)).
    */
   forward(
     inputs: Readonly<Record<string, tf.Tensor>>,
     options: ForwardOptions,
   ): Record<string, tf.Tensor> {
     const run = options.modalities ?? this.modalities;
-    if (run.length !== 2 || (options.zeroed?.length ?? 0) > 0)
+    if (run.length !== this.modalities.length || (options.zeroed?.length ?? 0) > 0)
       return this.inner.forward(inputs, options);
-    const [a, v] = this.modalities as [string, string];
     const out = this.inner.forward(inputs, options);
     const total = out['logits/fused'];
     if (!total) {
@@ -84,12 +136,26 @@ export class AgmModel implements MultimodalModelLike {
         `AgmModel: the inner model produced no "logits/fused". AGM needs a fusion head (head: { type: 'concat' } or 'sum').`,
       );
     }
-    const onlyA = this.inner.forward(inputs, { training: false, zeroed: [v] })['logits/fused']!;
-    const onlyV = this.inner.forward(inputs, { training: false, zeroed: [a] })['logits/fused']!;
-    out[`agm/only/${a}`] = onlyA;
-    out[`agm/only/${v}`] = onlyV;
-    out[`logits/${a}`] = tf.mul(tf.add(tf.sub(total, onlyV), onlyA), 0.5);
-    out[`logits/${v}`] = tf.mul(tf.add(tf.sub(total, onlyA), onlyV), 0.5);
+    const full = (1 << this.modalities.length) - 1;
+    const values: tf.Tensor[] = [];
+    for (let T = 1; T < full; T++) {
+      const zeroed = this.modalities.filter((_, k) => !((T >> k) & 1));
+      const v = this.inner.forward(inputs, { training: false, zeroed })['logits/fused']!;
+      out[this.valueName(T)] = v;
+      values.push(v);
+    }
+    values.push(total);
+    this.modalities.forEach((m, k) => {
+      out[`logits/${m}`] = tf.addN(values.map((v, i) => tf.mul(v, this.coefficients[k]![i]!)));
+    });
+    return out;
+  }
+  /** v(T) for T = 1 .. 2^M - 1 (the last is total) from this model's outputs. */
+  values(outputs: Readonly<Record<string, tf.Tensor>>): tf.Tensor[] {
+    const full = (1 << this.modalities.length) - 1;
+    const out: tf.Tensor[] = [];
+    for (let T = 1; T < full; T++) out.push(outputs[this.valueName(T)]!);
+    out.push(outputs['logits/fused']!);
     return out;
   }
   headLayers(modality: string): HeadLayerInfo[] {
@@ -101,8 +167,31 @@ export class AgmModel implements MultimodalModelLike {
 }
 
 /**
- * out = total in the forward pass; the backward pass sends (s_a + s_v)/2 g to total,
- * (s_a - s_v)/2 g to only_a and (s_v - s_a)/2 g to only_v (tf.customGrad).
+ * out = v(full) = total in the forward pass; the backward pass sends
+ * (sum_m scales[m] coefficients[m][T - 1]) g to v(T) (tf.customGrad). `values` lists v(T) for
+ * T = 1 .. 2^M - 1 (bit k = modality k; the last entry is total).
+ */
+export function agmModulatedOutput(
+  values: readonly tf.Tensor[],
+  coefficients: readonly (readonly number[])[],
+  scales: readonly number[],
+): tf.Tensor {
+  const weights = values.map((_, i) =>
+    coefficients.reduce((sum, c, m) => sum + scales[m]! * c[i]!, 0),
+  );
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const total = args[values.length - 1] as tf.Tensor;
+    return {
+      value: tf.clone(total),
+      gradFunc: (dy: tf.Tensor) => weights.map((w) => tf.mul(dy, w)),
+    };
+  });
+  return f(...values);
+}
+
+/**
+ * Two modalities: out = total in the forward pass; the backward pass sends (s_a + s_v)/2 g to
+ * total, (s_a - s_v)/2 g to only_a = f(a, 0) and (s_v - s_a)/2 g to only_v = f(0, v).
  */
 export function agmScaledOutput(
   total: tf.Tensor,
@@ -111,18 +200,7 @@ export function agmScaledOutput(
   scaleA: number,
   scaleV: number,
 ): tf.Tensor {
-  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const t = args[0] as tf.Tensor;
-    return {
-      value: tf.clone(t),
-      gradFunc: (dy: tf.Tensor) => [
-        tf.mul(dy, 0.5 * (scaleA + scaleV)),
-        tf.mul(dy, 0.5 * (scaleA - scaleV)),
-        tf.mul(dy, 0.5 * (scaleV - scaleA)),
-      ],
-    };
-  });
-  return f(total, onlyA, onlyV);
+  return agmModulatedOutput([onlyA, onlyV, total], agmCoefficients(2), [scaleA, scaleV]);
 }
 
 /** Mean -log(max(p_y, 1e-8)) of softmax(logits), read to the host. */
@@ -136,13 +214,97 @@ export function agmScore(logits: tf.Tensor, labels: tf.Tensor): number {
   });
 }
 
+/** AGM's epoch window in the reference code's terms (module doc). */
+export interface AgmWindow {
+  /** First modulated epoch, counting epochs from 1 (`modulation_starts`; 0 acts as 1). */
+  readonly start?: number;
+  /** Last modulated epoch, counting from 1, inclusive (`modulation_ends`); omit for the whole run. */
+  readonly end?: number | null;
+}
+
+const AGM_WINDOW =
+  '{ start, end } as the reference code counts epochs: from 1, both ends inclusive (its default { start: 0, end: 20 } modulates the first 20 epochs); omit end for "until the end"';
+
+/** The run epochs (0-based, inclusive) an AGM window modulates: start <= e + 1 <= end. */
+function agmWindowEpochs(w: AgmWindow): { first: number; last: number } {
+  const first = Math.max(w.start ?? 0, 1) - 1;
+  const last = w.end === undefined || w.end === null ? Infinity : w.end - 1;
+  return { first, last };
+}
+
+/**
+ * AGM's window option in the reference code's terms (module doc): `start` an integer >= 0 (0
+ * acts as 1), `end` an integer or null / omitted for "until the end"; it must modulate at least
+ * one epoch. The value is kept as written.
+ */
+export const agmWindowSchema = objectOption(
+  {
+    start: numberOption({ min: 0, integer: true }).optional(),
+    end: numberOption({ integer: true }).nullable().optional(),
+  },
+  AGM_WINDOW,
+).superRefine((w, ctx) => {
+  const { first, last } = agmWindowEpochs(w);
+  if (last < first) {
+    addOptionProblem(
+      ctx,
+      [],
+      `received window=${JSON.stringify(w)}, which modulates no epoch (epochs are counted from 1 and both ends are inclusive). Expected ${AGM_WINDOW}.`,
+    );
+  }
+});
+
+/**
+ * Checks an AGM window given in the reference code's terms and returns the run epochs it
+ * modulates as 0-based inclusive bounds: epoch e (0-based) is modulated when
+ * start <= e + 1 <= end, so { start: 0, end: 20 } gives run epochs 0-19 (20 epochs).
+ */
+export function checkAgmWindow(where: string, w: unknown): { first: number; last: number } {
+  if (w === undefined || w === null) return { first: 0, last: Infinity };
+  return agmWindowEpochs(parseOptionValue(where, 'window', agmWindowSchema, w));
+}
+
+/**
+ * The window `w` (reference terms) scaled by f so that it covers the same share of the run:
+ * its run epochs [first, last] become [round(first f), max(that + 1, round((last + 1) f)) - 1].
+ */
+export function scaleAgmWindow(where: string, w: unknown, f: number): AgmWindow | undefined {
+  if (w === undefined || w === null) return undefined;
+  const { first, last } = checkAgmWindow(where, w);
+  const given = (w as AgmWindow).start ?? 0;
+  const s = Math.round(first * f);
+  // A window starting at the first epoch keeps the start it was written with (0 or 1).
+  const start = s === 0 && given <= 1 ? given : s + 1;
+  if (last === Infinity) return { ...(w as AgmWindow), start };
+  return { ...(w as AgmWindow), start, end: Math.max(s + 1, Math.round((last + 1) * f)) };
+}
+
+/**
+ * AGM's epoch budget: `epochs` epochs on every modality (default 100); the window keeps its
+ * share of the run, counted in the reference's terms ({@link scaleAgmWindow}).
+ */
+export function agmBudget(
+  where: string,
+  read: OptionsReader<{ readonly epochs: number; readonly window?: AgmWindow | undefined }>,
+): MethodBudget {
+  return singleRunBudgetWith(where, read, (o, out, f) => {
+    const window = scaleAgmWindow(where, o.window, f);
+    if (window) out['window'] = window;
+  });
+}
+
 export interface AgmControllerOptions {
-  /** alpha (code default 1.0; authors: CREMA-D 1.5, AV-MNIST 2.5). */
+  /** alpha (code default 1.0; authors: CREMA-D 1.5, AV-MNIST 2.5, UR-Funny 4.0). */
   readonly alpha: number;
-  /** Epoch window, 0-based inclusive (code 0-20; authors: whole run). Default: whole run. */
-  readonly window?: { readonly start?: number; readonly end?: number };
-  /** The two modalities in order. */
-  readonly modalities: readonly [string, string] | readonly string[];
+  /**
+   * Epoch window in the reference code's terms (epochs counted from 1, both ends inclusive; code
+   * default 0-20 = the first 20 epochs; authors: whole run). Default: whole run.
+   */
+  readonly window?: AgmWindow;
+  /** Cap of alpha's argument rbar_m - r_m (two-modality code 10, UR-Funny code 7). Default 10. */
+  readonly cap?: number;
+  /** The modalities in order (two or more). */
+  readonly modalities: readonly string[];
 }
 
 export interface AgmControllerState {
@@ -154,23 +316,26 @@ export interface AgmControllerState {
 export class AgmController implements Callback {
   readonly name = 'agm';
   readonly alpha: number;
-  readonly modalities: readonly [string, string];
-  private readonly window: { start: number; end: number };
+  readonly cap: number;
+  readonly modalities: readonly string[];
+  /** Modulated run epochs, 0-based inclusive (from the window in the reference's terms). */
+  readonly epochs: { readonly first: number; readonly last: number };
   running: Record<string, number>;
   scales: Record<string, number>;
   constructor(options: AgmControllerOptions) {
-    checkKnownKeys('AgmController', options, ['alpha', 'window', 'modalities']);
+    checkKnownKeys('AgmController', options, ['alpha', 'window', 'cap', 'modalities']);
     this.alpha = checkNumber('AgmController', 'alpha', options.alpha, { min: 0 });
-    this.window = checkWindow('AgmController', options.window);
-    checkModalityCount(
-      'AGM',
-      options.modalities ?? [],
-      { min: 2, max: 2 },
-      "AGM's three-modality form is not specified (ALGORITHMS.md 6.3).",
-    );
-    this.modalities = [options.modalities[0]!, options.modalities[1]!];
+    this.cap = checkNumber('AgmController', 'cap', options.cap ?? 10, {});
+    this.epochs = checkAgmWindow('AgmController', options.window);
+    checkModalityCount('AGM', options.modalities ?? [], { min: 2 });
+    this.modalities = [...options.modalities];
     this.running = Object.fromEntries(this.modalities.map((m) => [m, 0]));
     this.scales = Object.fromEntries(this.modalities.map((m) => [m, 1]));
+  }
+
+  /** Whether run epoch `epoch` (0-based) is inside the window. */
+  modulates(epoch: number): boolean {
+    return epoch >= this.epochs.first && epoch <= this.epochs.last;
   }
 
   /** One step's decision from the scores sc_m; returns the scales to use in this backward pass. */
@@ -178,19 +343,21 @@ export class AgmController implements Callback {
     scores: Readonly<Record<string, number>>,
     position: { epoch: number; batchIndex: number; batchesPerEpoch: number },
   ): Record<string, number> {
-    const [a, v] = this.modalities;
-    const scA = scores[a]!;
-    const scV = scores[v]!;
-    const rA = Math.exp(scV - scA);
-    const rV = Math.exp(scA - scV);
-    const rbA = Math.exp(this.running[v]! - this.running[a]!);
-    const rbV = Math.exp(this.running[a]! - this.running[v]!);
-    const cA = Math.exp(this.alpha * Math.min(rbA - rA, 10));
-    const cV = Math.exp(this.alpha * Math.min(rbV - rV, 10));
+    const mods = this.modalities;
+    const M = mods.length;
+    const others = (x: Readonly<Record<string, number>>, m: string) =>
+      (mods.reduce((s, k) => s + x[k]!, 0) - x[m]!) / (M - 1);
+    const coeffs: Record<string, number> = {};
+    for (const m of mods) {
+      const r = Math.exp(others(scores, m) - scores[m]!);
+      const rbar = Math.exp(others(this.running, m) - this.running[m]!);
+      coeffs[m] = Math.exp(this.alpha * Math.min(rbar - r, this.cap));
+    }
     const t = position.epoch * position.batchesPerEpoch + position.batchIndex + 1;
-    this.running[a] = (this.running[a]! * (t - 1)) / t + scA / t;
-    this.running[v] = (this.running[v]! * (t - 1)) / t + scV / t;
-    if (inWindow(this.window, position.epoch)) this.scales = { [a]: cA, [v]: cV };
+    const running: Record<string, number> = {};
+    for (const m of mods) running[m] = (this.running[m]! * (t - 1)) / t + scores[m]! / t;
+    this.running = running;
+    if (this.modulates(position.epoch)) this.scales = coeffs;
     return { ...this.scales };
   }
 
@@ -217,47 +384,50 @@ export function agmStep(controller: AgmController): TrainerStep {
       'agmStep: pass an AgmController (new AgmController({ alpha, modalities })).',
     );
   }
-  const [a, v] = controller.modalities;
+  const mods = controller.modalities;
   return {
     name: 'agm',
-    describe: () => ({ step: 'agm', alpha: controller.alpha, modalities: [a, v] }),
+    describe: () => ({ step: 'agm', alpha: controller.alpha, modalities: [...mods] }),
     validate(model: MultimodalModelLike) {
       if (!(model instanceof AgmModel)) {
         throw new IgmArgumentError(
           'agmStep: the model must be an AgmModel (new AgmModel(concatModel)), which adds the zeroed passes.',
         );
       }
+      if (model.modalities.join() !== mods.join()) {
+        throw new IgmArgumentError(
+          `agmStep: the controller's modalities (${mods.join(', ')}) differ from the model's (${model.modalities.join(', ')}).`,
+        );
+      }
     },
     run(tools) {
       const { inputs, labels } = tools.batch;
+      const model = tools.model as AgmModel;
       let scales: Record<string, number> | undefined;
       const lossFn: LossFn = (pass) => {
-        const outputs = tools.model.forward(inputs, {
+        const outputs = model.forward(inputs, {
           training: true,
           batchStatistics: pass.batchStatistics,
         });
         if (!scales) {
-          const scores = {
-            [a]: agmScore(outputs[`logits/${a}`]!, labels),
-            [v]: agmScore(outputs[`logits/${v}`]!, labels),
-          };
+          const scores = Object.fromEntries(
+            mods.map((m) => [m, agmScore(outputs[`logits/${m}`]!, labels)]),
+          );
           scales = controller.observe(scores, {
             epoch: tools.globalEpoch,
             batchIndex: tools.batchIndex,
             batchesPerEpoch: tools.batchesPerEpoch,
           });
-          for (const m of [a, v]) {
+          for (const m of mods) {
             tools.log(`agm/score/${m}`, scores[m]!);
             tools.log(`agm/running/${m}`, controller.running[m]!);
             tools.log(`agm/scale/${m}`, scales[m]!);
           }
         }
-        const out = agmScaledOutput(
-          outputs['logits/fused']!,
-          outputs[`agm/only/${a}`]!,
-          outputs[`agm/only/${v}`]!,
-          scales[a]!,
-          scales[v]!,
+        const out = agmModulatedOutput(
+          model.values(outputs),
+          model.coefficients,
+          mods.map((m) => scales![m]!),
         );
         return { loss: crossEntropy(out, labels), outputs };
       };

@@ -2,8 +2,17 @@
  * Small pieces shared by the baselines: which modality a parameter belongs to, the batch score
  * sum_i softmax(z)_i[y_i] that OGM-GE, PMR and AGM compare between modalities, and the losses.
  */
-import { IgmArgumentError, type Param } from '@igm/core';
+import {
+  emptySelectionError,
+  IgmArgumentError,
+  type MultimodalModelLike,
+  numberOption,
+  objectOption,
+  type Param,
+  parseOptionValue,
+} from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type { z } from 'zod';
 
 /** The modality of an encoder parameter (`encoder/<m>` group), or undefined. */
 export function encoderModality(p: Param): string | undefined {
@@ -13,6 +22,25 @@ export function encoderModality(p: Param): string | undefined {
 /** Keys of modality m's encoder parameters (group `encoder/<m>`). */
 export function encoderKeys(params: ReadonlyMap<string, Param>, modality: string): string[] {
   return [...params.values()].filter((p) => p.group === `encoder/${modality}`).map((p) => p.key);
+}
+
+/**
+ * Throws, naming the selection and the model's parameter groups, unless every modality of
+ * `model` has parameters in group `encoder/<m>`: a method that acts on those groups would
+ * otherwise silently skip the modality.
+ */
+export function requireEncoderGroups(where: string, model: MultimodalModelLike): void {
+  const params = model.params();
+  for (const m of model.modalities) {
+    if (!params.some((p) => p.group === `encoder/${m}`)) {
+      throw emptySelectionError(
+        where,
+        `the encoder of modality ${m} (group encoder/${m})`,
+        params,
+        'Give each encoder trainable parameters in group "encoder/<modality>" (an identity encoder, e.g. mlpEncoder with no units, has none).',
+      );
+    }
+  }
 }
 
 /** One-hot float32 targets [B, C] of integer labels [B]. */
@@ -56,29 +84,46 @@ export function checkModalityCount(
   }
 }
 
-/** Checks an epoch window { start, end } (0-based, inclusive). */
+const WINDOW_EXPECTED = '{ start, end } (0-based epochs, inclusive), e.g. { start: 0, end: 50 }';
+
+/**
+ * An epoch window { start, end }: 0-based epochs, both ends inclusive; `start` defaults to 0 and
+ * `end` (omitted or null) to the end of the run. The value is kept as written (no defaults
+ * filled in), as run configs record it.
+ */
+export const epochWindowSchema = objectOption(
+  {
+    start: numberOption({ min: 0, integer: true }).optional(),
+    end: numberOption({ min: 0, integer: true }).nullable().optional(),
+  },
+  WINDOW_EXPECTED,
+).refine((w) => w.end === undefined || w.end === null || w.end >= (w.start ?? 0), {
+  error: 'integers 0 <= start <= end (end may be omitted for "until the end")',
+});
+
+/** An epoch window as options give it (see {@link epochWindowSchema}). */
+export type EpochWindow = z.input<typeof epochWindowSchema>;
+
+/** Checks an epoch window { start, end } (0-based, inclusive); no window is the whole run. */
 export function checkWindow(where: string, w: unknown): { start: number; end: number } {
   if (w === undefined) return { start: 0, end: Infinity };
-  const o = w as { start?: unknown; end?: unknown };
-  if (o === null || typeof o !== 'object') {
-    throw new IgmArgumentError(
-      `${where}: received window=${JSON.stringify(w)}. Expected { start, end } (0-based epochs, inclusive), e.g. { start: 0, end: 50 }.`,
-    );
-  }
-  const start = o.start === undefined ? 0 : (o.start as number);
-  const end = o.end === undefined || o.end === null ? Infinity : (o.end as number);
-  if (
-    !Number.isInteger(start) ||
-    start < 0 ||
-    !(end === Infinity || (Number.isInteger(end) && end >= start))
-  ) {
-    throw new IgmArgumentError(
-      `${where}: received window=${JSON.stringify(w)}. Expected integers 0 <= start <= end (end may be omitted for "until the end").`,
-    );
-  }
-  return { start, end };
+  const { start, end } = parseOptionValue(where, 'window', epochWindowSchema, w);
+  return { start: start ?? 0, end: end ?? Infinity };
 }
 
 export function inWindow(w: { start: number; end: number }, epoch: number): boolean {
   return epoch >= w.start && epoch <= w.end;
+}
+
+/** Fusion rules of late-fusion methods (per-modality heads fused after their softmaxes). */
+export const LATE_FUSION_RULES = ['mean-softmax', 'sum-log-softmax'] as const;
+export type LateFusionRule = (typeof LATE_FUSION_RULES)[number];
+
+/**
+ * How a late fusion rule is labelled in results. `official`: what the method's official code
+ * does, when there is one; the product of experts is then marked as a departure from it.
+ */
+export function lateFusionLabel(rule: LateFusionRule, official?: string): string {
+  if (rule === 'mean-softmax') return 'mean softmax';
+  return `sum of log-softmaxes (product of experts)${official ? `; departure from the official code (${official})` : ''}`;
 }

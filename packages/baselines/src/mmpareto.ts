@@ -27,7 +27,7 @@ import {
 } from '@igm/core';
 import { lossOnOutput, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { encoderModality } from './common';
+import { encoderModality, requireEncoderGroups } from './common';
 
 /**
  * MGDA's two-vector min-norm weight c of v1 (1 - c of v2), from the dot products:
@@ -131,6 +131,9 @@ export function mmParetoStep(options: MmParetoStepOptions = {}): TrainerStep {
           `mmParetoStep: the model has ${model.modalities.length} modality; MMPareto needs at least 2.`,
         );
       }
+      // The combination acts on the `encoder/<m>` groups; a modality without one would silently
+      // get plain joint gradients.
+      requireEncoderGroups('mmParetoStep', model);
     },
     run(tools) {
       const { inputs, labels } = tools.batch;

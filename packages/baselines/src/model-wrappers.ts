@@ -65,7 +65,8 @@ export class TorchDense {
   }
 }
 
-function featureDims(inner: MultimodalModelLike, who: string): Record<string, number> {
+/** Feature size d_m of every modality of `inner` (it must report featureDim(m)). */
+export function featureDims(inner: MultimodalModelLike, who: string): Record<string, number> {
   const dims: Record<string, number> = {};
   const withDim = inner as MultimodalModelLike & { featureDim?: (m: string) => number };
   for (const m of inner.modalities) {

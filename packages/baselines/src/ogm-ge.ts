@@ -20,7 +20,9 @@
  * Selected gradients: `tensors: 'conv'` (default, the official code) = rank-4 gradients (conv
  * kernels incl. 1x1 downsample) of the `encoder/<m>` groups; BN, biases and the fusion layer are
  * untouched. `tensors: 'encoder'` [project] selects every tensor of the encoders, for encoders
- * without convolutions (MLP encoders on feature vectors), where `'conv'` would select nothing.
+ * without convolutions (MLP encoders on feature vectors). A modality whose encoder has no
+ * selected tensor (e.g. `'conv'` on an `mlpEncoder`) is an error at `init` naming the selection
+ * and the model's parameter groups: OGM-GE would log coefficients and modulate nothing.
  * GE noise goes to every modality in the window, including the one with k = 1.
  *
  * Placement: with SGD put it before the optimizer, `chain(ogmGe(), sgd(...))`, so weight decay
@@ -37,9 +39,11 @@ import {
   checkChoice,
   checkKnownKeys,
   checkNumber,
+  emptySelectionError,
   type GradientTransform,
   type Grads,
   IgmArgumentError,
+  type Param,
   requireOutput,
   type ScalarOrSchedule,
   type StepContext,
@@ -48,7 +52,7 @@ import {
   sgd,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchScore, checkWindow, encoderModality, inWindow } from './common';
+import { batchScore, checkWindow, type EpochWindow, encoderModality, inWindow } from './common';
 
 /** Standard-normal draws for the GE noise of one gradient; default `tf.randomNormal` seeded from `ctx.rng`. */
 export type NormalDraws = (key: string, shape: readonly number[], ctx: StepContext) => tf.Tensor;
@@ -59,7 +63,7 @@ export interface OgmGeOptions {
   /** Modalities in order (the first is "audio" of the reference). Default: the encoder groups in parameter order. */
   readonly modalities?: readonly string[];
   /** Epoch window { start, end }, 0-based inclusive. Default: the whole run. CREMA-D { 0, 50 }. */
-  readonly window?: { readonly start?: number; readonly end?: number };
+  readonly window?: EpochWindow;
   /** GE noise (default true). `false` is plain OGM. */
   readonly noise?: boolean;
   /** 'conv' (default, rank-4 gradients only, as the code) or 'encoder' (every encoder tensor). */
@@ -119,6 +123,39 @@ export function unbiasedStd(g: tf.Tensor): tf.Scalar {
 
 const KNOWN = ['alpha', 'modalities', 'window', 'noise', 'tensors', 'normalDraws'];
 
+/**
+ * The keys OGM-GE modulates: for each modality, the tensors of its `encoder/<m>` group that
+ * `tensors` selects (`'conv'`: rank 4; `'encoder'`: all). Throws, naming the selection and the
+ * model's parameter groups, when a modality has none.
+ */
+export function ogmGeSelection(
+  params: ReadonlyMap<string, Param>,
+  modalities: readonly string[],
+  tensors: 'conv' | 'encoder',
+  where = 'ogmGe',
+): Map<string, string> {
+  const modalityOfKey = new Map<string, string>();
+  for (const m of modalities) {
+    const chosen = [...params.values()].filter(
+      (p) => encoderModality(p) === m && (tensors === 'encoder' || p.variable.rank === 4),
+    );
+    if (chosen.length === 0) {
+      throw emptySelectionError(
+        where,
+        tensors === 'conv'
+          ? `tensors: 'conv' (the rank-4 conv kernels of group encoder/${m})`
+          : `tensors: 'encoder' (every tensor of group encoder/${m})`,
+        params.values(),
+        tensors === 'conv'
+          ? "For encoders without convolutions (e.g. mlpEncoder) pass tensors: 'encoder'."
+          : `OGM-GE modulates encoder gradients: give modality ${m} an encoder with trainable parameters in group "encoder/${m}" (an identity encoder, e.g. mlpEncoder with no units, has none).`,
+      );
+    }
+    for (const p of chosen) modalityOfKey.set(p.key, m);
+  }
+  return modalityOfKey;
+}
+
 export function ogmGe(options: OgmGeOptions): GradientTransform<null> {
   const where = 'ogmGe';
   checkKnownKeys(where, options, KNOWN);
@@ -130,6 +167,7 @@ export function ogmGe(options: OgmGeOptions): GradientTransform<null> {
     options.normalDraws ??
     ((_key, shape, ctx) => tf.randomNormal(shape as number[], 0, 1, 'float32', ctx.rng.nextSeed()));
   let modalities: readonly string[] | undefined = options.modalities;
+  let selected = new Map<string, string>();
   return {
     name: noise ? 'ogmGe' : 'ogm',
     init(params) {
@@ -148,6 +186,7 @@ export function ogmGe(options: OgmGeOptions): GradientTransform<null> {
           `${where}: modalities ${missing.join(', ')} have no encoder parameters (groups found: ${groups.join(', ')}).`,
         );
       }
+      selected = ogmGeSelection(params, modalities, tensors, where);
       return null;
     },
     update(grads, _state, ctx) {
@@ -165,11 +204,8 @@ export function ogmGe(options: OgmGeOptions): GradientTransform<null> {
       if (!inWindow(window, ctx.epoch)) return grads;
       const out: Grads = new Map();
       for (const [key, g] of grads) {
-        const p = ctx.params.get(key);
-        const m = p ? encoderModality(p) : undefined;
-        const selected =
-          m !== undefined && mods.includes(m) && (tensors === 'encoder' || g.rank === 4);
-        if (!selected) {
+        const m = selected.get(key);
+        if (m === undefined) {
           out.set(key, g);
           continue;
         }

@@ -27,6 +27,13 @@ import {
 } from '@igm/core';
 import type { RunOptions, StageSpec, TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  checkBudget,
+  type MethodBudget,
+  type OptionsReader,
+  type PlannedStage,
+  roundsFor,
+} from './budget';
 import { crossEntropy, oneHot } from './common';
 import { ReconBoostModel } from './model-wrappers';
 
@@ -181,4 +188,61 @@ export function reconBoostPlan(options: ReconBoostPlanOptions): {
     if (e2 > 0) stages.push({ name: ENSEMBLE_STAGE, epochs: e2 });
   }
   return { stages, onStageStart: (ctx) => ctx.resetOptimizer() };
+}
+
+/**
+ * ReconBoost's budget (options `stages`, `epochsPerStage`, `correctEpochs`; defaults 30, 4, 4):
+ * a modality is trained in its own boosting stages and in every correction stage (which trains
+ * all encoders). A round is one boosting stage per modality, each followed by its correction;
+ * scaling keeps the boosting : correction ratio and the number of rounds (fewer only when the
+ * budget is smaller) and multiplies the stage lengths so that every modality gets the smallest
+ * total >= the budget. CREMA-D's 30 x (4 + 4) at 100 epochs -> 30 x (3 + 3): 135 epochs per
+ * modality; at 20 epochs -> 14 x (1 + 1): 21.
+ */
+export function reconBoostBudget(
+  where: string,
+  read: OptionsReader<{
+    readonly stages: number;
+    readonly epochsPerStage: number;
+    readonly correctEpochs: number;
+  }>,
+): MethodBudget {
+  const stageLengths = (o: Record<string, unknown>) => {
+    const r = read(o);
+    return { stages: r.stages, boost: r.epochsPerStage, correct: r.correctEpochs };
+  };
+  return {
+    kind: 'stage-wise',
+    plan(o, modalities) {
+      const { stages: n, boost, correct } = stageLengths(o);
+      const stages: PlannedStage[] = [];
+      for (let s = 0; s < n; s++) {
+        const m = modalities[s % modalities.length]!;
+        stages.push({ modality: m, epochs: boost, trains: [m] });
+        if (correct > 0)
+          stages.push({ modality: ENSEMBLE_STAGE, epochs: correct, trains: modalities });
+      }
+      const perModality = Object.fromEntries(
+        modalities.map((m) => [
+          m,
+          stages.filter((st) => st.trains.includes(m)).reduce((a, st) => a + st.epochs, 0),
+        ]),
+      );
+      return { epochs: stages.reduce((a, st) => a + st.epochs, 0), perModality, stages };
+    },
+    scale(o, epochs, modalities) {
+      const n = checkBudget(where, epochs);
+      const { stages, boost, correct } = stageLengths(o);
+      const M = modalities.length;
+      const shortest = correct > 0 ? Math.min(boost, correct) : boost;
+      const perRound = (boost + M * correct) / shortest;
+      const { rounds, unit } = roundsFor(n, Math.max(1, Math.floor(stages / M)), perRound);
+      return {
+        ...o,
+        stages: rounds * M,
+        epochsPerStage: Math.ceil((unit * boost) / shortest),
+        correctEpochs: correct > 0 ? Math.ceil((unit * correct) / shortest) : 0,
+      };
+    },
+  };
 }

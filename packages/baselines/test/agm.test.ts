@@ -9,11 +9,22 @@ import {
 } from '@igm/test-utils';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
-import { AgmController, AgmModel, agmClip, agmScaledOutput, agmStep } from '../src';
+import {
+  AgmController,
+  AgmModel,
+  agmClip,
+  agmCoefficients,
+  agmScaledOutput,
+  agmStep,
+  checkAgmWindow,
+  createMethod,
+} from '../src';
 import { stepRunner } from './helpers';
 
 interface Fixture {
   alpha: number;
+  cap?: number;
+  xt?: number[][][];
   init: Record<string, number[]>;
   final: Record<string, number[]>;
   xa: number[][][];
@@ -22,6 +33,7 @@ interface Fixture {
   logs: Array<Record<string, number | boolean>>;
 }
 const fx = loadFixture<Fixture>(new URL('./fixtures/agm.json', import.meta.url));
+const fx3 = loadFixture<Fixture>(new URL('./fixtures/agm-3.json', import.meta.url));
 
 function encoder(dIn: number, name: string): tfl.LayersModel {
   const input = tfl.input({ shape: [dIn] });
@@ -33,16 +45,17 @@ function encoder(dIn: number, name: string): tfl.LayersModel {
   return tfl.model({ inputs: input, outputs: r, name });
 }
 
-function fixtureModel(): AgmModel {
-  const inner = new MultimodalModel({
-    encoders: { audio: encoder(4, 'enc_a'), visual: encoder(5, 'enc_v') },
-    numClasses: 3,
-    head: { type: 'concat' },
-  });
+function fixtureModel(f: Fixture = fx): AgmModel {
+  const encoders: Record<string, tfl.LayersModel> = {
+    audio: encoder(4, 'enc_a'),
+    visual: encoder(5, 'enc_v'),
+  };
+  if (f.xt) encoders['text'] = encoder(3, 'enc_t');
+  const inner = new MultimodalModel({ encoders, numClasses: 3, head: { type: 'concat' } });
   const vars = new Map(
     [...inner.params(), ...inner.nonTrainable()].map((p) => [p.key, p.variable]),
   );
-  for (const [k, v] of Object.entries(fx.init)) vars.get(k)!.assign(tf.tensor(v));
+  for (const [k, v] of Object.entries(f.init)) vars.get(k)!.assign(tf.tensor(v));
   return new AgmModel(inner);
 }
 
@@ -81,6 +94,87 @@ describeEachBackend('agm', () => {
     model.dispose();
   });
 
+  it("three modalities: matches the torch reference written in the authors' three-modality form (cap 7)", () => {
+    const model = fixtureModel(fx3);
+    const mods = ['audio', 'visual', 'text'];
+    const controller = new AgmController({ alpha: fx3.alpha, cap: fx3.cap!, modalities: mods });
+    const runner = stepRunner(
+      model,
+      agmStep(controller),
+      chain(agmClip(), sgd({ learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 })),
+    );
+    for (let s = 0; s < 2; s++) {
+      const batch = {
+        inputs: {
+          audio: tf.tensor2d(fx3.xa[s]!),
+          visual: tf.tensor2d(fx3.xv[s]!),
+          text: tf.tensor2d(fx3.xt![s]!),
+        },
+        labels: tf.tensor1d(fx3.labels[s]!, 'int32'),
+      };
+      const loss = runner.run(batch, { epoch: 0, batchIndex: s, batchesPerEpoch: 2 });
+      const ref = fx3.logs[s]!;
+      expect(loss).toBeCloseTo(ref['loss'] as number, 5);
+      for (const m of mods) {
+        expect(runner.logs[s]![`agm/score/${m}`]).toBeCloseTo(ref[`score_${m}`] as number, 5);
+        expect(runner.logs[s]![`agm/scale/${m}`]).toBeCloseTo(ref[`scale_${m}`] as number, 4);
+        expect(runner.logs[s]![`agm/running/${m}`]).toBeCloseTo(ref[`running_${m}`] as number, 5);
+      }
+      expect(runner.logs[s]!['agm/clipped']).toBe(ref['clipped'] ? 1 : 0);
+      tf.dispose([...Object.values(batch.inputs), batch.labels]);
+    }
+    const vars = new Map(
+      [...model.params(), ...model.nonTrainable()].map((p) => [p.key, p.variable]),
+    );
+    for (const [k, v] of Object.entries(fx3.final))
+      expectAllClose(vars.get(k)!, v, { atol: 1e-5, rtol: 1e-5, label: k });
+    runner.dispose();
+    model.dispose();
+  });
+
+  it('coefficients: the Shapley form gives the two-modality halves and the three-modality thirds and sixths; sum_m m_m = total', () => {
+    // Subsets as bit masks over (a, v): 1 = {a} = f(a, 0), 2 = {v}, 3 = total.
+    expect(agmCoefficients(2)).toEqual([
+      [0.5, -0.5, 0.5],
+      [-0.5, 0.5, 0.5],
+    ]);
+    // Three modalities (a, v, t): m_a = (total - v({v,t}) + v({a}))/3 + (v({a,v}) - v({v}) + v({a,t}) - v({t}))/6.
+    const [ca] = agmCoefficients(3);
+    const third = 1 / 3;
+    const sixth = 1 / 6;
+    const expected = [third, -sixth, sixth, -sixth, sixth, -third, third];
+    ca!.forEach((c, i) => {
+      expect(c).toBeCloseTo(expected[i]!, 14);
+    });
+    // Efficiency: the coefficients of each v(T) add to 0 over modalities, except total's (1).
+    for (const M of [2, 3, 4]) {
+      const c = agmCoefficients(M);
+      const sums = c[0]!.map((_, i) => c.reduce((s, row) => s + row[i]!, 0));
+      sums.forEach((s, i) => {
+        expect(s).toBeCloseTo(i === sums.length - 1 ? 1 : 0, 12);
+      });
+    }
+  });
+
+  it('window: counted as the reference code (epochs from 1, inclusive), so 0-20 modulates 20 epochs', () => {
+    // The reference loop runs epochs 1..E and modulates when modulation_starts <= epoch <= modulation_ends.
+    const modulated = (window: { start?: number; end?: number }, epochs: number) => {
+      const c = new AgmController({ alpha: 1, modalities: ['a', 'v'], window });
+      return Array.from({ length: epochs }, (_, e) => e).filter((e) => c.modulates(e));
+    };
+    expect(modulated({ start: 0, end: 20 }, 100)).toHaveLength(20);
+    expect(modulated({ start: 0, end: 20 }, 100)).toEqual(Array.from({ length: 20 }, (_, e) => e));
+    expect(modulated({ start: 5, end: 7 }, 100)).toEqual([4, 5, 6]);
+    expect(modulated({ start: 10 }, 12)).toEqual([9, 10, 11]);
+    expect(checkAgmWindow('w', undefined)).toEqual({ first: 0, last: Infinity });
+    expect(() => checkAgmWindow('w', { start: 0, end: 0 })).toThrow(/modulates no epoch.*from 1/);
+    expect(() => checkAgmWindow('w', { start: 5, end: 4 })).toThrow(/modulates no epoch/);
+    expect(() => checkAgmWindow('w', { start: -1, end: 4 })).toThrow(/window.start=-1/);
+    expect(() => checkAgmWindow('w', { start: 1, end: 2.5 })).toThrow(/window.end=2.5/);
+    expect(() => checkAgmWindow('w', { begin: 1 })).toThrow(/begin/);
+    expect(() => checkAgmWindow('w', [0, 20])).toThrow(/window=\[0,20\]/);
+  });
+
   it('customGrad: forward is total; gradients split as (s_a+s_v)/2, (s_a-s_v)/2, (s_v-s_a)/2', () => {
     const t = tf.tensor2d([[1, 2]]);
     const oa = tf.tensor2d([[3, 4]]);
@@ -95,7 +189,8 @@ describeEachBackend('agm', () => {
   });
 
   it('controller: known decisions, window, running means across epochs, state round trip', () => {
-    const c = new AgmController({ alpha: 1, modalities: ['a', 'v'], window: { start: 0, end: 0 } });
+    // Window { 0, 1 }: the first epoch only (run epoch 0), as the reference code counts epochs from 1.
+    const c = new AgmController({ alpha: 1, modalities: ['a', 'v'], window: { start: 0, end: 1 } });
     // Step 1: S = 0, sc_a = 1, sc_v = 2: r_a = e, rbar_a = 1 -> c_a = exp(1 - e); c_v = exp(1 - 1/e).
     const s1 = c.observe({ a: 1, v: 2 }, { epoch: 0, batchIndex: 0, batchesPerEpoch: 2 });
     expect(s1['a']).toBeCloseTo(Math.exp(1 - Math.E), 12);
@@ -150,11 +245,15 @@ describeEachBackend('agm', () => {
     ]);
   });
 
-  it('rejects three modalities and bad options, and does not leak over 200 steps', async () => {
-    expect(() => new AgmController({ alpha: 1, modalities: ['a', 'b', 'c'] })).toThrow(
-      /exactly 2.*not specified/,
-    );
+  it('rejects one modality and bad options, and does not leak over 200 steps (two and three modalities)', async () => {
+    expect(() => new AgmController({ alpha: 1, modalities: ['a'] })).toThrow(/at least 2/);
     expect(() => new AgmController({ alpha: -1, modalities: ['a', 'b'] })).toThrow(/alpha=-1/);
+    const dataset = { modalities: [{ name: 'a' }, { name: 'b' }] } as never;
+    const env = { dataset, numClasses: 3, batchSize: 4, encoders: () => ({}) } as never;
+    expect(() => createMethod('agm', { clip: { max: 1 } }, env)).toThrow(/"max"/);
+    expect(() => createMethod('agm', { window: { start: 3, end: 2 } }, env)).toThrow(
+      /modulates no epoch/,
+    );
     const model = fixtureModel();
     const controller = new AgmController({ alpha: 1, modalities: ['audio', 'visual'] });
     const runner = stepRunner(
@@ -172,5 +271,25 @@ describeEachBackend('agm', () => {
     runner.dispose();
     model.dispose();
     tf.dispose([...Object.values(batch.inputs), batch.labels]);
+    const model3 = fixtureModel(fx3);
+    const runner3 = stepRunner(
+      model3,
+      agmStep(new AgmController({ alpha: 1, modalities: ['audio', 'visual', 'text'] })),
+      chain(agmClip(), sgd({ learningRate: 0.01 })),
+    );
+    const batch3 = {
+      inputs: {
+        audio: tf.tensor2d(fx3.xa[0]!),
+        visual: tf.tensor2d(fx3.xv[0]!),
+        text: tf.tensor2d(fx3.xt![0]!),
+      },
+      labels: tf.tensor1d(fx3.labels[0]!, 'int32'),
+    };
+    await expectNoTensorLeak((i) =>
+      runner3.run(batch3, { epoch: 0, batchIndex: i, batchesPerEpoch: 1000 }),
+    );
+    runner3.dispose();
+    model3.dispose();
+    tf.dispose([...Object.values(batch3.inputs), batch3.labels]);
   });
 });

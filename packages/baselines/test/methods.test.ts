@@ -1,9 +1,24 @@
 import { synthetic } from '@igm/datasets';
-import { mlpEncoder } from '@igm/models';
+import { MultimodalModel, mlpEncoder, smallCnn } from '@igm/models';
 import { describeEachBackend, tf } from '@igm/test-utils';
 import { runTraining } from '@igm/trainer';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { createMethod, getMethod, type MethodEnvironment, methods, preset, presets } from '../src';
+
+/** The encoders of the conv-net presets (AV-MNIST, CREMA-D, Kinetics-Sounds): small CNNs. */
+function convEnv(): MethodEnvironment {
+  const e = env(2);
+  return {
+    ...e,
+    encoders: () =>
+      Object.fromEntries(
+        ['audio', 'visual'].map((m, i) => [
+          m,
+          smallCnn({ inChannels: 1, inputShape: [8, 8], filters: [4], seed: i, name: `cnn_${m}` }),
+        ]),
+      ),
+  };
+}
 
 function env(modalities: 2 | 3, seed = 0): MethodEnvironment {
   const dataset = synthetic({
@@ -37,7 +52,9 @@ const small = (name: string): Record<string, unknown> =>
       ? { stages: 2, epochsPerStage: 1, correctEpochs: 1, hidden: 8 }
       : name.startsWith('igm')
         ? { epochList: [1, 1], headHidden: [{ units: 8, activation: 'relu' }] }
-        : { epochs: 1 },
+        : name === 'smv'
+          ? { epochs: 2, warmup: 1 } // the second epoch is re-sampled
+          : { epochs: 1 },
   );
 
 describeEachBackend('methods registry', () => {
@@ -62,6 +79,11 @@ describeEachBackend('methods registry', () => {
         mla: 'mla/fusion/visual',
         mmpareto: 'mmpareto/weight/audio',
         reconboost: 'reconboost/stage',
+        domfn: 'domfn/gated-out',
+        smv: 'smv/copies/visual',
+        'ogr-gb': 'ogr-gb/weight/fused',
+        mses: 'mses/active/audio',
+        mslr: 'mslr/audio/lr',
       };
       if (expected[name]) expect(Object.keys(logs)).toContain(expected[name]);
       expect(summary.final?.test?.outputs['fused']?.accuracy).toBeGreaterThanOrEqual(0);
@@ -70,13 +92,11 @@ describeEachBackend('methods registry', () => {
     });
   }
 
-  it('three modalities: every method but AGM runs; AGM says why not', async () => {
+  it('three modalities: every method that allows them runs; the others say why not', async () => {
     for (const name of Object.keys(methods)) {
       const e = env(3);
       if (!getMethod(name).modalities || getMethod(name).modalities.max < 3) {
-        expect(() => createMethod(name, small(name), e)).toThrow(
-          /three-modality form is not specified/,
-        );
+        expect(() => createMethod(name, small(name), e)).toThrow(/supports/);
         continue;
       }
       const run = createMethod(name, small(name), e);
@@ -94,7 +114,7 @@ describeEachBackend('methods registry', () => {
   it('unknown methods and options are clear errors listing the valid ones', () => {
     const e = env(2);
     expect(() => createMethod('ogmge', {}, e)).toThrow(
-      /Unknown method "ogmge". Valid methods: "joint", "unimodal", "ogm-ge"/,
+      /Unknown method "ogmge". Valid methods: "joint", "unimodal", .*"ogm-ge"/,
     );
     expect(() => createMethod('ogm-ge', { alfa: 1 }, e)).toThrow(/alfa/);
     expect(() => createMethod('ogm-ge', { alfa: 1 }, e)).toThrow(/alpha/);
@@ -103,9 +123,58 @@ describeEachBackend('methods registry', () => {
     expect(() => preset('cifar', 'joint')).toThrow(/cremad/);
   });
 
-  it('every preset entry of a registered method validates', () => {
+  it('a parameter selection that matches nothing fails at createMethod, disposing the model', () => {
     const e = env(2);
+    // A disposed model leaves what constructing one leaves (MultimodalModel construction keeps
+    // 2 tensors today); a failed createMethod must leave no more than that.
+    let before = tf.memory().numTensors;
+    createMethod('ogm-ge', { alpha: 0.8, tensors: 'encoder' }, e).dispose();
+    const residue = tf.memory().numTensors - before;
+    before = tf.memory().numTensors;
+    // OGM-GE's default tensors: 'conv' on MLP encoders would modulate nothing (issue: a logged
+    // coefficient while 0 of 6 gradient tensors changed).
+    for (const name of ['ogm-ge', 'ogm']) {
+      expect(() => createMethod(name, { alpha: 0.8 }, e)).toThrow(
+        new RegExp(
+          `methods\\["${name}"\\]: tensors: 'conv' \\(the rank-4 conv kernels of group encoder/audio\\) selects no parameter, so the method would change nothing\\. The model's parameter groups: encoder/audio: 2 tensors, ranks 2 x1, 1 x1 .*head/shared|fusion.*tensors: 'encoder'`,
+        ),
+      );
+    }
+    expect(tf.memory().numTensors).toBe(before + 2 * residue);
+    // MLA projects the shared head's kernel; a model whose head layers differ per modality (or
+    // are missing) leaves OWM nothing to act on.
+    const spy = vi.spyOn(MultimodalModel.prototype, 'headLayers').mockReturnValue([]);
+    before = tf.memory().numTensors;
+    try {
+      expect(() => createMethod('mla', {}, e)).toThrow(
+        /methods\["mla"\]: projection \(the OWM projection of the shared head's kernel.*got audio: none, visual: none\) selects no parameter.*groups: encoder\/audio.*head\/shared.*projection: 'off'/,
+      );
+      expect(tf.memory().numTensors).toBe(before + residue);
+      createMethod('mla', { projection: 'off' }, e).dispose();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('MMPareto needs trainable encoder groups: identity encoders are an error naming the groups', () => {
+    const e = env(2);
+    const identity: MethodEnvironment = {
+      ...e,
+      encoders: () =>
+        Object.fromEntries(
+          ['audio', 'visual'].map((m) => [m, mlpEncoder({ inputDim: 16, name: `id_${m}` })]),
+        ),
+    };
+    const run = createMethod('mmpareto', small('mmpareto'), identity);
+    expect(() => run.step.validate!(run.model)).toThrow(
+      /mmParetoStep: the encoder of modality audio \(group encoder\/audio\) selects no parameter.*groups: fusion: .*head\/audio: .*mlpEncoder with no units/,
+    );
+    run.dispose();
+  });
+
+  it('every preset entry of a registered method validates', () => {
     for (const [dataset, file] of Object.entries(presets)) {
+      const e = dataset === 'synthetic' ? env(2) : convEnv();
       for (const name of Object.keys(file.methods)) {
         if (!Object.hasOwn(methods, name)) continue;
         const run = createMethod(name, preset(dataset, name), e);

@@ -154,6 +154,27 @@ describeEachBackend('ogmGe', (backend) => {
     disposeParams(params);
   });
 
+  it("a selection that matches nothing is an error: tensors 'conv' on dense encoders", () => {
+    const dense = makeParams(
+      { 'a/w': [[1, 2]], 'a/b': [1], 'v/w': [[1, 2]], 'v/b': [1], 'f/w': [[1], [1]] },
+      (k) =>
+        k.startsWith('a') ? 'encoder/audio' : k.startsWith('v') ? 'encoder/visual' : 'fusion',
+    );
+    expect(() => ogmGe({ alpha: 1 }).init(dense)).toThrow(
+      /ogmGe: tensors: 'conv' \(the rank-4 conv kernels of group encoder\/audio\) selects no parameter, so the method would change nothing\. The model's parameter groups: encoder\/audio: 2 tensors, ranks 2 x1, 1 x1 \(e\.g\. a\/w\); encoder\/visual: 2 tensors, ranks 2 x1, 1 x1 \(e\.g\. v\/w\); fusion: 1 tensor, rank 2 x1 \(e\.g\. f\/w\)\. For encoders without convolutions \(e\.g\. mlpEncoder\) pass tensors: 'encoder'\./,
+    );
+    expect(ogmGe({ alpha: 1, tensors: 'encoder' }).init(dense)).toBeNull();
+    // One conv encoder and one dense one: the dense modality would silently go unmodulated.
+    const mixed = makeParams({ 'a/k': [[[[1, 2]]]], 'v/w': [[1, 2]], 'f/w': [[1], [1]] }, (k) =>
+      k.startsWith('a') ? 'encoder/audio' : k.startsWith('v') ? 'encoder/visual' : 'fusion',
+    );
+    expect(() => ogmGe({ alpha: 1 }).init(mixed)).toThrow(
+      /rank-4 conv kernels of group encoder\/visual\) selects no parameter/,
+    );
+    disposeParams(dense);
+    disposeParams(mixed);
+  });
+
   it('GE noise has the unbiased std of the unscaled gradient', () => {
     const g = tf.tensor1d([1, 2, 3, 4]);
     expect(unbiasedStd(g).dataSync()[0]).toBeCloseTo(Math.sqrt(5 / 3), 5);

@@ -99,6 +99,9 @@ interface RunFlags {
   out?: string;
   resume?: boolean;
   fsddDir?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  probe?: boolean;
   jobs?: number | 'auto';
   queue?: string | boolean;
 }
@@ -128,6 +131,7 @@ async function runFromFlags(
       threads: flags.threads,
       out: flags.out ?? (fromFile['out'] as string | undefined) ?? defaultRunName(dataset),
       resume: flags.resume,
+      probe: flags.probe === false ? false : undefined,
       jobs: flags.jobs,
       queue: flags.queue === undefined ? undefined : resolveQueueUrl(flags.queue, '--queue'),
       ...(flags.fsddDir
@@ -142,6 +146,18 @@ async function runFromFlags(
     { seeds: 1, preset: 'quick', backend: 'auto', ...fromFile },
     flags.config ? `${flags.config} + command line` : 'command line',
   );
+  if (flags.json && !flags.dryRun) {
+    throw new ConfigError('--json prints the plan of --dry-run; add --dry-run (or drop --json).');
+  }
+  if (flags.dryRun) {
+    // No data, no backend: the plan from the config alone.
+    const { dryRun, formatDryRun } = await import('./dry-run');
+    const plan = dryRun(config);
+    process.stdout.write(
+      flags.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatDryRun(plan)}\n`,
+    );
+    return;
+  }
   const { runComparison } = await import('./compare');
   const result = await runComparison(config, {
     resumeCommand: resumeCommandOf(context.argv, config.out),
@@ -156,14 +172,14 @@ function addRunOptions(cmd: Command): Command {
   return cmd
     .option(
       '--dataset <name>',
-      'dataset: av-mnist, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture',
+      'dataset: av-mnist, av-mnist-imbalanced, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture',
     )
     .option('--seed <n>', 'first seed (seeds are seed, seed+1, ...)', (v) => Number(v))
     .addOption(new Option('--preset <name>', 'hyper-parameter preset').choices([...PRESETS]))
     .option('--config <file>', 'JSON or YAML file with any of these options (flags win)')
     .option(
       '--epochs <n>',
-      'epochs per run (overrides the preset; stage lists are scaled)',
+      'epoch budget: every modality trains >= n epochs in every method (joint-training methods: n epochs, epoch windows scaled with them; IGM, ReconBoost: their stage pattern scaled, e.g. IGM [25, 50] x 6 -> [1, 2] for n = 1). Learning-rate steps stay as given. Check with --dry-run',
       integer('--epochs'),
     )
     .option(
@@ -185,6 +201,15 @@ function addRunOptions(cmd: Command): Command {
     .option('--out <dir>', 'run directory (default runs/<dataset>-<time>)')
     .option('--resume', 'continue the runs in --out from their last checkpoints')
     .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)')
+    .option(
+      '--no-probe',
+      'skip the linear probe of the encoders and the unimodal reference runs (no utilization)',
+    )
+    .option(
+      '--dry-run',
+      'print the resolved plan (methods, seeds, epochs, stages per modality) and exit: no data, no training',
+    )
+    .option('--json', 'with --dry-run: print the plan as JSON')
     .option(
       '--jobs <n>',
       'runs at once on this machine, each in its own process with --threads threads (auto: one per core; default 1)',
@@ -220,8 +245,16 @@ Examples:
   igm compare --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3
   igm compare --dataset synthetic --methods joint,igm --epochs 4 --backend wasm --out runs/smoke
   igm compare --config compare.yaml --resume --out runs/avmnist-1
+  igm compare --dataset crema-d --preset paper --methods joint,igm --epochs 1 --dry-run --json
   igm compare --dataset synthetic --methods joint,igm --seeds 4 --jobs 2
-  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --queue --seeds 5 --out /shared/runs/grid-1`,
+  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --queue --seeds 5 --out /shared/runs/grid-1
+
+A config file can define labelled variants, usable in --methods (the IGM ablation):
+  variants:
+    igm-no-projection: { method: igm, options: { tau: 0 } }          # T = I exactly
+    igm-no-sam-no-projection: { method: igm-no-sam, options: { tau: 0 } }
+    igm-poe: { method: igm, options: { fusion: sum-log-softmax } }   # departure from the official fusion
+  methods: [igm, igm-no-sam, igm-no-projection, igm-no-sam-no-projection]`,
     )
     .action(async (flags: RunFlags) => runFromFlags(flags, flags.methods ?? [], context));
 

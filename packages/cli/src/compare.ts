@@ -46,10 +46,12 @@ import {
   type EpochRecord,
   type RunRecord,
   tableToText,
+  withUtilization,
   writeFileAtomic,
   writeReport,
 } from './report';
 import { runJob } from './run-job';
+import { FSDD_DATASETS } from './setups';
 
 registerIgmMethods(igm as never);
 
@@ -79,6 +81,8 @@ export function jobsOf(config: Pick<CompareConfig, 'jobs'>): number {
 
 const DATASET_LABELS: Record<string, string> = {
   'av-mnist': 'AV-MNIST-style (MNIST + FSDD, project-built; not the published AV-MNIST)',
+  'av-mnist-imbalanced':
+    'AV-MNIST-style, imbalanced (audio 10 dB SNR, digits translated in a 40x40 canvas; project-built)',
   synthetic: 'synthetic (controllable per-modality signal)',
 };
 
@@ -123,7 +127,11 @@ export function datasetOptions(
   config: Pick<CompareConfig, 'dataset' | 'datasetOptions'>,
 ): Record<string, unknown> {
   const o: Record<string, unknown> = { ...config.datasetOptions };
-  if (config.dataset === 'av-mnist' && o['fsddDir'] === undefined && process.env['FSDD_DIR']) {
+  if (
+    FSDD_DATASETS.includes(config.dataset) &&
+    o['fsddDir'] === undefined &&
+    process.env['FSDD_DIR']
+  ) {
     o['fsddDir'] = process.env['FSDD_DIR'];
   }
   if (config.dataset !== 'synthetic' && o['progress'] === undefined) o['progress'] = true;
@@ -142,7 +150,7 @@ export async function openDataset(
     return await loadDataset(name as never, options as never);
   } catch (e) {
     const msg = (e as Error).message;
-    if (name === 'av-mnist' && /fsdd|recording/i.test(msg)) {
+    if (FSDD_DATASETS.includes(name) && /fsdd|recording/i.test(msg)) {
       throw new Error(
         `${msg}\nAV-MNIST-style needs the Free Spoken Digit Dataset recordings (3,000 WAV files, CC BY-SA 4.0). ` +
           'Clone github.com/Jakobovski/free-spoken-digit-dataset and pass its recordings folder with ' +
@@ -224,7 +232,7 @@ export async function runComparison(
     datasetLabel: DATASET_LABELS[config.dataset] ?? config.dataset,
     backend: backendLabel,
     createdAt: new Date().toISOString(),
-    runs: records,
+    runs: withUtilization(records),
   });
   const flush = async () => {
     await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summaryOf(), null, 2)}\n`);
@@ -305,7 +313,9 @@ export async function runComparison(
   const report = await writeReport(dir);
   const table = buildResultsTable(summary);
   const shown = table.columns.filter(
-    (c) => !c.startsWith('contrib') && c !== 'checkpoint chosen by' && c !== 'peak MB',
+    (c) =>
+      !/^(contrib|probe) /.test(c) &&
+      !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c),
   );
   out.write(`\n${tableToText(table, shown)}\n\nReport: ${report.html}\n`);
   return {

@@ -36,6 +36,26 @@ export const compareConfigSchema = z
     datasetOptions: z.record(z.string(), z.unknown()).default({}),
     /** Per-method option overrides, validated by each method's own schema. */
     methodOptions: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+    /**
+     * Methods run under a label with options, usable in `methods` (e.g. the IGM ablation:
+     * { "igm-no-projection": { "method": "igm", "options": { "tau": 0 } } }). See plan.ts.
+     */
+    variants: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/, 'a label of letters, digits and _ . + -'),
+        z
+          .object({
+            method: z.string().min(1),
+            options: z.record(z.string(), z.unknown()).default({}),
+          })
+          .strict(),
+      )
+      .default({}),
+    /**
+     * Linear probe of every modality's encoder after training, and the unimodal reference runs
+     * it is divided by (utilization); see plan.ts.
+     */
+    probe: z.boolean().default(true),
     /** Select checkpoints on this split and metric. */
     selection: z
       .object({ split: z.enum(['validation', 'test']), metric: z.enum(['macroF1', 'accuracy']) })

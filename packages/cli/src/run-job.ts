@@ -24,13 +24,14 @@ import {
 } from '@igm/core';
 import { disposeBatch } from '@igm/datasets';
 import {
+  fileSystemCheckpoints,
+  linearProbe,
   type RunSummary,
-  readCheckpoint,
   restoreVariables,
   runTraining,
   type SplitMetrics,
   type EpochRecord as TrainerEpoch,
-} from '@igm/trainer';
+} from '@igm/trainer/node';
 import * as tf from '@tensorflow/tfjs';
 import type { CompareConfig } from './config';
 import type { RunSpec } from './plan';
@@ -154,7 +155,7 @@ async function loadBestWeights(
   model: MultimodalModelLike,
   checkpointDir: string,
 ): Promise<boolean> {
-  const best = await readCheckpoint(checkpointDir, 'best');
+  const best = await fileSystemCheckpoints(checkpointDir).load('best');
   if (!best) return false;
   const named = [
     ...model.params().map((p) => ({ name: `model/${p.key}`, variable: p.variable })),
@@ -187,7 +188,7 @@ function progressCallback(
     name: 'cli-progress',
     onEpochEnd(_e, logs) {
       epoch++;
-      const acc = logs?.['test/fused/accuracy'] ?? logs?.['test_accuracy'];
+      const acc = logs?.['test/accuracy'];
       reporter.update({
         ...state,
         epoch,
@@ -205,8 +206,9 @@ export function runDirOf(dir: string, spec: Pick<RunSpec, 'method' | 'seed'>): s
 /** What a run needs besides its spec: the data, the comparison's settings, and reporting. */
 export interface RunJobContext {
   readonly dataset: MultimodalDataset;
-  /** The comparison's config (dataset name, preset, resume, selection). */
-  readonly config: Pick<CompareConfig, 'dataset' | 'preset' | 'resume' | 'selection'>;
+  /** The comparison's config (dataset name, preset, resume, selection, probe). */
+  readonly config: Pick<CompareConfig, 'dataset' | 'preset' | 'resume' | 'selection'> &
+    Partial<Pick<CompareConfig, 'probe'>>;
   /** The comparison folder. */
   readonly dir: string;
   readonly signal?: AbortSignal;
@@ -240,7 +242,7 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
     return { status: 'reused', record: saved.record, epochs: saved.epochs };
   }
   const run = createMethod(
-    method,
+    spec.baseMethod ?? method,
     { ...options },
     {
       dataset,
@@ -276,14 +278,25 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
       selection: config.selection,
       progress: 'none',
       ...(ctx.signal ? { signal: ctx.signal } : {}),
-      config: { method, seed, options, batchSize, dataset: config.dataset, preset: config.preset },
+      config: {
+        ...trainOptions.config,
+        seed,
+        requestedOptions: options,
+        batchSize,
+        dataset: config.dataset,
+        preset: config.preset,
+      },
     });
     if (summary.status === 'aborted') return { status: 'aborted' };
     const selectedLoaded = await loadBestWeights(run.model, checkpointDir);
     const contribution = await testContributions(run.model, dataset, 64);
+    // The linear probe of every modality's encoder (same weights), for the utilization measure.
+    const linear = config.probe === false ? undefined : await linearProbe(run.model, dataset);
     const last = summary.history[summary.history.length - 1];
     const record: RunRecord = {
       method,
+      ...(spec.baseMethod && spec.baseMethod !== method ? { baseMethod: spec.baseMethod } : {}),
+      ...(spec.role ? { role: spec.role } : {}),
       seed,
       dataset: config.dataset,
       ...(typeof run.config['variant'] === 'string'
@@ -312,6 +325,7 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
         summary.history.reduce((a, h) => a + h.seconds, 0) / Math.max(1, summary.history.length),
       peakMemoryMB: probe.peakMB(),
       spectra: spectraOf(summary.history),
+      ...(linear ? { probe: linear } : {}),
     };
     const epochs = epochRecords(method, seed, summary.history, modalities);
     await writeFileAtomic(
@@ -322,7 +336,11 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
     reporter.log(
       `${method} seed ${seed}: test accuracy ${(100 * shown.accuracy).toFixed(1)}% (${modalities
         .map((m) => `${m} ${(100 * shown.perModality[m]!.accuracy).toFixed(1)}%`)
-        .join(', ')}), ${record.secondsPerEpoch.toFixed(1)} s/epoch`,
+        .join(', ')})${
+        linear
+          ? `, linear probe ${modalities.map((m) => `${m} ${(100 * linear.accuracy[m]!).toFixed(1)}%`).join(', ')}`
+          : ''
+      }, ${record.secondsPerEpoch.toFixed(1)} s/epoch`,
     );
     return { status: 'completed', record, epochs };
   } finally {

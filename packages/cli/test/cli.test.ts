@@ -89,18 +89,31 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
       'report.html',
       'joint/seed-0/record.json',
       'igm/seed-0/record.json',
+      'unimodal/seed-0/record.json',
     ]) {
       expect(existsSync(join(dir, f)), f).toBe(true);
     }
     const summary = JSON.parse(
       readFileSync(join(dir, 'summary.json'), 'utf8'),
     ) as ComparisonSummary;
-    expect(summary.runs.map((r) => r.method)).toEqual(['joint', 'igm']);
+    // The unimodal reference of the utilization measure is added and labelled.
+    expect(summary.runs.map((r) => [r.method, r.role])).toEqual([
+      ['joint', undefined],
+      ['igm', undefined],
+      ['unimodal', 'probe-reference'],
+    ]);
     for (const r of summary.runs) {
       expect(r.final.test.accuracy).toBeGreaterThan(0.25); // 4 classes: above chance
       expect(Object.keys(r.contributions ?? {})).toEqual(['audio', 'visual']);
       expect(r.imbalanceDegree).toBeGreaterThanOrEqual(0);
+      expect(Object.keys(r.probe?.accuracy ?? {})).toEqual(['audio', 'visual']);
+      expect(Object.keys(r.utilization ?? {})).toEqual(['audio', 'visual']);
     }
+    expect(summary.runs[2]!.utilization).toEqual({ audio: 1, visual: 1 });
+    expect(first.out).toMatch(/utilization audio/);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toMatch(
+      /<th>utilization visual<\/th>[\s\S]*unimodal \(probe reference\)/,
+    );
     const resumed = await captureStderr(() => main([...args, '--resume']));
     expect(resumed.code).toBe(0);
     expect(resumed.err).toMatch(/joint seed 0: already finished/);
@@ -131,5 +144,36 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
     );
     expect(badCfg.code).toBe(1);
     expect(badCfg.err).toMatch(/unknown key\(s\) "seedz"/);
+  });
+
+  it('av-mnist-imbalanced: FSDD instructions when recordings are missing; its recipe is fixed', async () => {
+    const missing = join(tmpdir(), 'igm-no-fsdd-here');
+    const info = await captureStderr(() =>
+      main(['node', 'igm', 'data', 'info', 'av-mnist-imbalanced', '--fsdd-dir', missing]),
+    );
+    expect(info.code).toBe(1);
+    expect(info.err).toContain(missing);
+    expect(info.err).toMatch(/needs the Free Spoken Digit Dataset recordings/);
+    const cfg = join(await mkdtemp(join(tmpdir(), 'igm-cfg-')), 'c.yaml');
+    await writeFile(
+      cfg,
+      `dataset: av-mnist-imbalanced\nmethods: [joint]\ndatasetOptions: { fsddDir: ${missing}, image: { canvas: 28 } }\n`,
+    );
+    const fixed = await captureStderr(() =>
+      main([
+        'node',
+        'igm',
+        'compare',
+        '--config',
+        cfg,
+        '--backend',
+        'cpu',
+        '--no-probe',
+        '--out',
+        join(tmpdir(), 'igm-imbalanced-x'),
+      ]),
+    );
+    expect(fixed.code).toBe(1);
+    expect(fixed.err).toMatch(/option "image".*fixes.*use the av-mnist dataset/);
   });
 });

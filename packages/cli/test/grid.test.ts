@@ -38,6 +38,7 @@ const GRID = [
   '4',
   '--backend',
   'cpu',
+  '--no-probe',
 ];
 
 /** A grid whose every run fails deterministically: the dataset options are invalid. */
@@ -46,7 +47,7 @@ function failingGrid(out: string): string[] {
   writeFileSync(cfg, 'datasetOptions:\n  classes: 1\n');
   return [
     ...['compare', '--config', cfg, '--dataset', 'synthetic', '--methods', 'joint'],
-    ...['--seeds', '2', '--epochs', '2', '--backend', 'cpu', '--out', out],
+    ...['--seeds', '2', '--epochs', '2', '--backend', 'cpu', '--no-probe', '--out', out],
   ];
 }
 

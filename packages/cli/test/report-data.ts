@@ -70,3 +70,118 @@ export function sampleComparison(): { summary: ComparisonSummary; epochs: EpochR
     epochs,
   };
 }
+
+/** Fifteen made-up method names (the registry's plus the ones other issues add). */
+export const MANY_METHODS = [
+  'joint',
+  'ogm-ge',
+  'ogm',
+  'pmr',
+  'agm',
+  'mla',
+  'mmpareto',
+  'reconboost',
+  'igm',
+  'igm-no-sam',
+  'ogr-gb',
+  'mses',
+  'mslr',
+  'domfn',
+  'smv',
+] as const;
+
+/**
+ * A comparison at the scale the report must handle: 15 methods x 2 seeds x 6 epochs on three
+ * modalities. Each balancing method logs several quantities, per modality and not, on very
+ * different scales (one ratio up to 120, coefficients in [0, 1]), plus one constant quantity;
+ * the IGM variants record T spectra (decaying, d = 16 and 64) at three stage boundaries.
+ */
+export function manyMethodsComparison(): { summary: ComparisonSummary; epochs: EpochRecord[] } {
+  const modalities = ['audio', 'visual', 'text'];
+  const perModality = (acc: number) => ({
+    accuracy: acc,
+    macroF1: acc - 0.02,
+    perModality: Object.fromEntries(
+      modalities.map((m, i) => [m, { accuracy: acc - 0.1 * (i + 1), macroF1: acc - 0.1 * i }]),
+    ),
+    samples: 300,
+  });
+  const epochs: EpochRecord[] = [];
+  const runs: RunRecord[] = [];
+  MANY_METHODS.forEach((method, k) => {
+    for (const seed of [0, 1]) {
+      for (let epoch = 0; epoch < 6; epoch++) {
+        const acc = 0.4 + 0.03 * k + 0.04 * epoch + 0.01 * seed;
+        const logs: Record<string, number> = { lr: 0.01, 'loss/audio': 1 - acc };
+        if (method !== 'joint') {
+          const p = method.replace(/-/g, '');
+          modalities.forEach((m, i) => {
+            logs[`${p}/coef/${m}`] = 1 - 0.1 * i - 0.02 * epoch - 0.01 * seed;
+            logs[`${p}/score/${m}`] = 10 + 5 * epoch + i + seed;
+          });
+          // One quantity two orders of magnitude above the others (OGM-GE's ratio reached 120).
+          logs[`${p}/ratio`] = 20 * (epoch + 1) + seed;
+          logs[`${p}/clipped`] = (epoch + seed) % 2;
+          logs[`${p}/rho`] = 0.05;
+        }
+        epochs.push({
+          method,
+          seed,
+          epoch,
+          ...(method.startsWith('igm') ? { stage: modalities[epoch % 3]! } : {}),
+          test: perModality(acc),
+          trainLoss: 1 - acc,
+          seconds: 1,
+          logs,
+        });
+      }
+      const decaying = (d: number, stage: number) =>
+        Array.from({ length: d }, (_, i) => Math.exp(-0.4 * Math.exp(-(i * (stage + 1)) / 3))).sort(
+          (a, b) => b - a,
+        );
+      runs.push({
+        method,
+        seed,
+        dataset: 'synthetic',
+        fusionRule: 'concat',
+        unimodalProtocol: 'weight slice',
+        modalities,
+        selection: { split: 'validation', metric: 'accuracy' },
+        final: { epoch: 5, test: perModality(0.6 + 0.01 * k) },
+        bestOnTest: { epoch: 5, test: perModality(0.6 + 0.01 * k) },
+        secondsPerEpoch: 1,
+        peakMemoryMB: 100,
+        ...(method.startsWith('igm')
+          ? {
+              spectra: [1, 2, 3].flatMap((stage) => {
+                const source = modalities[(stage - 1) % 3]!;
+                return [
+                  {
+                    stage,
+                    layer: `head/${source}/dense_0/kernel`,
+                    eigenvalues: decaying(64, stage),
+                  },
+                  {
+                    stage,
+                    layer: `head/${source}/dense_1/kernel`,
+                    eigenvalues: decaying(16, 3 * stage),
+                  },
+                ];
+              }),
+            }
+          : {}),
+      });
+    }
+  });
+  return {
+    summary: {
+      name: 'many',
+      dataset: 'synthetic',
+      datasetLabel: 'fifteen methods',
+      backend: 'cpu',
+      createdAt: '2026-11-27T00:00:00Z',
+      runs,
+    },
+    epochs,
+  };
+}

@@ -4,6 +4,7 @@
  * so a combinator is itself a transform and composes with `chain`.
  */
 import { checkKnownKeys, checkNumber, IgmArgumentError } from './errors';
+import { emptySelectionError } from './params';
 import type { GradientTransform, Grads, NamedVariable, Param, StepContext } from './types';
 
 /** A transform with any state type (state is invariant in `GradientTransform<S>`). */
@@ -46,6 +47,8 @@ function restrictContext(
   };
 }
 
+const defaultLabelOf = (p: Param): string => p.group;
+
 export interface PartitionState {
   readonly kind: 'partition';
   /** Parameter key -> label, fixed at init. */
@@ -63,13 +66,14 @@ export interface PartitionState {
  * A label is a group name (`'audio'`) or a prefix pattern (`'head/*'` matches every group under
  * `head/`). `labelOf` may return several names (e.g. `[p.group, p.key]`); together they must
  * match exactly one label. A parameter matching no label, or two, is an error at `init` that
- * lists the parameters and the valid labels. Each member sees only its own parameters in
+ * lists the parameters and the valid labels; so is a label that no parameter matches (its
+ * transform would silently never run). Each member sees only its own parameters in
  * `ctx.params` and logs under `<label>/<name>` (`'audio/lr'`). Members whose parameters get no
  * gradient this step are not called (their state is untouched).
  */
 export function partition(
   transformsByLabel: Record<string, AnyTransform>,
-  labelOf: (param: Param) => string | readonly string[] = (p) => p.group,
+  labelOf: (param: Param) => string | readonly string[] = defaultLabelOf,
 ): GradientTransform<PartitionState> {
   const labels = Object.keys(transformsByLabel ?? {});
   if (labels.length === 0) {
@@ -113,6 +117,16 @@ export function partition(
       if (problems.length > 0) {
         throw new IgmArgumentError(
           `partition: every parameter must match exactly one label. ${problems.join('; ')}. Valid labels: ${labels.join(', ')}.`,
+        );
+      }
+      const used = new Set(labelOfKey.values());
+      const unused = labels.filter((l) => !used.has(l));
+      if (unused.length > 0) {
+        throw emptySelectionError(
+          'partition',
+          `label${unused.length === 1 ? '' : 's'} ${unused.map((l) => JSON.stringify(l)).join(', ')} (matched against ${labelOf === defaultLabelOf ? 'each parameter group' : 'the names labelOf returns'})`,
+          params.values(),
+          'Remove the label or fix its name.',
         );
       }
       const members: Record<string, unknown> = {};
@@ -175,8 +189,9 @@ export interface MaskedState {
  *   out[k] = g[k]                                      otherwise
  *
  * `keep` is a predicate on the parameter, or a list of keys, group names and prefix patterns
- * (`'head/*'` matches keys and groups under `head/`); a list entry that matches no parameter is
- * an error at `init` (a typo would otherwise silently mask nothing). The inner transform sees only
+ * (`'head/*'` matches keys and groups under `head/`); a list entry that matches no parameter, or
+ * a predicate that keeps none, is an error at `init` (a typo would otherwise silently mask
+ * nothing). The inner transform sees only
  * the kept parameters in `ctx.params`, and has state only for them.
  */
 export function masked(
@@ -226,6 +241,14 @@ export function masked(
           list.some((pat) => matchesPattern(pat, p.key) || matchesPattern(pat, p.group));
       }
       const keys = new Set([...params.values()].filter((p) => pred(p)).map((p) => p.key));
+      if (keys.size === 0 && params.size > 0) {
+        throw emptySelectionError(
+          'masked',
+          'the keep predicate',
+          params.values(),
+          'Fix the predicate, or pass a list of keys/groups/patterns (each entry is checked).',
+        );
+      }
       const sub = subset(params, keys);
       return { kind: 'masked', keys, params: sub, inner: transform.init(sub) };
     },

@@ -82,6 +82,13 @@ export interface BatchOptions {
   readonly dropLast?: boolean;
   /** Apply training-time augmentation (default: split === 'train'). */
   readonly augment?: boolean;
+  /**
+   * Visit these positions of the split (0-based, in its canonical order) instead of every
+   * sample once: repeats allowed, visited in the given order (`shuffle` permutes the list).
+   * Methods that re-sample the training set use it (SMV). A dataset that cannot read samples by
+   * position must throw rather than ignore it.
+   */
+  readonly indices?: readonly number[] | Int32Array;
 }
 
 export interface ModalitySpec {

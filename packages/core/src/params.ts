@@ -142,3 +142,45 @@ export function collectParams(
   }
   return out;
 }
+
+/**
+ * The parameter groups of a model in one line, for errors about parameter selections:
+ * `encoder/audio: 4 tensors, ranks 4 x2, 1 x2 (e.g. encoder/audio/conv1/kernel); head/shared: ...`.
+ */
+export function describeParamGroups(params: Iterable<Param>): string {
+  const groups = new Map<string, { count: number; ranks: Map<number, number>; example: string }>();
+  for (const p of params) {
+    const g = groups.get(p.group) ?? { count: 0, ranks: new Map(), example: p.key };
+    g.count++;
+    g.ranks.set(p.variable.rank, (g.ranks.get(p.variable.rank) ?? 0) + 1);
+    groups.set(p.group, g);
+  }
+  if (groups.size === 0) return '(no parameters)';
+  return [...groups]
+    .map(([name, g]) => {
+      const ranks = [...g.ranks]
+        .sort((a, b) => b[0] - a[0])
+        .map(([rank, n]) => `${rank} x${n}`)
+        .join(', ');
+      return `${name}: ${g.count} tensor${g.count === 1 ? '' : 's'}, rank${g.ranks.size === 1 ? '' : 's'} ${ranks} (e.g. ${g.example})`;
+    })
+    .join('; ');
+}
+
+/**
+ * The error for a parameter selection that matches nothing (a method that would otherwise
+ * silently do nothing): names who selects, what the selection is, and the model's groups.
+ *
+ *   throw emptySelectionError('ogmGe', "tensors: 'conv' (rank-4 kernels) of encoder/audio", params,
+ *     "Use tensors: 'encoder' for encoders without convolutions.");
+ */
+export function emptySelectionError(
+  where: string,
+  selection: string,
+  params: Iterable<Param>,
+  hint?: string,
+): IgmArgumentError {
+  return new IgmArgumentError(
+    `${where}: ${selection} selects no parameter, so the method would change nothing. The model's parameter groups: ${describeParamGroups(params)}.${hint ? ` ${hint}` : ''}`,
+  );
+}

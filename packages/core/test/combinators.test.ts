@@ -63,11 +63,25 @@ describeEachBackend('combinators', () => {
     expect(() => t.init(new Map(ps.map((p) => [p.key, p])))).toThrow(
       /"x" \("text"\) matches no label; "h" \("head\/audio"\) matches labels head\/\*, head\/audio\. Valid labels: audio, head\/\*, head\/audio/,
     );
-    const byKey = partition({ w: scale(2), b: scale(3) }, (p) => (p.key.endsWith('b') ? 'b' : 'w'));
+    const byKey = partition({ w: scale(2), b: scale(3) }, (p) => (p.key === 'h' ? 'b' : 'w'));
     const s = byKey.init(new Map(ps.map((p) => [p.key, p])));
     const out = byKey.update(ones(ps), s, {} as never);
     expect([...out.keys()]).toEqual(['a', 'x', 'h']);
     expect(() => partition({})).toThrow(/no transforms/);
+    disposeAll(ps);
+  });
+
+  it('partition: a label no parameter matches is an error naming it and the groups', () => {
+    const ps = params({ a: 'audio', h: 'head/audio' });
+    const map = new Map(ps.map((p) => [p.key, p]));
+    const t = partition({ audio: identity(), 'head/*': identity(), fusion: identity() });
+    expect(() => t.init(map)).toThrow(
+      /partition: label "fusion" \(matched against each parameter group\) selects no parameter.*groups: audio: 1 tensor, rank 1 x1 \(e\.g\. a\); head\/audio: 1 tensor/,
+    );
+    const byKey = partition({ w: identity(), b: identity() }, () => 'w');
+    expect(() => byKey.init(map)).toThrow(
+      /label "b" \(matched against the names labelOf returns\)/,
+    );
     disposeAll(ps);
   });
 
@@ -86,6 +100,10 @@ describeEachBackend('combinators', () => {
     }
     expect(() => masked(scale(2), ['audo']).init(map)).toThrow(
       /keep entries "audo" match no parameter key or group/,
+    );
+    // A predicate that keeps nothing would silently mask everything out.
+    expect(() => masked(scale(2), (p) => p.group === 'fusion').init(map)).toThrow(
+      /masked: the keep predicate selects no parameter, so the method would change nothing\. The model's parameter groups: audio: 1 tensor.*visual.*head\/audio/,
     );
     // State only for kept keys.
     const opt = new GradientOptimizer(masked(sgd({ learningRate: 0.1, momentum: 0.5 }), ['v']), ps);

@@ -1,6 +1,6 @@
 import { describeEachBackend, tf } from '@igm/test-utils';
 import { expect, it } from 'vitest';
-import { collectParams } from '../src';
+import { collectParams, describeParamGroups, emptySelectionError } from '../src';
 
 describeEachBackend('collectParams', () => {
   it('keys a LayersModel by originalName and groups by prefix or predicate', () => {
@@ -46,5 +46,27 @@ describeEachBackend('collectParams', () => {
     expect(() => collectParams([w, 3 as never])).toThrow(/element 1 is not a tf.Variable/);
     expect(() => collectParams(null as never)).toThrow(/Expected a LayersModel/);
     tf.dispose([w, v]);
+  });
+});
+
+describeEachBackend('describeParamGroups', () => {
+  it('counts tensors and ranks per group, with an example key', () => {
+    const conv = tf.variable(tf.zeros([3, 3, 1, 4]), true, 'dpg_conv');
+    const bias = tf.variable(tf.zeros([4]), true, 'dpg_bias');
+    const dense = tf.variable(tf.zeros([4, 2]), true, 'dpg_dense');
+    const params = [
+      { key: 'enc/conv/kernel', variable: conv, group: 'encoder/audio' },
+      { key: 'enc/conv/bias', variable: bias, group: 'encoder/audio' },
+      { key: 'head/kernel', variable: dense, group: 'head' },
+    ];
+    expect(describeParamGroups(params)).toBe(
+      'encoder/audio: 2 tensors, ranks 4 x1, 1 x1 (e.g. enc/conv/kernel); head: 1 tensor, rank 2 x1 (e.g. head/kernel)',
+    );
+    expect(describeParamGroups([])).toBe('(no parameters)');
+    const error = emptySelectionError('demo', 'rank-3 tensors', params, 'A hint.');
+    expect(error.message).toBe(
+      `demo: rank-3 tensors selects no parameter, so the method would change nothing. The model's parameter groups: ${describeParamGroups(params)}. A hint.`,
+    );
+    tf.dispose([conv, bias, dense]);
   });
 });

@@ -51,13 +51,33 @@ export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-const BATCH_KEYS = ['split', 'batchSize', 'shuffle', 'seed', 'dropLast', 'augment'];
+const BATCH_KEYS = ['split', 'batchSize', 'shuffle', 'seed', 'dropLast', 'augment', 'indices'];
+
+/** The `indices` option checked against a split of `n` samples (a copy, as an Int32Array). */
+function checkIndices(where: string, indices: unknown, n: number): Int32Array {
+  if (!Array.isArray(indices) && !(indices instanceof Int32Array)) {
+    throw new IgmArgumentError(
+      `${where}: received indices=${String(indices)}. Expected an array of sample positions of the split (integers in [0, ${n})).`,
+    );
+  }
+  const out = Int32Array.from(indices as ArrayLike<number>);
+  for (let k = 0; k < out.length; k++) {
+    const v = (indices as ArrayLike<number>)[k]!;
+    if (!Number.isInteger(v) || v < 0 || v >= n) {
+      throw new IgmArgumentError(
+        `${where}: received indices[${k}]=${v}. Expected an integer position in [0, ${n}) (the split has ${n} samples).`,
+      );
+    }
+  }
+  return out;
+}
 
 /**
  * A `MultimodalDataset` over a `SampleSource`.
  *
  * Order: the canonical split order, or with `shuffle: true` a permutation drawn from
  * `createRng(mixSeed(seed, split))`, so the same seed gives the same order on every platform.
+ * With `indices`, the listed positions (repeats allowed) take the place of the split's order.
  * Augmentation randomness is seeded per batch from the same seed.
  */
 export class StreamingDataset implements MultimodalDataset {
@@ -118,10 +138,13 @@ export class StreamingDataset implements MultimodalDataset {
     const augment = options.augment ?? options.split === 'train';
     const split = options.split;
     const source = this.source;
-    const n = ids.length;
-    const order = shuffle
+    const visit =
+      options.indices === undefined ? undefined : checkIndices(where, options.indices, ids.length);
+    const n = visit ? visit.length : ids.length;
+    const permutation = shuffle
       ? createRng(mixSeed(seed, `order/${split}`)).permutation(n)
       : Int32Array.from({ length: n }, (_, i) => i);
+    const order = visit ? permutation.map((k) => visit[k]!) : permutation;
     const numBatches = dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
     const labels = source.labels(split);
     const specs = this.modalities;

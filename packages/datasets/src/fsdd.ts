@@ -9,7 +9,6 @@
  * digest of the sorted lines "<file name> <sha256 of file>\n" over all 3,000 files must equal
  * FSDD_SET_SHA256, and the folder is renamed into place only after the check passes.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { resolveCacheDir } from './cache';
 import { IgmDataError, messageOf } from './errors';
 import { sha256 } from './hash';
 import { ensureWritableDir, listDir } from './io/fs';
+import { ownerSuffix, removeDeadLeftovers } from './io/leftovers';
 import { createProgress, type ProgressOption } from './progress';
 
 export const FSDD_COMMIT = '26eb9aaf76e81b692f806f9140c2d2777410d7a1';
@@ -128,7 +128,9 @@ export async function downloadFsdd(options: FsddDownloadOptions = {}): Promise<s
   );
   const baseUrl = options.baseUrl ?? FSDD_BASE_URL;
   const doFetch = options.fetch ?? fetch;
-  const staging = join(root, `.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+  // Staging folders of killed downloads are removed; those of live ones are left alone.
+  await removeDeadLeftovers(root);
+  const staging = join(root, `.staging${ownerSuffix()}`);
   await mkdir(staging, { recursive: true });
   const progress = createProgress('Downloading FSDD', files.length, options.progress ?? true);
   const entries: Array<{ name: string; sha256: string }> = [];

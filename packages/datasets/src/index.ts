@@ -10,8 +10,15 @@ export type {
   AvMnistOptions,
   AvMnistSample,
 } from './avmnist';
-export { AV_MNIST_DEFAULT_SNR_DB, AV_MNIST_VERSION, avMnist } from './avmnist';
-export type { CacheEntry, CacheManifest } from './cache';
+export {
+  AV_MNIST_DEFAULT_SNR_DB,
+  AV_MNIST_IMBALANCED,
+  AV_MNIST_VERSION,
+  type AvMnistImbalancedOptions,
+  avMnist,
+  avMnistImbalanced,
+} from './avmnist';
+export type { CacheEntry, CacheInputs, CacheManifest } from './cache';
 export { openCache, resolveCacheDir, verifyEntry } from './cache';
 export type { DatasetInfo, SampleSource } from './dataset';
 export { disposeBatch, SPLITS, StreamingDataset } from './dataset';
@@ -58,7 +65,7 @@ export type { TweetRow, Twitter2015Options } from './loaders/twitter';
 export { TWITTER_2015_CLASSES, twitter2015 } from './loaders/twitter';
 export type { ProgressOption } from './progress';
 export type { DatasetName, DatasetOptionsByName } from './registry';
-export { DATASET_NAMES, describeDataset, loadDataset } from './registry';
-export { stratifiedHoldout } from './split';
+export { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from './registry';
+export { checkHoldout, stratifiedHoldout } from './split';
 export type { SyntheticModalityOptions, SyntheticOptions } from './synthetic';
 export { synthetic } from './synthetic';

@@ -3,18 +3,24 @@
  * the summary `igm data info` prints.
  */
 import { IgmArgumentError, type MultimodalDataset } from '@igm/core';
-import { type AvMnistOptions, avMnist } from './avmnist';
+import {
+  type AvMnistImbalancedOptions,
+  type AvMnistOptions,
+  avMnist,
+  avMnistImbalanced,
+} from './avmnist';
 import { SPLITS, StreamingDataset } from './dataset';
 import { type CremaDOptions, cremaD } from './loaders/crema-d';
 import { type KineticsSoundsOptions, kineticsSounds } from './loaders/kinetics-sounds';
 import { type NvGestureOptions, nvGesture } from './loaders/nvgesture';
 import { type SarcasmOptions, sarcasm } from './loaders/sarcasm';
 import { type Twitter2015Options, twitter2015 } from './loaders/twitter';
-import { type SyntheticOptions, synthetic } from './synthetic';
+import { resolveModalities, type SyntheticOptions, synthetic } from './synthetic';
 
 export interface DatasetOptionsByName {
   synthetic: SyntheticOptions;
   'av-mnist': AvMnistOptions;
+  'av-mnist-imbalanced': AvMnistImbalancedOptions;
   'crema-d': CremaDOptions;
   'kinetics-sounds': KineticsSoundsOptions;
   'twitter-2015': Twitter2015Options;
@@ -27,6 +33,7 @@ export type DatasetName = keyof DatasetOptionsByName;
 export const DATASET_NAMES: readonly DatasetName[] = [
   'synthetic',
   'av-mnist',
+  'av-mnist-imbalanced',
   'crema-d',
   'kinetics-sounds',
   'twitter-2015',
@@ -45,6 +52,8 @@ export async function loadDataset<N extends DatasetName>(
       return synthetic(o);
     case 'av-mnist':
       return avMnist(o);
+    case 'av-mnist-imbalanced':
+      return avMnistImbalanced(o);
     case 'crema-d':
       return cremaD(o);
     case 'kinetics-sounds':
@@ -60,6 +69,42 @@ export async function loadDataset<N extends DatasetName>(
         `loadDataset: received name=${JSON.stringify(name)}. Expected one of ${DATASET_NAMES.map((n) => JSON.stringify(n)).join(', ')}.`,
       );
   }
+}
+
+/** Modality names of the datasets whose modalities do not depend on options, in loader order. */
+const FIXED_MODALITIES: Readonly<Record<string, readonly string[]>> = {
+  'av-mnist': ['audio', 'visual'],
+  'av-mnist-imbalanced': ['audio', 'visual'],
+  'crema-d': ['audio', 'visual'],
+  'kinetics-sounds': ['audio', 'visual'],
+  'twitter-2015': ['text', 'image'],
+  sarcasm: ['text', 'image'],
+};
+
+/**
+ * The modality names of dataset `name` in the order the loaded dataset has them, from the name
+ * and options alone: no file is read, nothing is downloaded or decoded (plans and dry runs use
+ * it). Options that choose modalities are honoured (synthetic `modalities`, NVGesture
+ * `modalities`). An unknown name is an error listing the valid ones.
+ */
+export function datasetModalities<N extends DatasetName>(
+  name: N,
+  options?: Partial<DatasetOptionsByName[N]>,
+): string[] {
+  const o = (options ?? {}) as Record<string, unknown>;
+  if (name === 'synthetic') {
+    return resolveModalities(o['modalities'] as SyntheticOptions['modalities']).map((m) => m.name);
+  }
+  if (name === 'nvgesture') {
+    return [...((o['modalities'] as string[] | undefined) ?? ['rgb', 'depth', 'flow'])];
+  }
+  const fixed = FIXED_MODALITIES[name];
+  if (!fixed) {
+    throw new IgmArgumentError(
+      `datasetModalities: received name=${JSON.stringify(name)}. Expected one of ${DATASET_NAMES.map((n) => JSON.stringify(n)).join(', ')}.`,
+    );
+  }
+  return [...fixed];
 }
 
 /** A plain-text summary: modalities and shapes, classes, split sizes, and loader details. */

@@ -64,7 +64,8 @@ function defaultKind(name: string): ModalityKind {
   return 'vector';
 }
 
-function resolveModalities(option: SyntheticOptions['modalities']): ModalitySpec[] {
+/** The modalities `synthetic({ modalities })` has, resolved from the option alone. */
+export function resolveModalities(option: SyntheticOptions['modalities']): ModalitySpec[] {
   const where = 'synthetic';
   let list: (string | SyntheticModalityOptions)[];
   if (option === undefined || typeof option === 'number') {

@@ -2,7 +2,16 @@ import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avMnist, disposeBatch } from '../src';
+import {
+  AV_MNIST_IMBALANCED,
+  avMnist,
+  avMnistImbalanced,
+  datasetModalities,
+  describeDataset,
+  disposeBatch,
+  loadDataset,
+  type StreamingDataset,
+} from '../src';
 import { assignSplits } from '../src/avmnist';
 import { listFsdd } from '../src/fsdd';
 import { encodeWav } from '../src/io/wav';
@@ -45,6 +54,7 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
       { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
       { name: 'visual', kind: 'image', shape: [28, 28, 1] },
     ]);
+    expect(datasetModalities('av-mnist')).toEqual(ds.modalities.map((m) => m.name));
     const cache = ds.info['cache'] as string;
     const pairing = JSON.parse(readFileSync(join(cache, 'pairing.json'), 'utf8'));
     const used = new Set<string>();
@@ -96,6 +106,114 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
         );
       });
       disposeBatch(batch);
+    }
+  });
+
+  it('places each digit on a larger canvas at a seeded position, deterministically', async () => {
+    const cacheDir = join(root, 'cache-canvas');
+    // Clean audio and the unprocessed digit, on a canvas of `canvas` pixels a side.
+    const open = (canvas: number, seed = 0) =>
+      avMnist({
+        fsddDir,
+        cacheDir,
+        seed,
+        image: { pcaEnergyRemoved: 0, canvas },
+        audio: { snrDb: null },
+        ...quiet,
+      });
+    const plain = await open(28);
+    const ds = await open(36);
+    expect(ds.modalities[1]).toEqual({ name: 'visual', kind: 'image', shape: [36, 36, 1] });
+    expect(ds.info['cache']).not.toBe(plain.info['cache']);
+    const pairing = JSON.parse(
+      readFileSync(join(ds.info['cache'] as string, 'pairing.json'), 'utf8'),
+    );
+    const byId = new Map<string, { placement: { left: number; top: number } }>(
+      pairing.samples.map((s: { id: string }) => [s.id, s]),
+    );
+    const flat = await collectSplit(plain, 'test');
+    const moved = await collectSplit(ds, 'test');
+    expect(moved.ids).toEqual(flat.ids);
+    const lefts = new Set<number>();
+    moved.ids.forEach((id, b) => {
+      const { left, top } = byId.get(id)!.placement;
+      expect(left >= 0 && left <= 8 && top >= 0 && top <= 8).toBe(true);
+      lefts.add(left);
+      const digit = flat.visual.slice(b * 784, (b + 1) * 784);
+      const canvas = moved.visual.slice(b * 1296, (b + 1) * 1296);
+      // The canvas holds the 28x28 digit at (top, left) and zeros everywhere else.
+      const expected = new Array<number>(36 * 36).fill(0);
+      for (let r = 0; r < 28; r++) {
+        for (let c = 0; c < 28; c++) expected[(r + top) * 36 + c + left] = digit[r * 28 + c]!;
+      }
+      expect(canvas).toEqual(expected);
+      expect(digit.some((v) => v > 0)).toBe(true);
+    });
+    expect(lefts.size).toBeGreaterThan(3);
+    // Same options: same entry and placements; another dataset seed draws other positions.
+    const again = await open(36);
+    expect(again.info['builtNow']).toBe(false);
+    expect((await collectSplit(again, 'test')).visual).toEqual(moved.visual);
+    const other = await open(36, 3);
+    const otherPairing = JSON.parse(
+      readFileSync(join(other.info['cache'] as string, 'pairing.json'), 'utf8'),
+    );
+    expect(otherPairing.samples.map((s: { placement: unknown }) => s.placement)).not.toEqual(
+      pairing.samples.map((s: { placement: unknown }) => s.placement),
+    );
+  });
+
+  it('adds clipped pixel noise of the requested std, seeded per recording', async () => {
+    const cacheDir = join(root, 'cache-noise');
+    const image = { pcaEnergyRemoved: 0, noiseStd: 0.2 } as const;
+    const clean = await avMnist({ fsddDir, cacheDir, image: { pcaEnergyRemoved: 0 }, ...quiet });
+    const noisy = await avMnist({ fsddDir, cacheDir, image, ...quiet });
+    expect(noisy.modalities[1]!.shape).toEqual([28, 28, 1]);
+    const a = (await collectSplit(clean, 'test')).visual;
+    const b = (await collectSplit(noisy, 'test')).visual;
+    expect(Math.min(...b)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...b)).toBeLessThanOrEqual(1);
+    // On the blank background (clean pixel 0) clipping keeps the positive half of the noise:
+    // E[max(0, N(0, s))] = s / sqrt(2 pi).
+    const background = b.filter((_, i) => a[i] === 0);
+    const meanBackground = background.reduce((x, y) => x + y, 0) / background.length;
+    expect(meanBackground).toBeCloseTo(0.2 / Math.sqrt(2 * Math.PI), 2);
+    const rebuilt = await avMnist({
+      fsddDir,
+      cacheDir: join(root, 'cache-noise-2'),
+      image,
+      ...quiet,
+    });
+    expect((await collectSplit(rebuilt, 'test')).visual).toEqual(b);
+  });
+
+  it('av-mnist-imbalanced is av-mnist with the fixed recipe, under its own name', async () => {
+    const cacheDir = join(root, 'cache-imbalanced');
+    const ds = await loadDataset('av-mnist-imbalanced', { fsddDir, cacheDir, ...quiet });
+    expect(ds.name).toBe('av-mnist-imbalanced');
+    expect(datasetModalities('av-mnist-imbalanced')).toEqual(['audio', 'visual']);
+    expect(ds.modalities).toEqual([
+      { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
+      { name: 'visual', kind: 'image', shape: [40, 40, 1] },
+    ]);
+    expect(describeDataset(ds)).toMatch(/AV-MNIST-style, imbalanced/);
+    expect((ds as StreamingDataset).info['params']).toMatchObject({
+      audio: { snrDb: 10 },
+      image: { pcaEnergyRemoved: 0, canvas: 40, noiseStd: 0 },
+      seed: 0,
+      validationFraction: 0.1,
+    });
+    // The same preprocessing through avMnist is the same cache entry and the same data.
+    const same = await avMnist({ fsddDir, cacheDir, ...AV_MNIST_IMBALANCED, ...quiet });
+    expect(same.info['builtNow']).toBe(false);
+    expect(same.info['cache']).toBe((ds as StreamingDataset).info['cache']);
+    expect((await collectSplit(same, 'test')).visual).toEqual(
+      (await collectSplit(ds as StreamingDataset, 'test')).visual,
+    );
+    for (const key of ['image', 'audio', 'seed', 'validationFraction']) {
+      await expect(
+        avMnistImbalanced({ fsddDir, cacheDir, [key]: key === 'seed' ? 1 : {} } as never),
+      ).rejects.toThrow(new RegExp(`option "${key}".*fixes.*use the av-mnist dataset`));
     }
   });
 
@@ -155,13 +273,18 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
       const bad = join(dir, '1_alice_3.wav');
       writeFileSync(bad, bytes);
       const cacheDir = join(root, `cache-bad-${label}`);
-      const error = await avMnist({ fsddDir: dir, cacheDir, ...quiet }).catch((e: Error) => e);
+      const error = await avMnist({
+        fsddDir: dir,
+        cacheDir,
+        validationFraction: 0,
+        ...quiet,
+      }).catch((e: Error) => e);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).toContain(bad);
       expect((error as Error).message).toMatch(pattern);
-      // Nothing half-built is left in the cache.
+      // Nothing half-built is left in the cache (only the memo of the inputs' content hashes).
       const entries = existsSync(join(cacheDir, 'av-mnist'))
-        ? readdirSync(join(cacheDir, 'av-mnist'))
+        ? readdirSync(join(cacheDir, 'av-mnist')).filter((n) => n !== '.content-hashes.json')
         : [];
       expect(entries).toEqual([]);
     }
@@ -181,6 +304,16 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
       /pcaEnergyRemoved=1\.5/,
     );
     await expect(avMnist({ fsddDir, audio: { snr: 3 } as never })).rejects.toThrow(/"snr"/);
+    await expect(avMnist({ fsddDir, image: { canvas: 27 } })).rejects.toThrow(
+      /image\.canvas=27\. Expected an integer in \[28, 112\]/,
+    );
+    await expect(avMnist({ fsddDir, image: { canvas: 30.5 } })).rejects.toThrow(
+      /image\.canvas=30\.5.*integer/,
+    );
+    await expect(avMnist({ fsddDir, image: { noiseStd: -0.1 } })).rejects.toThrow(
+      /image\.noiseStd=-0\.1/,
+    );
+    await expect(avMnist({ fsddDir, image: { shift: 3 } as never })).rejects.toThrow(/"shift"/);
   });
 });
 
@@ -210,7 +343,12 @@ describeEachBackend('AV-MNIST-style batches', () => {
   afterAll(() => removeDir(root));
 
   it('streams shuffled batches without leaking tensors', async () => {
-    const ds = await avMnist({ fsddDir: join(root, 'rec'), cacheDir: join(root, 'c'), ...quiet });
+    const ds = await avMnist({
+      fsddDir: join(root, 'rec'),
+      cacheDir: join(root, 'c'),
+      validationFraction: 0,
+      ...quiet,
+    });
     await expectNoTensorLeak(async (i) => {
       for await (const batch of ds.batches({
         split: 'test',

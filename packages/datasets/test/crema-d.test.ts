@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, loadFixture, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cremaD, disposeBatch } from '../src';
+import { cremaD, datasetModalities, disposeBatch } from '../src';
 import { encodeWav } from '../src/io/wav';
 import { cremaDSpectrogram } from '../src/loaders/crema-d';
 import { digitTone, removeDir, tempDir, testJpeg } from './helpers/fixtures';
@@ -90,6 +90,7 @@ describe('CREMA-D loader on a fixture tree', () => {
       { name: 'audio', kind: 'audio', shape: [257, 188, 1] },
       { name: 'visual', kind: 'image', shape: [32, 32, 3] },
     ]);
+    expect(datasetModalities('crema-d')).toEqual(ds.modalities.map((m) => m.name));
     const labels = Array.from(ds.labels('validation')).sort();
     expect(labels).toEqual([0, 1, 2, 3, 4, 5]);
     for await (const batch of ds.batches({ split: 'test', batchSize: 6 })) {
@@ -119,6 +120,7 @@ describe('CREMA-D loader on a fixture tree', () => {
     const ds = await cremaD({
       root: join(root, 'data'),
       cacheDir: join(root, 'cache'),
+      validationFraction: 0,
       imageSize: 32,
       progress: false,
     });
@@ -135,9 +137,29 @@ describe('CREMA-D loader on a fixture tree', () => {
     expect(await read('train', 1)).not.toEqual(await read('train', 2));
   });
 
+  it('a validationFraction that holds out nothing is an error at load time, with the numbers', async () => {
+    const small = join(root, 'small');
+    writeCremaFixture(small, { trainPerClass: 2, testPerClass: 1 });
+    const opts = {
+      root: small,
+      cacheDir: join(root, 'cache-small'),
+      imageSize: 16,
+      progress: false,
+    };
+    await expect(cremaD({ ...opts, validationFraction: 0.1 })).rejects.toThrow(
+      /annotations\/train\.csv: cremaD: validationFraction=0\.1 holds out no sample: each class gives round\(0\.1 x n_c\) = 0 with n_c = NEU: 2, HAP: 2, SAD: 2, FEA: 2, DIS: 2, ANG: 2 \(12 in all\).*Use validationFraction >= 0\.25/,
+    );
+    // Taking every training clip of a class is an error too.
+    await expect(cremaD({ ...opts, validationFraction: 0.9 })).rejects.toThrow(
+      /validationFraction=0\.9 moves every training sample of NEU \(2\), HAP \(2\)/,
+    );
+    const ds = await cremaD({ ...opts, validationFraction: 0.25 });
+    expect(ds.splitSizes).toEqual({ train: 6, validation: 6, test: 6 });
+  });
+
   it('gives clear errors for bad input', async () => {
     const cacheDir = join(root, 'cache-bad');
-    const opts = { cacheDir, imageSize: 32, progress: false } as const;
+    const opts = { cacheDir, imageSize: 32, validationFraction: 0, progress: false } as const;
     await expect(cremaD({ root: join(root, 'missing'), ...opts })).rejects.toThrow(
       /missing: dataset folder not found; expected annotations/,
     );
@@ -173,10 +195,26 @@ describe('CREMA-D loader on a fixture tree', () => {
     await expect(cremaD({ root: wav, ...opts })).rejects.toThrow(
       new RegExp(`${clip}\\.wav: truncated WAV`),
     );
+    // A listed clip without its frames folder or WAV: the CSV, its line, the clip, what is missing.
     const frames = bad('frames');
     removeDir(join(frames, 'Image-01-FPS', clip));
     await expect(cremaD({ root: frames, ...opts })).rejects.toThrow(
-      new RegExp(`${clip}: cannot list the frames folder`),
+      new RegExp(
+        `annotations/train\\.csv: line 1: clip ${clip} lacks its frames folder \\S+/Image-01-FPS/${clip}\\. Expected AudioWAV/<clip>\\.wav`,
+      ),
+    );
+    const noWav = bad('nowav');
+    const testClip = readFileSync(join(noWav, 'annotations', 'test.csv'), 'utf8')
+      .split('\n')[2]!
+      .split(',')[0]!;
+    removeDir(join(noWav, 'AudioWAV', `${clip}.wav`));
+    removeDir(join(noWav, 'AudioWAV', `${testClip}.wav`));
+    removeDir(join(noWav, 'Image-01-FPS', testClip, '00000.jpg'));
+    removeDir(join(noWav, 'Image-01-FPS', testClip, '00001.jpg'));
+    await expect(cremaD({ root: noWav, ...opts })).rejects.toThrow(
+      new RegExp(
+        `train\\.csv: line 1: clip ${clip} lacks its WAV \\S+/AudioWAV/${clip}\\.wav\\. 1 more listed sample\\(s\\) lack files: \\S+test\\.csv line 3 \\(clip ${testClip}\\): its WAV \\S+ and frames: \\S+ has 0 JPEG frame\\(s\\), expected at least 1`,
+      ),
     );
     const jpeg = bad('jpeg');
     const jpgPath = join(jpeg, 'Image-01-FPS', clip, '00000.jpg');

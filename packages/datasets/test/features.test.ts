@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { dump } from 'npyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src';
+import { datasetModalities, disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src';
 import { parsePythonList } from '../src/loaders/sarcasm';
 import { removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
@@ -71,6 +71,7 @@ describe('precomputed-feature loaders on fixture trees', () => {
     const ds = await twitter2015({ root: dir, textDim: 6, imageDim: 4 });
     expect(ds.classNames).toEqual(['negative', 'neutral', 'positive']);
     expect(ds.splitSizes).toEqual({ train: 6, validation: 3, test: 3 });
+    expect(datasetModalities('twitter-2015')).toEqual(ds.modalities.map((m) => m.name));
     for await (const b of ds.batches({ split: 'train', batchSize: 6 })) {
       expect(b.ids).toEqual(['1', '2', '3', '4', '5', '6']);
       expect(Array.from(b.labels.dataSync())).toEqual([0, 1, 2, 0, 1, 2]);
@@ -122,14 +123,14 @@ describe('precomputed-feature loaders on fixture trees', () => {
       new Uint8Array(dump(Int32Array.of(2, 1, 1), [3])),
     );
     await expect(twitter2015({ root: mism, ...opts })).rejects.toThrow(
-      /dev_labels\.npy: row 2 \(sample "1"\) has label 1; the annotations say 0 \(negative\)/,
+      /dev_labels\.npy: row 2 \(sample "1"\) has label 1; the annotations \(\S+dev\.tsv line \d+\) say 0 \(negative\)/,
     );
     const ids = fresh('tw-ids');
     const man = JSON.parse(readFileSync(join(ids, 'features', 'manifest.json'), 'utf8'));
     man.splits.test.ids[0] = '99';
     writeFileSync(join(ids, 'features', 'manifest.json'), JSON.stringify(man));
     await expect(twitter2015({ root: ids, ...opts })).rejects.toThrow(
-      /manifest\.json: splits\.test\.ids lacks sample "3"/,
+      /manifest\.json: splits\.test\.ids lacks sample "3" of the annotations \(\S+test\.tsv line \d+\)/,
     );
   });
 
@@ -167,6 +168,7 @@ describe('precomputed-feature loaders on fixture trees', () => {
     );
     const ds = await sarcasm({ root: dir, textDim: 3, imageDim: 2 });
     expect(ds.splitSizes).toEqual({ train: 2, validation: 2, test: 1 });
+    expect(datasetModalities('sarcasm')).toEqual(ds.modalities.map((m) => m.name));
     expect(ds.ids('train')).toEqual(['1', '3']);
     expect(Array.from(ds.labels('validation'))).toEqual([0, 1]);
     // Without the filter, train has post 2, which has no features: a clear error.
@@ -202,6 +204,7 @@ describe('precomputed-feature loaders on fixture trees', () => {
     expect(ds.splitSizes).toEqual({ train: 3, validation: 3, test: 2 });
     expect(Array.from(ds.labels('validation')).sort((a, b) => a - b)).toEqual([0, 1, 24]);
     expect(ds.modalities.map((m) => m.name)).toEqual(['rgb', 'depth', 'flow']);
+    expect(datasetModalities('nvgesture')).toEqual(ds.modalities.map((m) => m.name));
     writeFileSync(join(dir, 'nvgesture_test_correct_v2.lst'), 'path:./x label:26\n');
     await expect(nvGesture({ root: dir, dim: 5 })).rejects.toThrow(
       /nvgesture_test_correct_v2\.lst: line 1: label "26"; expected path:<folder> and label:1\.\.25/,
@@ -290,6 +293,18 @@ describe('NVGesture from frames and flow files', () => {
     };
     await expect(run()).rejects.toThrow(
       /subject3_r0\/sk_depth: 4 JPEG frame\(s\); expected at least 5/,
+    );
+    // At load time the same gap names the list file, its line and the sample.
+    await expect(nvGesture(opts)).rejects.toThrow(
+      /nvgesture_test_correct_cvpr2016_v2\.lst: line 1: sample \.\/Video_data\/class_02\/subject3_r0 lacks depth frames: \S+sk_depth has 4 JPEG frame\(s\), expected at least 5/,
+    );
+    removeDir(join(dir, 'Video_data', 'flow_data', 'train', '1.npy'));
+    await expect(nvGesture(opts)).rejects.toThrow(
+      /nvgesture_train_correct_cvpr2016_v2\.lst: line 2: sample \.\/Video_data\/class_02\/subject2_r0 lacks its flow file \S+train\/1\.npy\. 1 more listed sample\(s\) lack files: \S+nvgesture_test_correct_cvpr2016_v2\.lst line 1 \(sample .*subject3_r0\): depth frames/,
+    );
+    // Two training samples, one per class: 0.1 holds out nothing.
+    await expect(nvGesture({ ...opts, validationFraction: 0.1 })).rejects.toThrow(
+      /nvgesture_train_correct_cvpr2016_v2\.lst: nvGesture: validationFraction=0\.1 holds out no sample: each class gives round\(0\.1 x n_c\) = 0 with n_c = class_01: 1, class_02: 1 \(2 in all\)/,
     );
   });
 });

@@ -110,6 +110,7 @@ describe('FSDD download (pinned URL, SHA-256 set check, atomic) against a local 
         files: names,
         expectedSha256: digest,
         progress: false,
+        validationFraction: 0,
         image: { pcaEnergyRemoved: 0 },
       });
       expect(ds.splitSizes).toEqual({ train: 10, test: 50 });

@@ -1,9 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, loadFixture, useBackend } from '@igm/test-utils';
 import { dump } from 'npyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeBatch, kineticsPickleSpectrogram, kineticsSounds } from '../src';
+import { datasetModalities, disposeBatch, kineticsPickleSpectrogram, kineticsSounds } from '../src';
 import { encodeWav } from '../src/io/wav';
 import { digitTone, removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
@@ -89,6 +89,7 @@ describe('Kinetics-Sounds loader on a fixture tree', () => {
       { name: 'audio', kind: 'audio', shape: [257, 1003, 1] },
       { name: 'visual', kind: 'video', shape: [3, 16, 16, 3] },
     ]);
+    expect(datasetModalities('kinetics-sounds')).toEqual(ds.modalities.map((m) => m.name));
     for await (const b of ds.batches({ split: 'test', batchSize: 3 })) {
       expect(Array.from(b.labels.dataSync())).toEqual([0, 1, 2]);
       expect(b.inputs['audio']!.shape).toEqual([3, 257, 1003, 1]);
@@ -119,6 +120,7 @@ describe('Kinetics-Sounds loader on a fixture tree', () => {
       audio: 'spectrogram',
       numClasses: 3,
       imageSize: 16,
+      validationFraction: 0,
     });
     expect(sp.modalities[0]!.shape).toEqual([257, 1004, 1]);
   });
@@ -144,6 +146,27 @@ describe('Kinetics-Sounds loader on a fixture tree', () => {
     await expect(kineticsSounds({ root: bad, audio: 'mfcc' as never })).rejects.toThrow(
       /audio="mfcc".*"stft", "fbank", "spectrogram"/,
     );
+    // Listed clips without their media fail at load time with the list file, line and clip.
+    const media = join(root, 'bad-media');
+    writeKsFixture(media);
+    const [, first, second] = readFileSync(join(media, 'annotations', 'train.csv'), 'utf8').split(
+      '\n',
+    );
+    const firstId = first!.split(',')[0]!;
+    const secondId = second!.split(',')[0]!;
+    rmSync(join(media, 'train_wav', `${firstId}.wav`));
+    rmSync(join(media, 'train_img', 'Image-01-FPS', secondId), { recursive: true });
+    await expect(
+      kineticsSounds({ root: media, numClasses: 3, validationFraction: 0 }),
+    ).rejects.toThrow(
+      new RegExp(
+        `annotations/train\\.csv: line 2: clip ${firstId} lacks its WAV \\S+train_wav/${firstId}\\.wav\\. 1 more listed sample\\(s\\) lack files: line 3 \\(clip ${secondId}\\): its frames folder`,
+      ),
+    );
+    // 3 to 4 clips per class at 0.1 hold out nothing: an error with the counts, at load time.
+    await expect(kineticsSounds({ root: join(root, 'ks'), numClasses: 3 })).rejects.toThrow(
+      /train\.csv: kineticsSounds: validationFraction=0\.1 holds out no sample: each class gives round\(0\.1 x n_c\) = 0 with n_c = playing drums: 3, bowling: 4, tickling: 4 \(11 in all\), so there would be no validation split.*Use validationFraction >= 0\.125/,
+    );
     const fb = join(root, 'bad-fbank');
     writeKsFixture(fb);
     const testId = 'yt-12_000012_000010';
@@ -157,6 +180,7 @@ describe('Kinetics-Sounds loader on a fixture tree', () => {
       audio: 'fbank',
       numClasses: 3,
       imageSize: 8,
+      validationFraction: 0,
     });
     const run = async () => {
       for await (const b of ds.batches({ split: 'test', batchSize: 3 })) disposeBatch(b);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DATASET_NAMES, describeDataset, loadDataset } from '../src';
+import { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from '../src';
 
 describe('loadDataset and describeDataset', () => {
   it('loads by name and describes the dataset', async () => {
@@ -13,9 +13,9 @@ describe('loadDataset and describeDataset', () => {
   });
 
   it('lists the valid names for an unknown one', async () => {
-    expect(DATASET_NAMES).toHaveLength(7);
+    expect(DATASET_NAMES).toHaveLength(8);
     await expect(loadDataset('cremad' as never)).rejects.toThrow(
-      /name="cremad".*"synthetic", "av-mnist", "crema-d", "kinetics-sounds", "twitter-2015", "sarcasm", "nvgesture"/,
+      /name="cremad".*"synthetic", "av-mnist", "av-mnist-imbalanced", "crema-d", "kinetics-sounds", "twitter-2015", "sarcasm", "nvgesture"/,
     );
   });
 
@@ -23,5 +23,20 @@ describe('loadDataset and describeDataset', () => {
     await expect(loadDataset('crema-d', { root: '/nonexistent/crema' })).rejects.toThrow(
       /\/nonexistent\/crema: dataset folder not found/,
     );
+  });
+
+  it('datasetModalities: the loaded order from name and options alone', async () => {
+    for (const modalities of [undefined, 3, ['b', { name: 'a', shape: [4, 4] }]] as const) {
+      const ds = await loadDataset('synthetic', { modalities, samples: { train: 3, test: 3 } });
+      expect(datasetModalities('synthetic', { modalities })).toEqual(
+        ds.modalities.map((m) => m.name),
+      );
+    }
+    expect(datasetModalities('nvgesture', { modalities: ['depth', 'rgb'] })).toEqual([
+      'depth',
+      'rgb',
+    ]);
+    expect(datasetModalities('crema-d', { root: '/nonexistent' })).toEqual(['audio', 'visual']);
+    expect(() => datasetModalities('cremad' as never)).toThrow(/name="cremad".*"synthetic"/);
   });
 });

@@ -121,6 +121,43 @@ describeEachBackend('synthetic', () => {
     expect(again).toEqual(order);
   });
 
+  it('indices: visits the listed positions in order, repeats included; shuffle permutes the list', async () => {
+    const ds = synthetic({ seed: 3, samples: 20 });
+    const all = await collect(ds, 'train');
+    const indices = [4, 0, 4, 13, 2, 2, 2];
+    const seen: string[] = [];
+    const rows: number[][] = [];
+    for await (const batch of ds.batches({ split: 'train', batchSize: 3, indices })) {
+      seen.push(...batch.ids);
+      rows.push(...(batch.inputs['audio']!.arraySync() as number[][]));
+      disposeBatch(batch);
+    }
+    expect(seen).toEqual(indices.map((i) => all.ids[i]!));
+    expect(rows[2]).toEqual(all.data['audio']!.slice(4 * 16, 5 * 16));
+    const shuffled: string[] = [];
+    for await (const batch of ds.batches({
+      split: 'train',
+      batchSize: 3,
+      indices: Int32Array.from(indices),
+      shuffle: true,
+      seed: 5,
+      dropLast: true,
+    })) {
+      shuffled.push(...batch.ids);
+      disposeBatch(batch);
+    }
+    expect(shuffled).toHaveLength(6);
+    const counts = (ids: string[]) =>
+      ids.reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<string, number>());
+    for (const [id, c] of counts(shuffled)) expect(c).toBeLessThanOrEqual(counts(seen).get(id)!);
+    expect(() => ds.batches({ split: 'train', batchSize: 2, indices: [0, 99] })).toThrow(
+      /indices\[1\]=99.*\[0, 14\)/,
+    );
+    expect(() => ds.batches({ split: 'train', batchSize: 2, indices: 'all' as never })).toThrow(
+      /indices=all/,
+    );
+  });
+
   it('signal sets each modality’s unimodal accuracy to about signal + (1 - signal) / C', async () => {
     const C = 4;
     const ds = synthetic({

@@ -15,6 +15,10 @@
  * Not projected: biases, encoders, any other parameter, kernels listed in `unprojected`, and
  * the weight decay (put `flatProjection` before `sgd`/`adam`, which add it). Momentum and Adam
  * moments then accumulate the projected gradients, as in the reference.
+ *
+ * Selections that would silently project nothing are errors: a modality of `order` whose head
+ * kernels are all listed in `unprojected`, and a step whose `ctx.stage` names no modality of
+ * `layers` (kernels are projected only during their own modality's stage).
  */
 import {
   checkChoice,
@@ -206,6 +210,22 @@ export function flatProjection(
   const layers = options.layers;
   const pairing = pairHeadLayers(layers, options);
   const modalityOf = new Map(layers.map((l) => [l.kernelKey, l.modality]));
+  const order = options.order ?? [...new Set(layers.map((l) => l.modality))];
+  const projectedModalities = new Set([...pairing.keys()].map((k) => modalityOf.get(k)!));
+  const idle = order.filter((m) => !projectedModalities.has(m));
+  if (idle.length > 0) {
+    throw new IgmArgumentError(
+      `${where}: the projected head kernels of ${idle.map((m) => `"${m}"`).join(', ')} (head kernels not listed in unprojected) select no parameter: every one is in unprojected, so the flat projection would never act during ${idle.length === 1 ? 'its' : 'their'} stages. Head kernels by modality: ${order
+        .map(
+          (m) =>
+            `${m}: ${layers
+              .filter((l) => l.modality === m)
+              .map((l) => `${l.kernelKey} (${l.inputDim}x${l.outputDim})`)
+              .join(', ')}`,
+        )
+        .join('; ')}. Remove at least one kernel of each modality from unprojected.`,
+    );
+  }
   const dimOf = new Map(layers.map((l) => [l.kernelKey, l.inputDim]));
   const sources = [...new Set(pairing.values())];
   return {
@@ -249,6 +269,11 @@ export function flatProjection(
       const flags = state.mirror.read();
       let projected = 0;
       const out: Grads = new Map(grads);
+      if (ctx.stage !== undefined && !order.includes(ctx.stage)) {
+        throw new IgmArgumentError(
+          `${where}: the step's stage "${ctx.stage}" is not a modality of the head layers (${order.join(', ')}), so no kernel would be projected. Name the stages after the modalities (stageWise({ order }) does).`,
+        );
+      }
       for (const [key, g] of grads) {
         const source = state.pairing.get(key);
         if (source === undefined) continue;

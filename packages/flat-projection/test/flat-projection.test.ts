@@ -144,6 +144,29 @@ describeEachBackend('flatProjection', () => {
     expect(() => flatProjection({ layers: AV, tau: -1 })).toThrow(/tau=-1/);
     expect(() => flatProjection({ layers: AV, pairs: 'size' as never })).toThrow(/"size"/);
     expect(() => flatProjection({ layers: [] })).toThrow(/HeadLayerInfo list/);
+    // Every kernel of a modality unprojected: its stages would never be projected.
+    const a = head('a', [4, 4]);
+    const b = head('b', [4, 4]);
+    expect(() =>
+      flatProjection({
+        layers: [...a, ...b],
+        pairs: { 'a/head/0/kernel': 'b/head/0/kernel' },
+        unprojected: ['b/head/0/kernel'],
+      }),
+    ).toThrow(
+      /flatProjection: the projected head kernels of "b" \(head kernels not listed in unprojected\) select no parameter: every one is in unprojected.*Head kernels by modality: a: a\/head\/0\/kernel \(4x4\); b: b\/head\/0\/kernel \(4x4\)/,
+    );
+  });
+
+  it('a stage that names no modality of the head layers is an error, not a silent no-op', () => {
+    const params = paramsFor(AV);
+    const opt = new GradientOptimizer(flatProjection({ layers: AV }), params);
+    const v = params[0]!.variable;
+    expect(() =>
+      opt.minimize(() => tf.sum(v), { keys: [params[0]!.key], stage: 'visual' }),
+    ).toThrow(/the step's stage "visual" is not a modality of the head layers \(audio, video\)/);
+    opt.dispose();
+    for (const p of params) p.variable.dispose();
   });
 
   it('is the identity (same tensors, no op) while no T is installed', () => {

@@ -75,6 +75,11 @@ export function igmHiddenLayers(options: { inputProjection?: number } = {}): Den
 /**
  * How `probs/fused` (and `logits/fused`) are formed (ALGORITHMS.md 1.2, 3.3):
  * - `mean-softmax` (IGM): probs/fused = (1/M) sum_m softmax(logits/m). No logits/fused.
+ * - `sum-log-softmax` (product of experts): logits/fused = sum_m log softmax(logits/m),
+ *   probs/fused = softmax(logits/fused) = prod_m p_m / sum_c prod_m p_m. Unlike the mean of
+ *   softmaxes, a modality's say grows with its confidence: an under-confident (flat) modality
+ *   does not dilute a confident one, and a confident one is not outvoted by a mean. Not used by
+ *   any reference: an option for late-fusion methods.
  * - `fixed` (MLA): logits/fused = sum_m w_m logits/m (MLA: audio 0.55, visual 0.45; three
  *   modalities 0.35/0.25/0.4); probs/fused = softmax(logits/fused).
  * - `entropy` (MLA dynamic): w_m = softmax_m(-H_m), logits/fused = sum_m w_m logits/m.
@@ -87,6 +92,7 @@ export function igmHiddenLayers(options: { inputProjection?: number } = {}): Den
  */
 export type FusionRule =
   | { readonly type: 'mean-softmax' }
+  | { readonly type: 'sum-log-softmax' }
   | {
       readonly type: 'fixed';
       /** Per-modality weights: a record, or an array in modality order. */
@@ -97,6 +103,7 @@ export type FusionRule =
 
 export const FUSION_TYPES: readonly FusionRule['type'][] = [
   'mean-softmax',
+  'sum-log-softmax',
   'fixed',
   'entropy',
   'head',
@@ -162,6 +169,11 @@ export function checkDenseSpecs(where: string, specs: unknown): DenseSpec[] {
       ),
     };
   });
+}
+
+/** sum_m log softmax(l_m): the log of the (unnormalised) product of experts. */
+export function sumLogSoftmax(logits: readonly tf.Tensor[]): tf.Tensor {
+  return tf.addN(logits.map((l) => tf.logSoftmax(l as tf.Tensor2D)));
 }
 
 /** (1/M) sum_m softmax(l_m). */

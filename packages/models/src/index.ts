@@ -1,7 +1,13 @@
 export type { EncoderInit, MlpEncoderOptions, ResNet18Options, SmallCnnOptions } from './encoders';
 export { initializeEncoder, mlpEncoder, resnet18, smallCnn } from './encoders';
 export type { DenseSpec, FusionRule, HeadInit, HeadSpec, HeadType } from './heads';
-export { entropyWeightedLogits, igmHiddenLayers, meanSoftmax, weightedLogits } from './heads';
+export {
+  entropyWeightedLogits,
+  igmHiddenLayers,
+  meanSoftmax,
+  sumLogSoftmax,
+  weightedLogits,
+} from './heads';
 export type { BatchNormArgs, SymmetricMaxPool2DArgs } from './layers';
 export { BatchNorm, SymmetricMaxPool2D } from './layers';
 export type { MultimodalModelConfig } from './model';

@@ -46,6 +46,7 @@ import {
   type HeadSpec,
   igmHiddenLayers,
   meanSoftmax,
+  sumLogSoftmax,
   weightedLogits,
 } from './heads';
 
@@ -220,7 +221,7 @@ export class MultimodalModel implements MultimodalModelLike {
     checkChoice(where, 'fusion.type', this.fusion.type, FUSION_TYPES);
     if (fusionHead !== (this.fusion.type === 'head')) {
       throw new IgmArgumentError(
-        `${where}: received fusion.type=${JSON.stringify(this.fusion.type)} with head.type=${JSON.stringify(head.type)}. Fusion heads (concat, sum) use fusion { type: 'head' }; per-modality and shared heads use 'mean-softmax', 'fixed' or 'entropy'.`,
+        `${where}: received fusion.type=${JSON.stringify(this.fusion.type)} with head.type=${JSON.stringify(head.type)}. Fusion heads (concat, sum) use fusion { type: 'head' }; per-modality and shared heads use 'mean-softmax', 'sum-log-softmax', 'fixed' or 'entropy'.`,
       );
     }
     if (this.fusion.type === 'fixed') {
@@ -543,6 +544,10 @@ export class MultimodalModel implements MultimodalModelLike {
     const rule = this.fusion;
     if (rule.type === 'mean-softmax') {
       out['probs/fused'] = meanSoftmax(logits);
+    } else if (rule.type === 'sum-log-softmax') {
+      const fused = sumLogSoftmax(logits);
+      out['logits/fused'] = fused;
+      out['probs/fused'] = tf.softmax(fused);
     } else if (rule.type === 'fixed') {
       const fused = weightedLogits(logits, this.fixedWeights);
       out['logits/fused'] = fused;

@@ -20,6 +20,7 @@ import {
   mlpEncoder,
   resnet18,
   smallCnn,
+  sumLogSoftmax,
   weightedLogits,
 } from '../src/index';
 import { crossEntropy, gradsByKey } from './helpers';
@@ -276,6 +277,66 @@ describeEachBackend('MultimodalModel outputs', () => {
       expectAllClose(meanSoftmax([uniform, uniform]), [1 / 3, 1 / 3, 1 / 3], { atol: 1e-7 });
       expectAllClose(weightedLogits([peaked, uniform], [0.55, 0.45]), [5.5, 0, 0], { atol: 1e-6 });
     });
+  });
+});
+
+describeEachBackend('sum-log-softmax fusion (product of experts)', () => {
+  it('predicts argmax of the summed log-probabilities; probs are the normalised product', () => {
+    const model = twoModality(undefined, { fusion: { type: 'sum-log-softmax' } });
+    const official = twoModality(undefined, { fusion: { type: 'mean-softmax' } });
+    const inputs = batch(7, 3);
+    tf.tidy(() => {
+      const out = model.forward(inputs, { training: false });
+      const la = out['logits/audio']!;
+      const lt = out['logits/text']!;
+      // Reference in float64 on the host: sum_m log softmax(l_m), then argmax and normalise.
+      const rows = (t: tf.Tensor) => t.arraySync() as number[][];
+      const logSoftmax = (r: number[]) => {
+        const m = Math.max(...r);
+        const lse = m + Math.log(r.reduce((a, v) => a + Math.exp(v - m), 0));
+        return r.map((v) => v - lse);
+      };
+      const summed = rows(la).map((r, i) =>
+        logSoftmax(r).map((v, c) => v + logSoftmax(rows(lt)[i]!)[c]!),
+      );
+      const argmax = (r: number[]) => r.indexOf(Math.max(...r));
+      const fusedPred = Array.from(tf.argMax(out['probs/fused']!, 1).dataSync());
+      expect(fusedPred).toEqual(summed.map(argmax));
+      expectAllClose(out['logits/fused']!, summed, { atol: 1e-5 });
+      const product = summed.map((r) => {
+        const p = r.map(Math.exp);
+        const z = p.reduce((a, b) => a + b, 0);
+        return p.map((v) => v / z);
+      });
+      expectAllClose(out['probs/fused']!, product, { atol: 1e-6 });
+      expectAllClose(sumLogSoftmax([la, lt]), summed, { atol: 1e-5 });
+    });
+    // A nearly flat (under-confident) modality barely moves the product: the fused log-odds are
+    // the confident modality's (2) minus the flat one's small preference (0.1).
+    tf.tidy(() => {
+      const confident = tf.tensor2d([[2, 0, 0]]);
+      const flat = tf.tensor2d([[0, 0.1, 0]]);
+      const poe = sumLogSoftmax([confident, flat]).arraySync() as number[][];
+      expect(poe[0]![0]! - poe[0]![1]!).toBeCloseTo(2 - 0.1, 5);
+    });
+    expect(official.fusion.type).toBe('mean-softmax');
+    model.dispose();
+    official.dispose();
+  });
+
+  it('does not leak tensors', async () => {
+    const model = twoModality(undefined, { fusion: { type: 'sum-log-softmax' } });
+    const inputs = batch(4, 5);
+    await expectNoTensorLeak(
+      () => {
+        tf.tidy(() => {
+          model.forward(inputs, { training: false });
+        });
+      },
+      { steps: 20 },
+    );
+    tf.dispose(Object.values(inputs));
+    model.dispose();
   });
 });
 

@@ -17,6 +17,7 @@ import {
   checkChoice,
   checkKnownKeys,
   checkNumber,
+  emptySelectionError,
   type GradientTransform,
   type Grads,
   IgmArgumentError,
@@ -70,7 +71,8 @@ export interface SamOptions {
    * ASAM only: do not scale biases by |w| (the ASAM authors' code scales only weights,
    * davda54/sam#81). `true` treats a parameter whose key's last segment is `bias` or `beta`
    * (BatchNorm offset) as a bias; a predicate picks them yourself. Default false (davda54/sam:
-   * every tensor is scaled).
+   * every tensor is scaled). An exclusion that matches no parameter is an error at `init`, and
+   * so is `excludeBias` without `adaptive` (plain SAM scales nothing, so it would do nothing).
    */
   readonly excludeBias?: boolean | ((param: Param) => boolean);
 }
@@ -148,6 +150,11 @@ export function sam(options: SamOptions = {}): GradientTransform<null> {
       groupRho.set(group, value);
     }
   }
+  if (excludeBias !== false && !adaptive) {
+    throw new IgmArgumentError(
+      `${where}: received excludeBias=${typeof excludeBias === 'function' ? 'a predicate' : 'true'} without adaptive: true. Only ASAM scales by |w|, so excludeBias would change nothing. Pass adaptive: true (or use asam()), or drop excludeBias.`,
+    );
+  }
   const isExcluded =
     typeof excludeBias === 'function' ? excludeBias : excludeBias ? isBiasParam : () => false;
   const name = adaptive ? 'asam' : 'sam';
@@ -155,6 +162,16 @@ export function sam(options: SamOptions = {}): GradientTransform<null> {
   return {
     name,
     init(params) {
+      if (excludeBias !== false && params.size > 0 && ![...params.values()].some(isExcluded)) {
+        throw emptySelectionError(
+          name,
+          excludeBias === true
+            ? 'excludeBias: true (keys whose last segment is bias or beta)'
+            : 'the excludeBias predicate',
+          params.values(),
+          'Pass a predicate that picks the biases by your key names, or drop excludeBias.',
+        );
+      }
       if (groupRho.size > 0) {
         const present = new Set([...params.values()].map((p) => p.group));
         const missing = [...groupRho.keys()].filter((g) => !present.has(g));

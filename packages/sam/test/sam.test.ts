@@ -311,6 +311,17 @@ it('rejects bad arguments with the value and the fix', () => {
   expect(() => sam({ rhoByGroup: { encoder: 0.1, head: 0.2, decoder: 1 } }).init(params)).toThrow(
     /rhoByGroup names group\(s\) "head", "decoder" that no parameter belongs to. Groups present: "encoder"/,
   );
+  // excludeBias selections: matching nothing, or without ASAM, would change nothing.
+  expect(() => asam({ excludeBias: true }).init(params)).toThrow(
+    /asam: excludeBias: true \(keys whose last segment is bias or beta\) selects no parameter.*groups: encoder: 1 tensor, rank 0 x1 \(e\.g\. enc\/k\)/,
+  );
+  expect(() => asam({ excludeBias: (p) => p.group === 'head' }).init(params)).toThrow(
+    /asam: the excludeBias predicate selects no parameter/,
+  );
+  expect(asam({ excludeBias: (p) => p.key === 'enc/k' }).init(params)).toBeNull();
+  expect(() => sam({ excludeBias: true })).toThrow(
+    /sam: received excludeBias=true without adaptive: true\. Only ASAM scales by \|w\|/,
+  );
   const schedule = sam({ rho: () => -1 });
   const opt = new GradientOptimizer(schedule, params);
   expect(() => opt.minimize(() => tf.square(a))).toThrow(/schedule at step 0.*rho=-1/);

@@ -1,5 +1,14 @@
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeEachBackend, expectAllClose, tf } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -9,14 +18,65 @@ import {
   formatDuration,
   Progress,
   readCheckpoint,
+  removeDeadCheckpointTemps,
   restoreVariables,
   snapshotVariables,
   writeCheckpoint,
-} from '../src';
+} from '../src/node';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'igm-ckpt-'));
 
 describeEachBackend('checkpoints', () => {
+  it('removes the temp directories of dead processes, never those of live ones', async () => {
+    const dir = tmp();
+    // A real dead pid: a child that has exited. A real live one: a child that is still running.
+    const exited = spawnSync(
+      process.execPath,
+      ['-e', 'process.stdout.write(String(process.pid))'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const dead = Number(exited.stdout);
+    expect(() => process.kill(dead, 0)).toThrow(/ESRCH/);
+    const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], {
+      stdio: 'ignore',
+    });
+    try {
+      const live = sleeper.pid!;
+      const host = hostname();
+      const names = {
+        dead: `.last.tmp-${dead}@${host}`,
+        legacyDead: `.best.tmp-${dead}`,
+        live: `.last.tmp-${live}@${host}`,
+        otherHost: `.last.tmp-${dead}@some-other-host`,
+      };
+      for (const n of Object.values(names)) {
+        mkdirSync(join(dir, n));
+        writeFileSync(join(dir, n, 'weights.bin'), 'partial');
+      }
+      const v = tf.variable(tf.tensor1d([1, 2]), false, 'ck_leftover');
+      await writeCheckpoint(
+        dir,
+        'last',
+        (await snapshotVariables([{ name: 'v', variable: v }])).values(),
+        {
+          k: 1,
+        },
+      );
+      const left = readdirSync(dir).sort();
+      expect(left).toEqual(['last', names.live, names.otherHost].sort());
+      // The live process's temp directory is intact.
+      expect(readFileSync(join(dir, names.live, 'weights.bin'), 'utf8')).toBe('partial');
+      sleeper.kill();
+      await new Promise((resolve) => sleeper.once('exit', resolve));
+      expect(await removeDeadCheckpointTemps(dir)).toEqual([names.live]);
+      v.dispose();
+    } finally {
+      sleeper.kill();
+    }
+  });
+
   it('round-trips float32 and int32 variables with a manifest and sha256', async () => {
     const a = tf.variable(
       tf.tensor2d([

@@ -167,8 +167,11 @@ export class MemoryDataset implements MultimodalDataset {
 
   async *batches(o: BatchOptions): AsyncIterable<MultimodalBatch> {
     const idx = this.data.splits[o.split] ?? [];
-    let order = [...idx];
-    if (o.shuffle) {
+    let order = o.indices ? Array.from(o.indices, (k) => idx[k]!) : [...idx];
+    if (o.shuffle && o.indices) {
+      const p = createRng(o.seed ?? 0).permutation(order.length);
+      order = Array.from(p, (i) => order[i]!);
+    } else if (o.shuffle) {
       const p = createRng(o.seed ?? 0).permutation(idx.length);
       order = Array.from(p, (i) => idx[i]!);
     }

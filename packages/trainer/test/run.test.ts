@@ -11,7 +11,7 @@ import {
   runTraining,
   type TrainerStep,
   TrainingDivergedError,
-} from '../src';
+} from '../src/node';
 import { descend, gaussianData, MemoryDataset, momentumDescend, TinyModel } from './doubles';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'igm-trainer-'));
@@ -283,6 +283,133 @@ describeEachBackend('runTraining', () => {
       'again:8',
       'weakOnly:true',
     ]);
+    model.dispose();
+  });
+
+  it('epochSamples: a re-sampled epoch visits the hook list in order, with its own batch count; resume continues it', async () => {
+    // Epoch 0: the usual pass (72 samples, 9 batches of 8); epoch 1: positions 0..71 plus 20
+    // repeats of position 5 (92 samples -> 11 batches); epoch 2: 30 samples (3 batches).
+    const lists: Array<number[] | undefined> = [
+      undefined,
+      [...Array.from({ length: 72 }, (_, i) => i), ...Array.from({ length: 20 }, () => 5)],
+      Array.from({ length: 30 }, (_, i) => (7 * i) % 72),
+    ];
+    const run = async (opts: { dir: string; abortAt?: number; resume?: boolean }) => {
+      const { dataset, model } = setup();
+      const trainIds = dataset.data.splits.train!.map(String);
+      const seen: Array<{ epoch: number; b: number; n: number; ids: string[] }> = [];
+      const hookCalls: Array<[number, boolean]> = [];
+      const controller = new AbortController();
+      const recording = jointStep();
+      const summary = await runTraining({
+        model,
+        dataset,
+        step: {
+          name: 'recording',
+          run(tools) {
+            seen.push({
+              epoch: tools.globalEpoch,
+              b: tools.batchIndex,
+              n: tools.batchesPerEpoch,
+              ids: [...tools.batch.ids],
+            });
+            return recording.run(tools);
+          },
+        },
+        transform: momentumDescend(0.05, 0.9),
+        epochs: 3,
+        batchSize: 8,
+        seed: 2,
+        progress: 'none',
+        checkpoint: { dir: opts.dir },
+        resume: opts.resume ?? false,
+        signal: controller.signal,
+        callbacks: [
+          {
+            name: 'aborter',
+            onBatchEnd: () => {
+              if (opts.abortAt !== undefined && --opts.abortAt === 0) controller.abort();
+            },
+          },
+        ],
+        epochSamples: ({ globalEpoch, batchSize, resumedMidEpoch, log }) => {
+          expect(batchSize).toBe(8);
+          hookCalls.push([globalEpoch, resumedMidEpoch]);
+          const list = lists[globalEpoch];
+          log('resampled', list ? list.length : 0);
+          return list;
+        },
+      });
+      return { summary, seen, hookCalls, model, trainIds };
+    };
+    const full = await run({ dir: tmp() });
+    expect(full.summary.steps).toBe(9 + 11 + 3);
+    expect(full.summary.history.map((h) => h.logs['resampled'])).toEqual([0, 92, 30]);
+    const epoch1 = full.seen.filter((s) => s.epoch === 1);
+    expect(epoch1.map((s) => s.n)).toEqual(Array(11).fill(11));
+    expect(epoch1.flatMap((s) => s.ids)).toEqual(
+      lists[1]!.slice(0, 88).map((i) => full.trainIds[i]!),
+    );
+    // Abort inside epoch 1 (step 12 = its third batch); the resumed run asks for the list again.
+    const dir = tmp();
+    const aborted = await run({ dir, abortAt: 12 });
+    expect(aborted.summary.status).toBe('aborted');
+    aborted.model.dispose();
+    const resumed = await run({ dir, resume: true });
+    expect(resumed.hookCalls).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    expect(resumed.seen[0]!).toMatchObject({ epoch: 1, b: 3 });
+    expect(resumed.summary.history.map((h) => h.logs)).toEqual(
+      full.summary.history.map((h) => h.logs),
+    );
+    expect(resumed.summary.history.map((h) => h.trainLoss)).toEqual(
+      full.summary.history.map((h) => h.trainLoss),
+    );
+    for (const p of full.model.params()) {
+      expectAllClose(resumed.model.variable(p.key), p.variable, { atol: 0, label: p.key });
+    }
+    full.model.dispose();
+    resumed.model.dispose();
+  });
+
+  it('epochSamples: a dataset that ignores `indices` is a clear error', async () => {
+    const { dataset, model } = setup();
+    const ignoring = {
+      ...dataset,
+      name: dataset.name,
+      modalities: dataset.modalities,
+      classNames: dataset.classNames,
+      splitSizes: dataset.splitSizes,
+      batches: (o: Parameters<typeof dataset.batches>[0]) =>
+        dataset.batches({ ...o, indices: undefined }),
+    };
+    await expect(
+      runTraining({
+        model,
+        dataset: ignoring,
+        step: jointStep(),
+        transform: descend(0.01),
+        epochs: 1,
+        batchSize: 8,
+        progress: 'none',
+        epochSamples: () => Array.from({ length: 100 }, (_, i) => i % 72),
+      }),
+    ).rejects.toThrow(/returned 9 batches for a re-sampled epoch of 100 samples.*indices/);
+    // A shorter list of whole batches is caught by the count as well.
+    await expect(
+      runTraining({
+        model,
+        dataset: ignoring,
+        step: jointStep(),
+        transform: descend(0.01),
+        epochs: 1,
+        batchSize: 8,
+        progress: 'none',
+        epochSamples: () => Array.from({ length: 16 }, (_, i) => i),
+      }),
+    ).rejects.toThrow(/returned 9 batches for a re-sampled epoch of 16 samples \(expected 2\)/);
     model.dispose();
   });
 

@@ -1,6 +1,11 @@
-"""AGM reference (ALGORITHMS.md 6): two SGD steps of a tiny two-encoder model (Linear -> BN ->
-ReLU per modality, concat fusion). Zeroed passes run with BN in inference mode and gradients
-flowing; the backward reweighting uses the detach trick (the TF.js side uses tf.customGrad)."""
+"""AGM reference: two SGD steps of a tiny two-encoder model (Linear -> BN -> ReLU per modality,
+concat fusion). Zeroed passes run with BN in inference mode and gradients flowing; the backward
+reweighting uses the detach trick (the TF.js side uses tf.customGrad).
+
+Second fixture (agm-3.json): the same with three modalities, written out in the form of the
+authors' three-modality model (UR-Funny): each m_m spelled as thirds and sixths of the six padded
+passes, ratios exp((mean - score) * 3 / 2), gradient hooks as s_m m_m + (1 - s_m) m_m.detach(),
+and cap 7 instead of 10. The TF.js side computes the same numbers from the general Shapley form."""
 import math
 
 import torch
@@ -102,3 +107,101 @@ def export(sd):
 write('agm.json', {'alpha': alpha, 'init': export(init), 'final': export(net.state_dict()),
                    'xa': tolist(xa), 'xv': tolist(xv), 'labels': ys.tolist(), 'logs': logs})
 print([(round(l['scale_audio'], 4), round(l['scale_visual'], 4), l['clipped']) for l in logs])
+
+
+# ---------------------------------------------------------------- three modalities (agm-3.json)
+torch.manual_seed(13)
+alpha3, cap3 = 1.2, 7.0
+
+
+class Net3(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.audio, self.visual, self.text = Enc(4), Enc(5), Enc(3)
+        self.fusion = nn.Linear(9, C)
+
+    def forward(self, a, v, t):
+        return self.fusion(torch.cat([self.audio(a), self.visual(v), self.text(t)], 1))
+
+
+net3 = Net3().double()
+with torch.no_grad():
+    for p in net3.parameters():
+        p.copy_(torch.randn_like(p) * 0.7)
+    for enc in (net3.audio, net3.visual, net3.text):
+        enc.bn.weight.add_(1.0)
+init3 = {k: v.clone() for k, v in net3.state_dict().items()}
+xa3, xv3, xt3 = torch.randn(2, B, 4) * 2, torch.randn(2, B, 5) * 2, torch.randn(2, B, 3) * 2
+ys3 = torch.randint(0, C, (2, B))
+opt3 = Sgd(net3.parameters(), lr=0.1, momentum=0.9, wd=1e-4)
+S = {'audio': 0.0, 'visual': 0.0, 'text': 0.0}
+logs3 = []
+
+
+def score(z, y):
+    return -torch.log(F.softmax(z, 1).gather(1, y[:, None]).clamp_min(1e-8)).mean().item()
+
+
+for step in range(2):
+    a, v, tx, y = xa3[step], xv3[step], xt3[step], ys3[step]
+    za, zv, zt = torch.zeros_like(a), torch.zeros_like(v), torch.zeros_like(tx)
+    net3.train()
+    total = net3(a, v, tx)
+    net3.eval()
+    pad_a = net3(za, v, tx)
+    pad_v = net3(a, zv, tx)
+    pad_t = net3(a, v, zt)
+    pad_va = net3(za, zv, tx)
+    pad_vt = net3(a, zv, zt)
+    pad_at = net3(za, v, zt)
+    net3.train()
+    m = {
+        'audio': (total - pad_a + pad_vt) / 3 + (pad_v - pad_at + pad_t - pad_va) / 6,
+        'visual': (total - pad_v + pad_at) / 3 + (pad_a - pad_vt + pad_t - pad_va) / 6,
+        'text': (total - pad_t + pad_va) / 3 + (pad_v - pad_at + pad_a - pad_vt) / 6,
+    }
+    with torch.no_grad():
+        sc = {k: score(z, y) for k, z in m.items()}
+    mean_sc = sum(sc.values()) / 3
+    mean_S = sum(S.values()) / 3
+    coeff = {}
+    for k in m:
+        ratio = math.exp((mean_sc - sc[k]) * 3 / 2)
+        optimal = math.exp((mean_S - S[k]) * 3 / 2)
+        coeff[k] = math.exp(alpha3 * min(optimal - ratio, cap3))
+    t = step + 1
+    S = {k: S[k] * (t - 1) / t + sc[k] / t for k in S}
+    out = sum(coeff[k] * m[k] + (1 - coeff[k]) * m[k].detach() for k in m)
+    loss = F.cross_entropy(out, y)
+    for p in net3.parameters():
+        p.grad = None
+    loss.backward()
+    clipped = bool((net3.fusion.weight.grad.abs() > 1).any())
+    if clipped:
+        torch.nn.utils.clip_grad_norm_(net3.parameters(), 1.0)
+    opt3.step()
+    entry = {'loss': loss.item(), 'clipped': clipped}
+    for k in m:
+        entry[f'score_{k}'], entry[f'scale_{k}'], entry[f'running_{k}'] = sc[k], coeff[k], S[k]
+    logs3.append(entry)
+
+
+def export3(sd):
+    out = {}
+    for k in ('audio', 'visual', 'text'):
+        out[f'encoder/{k}/fc/kernel'] = tolist(linear_to_tf(sd[f'{k}.fc.weight']))
+        out[f'encoder/{k}/fc/bias'] = tolist(sd[f'{k}.fc.bias'])
+        out[f'encoder/{k}/bn/gamma'] = tolist(sd[f'{k}.bn.weight'])
+        out[f'encoder/{k}/bn/beta'] = tolist(sd[f'{k}.bn.bias'])
+        out[f'encoder/{k}/bn/moving_mean'] = tolist(sd[f'{k}.bn.running_mean'])
+        out[f'encoder/{k}/bn/moving_variance'] = tolist(sd[f'{k}.bn.running_var'])
+    out['fusion/dense_0/kernel'] = tolist(linear_to_tf(sd['fusion.weight']))
+    out['fusion/dense_0/bias'] = tolist(sd['fusion.bias'])
+    return out
+
+
+write('agm-3.json', {'alpha': alpha3, 'cap': cap3, 'init': export3(init3),
+                     'final': export3(net3.state_dict()), 'xa': tolist(xa3), 'xv': tolist(xv3),
+                     'xt': tolist(xt3), 'labels': ys3.tolist(), 'logs': logs3})
+print([(round(l['scale_audio'], 4), round(l['scale_visual'], 4), round(l['scale_text'], 4),
+        l['clipped']) for l in logs3])

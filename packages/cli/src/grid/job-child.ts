@@ -79,6 +79,7 @@ async function run(task: ChildTask): Promise<void> {
         preset: settings.preset,
         resume: task.resume,
         selection: settings.selection,
+        probe: settings.probe,
       },
       dir: settings.out,
       signal: current.signal,

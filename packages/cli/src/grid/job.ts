@@ -26,6 +26,8 @@ export interface GridSettings {
   readonly threads: number | 'auto';
   /** Reuse finished runs (record.json) and continue interrupted ones from their checkpoints. */
   readonly resume: boolean;
+  /** Linear probe of the encoders after training (the utilization measure). */
+  readonly probe: boolean;
 }
 
 /** One job: a run of the grid with everything needed to run it anywhere. */
@@ -70,6 +72,7 @@ export function gridSettingsOf(config: CompareConfig, out: string): GridSettings
     backend: config.backend,
     threads: config.threads,
     resume: config.resume,
+    probe: config.probe,
   };
 }
 

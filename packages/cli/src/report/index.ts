@@ -4,6 +4,7 @@ export { formatPercent, meanStd } from './stats';
 export type { ResultsTable, TableRow } from './table';
 export { buildResultsTable, reportedMetrics, tableToMarkdown, tableToText } from './table';
 export * from './types';
+export { UTILIZATION_REFERENCE, withUtilization } from './utilization';
 export {
   readRunDirectory,
   renderHtml,

@@ -3,6 +3,7 @@
  * into `runs/<name>/summary.json` and per-epoch lines into `metrics.jsonl`; `igm report`
  * rebuilds `report.md` and `report.html` from them alone.
  */
+import type { LinearProbeResult } from '@igm/trainer';
 
 /** Metrics of one evaluation (fused and per modality). */
 export interface EvalMetrics {
@@ -39,8 +40,20 @@ export interface SpectrumRecord {
   readonly eigenvalues: readonly number[];
 }
 
+/**
+ * The linear probe of a run's encoders, as `linearProbe` of @igm/trainer returns it: recipe,
+ * test and train accuracy per modality (selected checkpoint's encoders), rows used, and the
+ * fit's iterations and convergence per modality.
+ */
+export type ProbeRecord = LinearProbeResult;
+
 export interface RunRecord {
+  /** The name the run is listed under: a registered method or a variant label. */
   readonly method: string;
+  /** The registered method behind a variant label (absent when `method` is one). */
+  readonly baseMethod?: string;
+  /** 'probe-reference': a unimodal run the plan added as the utilization reference. */
+  readonly role?: 'probe-reference';
   readonly seed: number;
   readonly dataset: string;
   /** e.g. IGM 'paper' | 'official', MLA projection form. */
@@ -60,6 +73,13 @@ export interface RunRecord {
   readonly secondsPerEpoch: number;
   readonly peakMemoryMB: number;
   readonly spectra?: readonly SpectrumRecord[];
+  /** Linear probe of each modality's encoder. */
+  readonly probe?: ProbeRecord;
+  /**
+   * probe(this run) / probe(the same seed's unimodal run), per modality: how much of what its
+   * encoder learns alone a modality keeps in this method (1 = as much). Set when both exist.
+   */
+  readonly utilization?: Readonly<Record<string, number>>;
 }
 
 export interface ComparisonSummary {

@@ -2,18 +2,18 @@
  * `runs/<name>/` -> `report.md` + `report.html`. Reads only `summary.json` and
  * `metrics.jsonl`, so `igm report runs/<name>` can rebuild a report at any time.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildPlots, type Plot } from './plots';
+import { writeFileAtomic } from '@igm/trainer/node';
+import { buildPlots, PLOT_SECTIONS, type Plot } from './plots';
 import { buildResultsTable, type ResultsTable, tableToMarkdown } from './table';
 import type { ComparisonSummary, EpochRecord } from './types';
 
-/** Writes `file` atomically (temp file + rename), so a killed run never leaves half a report. */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, file);
-}
+/**
+ * Writes a file atomically (temporary file + rename), so a killed run never leaves half a report
+ * (the helper of @igm/trainer's file-system storage).
+ */
+export { writeFileAtomic };
 
 export async function readRunDirectory(
   dir: string,
@@ -66,8 +66,17 @@ export function renderMarkdown(
     '',
     ...table.notes.map((n) => `- ${n}`),
     '',
-    plots.length ? `Plots (in report.html): ${plots.map((p) => p.title).join('; ')}.` : '',
-    '',
+    ...PLOT_SECTIONS.flatMap(({ section, title }) => {
+      const own = plots.filter((p) => p.section === section);
+      if (own.length === 0) return [];
+      return [
+        `## ${title}`,
+        '',
+        `Plots in report.html: ${own.map((p) => p.title).join('; ')}.`,
+        ...own.flatMap((p) => (p.notes ?? []).map((n) => `- ${p.title}: ${n}`)),
+        '',
+      ];
+    }),
   ].join('\n');
 }
 
@@ -83,11 +92,18 @@ export function renderHtml(
         `<tr>${table.columns.map((c) => `<td>${escapeHtml(r.cells[c] ?? '–')}</td>`).join('')}</tr>`,
     )
     .join('\n');
-  const figures = plots
-    .map(
-      (p) =>
-        `<figure id="plot-${escapeHtml(p.id)}" class="plot"><figcaption><strong>${escapeHtml(p.title)}</strong> ${escapeHtml(p.caption)}</figcaption>${p.svg}</figure>`,
-    )
+  const figure = (p: Plot) =>
+    `<figure id="plot-${escapeHtml(p.id)}" class="plot${p.svg ? '' : ' text-only'}"><figcaption><strong>${escapeHtml(p.title)}</strong> ${escapeHtml(p.caption)}</figcaption>${p.svg ?? ''}${
+      p.notes?.length
+        ? `<ul class="plot-notes">${p.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`
+        : ''
+    }</figure>`;
+  const figures = PLOT_SECTIONS.map(({ section, title, intro }) => {
+    const own = plots.filter((p) => p.section === section);
+    if (own.length === 0) return '';
+    return `<section id="section-${section}"><h2>${escapeHtml(title)}</h2><p class="intro">${escapeHtml(intro)}</p>\n${own.map(figure).join('\n')}</section>`;
+  })
+    .filter(Boolean)
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -99,7 +115,11 @@ th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 figure { margin: 1.5rem 0; }
-.notes { font-size: 0.85rem; color: #555; }
+figcaption { margin-bottom: 0.4rem; }
+figure svg { max-width: 100%; height: auto; }
+h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
+.intro { color: #444; max-width: 60rem; }
+.notes, .plot-notes { font-size: 0.85rem; color: #555; }
 </style></head>
 <body>
 <h1>${escapeHtml(summary.name)}: ${escapeHtml(summary.datasetLabel)}</h1>

@@ -1,5 +1,4 @@
 /** File helpers: atomic writes and reads whose errors name the file and what was expected. */
-import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -12,9 +11,11 @@ import {
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { IgmDataError, messageOf } from '../errors';
+import { ownerSuffix } from './leftovers';
 
+/** `<path>.tmp-<pid>@<host>-<hex>`: the owner lets removeDeadLeftovers clean it after a kill. */
 function tempName(path: string): string {
-  return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${path}.tmp${ownerSuffix()}`;
 }
 
 /** Writes `data` to a temporary file next to `path`, then renames it over `path`. */
@@ -97,7 +98,7 @@ export async function listDir(path: string, what: string): Promise<string[]> {
 export function ensureWritableDir(dir: string, what: string, fix: string): void {
   try {
     mkdirSync(dir, { recursive: true });
-    const probe = join(dir, `.write-test-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const probe = join(dir, `.write-test${ownerSuffix()}`);
     writeFileSync(probe, '');
     rmSync(probe, { force: true });
   } catch (error) {

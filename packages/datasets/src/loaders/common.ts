@@ -3,7 +3,6 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { IgmArgumentError } from '@igm/core';
 import { IgmDataError, messageOf } from '../errors';
-import { sha256 } from '../hash';
 import { readFileOrThrow } from '../io/fs';
 import { decodeJpeg } from '../io/jpeg';
 
@@ -24,17 +23,46 @@ export function requireRoot(where: string, root: unknown, layout: string): strin
   return root;
 }
 
-/** Size and modification time of files, hashed: a cheap key that changes when inputs change. */
-export function fileFingerprint(files: readonly string[]): string {
-  const parts = files.map((f) => {
-    try {
-      const s = statSync(f);
-      return `${f} ${s.size} ${Math.floor(s.mtimeMs)}`;
-    } catch {
-      return `${f} missing`;
-    }
-  });
-  return sha256(parts.join('\n'));
+/** Whether `path` is an existing file (`kind` 'file') or folder ('dir'). */
+export function exists(path: string, kind: 'file' | 'dir'): boolean {
+  try {
+    const s = statSync(path);
+    return kind === 'file' ? s.isFile() : s.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A sample as its list file names it: the file, the 1-based line, the sample id. */
+export interface ListedSample {
+  readonly id: string;
+  readonly file: string;
+  readonly line: number;
+}
+
+/**
+ * The error for listed samples whose media are missing: names the list file, the line, the
+ * sample and what is missing for the first one, and up to four more (`missing` reads after
+ * "lacks", e.g. "its WAV /data/AudioWAV/1001.wav").
+ */
+export function missingFilesError(
+  problems: ReadonlyArray<{ readonly sample: ListedSample; readonly missing: string }>,
+  expected: string,
+): IgmDataError {
+  const [first, ...rest] = problems;
+  const at = (p: ListedSample) =>
+    `${p.file === first!.sample.file ? '' : `${p.file} `}line ${p.line}`;
+  return new IgmDataError(
+    `line ${first!.sample.line}: ${first!.sample.id} lacks ${first!.missing}.${
+      rest.length > 0
+        ? ` ${rest.length} more listed sample(s) lack files: ${rest
+            .slice(0, 4)
+            .map((p) => `${at(p.sample)} (${p.sample.id}): ${p.missing}`)
+            .join('; ')}${rest.length > 4 ? `; and ${rest.length - 4} more` : ''}.`
+        : ''
+    } ${expected}`,
+    first!.sample.file,
+  );
 }
 
 const IMAGE = /\.(jpe?g)$/i;

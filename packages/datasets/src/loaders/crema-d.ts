@@ -15,7 +15,12 @@
  * /255 and ImageNet mean/std. Shape [224, 224, 3] (one frame) or [T, 224, 224, 3].
  * Labels: OGM order NEU 0, HAP 1, SAD 2, FEA 3, DIS 4, ANG 5 by default.
  * Validation: a class-stratified, seeded hold-out of `validationFraction` of train.csv
- * (DATASETS.md section 9); test.csv unchanged.
+ * (DATASETS.md section 9); test.csv unchanged. A fraction too small to hold out any clip (e.g.
+ * 2 clips per class at 0.1) is an error at load time, with the per-class counts.
+ * Every listed clip's WAV and frames folder are checked when the dataset opens; a missing one is
+ * an error naming the CSV file, its line, the clip and the missing file. The cache holds the
+ * audio only and is keyed on the WAVs' content (rebuilt when one changes); frame lists are read
+ * at every open.
  */
 import { join } from 'node:path';
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError, type Split } from '@igm/core';
@@ -31,8 +36,15 @@ import { readFileOrThrow, readTextOrThrow, requireDir } from '../io/fs';
 import { Float32Records, float32Bytes } from '../io/records';
 import { decodeWav } from '../io/wav';
 import { createProgress, type ProgressOption } from '../progress';
-import { stratifiedHoldout } from '../split';
-import { fileFingerprint, listFrames, readJpeg, requireRoot } from './common';
+import { checkHoldout, stratifiedHoldout } from '../split';
+import {
+  exists,
+  type ListedSample,
+  listFrames,
+  missingFilesError,
+  readJpeg,
+  requireRoot,
+} from './common';
 
 export const CREMA_D_OGM_LABELS = ['NEU', 'HAP', 'SAD', 'FEA', 'DIS', 'ANG'] as const;
 export const CREMA_D_ALPHABETICAL_LABELS = ['ANG', 'DIS', 'FEA', 'HAP', 'NEU', 'SAD'] as const;
@@ -113,6 +125,9 @@ function resolveLabels(option: CremaDOptions['labelOrder']): string[] {
 interface Clip {
   readonly id: string;
   readonly label: number;
+  /** The split CSV and the 1-based line that lists the clip. */
+  readonly file: string;
+  readonly line: number;
 }
 
 function readSplit(file: string, labels: readonly string[]): Clip[] {
@@ -134,7 +149,7 @@ function readSplit(file: string, labels: readonly string[]): Clip[] {
         file,
       );
     }
-    clips.push({ id: fields[0]!, label });
+    clips.push({ id: fields[0]!, label, file, line: row.line });
   }
   if (clips.length === 0)
     throw new IgmDataError('no rows; expected lines "<clip>,<EMOTION>".', file);
@@ -142,7 +157,49 @@ function readSplit(file: string, labels: readonly string[]): Clip[] {
 }
 
 interface CremaMeta {
-  readonly clips: ReadonlyArray<{ id: string; label: number; split: Split; frames: string[] }>;
+  /** Clip ids in the row order of audio.f32. */
+  readonly clips: readonly string[];
+}
+
+/**
+ * The frames of every clip, checked with its WAV: a clip whose WAV or frames are missing is an
+ * error naming the split CSV, its line, the clip and what is missing.
+ */
+function checkClipFiles(
+  clips: readonly Clip[],
+  wavOf: (c: Clip) => string,
+  framesDir: string,
+  numFrames: number,
+  frameOrder: 'directory' | 'sorted',
+): string[][] {
+  const problems: Array<{ sample: ListedSample; missing: string }> = [];
+  const frames = clips.map((c) => {
+    const missing: string[] = [];
+    const wav = wavOf(c);
+    if (!exists(wav, 'file')) missing.push(`its WAV ${wav}`);
+    const dir = join(framesDir, c.id);
+    let list: string[] = [];
+    if (!exists(dir, 'dir')) missing.push(`its frames folder ${dir}`);
+    else {
+      list = listFrames(dir, frameOrder);
+      if (list.length < numFrames) {
+        missing.push(
+          `frames: ${dir} has ${list.length} JPEG frame(s), expected at least ${numFrames} (extracted at 1 fps, e.g. 00000.jpg)`,
+        );
+      }
+    }
+    if (missing.length > 0) {
+      problems.push({ sample: { ...c, id: `clip ${c.id}` }, missing: missing.join(' and ') });
+    }
+    return list.slice(0, numFrames);
+  });
+  if (problems.length > 0) {
+    throw missingFilesError(
+      problems,
+      'Expected AudioWAV/<clip>.wav and Image-01-FPS/<clip>/*.jpg for every clip of the split CSVs.',
+    );
+  }
+  return frames;
 }
 
 /** The CREMA-D dataset (module comment). Audio is preprocessed into the cache on first use. */
@@ -192,49 +249,46 @@ export async function cremaD(options: CremaDOptions): Promise<StreamingDataset> 
           seed,
         )
       : [];
+  checkHoldout(
+    where,
+    trainFile,
+    train.map((c) => c.label),
+    holdout,
+    validationFraction,
+    labels,
+  );
   const all: Array<Clip & { split: Split }> = [
     ...train.map((c, i) => ({ ...c, split: (holdout[i] ? 'validation' : 'train') as Split })),
     ...test.map((c) => ({ ...c, split: 'test' as Split })),
   ];
-  const seen = new Set<string>();
+  const seen = new Map<string, Clip>();
   for (const c of all) {
-    if (seen.has(c.id)) {
+    const first = seen.get(c.id);
+    if (first) {
       throw new IgmDataError(
-        `clip ${c.id} is listed twice (in ${trainFile} and/or ${testFile}); expected unique clips.`,
-        splitDir,
+        `clip ${c.id} is listed twice (${first.file} line ${first.line} and ${c.file} line ${c.line}); expected unique clips.`,
+        c.file,
       );
     }
-    seen.add(c.id);
+    seen.set(c.id, c);
   }
-  const wavs = all.map((c) => join(audioDir, `${c.id}.wav`));
+  const wavOf = (c: Clip) => join(audioDir, `${c.id}.wav`);
+  const wavs = all.map(wavOf);
+  // Every clip's files, before any audio work (and on every open: frames are not cached).
+  const frames = checkClipFiles(all, wavOf, framesDir, numFrames, frameOrder);
+  // The key: the recipe and the clip lists. Validity: the WAVs' content (see openCache inputs).
   const params = {
     audio: CREMA_D_AUDIO,
-    labels,
-    validationFraction,
-    seed,
-    numFrames,
-    frameOrder,
     splits: sha256(`${readTextOrThrow(trainFile, '')}\n--\n${readTextOrThrow(testFile, '')}`),
-    inputs: fileFingerprint(wavs),
-    framesDir,
   };
   const entry = await openCache<CremaMeta>({
     cacheDir: options.cacheDir,
     dataset: 'crema-d',
     version: CREMA_D_VERSION,
     params,
+    inputs: wavs,
+    inputsDescription: 'a CREMA-D clip (PCM16 WAV)',
     async build(writer) {
-      // Frames first: a missing folder fails fast, before minutes of audio work.
-      const clips = all.map((c) => {
-        const frames = listFrames(join(framesDir, c.id), frameOrder);
-        if (frames.length < numFrames) {
-          throw new IgmDataError(
-            `${frames.length} JPEG frame(s); expected at least ${numFrames} (frames extracted at 1 fps, e.g. 00000.jpg).`,
-            join(framesDir, c.id),
-          );
-        }
-        return { id: c.id, label: c.label, split: c.split, frames: frames.slice(0, numFrames) };
-      });
       const progress = createProgress('CREMA-D audio', all.length, options.progress ?? true);
       const out = writer.stream('audio.f32');
       try {
@@ -250,14 +304,20 @@ export async function cremaD(options: CremaDOptions): Promise<StreamingDataset> 
         out.close();
       }
       progress.done();
-      return { clips };
+      return { clips: all.map((c) => c.id) };
     },
   });
-  const meta = entry.manifest.meta;
+  const cachedOrder = entry.manifest.meta.clips;
+  if (cachedOrder.length !== all.length || cachedOrder.some((id, i) => id !== all[i]!.id)) {
+    throw new IgmDataError(
+      'the cache entry lists other clips than the split CSVs (it was built from another version of them); delete the folder to rebuild it.',
+      entry.dir,
+    );
+  }
   const audioShape = [257, 188, 1];
   const audio = new Float32Records(entry.path('audio.f32'), 257 * 188);
   const rowsBySplit: Record<Split, number[]> = { train: [], validation: [], test: [] };
-  meta.clips.forEach((c, i) => {
+  all.forEach((c, i) => {
     rowsBySplit[c.split].push(i);
   });
   const frameShape =
@@ -271,14 +331,14 @@ export async function cremaD(options: CremaDOptions): Promise<StreamingDataset> 
     ],
     classNames: labels,
     ids: (split) =>
-      rowsBySplit[split].length > 0 ? rowsBySplit[split].map((r) => meta.clips[r]!.id) : undefined,
-    labels: (split) => Int32Array.from(rowsBySplit[split], (r) => meta.clips[r]!.label),
+      rowsBySplit[split].length > 0 ? rowsBySplit[split].map((r) => all[r]!.id) : undefined,
+    labels: (split) => Int32Array.from(rowsBySplit[split], (r) => all[r]!.label),
     async readBatch(split, indices, { augment, rng }) {
       const rows = indices.map((i) => rowsBySplit[split][i]!);
       const visual = new Float32Array(rows.length * numFrames * frameSize);
       let off = 0;
       for (const r of rows) {
-        for (const frame of meta.clips[r]!.frames) {
+        for (const frame of frames[r]!) {
           const image = await readJpeg(frame);
           visual.set(transformFrame(image, { size: imageSize, train: augment, rng }), off);
           off += frameSize;

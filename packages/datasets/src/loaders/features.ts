@@ -28,6 +28,8 @@ export interface AnnotatedSplit {
   readonly fileSplit: string;
   readonly ids: readonly string[];
   readonly labels: Int32Array;
+  /** Where each sample is listed (annotation file and 1-based line), for error messages. */
+  readonly listedAt?: ReadonlyArray<{ readonly file: string; readonly line: number }>;
 }
 
 interface Manifest {
@@ -74,8 +76,9 @@ export async function featureSource(options: {
     ann.ids.forEach((id, i) => {
       const r = rowOf.get(id);
       if (r === undefined) {
+        const at = ann.listedAt?.[i];
         throw new IgmDataError(
-          `splits.${ann.fileSplit}.ids lacks sample ${JSON.stringify(id)} of the annotations; expected features for every annotated sample (${ann.ids.length}).`,
+          `splits.${ann.fileSplit}.ids lacks sample ${JSON.stringify(id)} of the annotations${at ? ` (${at.file} line ${at.line})` : ''}; expected features for every annotated sample (${ann.ids.length}).`,
           manifestPath,
         );
       }
@@ -92,8 +95,9 @@ export async function featureSource(options: {
     ann.ids.forEach((id, i) => {
       const got = labels.data[rows[i]!]!;
       if (got !== ann.labels[i]) {
+        const at = ann.listedAt?.[i];
         throw new IgmDataError(
-          `row ${rows[i]} (sample ${JSON.stringify(id)}) has label ${got}; the annotations say ${ann.labels[i]} (${options.classNames[ann.labels[i]!]}). Expected labels in the loader's order: ${options.classNames.map((c, k) => `${k} ${c}`).join(', ')}.`,
+          `row ${rows[i]} (sample ${JSON.stringify(id)}) has label ${got}; the annotations${at ? ` (${at.file} line ${at.line})` : ''} say ${ann.labels[i]} (${options.classNames[ann.labels[i]!]}). Expected labels in the loader's order: ${options.classNames.map((c, k) => `${k} ${c}`).join(', ')}.`,
           labelsPath,
         );
       }

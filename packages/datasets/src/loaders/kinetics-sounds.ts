@@ -20,9 +20,11 @@
  * indices floor(n/3) * i of the sorted list); train RandomResizedCrop(224) + flip, test Resize;
  * ImageNet mean/std -> [3, 224, 224, 3]. Clips with fewer frames than needed are dropped (IGM
  * keeps clips with more than 3 frames) and counted in `info.dropped`.
- * Validation: class-stratified seeded hold-out of train (DATASETS.md section 9).
+ * Validation: class-stratified seeded hold-out of train (DATASETS.md section 9); a fraction too
+ * small to hold out any clip is an error at load time, with the per-class counts.
+ * Every listed clip's frames folder and audio file (WAV, or .npy for 'fbank') are checked when
+ * the dataset opens; a missing one is an error naming the list file, its line and the clip.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkChoice, checkKnownKeys, checkNumber, type Split } from '@igm/core';
 import { logSpectrogram, tileTo } from '../audio/features';
@@ -35,8 +37,15 @@ import { parseDelimited } from '../io/csv';
 import { readFileOrThrow, readTextOrThrow } from '../io/fs';
 import { NpyRows } from '../io/npy';
 import { decodeWav } from '../io/wav';
-import { stratifiedHoldout } from '../split';
-import { listFrames, readJpeg, requireRoot } from './common';
+import { checkHoldout, stratifiedHoldout } from '../split';
+import {
+  exists,
+  type ListedSample,
+  listFrames,
+  missingFilesError,
+  readJpeg,
+  requireRoot,
+} from './common';
 
 export type KineticsAudio = 'stft' | 'fbank' | 'spectrogram';
 
@@ -113,11 +122,11 @@ interface KsClip {
   readonly part: 'train' | 'test';
 }
 
-function readIgmCsv(
-  file: string,
-  classes: string[],
-  grow: boolean,
-): Array<{ id: string; label: number }> {
+interface ListedClip extends ListedSample {
+  readonly label: number;
+}
+
+function readIgmCsv(file: string, classes: string[], grow: boolean): ListedClip[] {
   const rows = parseDelimited(
     readTextOrThrow(file, 'a Kinetics-Sounds CSV with header youtube_id,label'),
     ',',
@@ -151,11 +160,11 @@ function readIgmCsv(
       classes.push(name);
       label = classes.length - 1;
     }
-    return [{ id: row.fields[idCol]!.trim(), label }];
+    return [{ id: row.fields[idCol]!.trim(), label, file, line: row.line }];
   });
 }
 
-function readOgmList(file: string, numClasses: number): Array<{ id: string; label: number }> {
+function readOgmList(file: string, numClasses: number): ListedClip[] {
   const rows = parseDelimited(
     readTextOrThrow(file, 'an OGM-GE Kinetics-Sounds list with lines "<clip_id>,10,<label>"'),
     ',',
@@ -175,7 +184,7 @@ function readOgmList(file: string, numClasses: number): Array<{ id: string; labe
         file,
       );
     }
-    return [{ id: row.fields[0]!.trim(), label }];
+    return [{ id: row.fields[0]!.trim(), label, file, line: row.line }];
   });
 }
 
@@ -223,8 +232,8 @@ export async function kineticsSounds(options: KineticsSoundsOptions): Promise<St
   const fbankDir = options.fbankDir ?? join(root, 'fbank');
 
   let classNames: string[];
-  let train: Array<{ id: string; label: number }>;
-  let test: Array<{ id: string; label: number }>;
+  let train: ListedClip[];
+  let test: ListedClip[];
   if (lists === 'igm') {
     classNames = [];
     train = readIgmCsv(join(root, 'annotations', 'train.csv'), classNames, true);
@@ -240,17 +249,27 @@ export async function kineticsSounds(options: KineticsSoundsOptions): Promise<St
     test = readOgmList(join(root, 'my_test.txt'), numClasses);
     classNames = Array.from({ length: numClasses }, (_, k) => `class-${k}`);
   }
-  // Frames: keep clips with enough frames (IGM drops clips with 3 or fewer).
+  // Every clip's media, checked now (audio is read per batch): a missing frames folder or
+  // audio file names the list file, the line and the clip. Clips with too few frames are
+  // dropped (IGM keeps clips with more than 3).
   const frameOrder = selection === 'first' ? 'directory' : 'sorted';
+  const audioFile = (part: 'train' | 'test', id: string) =>
+    audio === 'fbank' ? join(fbankDir, `${id}.npy`) : join(wavDir[part], `${id}.wav`);
+  const problems: Array<{ sample: ListedSample; missing: string }> = [];
   let dropped = 0;
-  const withFrames = (part: 'train' | 'test', list: Array<{ id: string; label: number }>) =>
+  const withFrames = (part: 'train' | 'test', list: ListedClip[]) =>
     list.flatMap((c) => {
       const dir = join(framesDir[part], c.id);
-      if (!existsSync(dir))
-        throw new IgmDataError(
-          'frames folder not found; expected the JPEG frames of this clip.',
-          dir,
-        );
+      const sound = audioFile(part, c.id);
+      const missing: string[] = [];
+      if (!exists(dir, 'dir')) missing.push(`its frames folder ${dir}`);
+      if (!exists(sound, 'file')) {
+        missing.push(`its ${audio === 'fbank' ? 'fbank features' : 'WAV'} ${sound}`);
+      }
+      if (missing.length > 0) {
+        problems.push({ sample: { ...c, id: `clip ${c.id}` }, missing: missing.join(' and ') });
+        return [];
+      }
       const frames = listFrames(dir, frameOrder);
       const need = selection === 'first' ? 4 : 3;
       if (frames.length < need) {
@@ -262,10 +281,16 @@ export async function kineticsSounds(options: KineticsSoundsOptions): Promise<St
         selection === 'first'
           ? frames.slice(0, 3)
           : [0, 1, 2].map((i) => frames[Math.floor(n / 3) * i]!);
-      return [{ ...c, part, frames: chosen }];
+      return [{ id: c.id, label: c.label, part, frames: chosen }];
     });
   const trainClips = withFrames('train', train);
   const testClips = withFrames('test', test);
+  if (problems.length > 0) {
+    throw missingFilesError(
+      problems,
+      `Expected the frames folder and the ${audio === 'fbank' ? 'fbank .npy' : 'WAV'} of every listed clip (set framesDir/${audio === 'fbank' ? 'fbankDir' : 'wavDir'} if they live elsewhere).`,
+    );
+  }
   const holdout =
     fraction > 0
       ? stratifiedHoldout(
@@ -274,6 +299,14 @@ export async function kineticsSounds(options: KineticsSoundsOptions): Promise<St
           seed,
         )
       : [];
+  checkHoldout(
+    where,
+    lists === 'igm' ? join(root, 'annotations', 'train.csv') : join(root, 'my_train.txt'),
+    trainClips.map((c) => c.label),
+    holdout,
+    fraction,
+    classNames,
+  );
   const bySplit: Record<Split, Array<KsClip & { frames: string[] }>> = {
     train: trainClips.filter((_, i) => !holdout[i]),
     validation: trainClips.filter((_, i) => Boolean(holdout[i])),
@@ -283,7 +316,7 @@ export async function kineticsSounds(options: KineticsSoundsOptions): Promise<St
     audio === 'stft' ? [257, 1003, 1] : audio === 'fbank' ? [1024, 128, 1] : [257, 1004, 1];
   const readAudio = async (clip: KsClip): Promise<Float32Array> => {
     if (audio === 'fbank') {
-      const npy = new NpyRows(join(fbankDir, `${clip.id}.npy`));
+      const npy = new NpyRows(audioFile(clip.part, clip.id));
       if (npy.header.shape.join(',') !== '1024,128') {
         throw new IgmDataError(
           `fbank has shape (${npy.header.shape.join(', ')}); expected (1024, 128) from the OGM-GE recipe.`,
@@ -292,7 +325,7 @@ export async function kineticsSounds(options: KineticsSoundsOptions): Promise<St
       }
       return npy.read(Array.from({ length: 1024 }, (_, i) => i));
     }
-    const file = join(wavDir[clip.part], `${clip.id}.wav`);
+    const file = audioFile(clip.part, clip.id);
     const wav = decodeWav(await readFileOrThrow(file, 'a Kinetics-Sounds clip (PCM16 WAV)'), file);
     if (wav.samples.length === 0)
       throw new IgmDataError('WAV has no samples; expected audio.', file);

@@ -20,7 +20,7 @@ import type { Rng } from '@igm/core';
 import { IgmDataError } from '../errors';
 import { IMAGENET_MEAN, IMAGENET_STD, resizeBilinear } from '../image/transforms';
 import { NpyRows } from '../io/npy';
-import { listFrames, readJpeg } from './common';
+import { exists, listFrames, readJpeg } from './common';
 
 export interface NvFramesOptions {
   readonly framesDir: string;
@@ -50,6 +50,36 @@ function sensorFrames(o: NvFramesOptions, sample: NvFrameSample, sensor: string)
     );
   }
   return frames.slice(0, o.clipLength);
+}
+
+/**
+ * What a sample lacks on disk (its sensor frame folders with at least `clipLength` JPEGs, its
+ * flow file), for the load-time check; undefined when complete.
+ */
+export function missingNvMedia(o: NvFramesOptions, sample: NvFrameSample): string | undefined {
+  const missing: string[] = [];
+  for (const stream of o.streams) {
+    if (stream === 'flow') {
+      const file = flowFile(o, sample);
+      if (!exists(file, 'file')) missing.push(`its flow file ${file}`);
+      continue;
+    }
+    const dir = join(
+      o.framesDir,
+      sample.path.replace(/^\.\//, ''),
+      stream === 'rgb' ? 'sk_color' : 'sk_depth',
+    );
+    if (!exists(dir, 'dir')) missing.push(`its ${stream} frames folder ${dir}`);
+    else {
+      const n = listFrames(dir, 'sorted').length;
+      if (n < o.clipLength) {
+        missing.push(
+          `${stream} frames: ${dir} has ${n} JPEG frame(s), expected at least ${o.clipLength}`,
+        );
+      }
+    }
+  }
+  return missing.length > 0 ? missing.join(' and ') : undefined;
 }
 
 export function flowFile(o: NvFramesOptions, sample: NvFrameSample): string {

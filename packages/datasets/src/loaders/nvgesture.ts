@@ -7,7 +7,10 @@
  *   <root>/features/   manifest.json, {train,test}_{rgb,depth,flow}.npy (N, 1024), *_labels.npy
  *
  * Sample id = the `path` field; labels 1-25 become 0-24. Validation: a class-stratified, seeded
- * hold-out of the train list (DATASETS.md section 9), read from the train feature files.
+ * hold-out of the train list (DATASETS.md section 9), read from the train feature files; a
+ * fraction too small to hold out any sample is an error at load time, with the per-class counts.
+ * With `source: 'frames'`, every listed sample's frame folders and flow file are checked when the
+ * dataset opens; a missing one is an error naming the list file, its line and the sample.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,11 +19,12 @@ import type { SampleSource } from '../dataset';
 import { StreamingDataset } from '../dataset';
 import { IgmDataError } from '../errors';
 import { readTextOrThrow } from '../io/fs';
-import { stratifiedHoldout } from '../split';
-import { requireRoot } from './common';
+import { checkHoldout, stratifiedHoldout } from '../split';
+import { type ListedSample, missingFilesError, requireRoot } from './common';
 import { type AnnotatedSplit, featureSource } from './features';
 import {
   flowLength,
+  missingNvMedia,
   type NvFrameSample,
   type NvFramesOptions,
   readNvFrameSample,
@@ -61,6 +65,9 @@ export interface NvGestureOptions {
 }
 
 export interface NvGestureEntry {
+  /** The list file and the 1-based line of this sample. */
+  readonly file: string;
+  readonly line: number;
   readonly path: string;
   readonly label: number;
   readonly sensors: Record<string, { name: string; start: number; end: number }>;
@@ -98,7 +105,7 @@ export function readNvGestureList(file: string): NvGestureEntry[] {
       if (name && start !== undefined && end !== undefined)
         sensors[key] = { name, start: Number(start), end: Number(end) };
     }
-    out.push({ path: fields['path'], label: label - 1, sensors });
+    out.push({ file, line: k + 1, path: fields['path'], label: label - 1, sensors });
   });
   if (out.length === 0)
     throw new IgmDataError('no samples; expected "path:... label:N" lines.', file);
@@ -141,7 +148,8 @@ export async function nvGesture(options: NvGestureOptions): Promise<StreamingDat
   const seed = checkNumber(where, 'seed', options.seed ?? 0, { integer: true });
   const dim = checkNumber(where, 'dim', options.dim ?? 1024, { min: 1, integer: true });
   const streams = options.modalities ?? ['rgb', 'depth', 'flow'];
-  const train = readNvGestureList(listFile(root, 'train'));
+  const trainList = listFile(root, 'train');
+  const train = readNvGestureList(trainList);
   const test = readNvGestureList(listFile(root, 'test'));
   const holdout =
     fraction > 0
@@ -151,6 +159,14 @@ export async function nvGesture(options: NvGestureOptions): Promise<StreamingDat
           seed,
         )
       : [];
+  checkHoldout(
+    where,
+    trainList,
+    train.map((e) => e.label),
+    holdout,
+    fraction,
+    NVGESTURE_CLASSES,
+  );
   if ((options.source ?? 'features') === 'frames') {
     return nvGestureFrames(root, options, train, test, holdout, streams);
   }
@@ -161,6 +177,7 @@ export async function nvGesture(options: NvGestureOptions): Promise<StreamingDat
       fileSplit: 'train',
       ids: rows.map((e) => e.path),
       labels: Int32Array.from(rows, (e) => e.label),
+      listedAt: rows,
     };
   };
   const splits: Partial<Record<Split, AnnotatedSplit>> = {
@@ -169,6 +186,7 @@ export async function nvGesture(options: NvGestureOptions): Promise<StreamingDat
       fileSplit: 'test',
       ids: test.map((e) => e.path),
       labels: Int32Array.from(test, (e) => e.label),
+      listedAt: test,
     },
   };
   if (fraction > 0) splits.validation = pick((i) => Boolean(holdout[i]));
@@ -227,6 +245,21 @@ function nvGestureFrames(
     line,
     label: e.label,
   }));
+  const problems: Array<{ sample: ListedSample; missing: string }> = [];
+  [...train, ...test].forEach((e, i) => {
+    const missing = missingNvMedia(
+      o,
+      i < train.length ? trainItems[i]! : testItems[i - train.length]!,
+    );
+    if (missing)
+      problems.push({ sample: { file: e.file, line: e.line, id: `sample ${e.path}` }, missing });
+  });
+  if (problems.length > 0) {
+    throw missingFilesError(
+      problems,
+      'Expected the frames of every listed sample under framesDir (<path>/sk_color, sk_depth) and its flow file under flowDir/<train|test>/<index>.npy.',
+    );
+  }
   const bySplit: Record<Split, Item[]> = {
     train: trainItems.filter((_, i) => !holdout[i]),
     validation: trainItems.filter((_, i) => Boolean(holdout[i])),

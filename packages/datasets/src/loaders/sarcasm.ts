@@ -89,6 +89,8 @@ export function parsePythonList(line: string): Array<string | number> {
 }
 
 export interface SarcasmRow {
+  /** 1-based line in the text file. */
+  readonly line: number;
   readonly id: string;
   readonly text: string;
   readonly label: number;
@@ -139,7 +141,7 @@ export function readSarcasmFile(file: string, isTrain: boolean, filter: boolean)
     if (seen.has(id))
       throw new IgmDataError(`line ${k + 1}: id ${id} repeats; expected unique ids.`, file);
     seen.add(id);
-    rows.push({ id, text: parts[1], label });
+    rows.push({ line: k + 1, id, text: parts[1], label });
   });
   if (rows.length === 0)
     throw new IgmDataError('no rows; expected one Python list per line.', file);
@@ -167,11 +169,13 @@ export async function sarcasm(options: SarcasmOptions): Promise<StreamingDataset
   const filter = options.filter ?? true;
   const splits: Partial<Record<Split, AnnotatedSplit>> = {};
   for (const [split, fileSplit] of FILE_SPLITS) {
-    const rows = readSarcasmFile(join(textDir, `${fileSplit}.txt`), split === 'train', filter);
+    const file = join(textDir, `${fileSplit}.txt`);
+    const rows = readSarcasmFile(file, split === 'train', filter);
     splits[split] = {
       fileSplit,
       ids: rows.map((r) => r.id),
       labels: Int32Array.from(rows, (r) => r.label),
+      listedAt: rows.map((r) => ({ file, line: r.line })),
     };
   }
   const { source, manifest } = await featureSource({

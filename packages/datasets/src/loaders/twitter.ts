@@ -37,6 +37,8 @@ export interface Twitter2015Options {
 }
 
 export interface TweetRow {
+  /** 1-based line in the TSV. */
+  readonly line: number;
   readonly id: string;
   readonly label: number;
   readonly imageId: string;
@@ -72,7 +74,7 @@ export function readTwitterTsv(file: string): TweetRow[] {
         file,
       );
     seen.add(id);
-    rows.push({ id, label, imageId: f[2]!.trim(), text: f[3]!, target: f[4]! });
+    rows.push({ line: row.line, id, label, imageId: f[2]!.trim(), text: f[3]!, target: f[4]! });
   }
   if (rows.length === 0) throw new IgmDataError('no rows; expected tab-separated samples.', file);
   return rows;
@@ -93,11 +95,13 @@ export async function twitter2015(options: Twitter2015Options): Promise<Streamin
     (existsSync(join(root, 'annotations')) ? join(root, 'annotations') : root);
   const splits: Partial<Record<Split, AnnotatedSplit>> = {};
   for (const [split, fileSplit] of FILE_SPLITS) {
-    const rows = readTwitterTsv(join(annotationsDir, `${fileSplit}.tsv`));
+    const file = join(annotationsDir, `${fileSplit}.tsv`);
+    const rows = readTwitterTsv(file);
     splits[split] = {
       fileSplit,
       ids: rows.map((r) => r.id),
       labels: Int32Array.from(rows, (r) => r.label),
+      listedAt: rows.map((r) => ({ file, line: r.line })),
     };
   }
   const { source, manifest } = await featureSource({
