@@ -4,7 +4,7 @@
  * softmax regression and a one-hidden-layer MLP trained with tfjs on wasm) that tell which
  * modality is weak at the defaults.
  *
- *   FSDD_DIR=../../../shared/data/fsdd/recordings pnpm --filter @igm/datasets bench
+ *   FSDD_DIR=/path/to/free-spoken-digit-dataset/recordings pnpm --filter @igm/datasets bench
  *   (options: --snr-sweep  probes audio at several SNRs; --quick  fewer probe epochs)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,8 +1,8 @@
 /**
  * AV-MNIST-style: MNIST digit images paired with Free Spoken Digit Dataset recordings of the same
- * digit. Project-built (DATASETS.md section 7): the pairing rule, splits, audio features, PCA and
- * noise recipe below are ours, so results are labelled "AV-MNIST-style" and not compared with
- * published AV-MNIST numbers.
+ * digit. Project-built (docs/datasets.md#av-mnist-style): the pairing rule, splits, audio
+ * features, PCA and noise recipe below are ours, so results are labelled "AV-MNIST-style" and not
+ * compared with published AV-MNIST numbers.
  *
  * Samples: one per FSDD recording (3,000 with the full set), id = recording stem, label = digit.
  * Splits: FSDD's official rule (index 0-4 test, 5-49 train); `validationFraction` of each digit's

@@ -2,9 +2,9 @@ import { createRng, mixSeed } from '@igm/core';
 import { IgmDataError } from './errors';
 
 /**
- * A fixed, class-stratified, seeded hold-out (DATASETS.md section 9): for each class, round(
- * fraction * n_c) of its samples, drawn by a permutation seeded with (seed, class). Returns a
- * boolean mask over the input order.
+ * A fixed, class-stratified, seeded hold-out (docs/datasets.md#validation-splits): for each
+ * class, round(fraction * n_c) of its samples, drawn by a permutation seeded with (seed, class).
+ * Returns a boolean mask over the input order.
  */
 export function stratifiedHoldout(
   labels: ArrayLike<number>,

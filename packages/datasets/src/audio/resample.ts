@@ -7,7 +7,7 @@
  * test (440 Hz, 3 kHz, 6.5 kHz; 16 -> 22.05 kHz): its 'sinc' method is off the ideal signal by an
  * RMS of 0.21 (a fractional-sample shift and a 6.5 kHz tone attenuated), against 5.6e-4 for
  * resample_poly, which this reproduces. librosa's default (soxr "HQ") is a different filter, so
- * spectrograms match the references closely but not bit-exactly (DATASETS.md section 2).
+ * spectrograms match the references closely but not bit-exactly (docs/datasets.md#crema-d).
  */
 
 function gcd(a: number, b: number): number {

@@ -1,6 +1,6 @@
 /**
- * CREMA-D (6 emotions; 7,442 clips; DATASETS.md section 2), in the prepared layout of OGM-GE and
- * IGM:
+ * CREMA-D (6 emotions; 7,442 clips; docs/datasets.md#crema-d), in the prepared layout of OGM-GE
+ * and IGM:
  *
  *   <root>/annotations/train.csv, test.csv   lines "<clip>,<EMO>", no header (OGM-GE split)
  *   <root>/AudioWAV/<clip>.wav              PCM16 (16 kHz mono in the release)
@@ -15,8 +15,8 @@
  * /255 and ImageNet mean/std. Shape [224, 224, 3] (one frame) or [T, 224, 224, 3].
  * Labels: OGM order NEU 0, HAP 1, SAD 2, FEA 3, DIS 4, ANG 5 by default.
  * Validation: a class-stratified, seeded hold-out of `validationFraction` of train.csv
- * (DATASETS.md section 9); test.csv unchanged. A fraction too small to hold out any clip (e.g.
- * 2 clips per class at 0.1) is an error at load time, with the per-class counts.
+ * (docs/datasets.md#validation-splits); test.csv unchanged. A fraction too small to hold out any
+ * clip (e.g. 2 clips per class at 0.1) is an error at load time, with the per-class counts.
  * Every listed clip's WAV and frames folder are checked when the dataset opens; a missing one is
  * an error naming the CSV file, its line, the clip and the missing file. The cache holds the
  * audio only and is keyed on the WAVs' content (rebuilt when one changes); frame lists are read

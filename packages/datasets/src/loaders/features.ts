@@ -1,7 +1,7 @@
 /**
- * Precomputed feature sets (DATASETS.md section 8) for the datasets whose references use
- * pretrained encoders (Twitter-2015 and Sarcasm: BERT-base [CLS] 768 + ResNet-50 logits 1000;
- * NVGesture: I3D 1024 per stream). One folder:
+ * Precomputed feature sets (docs/datasets.md#precomputed-features) for the datasets whose
+ * references use pretrained encoders (Twitter-2015 and Sarcasm: BERT-base [CLS] 768 + ResNet-50
+ * logits 1000; NVGesture: I3D 1024 per stream). One folder:
  *
  *   manifest.json            { "splits": { "<split>": { "ids": [...] } }, "recipe": ..., ... }
  *   <split>_<modality>.npy   float32 (N, d), row i = manifest ids[i]

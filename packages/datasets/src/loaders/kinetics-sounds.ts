@@ -1,5 +1,5 @@
 /**
- * Kinetics-Sounds, the 31-class OGM-GE setup (DATASETS.md section 3).
+ * Kinetics-Sounds, the 31-class OGM-GE setup (docs/datasets.md#kinetics-sounds).
  *
  * Split lists, either
  *   - 'igm' (default): <root>/annotations/{train,test}.csv with header youtube_id,label (class
@@ -20,8 +20,8 @@
  * indices floor(n/3) * i of the sorted list); train RandomResizedCrop(224) + flip, test Resize;
  * ImageNet mean/std -> [3, 224, 224, 3]. Clips with fewer frames than needed are dropped (IGM
  * keeps clips with more than 3 frames) and counted in `info.dropped`.
- * Validation: class-stratified seeded hold-out of train (DATASETS.md section 9); a fraction too
- * small to hold out any clip is an error at load time, with the per-class counts.
+ * Validation: class-stratified seeded hold-out of train (docs/datasets.md#validation-splits); a
+ * fraction too small to hold out any clip is an error at load time, with the per-class counts.
  * Every listed clip's frames folder and audio file (WAV, or .npy for 'fbank') are checked when
  * the dataset opens; a missing one is an error naming the list file, its line and the clip.
  */

@@ -1,14 +1,15 @@
 /**
- * NVGesture (Molchanov et al., CVPR 2016; 25 classes; DATASETS.md section 6) from the split lists
- * plus precomputed I3D clip features (loaders/features.ts):
+ * NVGesture (Molchanov et al., CVPR 2016; 25 classes; docs/datasets.md#nvgesture) from the split
+ * lists plus precomputed I3D clip features (loaders/features.ts):
  *
  *   <root>/nvgesture_{train,test}_correct_cvpr2016_v2.lst   (or IGM's nvgesture_*_correct_v2.lst)
  *       "path:./Video_data/class_01/subject13_r0 depth:sk_depth:138:218 color:... label:1"
  *   <root>/features/   manifest.json, {train,test}_{rgb,depth,flow}.npy (N, 1024), *_labels.npy
  *
  * Sample id = the `path` field; labels 1-25 become 0-24. Validation: a class-stratified, seeded
- * hold-out of the train list (DATASETS.md section 9), read from the train feature files; a
- * fraction too small to hold out any sample is an error at load time, with the per-class counts.
+ * hold-out of the train list (docs/datasets.md#validation-splits), read from the train feature
+ * files; a fraction too small to hold out any sample is an error at load time, with the
+ * per-class counts.
  * With `source: 'frames'`, every listed sample's frame folders and flow file are checked when the
  * dataset opens; a missing one is an error naming the list file, its line and the sample.
  */

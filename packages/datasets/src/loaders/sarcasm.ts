@@ -1,6 +1,6 @@
 /**
- * Sarcasm (Cai et al., ACL 2019; 2 classes; DATASETS.md section 5) from the authors' text files
- * plus precomputed features (loaders/features.ts):
+ * Sarcasm (Cai et al., ACL 2019; 2 classes; docs/datasets.md#sarcasm) from the authors' text
+ * files plus precomputed features (loaders/features.ts):
  *
  *   <root>/text/train.txt, valid2.txt, test2.txt   one Python-literal list per line:
  *       train ['<id>', '<text>', label], valid/test ['<id>', '<text>', hashtag_label, label]

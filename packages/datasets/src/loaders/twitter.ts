@@ -1,6 +1,6 @@
 /**
- * Twitter-2015 (target-oriented multimodal sentiment, 3 classes; DATASETS.md section 4) from
- * TomBERT's TSV files plus precomputed features (loaders/features.ts):
+ * Twitter-2015 (target-oriented multimodal sentiment, 3 classes; docs/datasets.md#twitter-2015)
+ * from TomBERT's TSV files plus precomputed features (loaders/features.ts):
  *
  *   <root>/annotations/{train,dev,test}.tsv   (or the .tsv files directly in <root>)
  *       columns: index, label (0 negative, 1 neutral, 2 positive), image id, tweet with $T$, target
@@ -9,8 +9,9 @@
  *
  * Text features: BERT-base-uncased [CLS] (768); image: ResNet-50 ImageNet logits (1000), as IGM.
  * Encoders are therefore frozen (the references fine-tune them): numbers are not directly
- * comparable. Sample id = the TSV `index` column. Validation = dev.tsv (DATASETS.md section 9).
- * test.tsv's broken header (four names for five columns) is tolerated.
+ * comparable. Sample id = the TSV `index` column. Validation = dev.tsv
+ * (docs/datasets.md#validation-splits). test.tsv's broken header (four names for five columns)
+ * is tolerated.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
