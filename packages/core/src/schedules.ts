@@ -1,8 +1,9 @@
 /**
- * Learning-rate (or any hyper-parameter) schedules (ALGORITHMS.md 10.4). A {@link Schedule} is
- * a pure function of `{ step, epoch }`; `unit` says which count it reads ('epoch' by default,
- * PyTorch's `lr_scheduler.step()` once per epoch, or 'step' for per-batch schedules). Every
- * count is 0-based. Pass a schedule wherever a `ScalarOrSchedule` is accepted, e.g.
+ * Learning-rate (or any hyper-parameter) schedules (docs/algorithms/optimizers.md#schedules).
+ * A {@link Schedule} is a pure function of `{ step, epoch }`; `unit` says which count it reads
+ * ('epoch' by default, PyTorch's `lr_scheduler.step()` once per epoch, or 'step' for per-batch
+ * schedules). Every count is 0-based. Pass a schedule wherever a `ScalarOrSchedule` is
+ * accepted, e.g.
  * `sgd({ learningRate: stepLR({ initial: 1e-3, stepSize: 70, gamma: 0.1 }) })`.
  */
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from './errors';

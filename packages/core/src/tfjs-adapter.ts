@@ -1,6 +1,7 @@
 /**
  * `toTfjsOptimizer`: any {@link GradientTransform} as a `tf.Optimizer`, so a tfjs-layers model
- * trains with it through `model.compile({ optimizer })` and `model.fit` (DESIGN.md section 3).
+ * trains with it through `model.compile({ optimizer })` and `model.fit`
+ * (docs/architecture.md#tfjs-adapter).
  *
  *   grads = d loss / d theta            (tf.variableGrads of fit's loss closure)
  *   u     = transform.update(grads, state, ctx)

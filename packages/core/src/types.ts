@@ -1,5 +1,5 @@
 /**
- * The shared optimizer interface (DESIGN.md section 3).
+ * The shared optimizer interface (docs/architecture.md#optimizer-interface).
  *
  * Optax's shape adapted to TensorFlow.js: a {@link GradientTransform} is an `init`/`update`
  * pair whose state lives in non-trainable `tf.Variable`s keyed by a stable parameter key (never

@@ -1,5 +1,7 @@
 /**
- * Modality contribution (Shapley value) and imbalance degree, as DATASETS.md section 11 defines.
+ * Modality contribution (Shapley value) and imbalance degree, as defined in
+ * docs/algorithms/evaluation.md#modality-contributions and
+ * docs/algorithms/evaluation.md#imbalance-degree.
  *
  * The caller evaluates the trained model once per coalition S of modalities (2^n test passes):
  * v(S) is the top-1 accuracy of the fused output when only the modalities in S get their real
@@ -116,7 +118,8 @@ function popcount(x: number): number {
 }
 
 /**
- * Shapley value of each modality (BalanceBenchmark's `Calculate_Shapley`, DATASETS.md 11):
+ * Shapley value of each modality (BalanceBenchmark's `Calculate_Shapley`;
+ * docs/algorithms/evaluation.md#modality-contributions):
  *
  *   φ_m = Σ_{S ⊆ M∖{m}} |S|! (n − |S| − 1)! / n! · [ v(S ∪ {m}) − v(S) ]
  *
@@ -211,8 +214,8 @@ export function sampleShapleyContributions(
 }
 
 /**
- * Imbalance degree [project definition, DATASETS.md 11 — not BalanceBenchmark's, whose formula
- * is not established]:
+ * Imbalance degree [project definition, docs/algorithms/evaluation.md#imbalance-degree — not
+ * BalanceBenchmark's, whose formula is not established]:
  *
  *   ID = (max_m φ_m − min_m φ_m) / Σ_m |φ_m|,   ID := 0 when Σ_m |φ_m| = 0
  *
@@ -244,9 +247,9 @@ export function imbalanceDegree(
 }
 
 /**
- * Unimodal accuracy gap max_m acc_m − min_m acc_m (DATASETS.md 11 item 3; what users commonly call
- * "imbalance"). Name the unimodal protocol (weight slice, zero-masking, linear probe, or the
- * method's own per-modality heads) next to the number.
+ * Unimodal accuracy gap max_m acc_m − min_m acc_m (what users commonly call "imbalance";
+ * docs/algorithms/evaluation.md#unimodal-accuracy-gap). Name the unimodal protocol (weight
+ * slice, zero-masking, linear probe, or the method's own per-modality heads) next to the number.
  */
 export function unimodalAccuracyGap(accuracies: Readonly<Record<string, number>>): number {
   const entries = Object.entries(accuracies);

@@ -1,6 +1,7 @@
 /**
- * Classification metrics with scikit-learn semantics (ALGORITHMS.md section 1.10), computed on
- * the fused probabilities and, with the same functions, on each modality's probabilities.
+ * Classification metrics with scikit-learn semantics (docs/algorithms/evaluation.md#metrics),
+ * computed on the fused probabilities and, with the same functions, on each modality's
+ * probabilities.
  *
  * Inputs are read once into typed arrays (a tensor costs one `dataSync()`), then everything is
  * plain JavaScript in float64, so results match scikit-learn to ~1e-15. Predictions are the
@@ -156,7 +157,7 @@ function argmaxRows(scores: Float32Array | Float64Array, n: number, c: number): 
 }
 
 /**
- * Top-1 accuracy: `mean_i [argmax_c p[i, c] = y_i]` (ALGORITHMS.md 1.10).
+ * Top-1 accuracy: `mean_i [argmax_c p[i, c] = y_i]` (docs/algorithms/evaluation.md#metrics).
  *
  * @param labels Integer labels in [0, C).
  * @param probs Scores or probabilities [n, C] (only their argmax matters).
@@ -209,7 +210,8 @@ export interface MacroF1Options extends ConfusionMatrixOptions {
 }
 
 /**
- * Macro-F1 (ALGORITHMS.md 1.10, scikit-learn `f1_score(y, pred, average='macro')`):
+ * Macro-F1 (docs/algorithms/evaluation.md#metrics; scikit-learn
+ * `f1_score(y, pred, average='macro')`):
  *
  *   F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c)   (0 when the denominator is 0)
  *   macroF1 = unweighted mean of F1_c over the averaged classes
@@ -269,9 +271,10 @@ export interface MeanAveragePrecision {
 }
 
 /**
- * Mean average precision (ALGORITHMS.md 1.10; scikit-learn `average_precision_score` per class,
- * one-vs-rest): for class c, sort the scores p[:, c] in descending order and use each *distinct*
- * score as a threshold (tied scores enter together), then
+ * Mean average precision (docs/algorithms/evaluation.md#metrics; scikit-learn
+ * `average_precision_score` per class, one-vs-rest): for class c, sort the scores p[:, c] in
+ * descending order and use each *distinct* score as a threshold (tied scores enter together),
+ * then
  *
  *   AP_c = Σ_k (R_k − R_{k−1}) · P_k,   R_0 = 0          (non-interpolated)
  *

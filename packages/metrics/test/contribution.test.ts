@@ -36,7 +36,7 @@ function table(names: string[], v: (coalition: string[]) => number): Record<stri
 }
 
 describe('shapleyContributions', () => {
-  it('two modalities: the closed form of DATASETS.md 11 and efficiency', () => {
+  it('two modalities: the closed form of docs/algorithms/evaluation.md and efficiency', () => {
     const values = { '': 0.1, audio: 0.6, visual: 0.3, 'audio+visual': 0.7 };
     const phi = shapleyContributions(['visual', 'audio'], values);
     // φ_a = ½[v(a) − v(∅)] + ½[v(av) − v(v)] = ½·0.5 + ½·0.4; φ_v = ½·0.2 + ½·0.1.

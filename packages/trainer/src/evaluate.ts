@@ -1,7 +1,7 @@
 /**
- * Evaluation (ALGORITHMS.md sections 1.10 and 11): one inference pass over a split, then
- * accuracy, macro-F1 and mAP for the fused scores (`probs/fused`, or softmax of
- * `logits/fused`) and for each modality (softmax of `logits/<m>`).
+ * Evaluation (docs/algorithms/evaluation.md#selection, docs/algorithms/evaluation.md#metrics):
+ * one inference pass over a split, then accuracy, macro-F1 and mAP for the fused scores
+ * (`probs/fused`, or softmax of `logits/fused`) and for each modality (softmax of `logits/<m>`).
  */
 
 import {

@@ -115,8 +115,8 @@ export function lossOnOutput(
 }
 
 /**
- * Joint training (ALGORITHMS.md section 9): one loss on the fused output, every parameter
- * updated each step.
+ * Joint training (docs/algorithms/joint-unimodal.md#baselines): one loss on the fused output,
+ * every parameter updated each step.
  *
  *   L = CE(fused(x), y) + sum_t term_t(outputs, y);  theta <- theta + transform(dL/dtheta)
  *

@@ -1,4 +1,4 @@
-"""Parity fixtures for packages/metrics/src/metrics.ts (ALGORITHMS.md section 1.10).
+"""Parity fixtures for packages/metrics/src/metrics.ts (docs/algorithms/evaluation.md#metrics).
 
 Independent reference: scikit-learn (accuracy_score, f1_score, average_precision_score,
 confusion_matrix) in float64. Predictions are np.argmax over the scores (the first maximal

@@ -30,8 +30,9 @@ export interface ScaleByLearningRateOptions {
  *   u  = -lr * d
  *
  * The rate is applied to the whole direction (PyTorch applies the current lr to the whole
- * momentum buffer), so a schedule never mixes scales inside a momentum buffer (ALGORITHMS 10.1).
- * The value used is logged as `'lr'` (or `logAs`) through `ctx.log` every step.
+ * momentum buffer), so a schedule never mixes scales inside a momentum buffer
+ * (docs/algorithms/optimizers.md#sgd). The value used is logged as `'lr'` (or `logAs`) through
+ * `ctx.log` every step.
  */
 export function scaleByLearningRate(
   learningRate: ScalarOrSchedule,
