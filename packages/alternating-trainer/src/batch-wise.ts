@@ -1,6 +1,6 @@
 /**
- * Batch-wise alternation (MLA, CVPR 2024; ALGORITHMS.md 3.1): on every batch, one optimizer
- * step per modality, in order, on a head shared by all modalities:
+ * Batch-wise alternation (MLA, CVPR 2024; docs/algorithms/mla.md#alternating-loop): on every
+ * batch, one optimizer step per modality, in order, on a head shared by all modalities:
  *
  *   for m in order:
  *     L_m = CE(head(enc_m(x_m)), y)          head as already updated by earlier modalities

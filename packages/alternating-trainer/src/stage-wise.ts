@@ -1,6 +1,6 @@
 /**
- * Stage-wise alternation (IGM, ALGORITHMS.md 1.5): one modality per stage, in a given order,
- * for `epochList[s]` epochs.
+ * Stage-wise alternation (IGM, docs/algorithms/igm.md#stage-loop): one modality per stage, in a
+ * given order, for `epochList[s]` epochs.
  *
  *   for stage s = 0, 1, ...:  j = order[s mod m]
  *     if s > 0: reload the best checkpoint so far (global across stages)

@@ -1,6 +1,6 @@
 /**
  * `InputMomentAccumulator`: the second moment of batch-mean inputs of Dense layers, the Y of
- * IGM's flat projection (ALGORITHMS.md 1.3):
+ * IGM's flat projection (docs/algorithms/igm.md#flat-projection-matrix):
  *
  *   per layer l, per batch b:  xbar_b = mean over the batch of the layer input  ([1, d_l])
  *                              Y_l    += xbar_b^T xbar_b                        ([d_l, d_l])

@@ -1,6 +1,7 @@
 /**
- * `flatProjection`: IGM's gradient projection of the head kernels (ALGORITHMS.md 1.4; IGM,
- * IJCAI 2025, Eq. 4 "omega <- omega - eta T grad L").
+ * `flatProjection`: IGM's gradient projection of the head kernels
+ * (docs/algorithms/igm.md#projected-gradients; IGM, IJCAI 2025, Eq. 4
+ * "omega <- omega - eta T grad L").
  *
  * During the stage of modality j (stage >= 1), each Dense kernel K_l of head_j gets
  *

@@ -3,8 +3,8 @@
  * reorthogonalisation), for the `expm` form of the flat projection matrix.
  *
  * One Krylov space gives both ends of the spectrum: the Krylov space of `Y` from q equals that
- * of `s I - Y`, so running Lanczos "on s_max I - Y" for s_min (the power-iteration phrasing of
- * ALGORITHMS.md 1.3) is the same computation as reading the smallest Ritz value of this run.
+ * of `s I - Y`, so running Lanczos "on s_max I - Y" for s_min (the textbook way to reach the
+ * smallest eigenvalue) is the same computation as reading the smallest Ritz value of this run.
  *
  * The matrix-vector products run on the active backend; only the tridiagonal coefficients
  * (two scalars per step) are read back, every `checkEvery` steps, and the small tridiagonal

@@ -1,5 +1,5 @@
 /**
- * The flat projection matrix of IGM (ALGORITHMS.md 1.3):
+ * The flat projection matrix of IGM (docs/algorithms/igm.md#flat-projection-matrix):
  *
  *   Y = V diag(s) V^T   (symmetric PSD; tiny negative eigenvalues clamped to 0)
  *   T = V diag(exp(-tau (s - s_min) / (s_max - s_min))) V^T

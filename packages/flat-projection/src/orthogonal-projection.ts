@@ -1,6 +1,7 @@
 /**
  * `orthogonalProjection`: the OWM head projection of MLA (Multimodal Learning with Alternating
- * unimodal adaptation, CVPR 2024; OWM of Zeng et al. 2019), ALGORITHMS.md 3.2:
+ * unimodal adaptation, CVPR 2024; OWM of Zeng et al. 2019;
+ * docs/algorithms/mla.md#owm-head-projection):
  *
  *   P <- I (d x d) at init; one P shared by all modalities; never reset
  *   the very first update skips the block below (gradients unchanged, P stays I)

@@ -11,7 +11,8 @@ import { fixture } from './fixture';
 
 // Tolerances: T is computed in float32 (expm) or rounded to float32 (eigen) from float32 Y; the
 // reference is float64. Entries of T are O(1), so 1e-5 absolute is float32 rounding (~1e-7 per
-// op) with margin for the d-term sums (ALGORITHMS.md 1.3: float32 and float64 T agree to ~1e-6).
+// op) with margin for the d-term sums (float32 and float64 T agree to ~1e-6:
+// docs/algorithms/igm.md#flat-projection-matrix).
 const ATOL = 1e-5;
 const METHODS = ['expm', 'eigen'] as const;
 

@@ -1,6 +1,6 @@
 /**
  * `igm()`: IGM (Interactive multimodal learning via flat Gradient Modification, IJCAI 2025)
- * as one composition (DESIGN.md section 1, ALGORITHMS.md section 1):
+ * as one composition (docs/architecture.md#igm-as-a-composition, docs/algorithms/igm.md):
  *
  *   stage-wise alternating trainer  +  chain(sam, flatProjection, sgd)
  *
@@ -13,8 +13,9 @@
  * - Step of modality j (`variant`):
  *   'paper' (default): standard SAM (global norm, rho 0.05, weights restored), optional mixup:
  *       g = grad L(theta);  G = grad L(theta + rho g/||g||);  G_K <- T G_K;  SGD
- *   'official': the released code (ALGORITHMS.md 1.7): mixup always (alpha 1.0), per-tensor
- *       eps with rho 1e-10 never undone, head-only flat loss with unmixed labels,
+ *   'official': the released code (docs/algorithms/igm.md#official-step): mixup always
+ *       (alpha 1.0), per-tensor eps with rho 1e-10 never undone, head-only flat loss with
+ *       unmixed labels,
  *       L = 0.7 L_mixup + 0.3 L_flat;  G_K <- T G_K;  theta <- theta + eps;  SGD
  *   `sam: false` ('IGM w/o SAM'): plain CE (official: mixup CE) with the flat projection.
  * - Optimizer: SGD lr 1e-2, momentum 0.9, weight decay 1e-4, StepLR(40, 0.1) stepped before

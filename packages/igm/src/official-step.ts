@@ -1,6 +1,6 @@
 /**
- * IGM's step with the released code's semantics (ALGORITHMS.md 1.7, `train_CREMA.py`
- * L78-128), for the modality j of the current stage:
+ * IGM's step with the released code's semantics (`train_CREMA.py` L78-128;
+ * docs/algorithms/igm.md#official-step), for the modality j of the current stage:
  *
  *   lambda ~ Beta(alpha, alpha);  pi = permutation;  x~ = lambda x_j + (1 - lambda) x_j[pi]
  *   f = enc_j(x~; theta_e);  o = head_j(f; theta_h)                    (BN statistics update once)
@@ -21,7 +21,7 @@
  * batch statistics) without updating the moving averages twice.
  *
  * With the official rho (1e-10 / 1e-15) the perturbation is numerically zero in float32 and
- * the step is mixup with skewed label weights (ALGORITHMS.md 1.7 notes).
+ * the step is mixup with skewed label weights (docs/algorithms/igm.md#official-step).
  */
 
 import { drawMixup, type MixupDraw, mixInputs, mixupLossPerSample } from '@igm/alternating-trainer';

@@ -2,7 +2,9 @@
  * Encoders: tfjs-layers models mapping one modality's input to a feature vector [B, d].
  * Any `tf.LayersModel` with a rank-2 output works as an encoder; these are the ones the
  * references use, built with PyTorch-aligned layers (explicit symmetric padding + 'valid'
- * convolutions, -inf max-pool padding, PyTorch BatchNorm; ALGORITHMS.md 9.1, 10.5).
+ * convolutions, -inf max-pool padding, PyTorch BatchNorm;
+ * docs/algorithms/joint-unimodal.md#shared-resnet-18-encoder,
+ * docs/algorithms/optimizers.md#batchnorm-and-padding).
  *
  * Layout is channels-last (tfjs): images [B, H, W, C], spectrograms [B, F, T, 1]. A video input
  * [B, T, H, W, C] is handled by `MultimodalModel`, which folds frames into the batch and
@@ -26,7 +28,7 @@ import {
 import { BatchNorm, SymmetricMaxPool2D } from './layers';
 
 /**
- * Initialisation schemes (ALGORITHMS.md 1.2, 9.1, 10.6):
+ * Initialisation schemes (docs/algorithms/optimizers.md#initialisation):
  * - `'reference'` (OGM-GE, PMR, MLA): conv Kaiming-normal (fan_out, relu), Dense Xavier-normal
  *   with zero bias, BN gamma 1, beta 0.
  * - `'igm'` (IGM `models/Resnet.py`): conv Kaiming-normal (fan_out, relu), BN gamma ~ N(1, 0.02),
@@ -164,7 +166,8 @@ export interface ResNet18Options {
 }
 
 /**
- * ResNet-18 (BasicBlock [2, 2, 2, 2]) without fc, as in OGM-GE/PMR/MLA/IGM (ALGORITHMS.md 9.1):
+ * ResNet-18 (BasicBlock [2, 2, 2, 2]) without fc, as in OGM-GE/PMR/MLA/IGM
+ * (docs/algorithms/joint-unimodal.md#shared-resnet-18-encoder):
  *
  *   pad 3 -> conv 7x7/2 -> BN -> ReLU -> maxpool 3/2 (pad 1, -inf)
  *   -> layer1 (64) -> layer2 (128, /2) -> layer3 (256, /2) -> layer4 (512, /2) -> global avg pool
@@ -303,7 +306,7 @@ export interface MlpEncoderOptions {
 }
 
 /**
- * An encoder for precomputed feature vectors (DATASETS.md, "precomputed feature files"):
+ * An encoder for precomputed feature vectors (docs/datasets.md#precomputed-features):
  * `x -> [Dense(units[i]) -> ReLU]*`. With no units it is the identity, i.e. the frozen
  * BERT/ResNet-50/I3D feature enters the head directly (IGM then trains the head only).
  */

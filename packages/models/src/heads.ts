@@ -1,7 +1,10 @@
 /**
- * Head strategies and fusion rules of {@link MultimodalModel} (ALGORITHMS.md 1.2, 3.1, 3.3, 4.1,
- * 6.1, 9.2). Heads are plain variables (kernel (in, out), bias (out)) so their initialisation
- * follows PyTorch exactly and their keys are stable.
+ * Head strategies and fusion rules of {@link MultimodalModel} (docs/architecture.md#models; the
+ * references' heads: docs/algorithms/igm.md#architecture, docs/algorithms/mla.md#alternating-loop,
+ * docs/algorithms/mla.md#test-time-fusion, docs/algorithms/ogm-ge.md#model,
+ * docs/algorithms/agm.md#forward-wrapper, docs/algorithms/joint-unimodal.md#baselines). Heads
+ * are plain variables (kernel (in, out), bias (out)) so their initialisation follows PyTorch
+ * exactly and their keys are stable.
  */
 
 import type { HeadLayerInfo, Rng } from '@igm/core';
@@ -53,9 +56,9 @@ export type HeadType = HeadSpec['type'];
 export const HEAD_TYPES: readonly HeadType[] = ['per-modality', 'shared', 'concat', 'sum'];
 
 /**
- * IGM's hidden head layers (ALGORITHMS.md 1.2): Dense(256) -> ReLU -> Dense(64), no activation
- * after the 64-d layer. `inputProjection: 768` prepends the text-image image head's
- * Dense(1000->768) (no activation).
+ * IGM's hidden head layers (docs/algorithms/igm.md#architecture): Dense(256) -> ReLU ->
+ * Dense(64), no activation after the 64-d layer. `inputProjection: 768` prepends the text-image
+ * image head's Dense(1000->768) (no activation).
  */
 export function igmHiddenLayers(options: { inputProjection?: number } = {}): DenseSpec[] {
   checkKnownKeys('igmHiddenLayers', options, ['inputProjection']);
@@ -73,7 +76,8 @@ export function igmHiddenLayers(options: { inputProjection?: number } = {}): Den
 }
 
 /**
- * How `probs/fused` (and `logits/fused`) are formed (ALGORITHMS.md 1.2, 3.3):
+ * How `probs/fused` (and `logits/fused`) are formed (docs/algorithms/igm.md#architecture,
+ * docs/algorithms/mla.md#test-time-fusion):
  * - `mean-softmax` (IGM): probs/fused = (1/M) sum_m softmax(logits/m). No logits/fused.
  * - `sum-log-softmax` (product of experts): logits/fused = sum_m log softmax(logits/m),
  *   probs/fused = softmax(logits/fused) = prod_m p_m / sum_c prod_m p_m. Unlike the mean of

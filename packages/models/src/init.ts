@@ -1,5 +1,5 @@
 /**
- * Seeded initialisers with PyTorch's distributions (ALGORITHMS.md 9.1, 10.6).
+ * Seeded initialisers with PyTorch's distributions (docs/algorithms/optimizers.md#initialisation).
  *
  * tfjs-layers' `heNormal`/`glorotNormal` draw from a *truncated* normal and its `Dense` default is
  * Glorot-uniform with a zero bias, so none of them reproduces the references' initialisation.

@@ -5,7 +5,7 @@
  *   momentum 0.1 = tfjs 0.9) plus a frozen-statistics training mode (batch statistics, no
  *   moving-average update) selected per call with `kwargs.batchStatistics = 'frozen'`.
  * - {@link SymmetricMaxPool2D}: max pooling with PyTorch's symmetric, -inf padding
- *   (ALGORITHMS.md 10.5); tfjs `'same'` pads asymmetrically.
+ *   (docs/algorithms/optimizers.md#batchnorm-and-padding); tfjs `'same'` pads asymmetrically.
  *
  * Both are registered with `tf.serialization`, so models using them can be saved and loaded.
  */

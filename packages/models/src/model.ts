@@ -1,6 +1,7 @@
 /**
  * `MultimodalModel`: one encoder per named modality + a head strategy + a fusion rule
- * (DESIGN.md 5, ALGORITHMS.md 1.2, 3.1, 3.3, 4.1, 6.1, 9). Implements `MultimodalModelLike`.
+ * (docs/architecture.md#models; each method's head and fusion rule are on its page under
+ * docs/algorithms/). Implements `MultimodalModelLike`.
  *
  * forward(inputs, { training, batchStatistics, modalities, zeroed }) returns, for each modality
  * m that runs:
@@ -13,11 +14,12 @@
  *   logits/fused        fused logits (fusion heads, fixed and entropy fusion rules)
  *   probs/fused         fused class scores used for prediction
  *
- * Dense-layer indices vs ALGORITHMS.md 1.3: IGM's PyTorch head `Sequential(Linear, ReLU, Linear,
- * Linear)` numbers its Linear layers 0, 2, 3; here they are Dense 0, 1, 2 (the ReLU is not a
- * layer), so `input/head/<m>/1` is the post-ReLU 256-d vector (PyTorch layer 2) and
- * `input/head/<m>/2` the 64-d vector (PyTorch layer 3). The text-image image head
- * `Linear(1000,768), Linear(768,256), ReLU, Linear, Linear` (PyTorch 0, 1, 3, 4) is Dense 0-3.
+ * Dense-layer indices vs IGM's reference (docs/algorithms/igm.md#architecture): IGM's PyTorch
+ * head `Sequential(Linear, ReLU, Linear, Linear)` numbers its Linear layers 0, 2, 3; here they
+ * are Dense 0, 1, 2 (the ReLU is not a layer), so `input/head/<m>/1` is the post-ReLU 256-d
+ * vector (PyTorch layer 2) and `input/head/<m>/2` the 64-d vector (PyTorch layer 3). The
+ * text-image image head `Linear(1000,768), Linear(768,256), ReLU, Linear, Linear` (PyTorch 0, 1,
+ * 3, 4) is Dense 0-3.
  *
  * Zeroed modalities (AGM, Shapley): the input is replaced by zeros in the *normalised* input
  * space the dataset delivers, e.g. log-magnitude 0 for audio, and for ImageNet-normalised images

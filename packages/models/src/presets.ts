@@ -1,5 +1,6 @@
 /**
- * Reference architectures as one call (ALGORITHMS.md 1.2, 3.1, 4.1, 9.1).
+ * Reference architectures as one call (docs/algorithms/joint-unimodal.md#shared-resnet-18-encoder;
+ * heads: docs/architecture.md#models).
  */
 import { checkKnownKeys } from '@igm/core';
 import { type EncoderInit, resnet18 } from './encoders';

@@ -46,11 +46,12 @@ export interface SamOptions {
    * `e` lies on the sphere of radius rho in the full parameter space and tensors with large
    * gradients take most of the budget.
    *
-   * `'per-variable'` (IGM's official code, ALGORITHMS.md section 1.7): each tensor is normalised
-   * by its own norm, `e_p = rho_p g_p / (||g_p|| + eps)`. Every tensor moves by rho whatever its
-   * gradient scale, so layers with small gradients are probed as hard as the rest, but the total
-   * radius grows to rho * sqrt(#tensors) and tiny, noisy gradients get amplified to full length.
-   * A tensor whose gradient is exactly zero gets `e_p = 0` (the official code gives NaN there).
+   * `'per-variable'` (IGM's official code, docs/algorithms/igm.md#official-step): each tensor
+   * is normalised by its own norm, `e_p = rho_p g_p / (||g_p|| + eps)`. Every tensor moves by
+   * rho whatever its gradient scale, so layers with small gradients are probed as hard as the
+   * rest, but the total radius grows to rho * sqrt(#tensors) and tiny, noisy gradients get
+   * amplified to full length. A tensor whose gradient is exactly zero gets `e_p = 0` (the
+   * official code gives NaN there).
    */
   readonly normalize?: SamNormalize;
   /**

@@ -1,4 +1,6 @@
-"""Independent float64 PyTorch reference for @igm/flat-projection (ALGORITHMS.md 1.3, 1.4, 3.2).
+"""Independent float64 PyTorch reference for @igm/flat-projection
+(docs/algorithms/igm.md#flat-projection-matrix, docs/algorithms/igm.md#projected-gradients,
+docs/algorithms/mla.md#owm-head-projection).
 
 Writes packages/flat-projection/test/fixtures/flat.json:
   - accumulator: batches of head-layer inputs -> Y = sum_b xbar_b^T xbar_b

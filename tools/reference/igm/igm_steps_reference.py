@@ -1,4 +1,4 @@
-"""Independent PyTorch reference for IGM's steps (ALGORITHMS.md 1.3, 1.4, 1.6, 1.7).
+"""Independent PyTorch reference for IGM's steps (docs/algorithms/igm.md).
 
 Writes packages/igm/test/fixtures/igm-steps.json: initial weights of a tiny two-modality model
 (per modality: encoder Linear(d, 6) + ReLU; head Linear(6, 4) -> ReLU -> Linear(4, 3)), two
@@ -59,7 +59,8 @@ def ce_per_sample(logits, y):
 
 
 def t_matrix(y, tau):
-    """T = V diag(exp(-tau (s - s_min)/(s_max - s_min))) V^T (ALGORITHMS.md 1.3)."""
+    """T = V diag(exp(-tau (s - s_min)/(s_max - s_min))) V^T
+    (docs/algorithms/igm.md#flat-projection-matrix)."""
     s, v = torch.linalg.eigh(y)
     s = torch.clamp(s, min=0)
     scale = torch.exp(-tau * (s - s.min()) / (s.max() - s.min()))
@@ -92,7 +93,8 @@ def project(grads, m, T):
 
 
 def official_step(p, opt, x, y, lam, perm, T):
-    """ALGORITHMS.md 1.7 for modality a (stage >= 1: projection with the T of v)."""
+    """The official-code step (docs/algorithms/igm.md#official-step) for modality a (stage >= 1:
+    projection with the T of v)."""
     keys = keys_of("a")
     leaf = {k: p[k].clone().requires_grad_(True) for k in keys}
     xm = lam * x + (1 - lam) * x[perm]
@@ -119,7 +121,8 @@ def official_step(p, opt, x, y, lam, perm, T):
 
 
 def paper_step(p, opt, x, y, T):
-    """ALGORITHMS.md 1.6: standard SAM with restore, then projection and SGD."""
+    """The paper step (docs/algorithms/igm.md#paper-step): standard SAM with restore, then
+    projection and SGD."""
     keys = keys_of("a")
 
     def loss_at(q):

@@ -6,7 +6,8 @@ Writes packages/sam/test/fixtures/sam_mlp.json. Run with the system interpreter:
 
 Model: Linear(4, 6) -> tanh -> Linear(6, 3), mean cross-entropy, 12 samples in 3 batches of 4.
 Base optimizer: torch.optim.SGD(lr 0.1, momentum 0.9, weight_decay 1e-4), dampening 0, no
-Nesterov (ALGORITHMS.md section 10.1). The SAM step follows ALGORITHMS.md section 2:
+Nesterov (docs/algorithms/optimizers.md#sgd). The SAM step follows
+docs/algorithms/sam.md#sam-update-rule:
 
     n   = || concat_p(T_p * g_p) ||          T_p = |p| for ASAM (1 for excluded biases), else 1
     e_p = rho_p * T_p^2 * g_p / (n + 1e-12)  (per-variable: n_p = ||T_p * g_p||)
