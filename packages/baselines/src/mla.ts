@@ -1,9 +1,10 @@
 /**
- * MLA's decision log: MLA (CVPR 2024; ALGORITHMS.md 3.3) fuses at test time with entropy weights
- * w_m = softmax_m(-H_m) (per sample, or per batch in the released code) or fixed weights. The
- * batch-wise step itself does not form them, so {@link withFusionWeightLog} wraps it: after the
- * modality steps it runs the model in inference mode on the batch and logs `mla/fusion/<m>`, the
- * batch mean of each modality's fusion weight (fixed weights are logged as they are).
+ * MLA's decision log: MLA (CVPR 2024; docs/algorithms/mla.md#test-time-fusion) fuses at test
+ * time with entropy weights w_m = softmax_m(-H_m) (per sample, or per batch in the released
+ * code) or fixed weights. The batch-wise step itself does not form them, so
+ * {@link withFusionWeightLog} wraps it: after the modality steps it runs the model in inference
+ * mode on the batch and logs `mla/fusion/<m>`, the batch mean of each modality's fusion weight
+ * (fixed weights are logged as they are).
  */
 import { entropyWeightedLogits, type FusionRule } from '@igm/models';
 import type { TrainerStep } from '@igm/trainer';

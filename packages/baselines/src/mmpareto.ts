@@ -1,7 +1,7 @@
 /**
- * MMPareto (Wei & Hu, ICML 2024; ALGORITHMS.md 7): per modality, the multimodal gradient and the
- * unimodal gradient of the encoder are combined with MGDA weights when they conflict, then
- * rescaled.
+ * MMPareto (Wei & Hu, ICML 2024; docs/algorithms/mmpareto.md): per modality, the multimodal
+ * gradient and the unimodal gradient of the encoder are combined with MGDA weights when they
+ * conflict, then rescaled.
  *
  *   G = grad(L_mm + sum_m L_m) (all parameters);  g_mm = grad L_mm (encoders)
  *   g_m = G - g_mm on encoder m's tensors (L_m depends on modality m's parameters only)

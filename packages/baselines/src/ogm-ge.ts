@@ -1,8 +1,8 @@
 /**
  * OGM-GE: On-the-fly Gradient Modulation with Generalisation Enhancement (Peng et al., CVPR
- * 2022; ALGORITHMS.md 4). A gradient transform that reads the per-modality logits of the step
- * (`ctx.outputs['logits/<m>']`, the concat head's weight slices) and scales the dominant
- * modality's encoder gradients:
+ * 2022; docs/algorithms/ogm-ge.md). A gradient transform that reads the per-modality logits of
+ * the step (`ctx.outputs['logits/<m>']`, the concat head's weight slices) and scales the
+ * dominant modality's encoder gradients:
  *
  *   s_m = sum_i softmax(logits/m)_i[y_i]                       batch sums, no gradient
  *   two modalities (a, v) in order, as the official code:
@@ -238,7 +238,8 @@ export interface OgmGeOptimizerOptions extends OgmGeOptions {
 }
 
 /**
- * OGM-GE with its optimizer, placed as the reference (SGD) or as DESIGN.md 3 asks for Adam:
+ * OGM-GE with its optimizer, placed as the reference does (SGD) or, with Adam, between the
+ * preconditioner and the learning rate (docs/architecture.md#transform-placement):
  *
  *   sgd:  chain(ogmGe, addDecayedWeights(wd), traceMomentum(mu), scaleByLearningRate(lr))
  *   adam: chain(addDecayedWeights(wd), scaleByAdam, ogmGe, scaleByLearningRate(lr))

@@ -1,6 +1,6 @@
 /**
- * PMR: Prototypical Modal Rebalance (Fan et al., CVPR 2023; ALGORITHMS.md 5), as the released
- * `main_Prototype_grad.py` does it: a {@link PmrPrototypes} callback that keeps per-class
+ * PMR: Prototypical Modal Rebalance (Fan et al., CVPR 2023; docs/algorithms/pmr.md), as the
+ * released `main_Prototype_grad.py` does it: a {@link PmrPrototypes} callback that keeps per-class
  * prototypes of each modality's features, and a {@link pmrLoss} term that adds a prototype
  * cross-entropy for the weaker modality.
  *

@@ -1,6 +1,7 @@
 /**
- * ReconBoost (Hua et al., ICML 2024; ALGORITHMS.md 8): stage-wise alternating boosting on a
- * {@link ReconBoostModel} (encoders, one shared head, ensemble F = beta * sum_m f_m).
+ * ReconBoost (Hua et al., ICML 2024; docs/algorithms/reconboost.md): stage-wise alternating
+ * boosting on a {@link ReconBoostModel} (encoders, one shared head, ensemble
+ * F = beta * sum_m f_m).
  *
  *   for stage s = 0, 1, ...:  m = order[s mod M]
  *     boosting stage "m" (epochsPerStage epochs; new optimizer over m's encoder and the shared head):

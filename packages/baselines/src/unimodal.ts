@@ -1,5 +1,6 @@
 /**
- * Unimodal training (ALGORITHMS.md 9.2): one encoder + Dense(d -> C) per modality, CE only.
+ * Unimodal training (docs/algorithms/joint-unimodal.md#baselines): one encoder + Dense(d -> C)
+ * per modality, CE only.
  *
  *   L = sum_m CE(logits/m, y)
  *

@@ -1,6 +1,6 @@
 /**
- * Backend choice for the CLI and examples (DESIGN.md section 7). Libraries never pick a backend;
- * the application does, here:
+ * Backend choice for the CLI and examples (docs/architecture.md#backends). Libraries never pick
+ * a backend; the application does, here:
  *
  *   auto: @tensorflow/tfjs-node-gpu -> @tensorflow/tfjs-node -> wasm (+ @igm/wasm-training
  *         kernels) -> cpu, printing what runs and why.

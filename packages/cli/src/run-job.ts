@@ -92,9 +92,10 @@ function spectraOf(history: readonly TrainerEpoch[]): SpectrumRecord[] {
 }
 
 /**
- * Shapley contribution of each modality on the test split (DATASETS.md section 11): v(S) is
- * the fused accuracy with the inputs of the modalities outside S zeroed before their encoders,
- * v(empty set) measured. Runs 2^M inference passes.
+ * Shapley contribution of each modality on the test split
+ * (docs/algorithms/evaluation.md#modality-contributions): v(S) is the fused accuracy with the
+ * inputs of the modalities outside S zeroed before their encoders, v(empty set) measured. Runs
+ * 2^M inference passes.
  */
 export async function testContributions(
   model: MultimodalModelLike,

@@ -1,5 +1,6 @@
-"""Joint (concat and sum fusion) and unimodal references (ALGORITHMS.md 9): two SGD steps of
-tiny MLP encoders. Concat: CE(W[a; v] + b); sum: CE(W_a a + b_a + W_v v + b_v); unimodal:
+"""Joint (concat and sum fusion) and unimodal references
+(docs/algorithms/joint-unimodal.md#baselines): two SGD steps of tiny MLP encoders.
+Concat: CE(W[a; v] + b); sum: CE(W_a a + b_a + W_v v + b_v); unimodal:
 CE(W_a a + b_a) + CE(W_v v + b_v) (independent models trained side by side)."""
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,4 @@
-"""MLA reference (ALGORITHMS.md 3): batch-wise alternation (audio then visual) on a shared head
+"""MLA reference (docs/algorithms/mla.md): batch-wise alternation (audio then visual) on a shared head
 Linear(d -> C) with the OWM projection of the head weight gradient, SGD; two batches, both the
 paper (scalar denominator) and the released-code (elementwise outer denominator) forms."""
 import torch

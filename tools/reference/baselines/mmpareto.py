@@ -1,4 +1,4 @@
-"""MMPareto reference (ALGORITHMS.md 7): two SGD steps of a tiny two-encoder model with a concat
+"""MMPareto reference (docs/algorithms/mmpareto.md): two SGD steps of a tiny two-encoder model with a concat
 fusion head and one auxiliary head per modality. Unimodal gradients come from their own
 backward passes here (the TF.js side derives them as G - g_mm), an independent check."""
 import torch

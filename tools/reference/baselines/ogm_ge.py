@@ -1,4 +1,4 @@
-"""OGM-GE reference (ALGORITHMS.md 4): two steps of a tiny conv model, concat fusion, SGD.
+"""OGM-GE reference (docs/algorithms/ogm-ge.md#update-rule): two steps of a tiny conv model, concat fusion, SGD.
 
 Written from the algorithm statement, not from the official repository. Fixed N(0,1) draws for
 the GE noise are part of the fixture (TF.js layout), so the test reproduces them exactly.

@@ -1,4 +1,4 @@
-"""PMR reference (ALGORITHMS.md 5): prototypes as class means of the features, the prototype
+"""PMR reference (docs/algorithms/pmr.md): prototypes as class means of the features, the prototype
 cross-entropy for the weaker modality, two SGD steps, then a momentum prototype update with a
 class absent from the pass (the project keeps the old prototype for it)."""
 import torch

@@ -1,4 +1,4 @@
-"""ReconBoost reference (ALGORITHMS.md 8): one boosting stage (audio, two SGD steps on the audio
+"""ReconBoost reference (docs/algorithms/reconboost.md): one boosting stage (audio, two SGD steps on the audio
 learner and the shared head with the reconcilement-weighted loss) followed by one correction
 stage (two SGD steps of CE on the ensemble beta * (f_a + f_v), all parameters and beta), each with
 a new optimizer."""

@@ -67,7 +67,10 @@ export interface RunRecord {
   readonly final: { readonly epoch: number; readonly test: EvalMetrics };
   /** Reference protocol (best test epoch), labelled as such in the report. */
   readonly bestOnTest: { readonly epoch: number; readonly test: EvalMetrics };
-  /** Shapley contribution of each modality on the test set (DATASETS.md section 11). */
+  /**
+   * Shapley contribution of each modality on the test set
+   * (docs/algorithms/evaluation.md#modality-contributions).
+   */
   readonly contributions?: Readonly<Record<string, number>>;
   readonly imbalanceDegree?: number;
   readonly secondsPerEpoch: number;
