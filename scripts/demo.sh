@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
-# The FSDD recordings: $FSDD_DIR, else the mirror beside the project root when there is one.
+# The FSDD recordings: $FSDD_DIR, else (environment fallback) the mirror that the project's own
+# machines keep beside the project root, when there is one (docs/datasets.md#fsdd-recordings).
 if [ -z "${FSDD_DIR:-}" ] && [ -d ../shared/data/fsdd/recordings ]; then
   export FSDD_DIR="$(cd ../shared/data/fsdd/recordings && pwd)"
 fi

@@ -1,7 +1,8 @@
 /**
  * IGM (IJCAI 2025) assembled by hand from the plugins, in the shape of `igm().compose(model)`
  * (the umbrella package's composition, which `@igm/baselines`' registry also consumes):
- * `{ order, step, transform, beforeStage, config }`. Paper semantics (ALGORITHMS.md 1.6):
+ * `{ order, step, transform, beforeStage, config }`. Paper semantics
+ * (docs/algorithms/igm.md#paper-step):
  *
  *   stage s trains modality j = order[s mod m] only (unimodalStep: CE(head_j(enc_j(x_j)), y))
  *   update = chain(sam, flatProjection, sgd):
