@@ -1,7 +1,8 @@
 /**
  * A minimal progress bar for long preprocessing runs, written to stderr. On a terminal it redraws
  * one line; otherwise (CI logs) it prints at most every 10 %. `IGM_PROGRESS=0` or
- * `progress: false` silences it; a callback can receive the counts instead.
+ * `progress: false` silences it; a callback can receive the counts instead (the only way in a
+ * browser, which has no stderr).
  */
 export type ProgressOption = boolean | ((done: number, total: number, label: string) => void);
 
@@ -25,9 +26,11 @@ export function createProgress(
       done() {},
     };
   }
-  const enabled = option && process.env['IGM_PROGRESS'] !== '0';
+  // Without a process (a browser), there is no stderr: only a callback reports progress.
+  const stderr = typeof process === 'undefined' ? undefined : process.stderr;
+  const enabled = option && stderr !== undefined && process.env['IGM_PROGRESS'] !== '0';
   if (!enabled || total <= 0) return { tick() {}, done() {} };
-  const tty = Boolean(process.stderr.isTTY);
+  const tty = Boolean(stderr.isTTY);
   const start = Date.now();
   let count = 0;
   let lastDecile = -1;
@@ -39,7 +42,7 @@ export function createProgress(
       const width = 30;
       const filled = Math.round(frac * width);
       const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-      process.stderr.write(
+      stderr.write(
         `\r${label} [${bar}] ${count}/${total} ${(frac * 100).toFixed(0)}% ${secs}s${final ? '\n' : ''}`,
       );
     } else {
@@ -47,9 +50,7 @@ export function createProgress(
       if (decile !== lastDecile || (final && lastPrinted !== count)) {
         lastPrinted = count;
         lastDecile = decile;
-        process.stderr.write(
-          `${label}: ${count}/${total} (${(frac * 100).toFixed(0)}%) ${secs}s\n`,
-        );
+        stderr.write(`${label}: ${count}/${total} (${(frac * 100).toFixed(0)}%) ${secs}s\n`);
       }
     }
   };
