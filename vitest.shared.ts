@@ -1,16 +1,25 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
-/** Workspace packages resolve to their sources, so `pnpm test` needs no prior build. */
-function workspaceAliases(): Record<string, string> {
-  const aliases: Record<string, string> = {};
+/**
+ * Workspace packages resolve to their sources, so `pnpm test` needs no prior build. A package with
+ * a Node entry (src/node.ts, exported as `<name>/node` and by the `node` condition of `<name>`)
+ * resolves to it, as it does in Node.
+ */
+function workspaceAliases(): Array<{ find: RegExp; replacement: string }> {
+  const aliases: Array<{ find: RegExp; replacement: string }> = [];
   for (const dir of readdirSync(join(root, 'packages'))) {
     const name = dir === 'igm' ? '@igm/igm' : `@igm/${dir}`;
-    aliases[name] = join(root, 'packages', dir, 'src', 'index.ts');
+    const src = join(root, 'packages', dir, 'src');
+    const nodeEntry = join(src, 'node.ts');
+    const entry = existsSync(nodeEntry) ? nodeEntry : join(src, 'index.ts');
+    if (existsSync(nodeEntry))
+      aliases.push({ find: new RegExp(`^${name}/node$`), replacement: nodeEntry });
+    aliases.push({ find: new RegExp(`^${name}$`), replacement: entry });
   }
   return aliases;
 }

@@ -2,11 +2,11 @@ import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avMnist, avMnistFromBytes, datasetModalities, disposeBatch } from '../src';
 import { assignSplits } from '../src/avmnist';
 import { listFsdd } from '../src/fsdd';
 import { encodeWav } from '../src/io/wav';
 import { loadMnistDigit, MNIST_PIXELS } from '../src/mnist';
+import { avMnist, avMnistFromBytes, datasetModalities, disposeBatch } from '../src/node';
 import { digitTone, removeDir, tempDir, writeFsddFixture } from './helpers/fixtures';
 
 const quiet = { progress: false } as const;

@@ -3,9 +3,9 @@ import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSy
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCache } from '../src';
 import { contentHashes, RACY_SECONDS } from '../src/content-hash';
 import { isDeadLeftover, ownerOf, processAlive } from '../src/io/leftovers';
+import { openCache } from '../src/node';
 import { removeDir, tempDir } from './helpers/fixtures';
 
 /** The pid of a process that has exited (spawned, waited for): a real dead pid. */

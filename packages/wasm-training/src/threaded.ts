@@ -1,5 +1,5 @@
 /**
- * Multithreaded wasm backend for Node (the Node entry only; the browser entry has
+ * Multithreaded wasm backend for Node (the Node entry, node.ts; the main entry has
  * threaded.browser.ts in its place).
  *
  * @tensorflow/tfjs-backend-wasm ships a threaded SIMD build (XNNPACK on a pthreadpool), but in
