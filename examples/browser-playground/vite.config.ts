@@ -1,5 +1,5 @@
 import { defineConfig } from 'vite';
-import { browserAliases, workspaceRoot } from './workspace';
+import { browserAliases, workspaceRoot } from './workspace.ts';
 
 /**
  * Threaded wasm (SharedArrayBuffer) needs a cross-origin isolated page: both servers (dev and
