@@ -1,5 +1,5 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
-import { sharedConfig } from '../../vitest.shared';
+import { sharedConfig } from '../../vitest.shared.ts';
 
 // The tests start Chromium and a Vite server themselves; they run one file at a time so that
 // the page's training does not compete with the bundling test for the CPU.

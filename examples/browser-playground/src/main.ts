@@ -42,6 +42,9 @@ interface View {
   card: HTMLElement;
   svg: SVGSVGElement;
   totalEpochs: number;
+  drawnHistory?: MethodState['history'];
+  drawnStatus?: MethodState['status'];
+  drawnBest?: MethodState['best'];
 }
 
 const views = new Map<MethodName, View>();
@@ -82,8 +85,16 @@ function renderView(view: View): void {
     (last ? ` · epoch ${last.epoch + 1}${last.stage ? ` (${last.stage})` : ''}` : '');
   (card.querySelector('.progress div') as HTMLElement).style.width =
     `${state.totalSteps > 0 ? Math.min(100, (100 * state.step) / state.totalSteps) : 0}%`;
-  drawAccuracyPlot(view.svg, state.history, { totalEpochs: view.totalEpochs, chance: 0.1 });
-  renderResults();
+  // Steps arrive many times a second: redraw the plot and the table only when they change.
+  if (view.drawnHistory !== state.history) {
+    view.drawnHistory = state.history;
+    drawAccuracyPlot(view.svg, state.history, { totalEpochs: view.totalEpochs, chance: 0.1 });
+  }
+  if (view.drawnStatus !== state.status || view.drawnBest !== state.best) {
+    view.drawnStatus = state.status;
+    view.drawnBest = state.best;
+    renderResults();
+  }
 }
 
 function renderResults(): void {
@@ -156,9 +167,11 @@ function describeBackend(info: BackendInfo): string {
     .join(', ');
   let text = `Running on ${info.backend}`;
   if (info.wasm) {
-    const overrides = info.wasm.kernels.filter((k) => k.action === 'override').length;
-    const added = info.wasm.kernels.filter((k) => k.action === 'added').length;
-    text += ` (${info.wasm.build} build, ${info.wasm.threads} thread${info.wasm.threads === 1 ? '' : 's'}) with @igm/wasm-training's training kernels: ${info.wasm.kernels.length} registered (${overrides} replacing stock kernels, ${added} the backend lacks: ${info.wasm.kernels.map((k) => k.kernelName).join(', ')}); their SIMD module runs the ${info.wasm.nativeKernels} build`;
+    const names = (action: string) =>
+      info.wasm!.kernels.filter((k) => k.action === action).map((k) => k.kernelName);
+    const overrides = names('override');
+    const added = names('added');
+    text += ` (${info.wasm.build} build, ${info.wasm.threads} thread${info.wasm.threads === 1 ? '' : 's'} on ${info.wasm.cores} logical core${info.wasm.cores === 1 ? '' : 's'}) with @igm/wasm-training's training kernels: ${info.wasm.kernels.length} registered, ${overrides.length} replacing stock kernels (${overrides.join(', ')}) and ${added.length} the backend lacks (${added.join(', ')}); their SIMD module runs its ${info.wasm.nativeKernels} build`;
   }
   text += `. Cross-origin isolated: ${info.crossOriginIsolated ? 'yes' : 'no (no threads)'}. Backends this browser offers: ${available}.`;
   return text;

@@ -32,6 +32,8 @@ export interface BackendInfo {
   readonly wasm?: {
     readonly build: 'threaded-simd' | 'simd' | 'plain';
     readonly threads: number;
+    /** navigator.hardwareConcurrency of the worker. */
+    readonly cores: number;
     /** @igm/wasm-training's kernels, 'override' (replaces the stock one) or 'added'. */
     readonly kernels: ReadonlyArray<{ kernelName: string; action: string }>;
     /** Which build of the package's own SIMD module runs ('relaxed-simd', 'simd' or 'js'). */

@@ -14,7 +14,7 @@ import {
   registerWasmTrainingKernels,
 } from '@igm/wasm-training';
 import * as tf from '@tensorflow/tfjs';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -79,6 +79,10 @@ async function startBackend(choice: BackendChoice): Promise<BackendInfo> {
     );
   }
   if (choice === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+  // The threaded build sizes its pool from half the logical cores by default; use them all (at
+  // most 4), before the backend starts.
+  if (choice === 'wasm')
+    setThreadsCount(Math.min(4, Math.max(1, navigator.hardwareConcurrency || 1)));
   if (!(await tf.setBackend(choice))) throw new Error(`tf.setBackend('${choice}') failed.`);
   await tf.ready();
   const info: BackendInfo = {
@@ -97,6 +101,7 @@ async function startBackend(choice: BackendChoice): Promise<BackendInfo> {
     wasm: {
       build: threaded && simd ? 'threaded-simd' : simd ? 'simd' : 'plain',
       threads: getThreadsCount(),
+      cores: navigator.hardwareConcurrency || 1,
       kernels: kernels.map((k) => ({ kernelName: k.kernelName, action: k.action })),
       nativeKernels:
         native === null ? 'js' : nativeKernelsAreRelaxed(backend) ? 'relaxed-simd' : 'simd',
@@ -319,6 +324,18 @@ async function reportSession(requested: BackendChoice): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Training
 
+/** Resolves in a new task (a MessageChannel round trip: no timer clamping). */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 let controller: AbortController | null = null;
 
 async function train(config: SessionConfig, resume: boolean): Promise<void> {
@@ -375,7 +392,7 @@ async function train(config: SessionConfig, resume: boolean): Promise<void> {
             ...run.callbacks,
             {
               name: 'playground-progress',
-              onBatchEnd(_batch, logs) {
+              async onBatchEnd(_batch, logs) {
                 step++;
                 post({
                   type: 'step',
@@ -384,6 +401,9 @@ async function train(config: SessionConfig, resume: boolean): Promise<void> {
                   totalSteps,
                   loss: logs?.['loss'] ?? Number.NaN,
                 });
+                // The loop awaits only promises that are already settled (the data is in
+                // memory): yield to the event loop so that a Stop message is handled now.
+                await nextTask();
               },
             },
           ],

@@ -24,9 +24,16 @@ import {
 const fsddDir = process.env['FSDD_DIR'];
 const haveData = (fsddDir !== undefined && existsSync(fsddDir)) || existsSync(DEFAULT_SUBSET_FILE);
 
-/** Epochs per modality: joint and MLA train 2 epochs, IGM stages [1, 2, 1, 2]. */
-const EPOCHS = 2;
-/** 10 classes: chance is 0.1. With 120 test samples its standard deviation is 0.027, so 0.2 is 3.7 sigma above chance. */
+/** Epochs per modality: joint and MLA train 4 epochs, IGM stages [1, 2] x 4 (audio 4, visual 8). */
+const EPOCHS = 4;
+/** 10 classes. */
+const CHANCE = 0.1;
+/**
+ * The reported result of a run (test accuracy at the epoch chosen on validation) must beat
+ * chance clearly: with 120 test samples, a chance-level classifier gets 24 or more right (0.2)
+ * with probability 0.00075 (one-sided binomial). The accuracy after the last epoch must beat
+ * chance too (IGM's last epoch trains one modality alone).
+ */
 const ABOVE_CHANCE = 0.2;
 
 interface CardState {
@@ -97,7 +104,9 @@ describe.skipIf(!hasChromium || !haveData)('the playground in headless Chromium'
       }));
       expect(backend.backend).toBe('wasm');
       expect(backend.kernels).toBeGreaterThan(0);
-      expect(backend.text).toMatch(/threaded-simd build, \d+ threads?\) with @igm\/wasm-training/);
+      expect(backend.text).toMatch(
+        /threaded-simd build, \d+ threads? on \d+ logical cores?\) with @igm\/wasm-training/,
+      );
       numbers['backend'] = backend.text;
       numbers['data'] = await page.$eval('#data-info', (el) => el.textContent);
       numbers['loadSeconds'] = (Date.now() - started) / 1000;
@@ -117,7 +126,8 @@ describe.skipIf(!hasChromium || !haveData)('the playground in headless Chromium'
       const joint = await card(page, 'joint');
       expect(joint.step).toBe(joint.totalSteps);
       expect(joint.firstStep).toBe(1);
-      expect(joint.testFused).toBeGreaterThan(ABOVE_CHANCE);
+      expect(joint.testFused).toBeGreaterThan(CHANCE);
+      expect(await bestTestFused(page, 'joint')).toBeGreaterThan(ABOVE_CHANCE);
       numbers['joint'] = {
         steps: joint.step,
         lastTestFused: joint.testFused,
@@ -185,7 +195,8 @@ describe.skipIf(!hasChromium || !haveData)('the playground in headless Chromium'
         ['mla', mla],
         ['igm', igm],
       ] as const) {
-        expect(c.testFused, name).toBeGreaterThan(ABOVE_CHANCE);
+        expect(c.testFused, name).toBeGreaterThan(CHANCE);
+        expect(await bestTestFused(page, name), name).toBeGreaterThan(ABOVE_CHANCE);
         numbers[name] = {
           steps: c.step,
           lastTestFused: c.testFused,
