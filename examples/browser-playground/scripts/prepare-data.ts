@@ -130,6 +130,13 @@ export function prepareSubset(options: PrepareOptions = {}): { file: string; wri
   return { file: out, written: true };
 }
 
+const USAGE = `Usage: prepare-data [--fsdd-dir DIR] [--out FILE] [--test-per-speaker N] [--train-per-speaker N] [--force]
+  --fsdd-dir DIR          FSDD recordings folder (default: $FSDD_DIR)
+  --out FILE              default public/data/av-mnist-subset.bin
+  --test-per-speaker N    FSDD indices 0..N-1 per speaker and digit, 1-5 (default 2)
+  --train-per-speaker N   FSDD indices 5..5+N-1 per speaker and digit, 2-45 (default 8)
+  --force                 rewrite even when the file has the same selection`;
+
 function parseArgs(argv: readonly string[]): PrepareOptions {
   const o: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
@@ -139,15 +146,15 @@ function parseArgs(argv: readonly string[]): PrepareOptions {
       if (v === undefined) throw new Error(`${a}: expected a value.`);
       return v;
     };
-    if (a === '--force') o['force'] = true;
+    if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (a === '--force') o['force'] = true;
     else if (a === '--fsdd-dir') o['fsddDir'] = value();
     else if (a === '--out') o['out'] = resolve(value());
     else if (a === '--test-per-speaker') o['testPerSpeaker'] = Number(value());
     else if (a === '--train-per-speaker') o['trainPerSpeaker'] = Number(value());
-    else
-      throw new Error(
-        `Unknown argument ${a}. Usage: prepare-data [--fsdd-dir DIR] [--out FILE] [--test-per-speaker N] [--train-per-speaker N] [--force]`,
-      );
+    else throw new Error(`Unknown argument ${a}.\n${USAGE}`);
   }
   return o as PrepareOptions;
 }

@@ -51,7 +51,7 @@ describe.skipIf(!hasChromium)('indexedDbStorage in headless Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) await new Promise((resolve) => server.close(resolve));
   });
 
   it('round-trips checkpoints and records, keeps them across a reload, replaces and clears', async () => {
