@@ -146,12 +146,13 @@ describe.skipIf(!hasChromium || !haveData)('the playground in headless Chromium'
             Number(
               (document.querySelector('article.method[data-method="mla"]') as HTMLElement | null)
                 ?.dataset['step'] ?? 0,
-            ) >= 5,
+            ) >= 3,
           undefined,
-          { timeout: 0, polling: 50 },
+          { timeout: 0, polling: 20 },
         ),
       );
-      await page.click('#stop');
+      // A DOM click: no waiting on the busy page for Playwright's actionability checks.
+      await page.evaluate(() => (document.getElementById('stop') as HTMLButtonElement).click());
       await within(
         60_000,
         'the stop is confirmed',
@@ -159,7 +160,8 @@ describe.skipIf(!hasChromium || !haveData)('the playground in headless Chromium'
       );
       const stored = await page.$eval('body', (b) => (b as HTMLElement).dataset['stored']!);
       const stoppedAt = Number(stored.split('@')[1]);
-      expect(stoppedAt).toBeGreaterThanOrEqual(5);
+      expect(stoppedAt).toBeGreaterThanOrEqual(3);
+      expect(stoppedAt).toBeLessThan((await card(page, 'mla')).totalSteps);
       expect((await card(page, 'mla')).status).toBe('stopped');
       numbers['stoppedAt'] = stoppedAt;
 
