@@ -8,6 +8,7 @@
  */
 import { IgmArgumentError } from '@igm/core';
 import avMnist from '../presets/av-mnist.json';
+import avMnistImbalanced from '../presets/av-mnist-imbalanced.json';
 import cremad from '../presets/cremad.json';
 import kineticsSounds from '../presets/kinetics-sounds.json';
 import synthetic from '../presets/synthetic.json';
@@ -29,6 +30,7 @@ export const presets: Record<string, PresetFile> = {
   cremad: cremad as PresetFile,
   'kinetics-sounds': kineticsSounds as PresetFile,
   'av-mnist': avMnist as PresetFile,
+  'av-mnist-imbalanced': avMnistImbalanced as PresetFile,
   synthetic: synthetic as PresetFile,
 };
 

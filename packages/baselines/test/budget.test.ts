@@ -74,6 +74,23 @@ describe('epoch budgets', () => {
     });
   });
 
+  it('the av-mnist-imbalanced preset is the av-mnist one scaled to its converged budget (60)', () => {
+    const imbalanced = presets['av-mnist-imbalanced']!;
+    const avMnist = presets['av-mnist']!;
+    // A method added to av-mnist.json needs its entry here too: the av-mnist options passed
+    // through scaleBudget(name, options, 60, ['audio', 'visual']), source + "; budget scaled ...".
+    expect(
+      Object.keys(imbalanced.methods),
+      'presets/av-mnist-imbalanced.json lists the methods of presets/av-mnist.json, in order',
+    ).toEqual(Object.keys(avMnist.methods));
+    expect(imbalanced.batchSize).toBe(avMnist.batchSize);
+    for (const [name, entry] of Object.entries(imbalanced.methods)) {
+      expect(entry.options, name).toEqual(scaleBudget(name, preset('av-mnist', name), 60, AV));
+      expect(entry.source, name).toContain(avMnist.methods[name]!.source);
+      expect(entry.source, name).toMatch(/budget scaled to 60 epochs per modality/);
+    }
+  });
+
   it('scale(N): every method and budget gives each modality >= N; single-run methods exactly N', () => {
     for (const file of Object.keys(presets)) {
       for (const name of Object.keys(presets[file]!.methods)) {

@@ -105,7 +105,7 @@ function addRunOptions(cmd: Command): Command {
   return cmd
     .option(
       '--dataset <name>',
-      'dataset: av-mnist, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture',
+      'dataset: av-mnist, av-mnist-imbalanced, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture',
     )
     .option('--seed <n>', 'first seed (seeds are seed, seed+1, ...)', (v) => Number(v))
     .addOption(new Option('--preset <name>', 'hyper-parameter preset').choices([...PRESETS]))

@@ -37,6 +37,7 @@ import {
   writeReport,
 } from './report';
 import { runJob } from './run-job';
+import { FSDD_DATASETS } from './setups';
 
 registerIgmMethods(igm as never);
 
@@ -57,6 +58,8 @@ export interface ComparisonResult {
 
 const DATASET_LABELS: Record<string, string> = {
   'av-mnist': 'AV-MNIST-style (MNIST + FSDD, project-built; not the published AV-MNIST)',
+  'av-mnist-imbalanced':
+    'AV-MNIST-style, imbalanced (audio 10 dB SNR, digits translated in a 40x40 canvas; project-built)',
   synthetic: 'synthetic (controllable per-modality signal)',
 };
 
@@ -98,7 +101,11 @@ function gitCommit(): string | null {
 
 function datasetOptions(config: CompareConfig): Record<string, unknown> {
   const o: Record<string, unknown> = { ...config.datasetOptions };
-  if (config.dataset === 'av-mnist' && o['fsddDir'] === undefined && process.env['FSDD_DIR']) {
+  if (
+    FSDD_DATASETS.includes(config.dataset) &&
+    o['fsddDir'] === undefined &&
+    process.env['FSDD_DIR']
+  ) {
     o['fsddDir'] = process.env['FSDD_DIR'];
   }
   if (config.dataset !== 'synthetic' && o['progress'] === undefined) o['progress'] = true;
@@ -117,7 +124,7 @@ export async function openDataset(
     return await loadDataset(name as never, options as never);
   } catch (e) {
     const msg = (e as Error).message;
-    if (name === 'av-mnist' && /fsdd|recording/i.test(msg)) {
+    if (FSDD_DATASETS.includes(name) && /fsdd|recording/i.test(msg)) {
       throw new Error(
         `${msg}\nAV-MNIST-style needs the Free Spoken Digit Dataset recordings (3,000 WAV files, CC BY-SA 4.0). ` +
           'Clone github.com/Jakobovski/free-spoken-digit-dataset and pass its recordings folder with ' +

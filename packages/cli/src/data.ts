@@ -1,6 +1,7 @@
 /** `igm data prepare|info <dataset>`. */
 import { describeDataset } from '@igm/datasets';
 import { openDataset } from './compare';
+import { FSDD_DATASETS } from './setups';
 
 function options(
   name: string,
@@ -8,7 +9,7 @@ function options(
 ): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (flags.root) o['root'] = flags.root;
-  if (name === 'av-mnist') {
+  if (FSDD_DATASETS.includes(name)) {
     const dir = flags.fsddDir ?? process.env['FSDD_DIR'];
     if (dir) o['fsddDir'] = dir;
   }

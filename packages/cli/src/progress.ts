@@ -1,7 +1,16 @@
 /**
  * Progress for long work: a redrawn status line with ETA on a TTY, plain log lines otherwise
- * (CI logs, pipes). Writes to stderr so stdout stays clean for the results table.
+ * (CI logs, pipes). Writes to stderr so stdout stays clean for the results table. The model
+ * (smoothed rate, ETA) and the renderers come from @igm/progress.
  */
+import {
+  defaultProgressStream,
+  formatDuration,
+  type ProgressStream,
+  ProgressTracker,
+  progressBar,
+} from '@igm/progress';
+
 export interface ProgressState {
   /** Runs finished / total (method x seed). */
   readonly runsDone: number;
@@ -13,60 +22,48 @@ export interface ProgressState {
   readonly detail?: string;
 }
 
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  return h
-    ? `${h}h${String(m).padStart(2, '0')}m`
-    : m
-      ? `${m}m${String(r).padStart(2, '0')}s`
-      : `${r}s`;
-}
-
 export class ProgressReporter {
-  private readonly started = Date.now();
-  private lastPlain = 0;
+  private readonly tracker: ProgressTracker;
 
   constructor(
-    private readonly stream: NodeJS.WriteStream = process.stderr,
-    private readonly tty = Boolean(stream.isTTY) && !process.env['CI'],
-  ) {}
-
-  /** Fraction of all work done, counting the current run's epochs. */
-  private fraction(s: ProgressState): number {
-    const inRun = s.epochsTotal > 0 ? s.epoch / s.epochsTotal : 0;
-    return s.runsTotal > 0 ? (s.runsDone + inRun) / s.runsTotal : 0;
+    stream: ProgressStream = defaultProgressStream(),
+    tty = Boolean(stream.isTTY) && !process.env['CI'],
+  ) {
+    this.tracker = new ProgressTracker({
+      // Work in runs: a run counts as done in proportion to its epochs.
+      total: 0,
+      mode: tty ? 'bar' : 'lines',
+      stream,
+      linesEverySeconds: 2,
+      format: (v, mode) => {
+        const text = `${v.label}${v.detail ? ` · ${v.detail}` : ''} · elapsed ${formatDuration(v.elapsed)} · ETA ${formatDuration(v.eta)}`;
+        if (mode === 'lines') return text;
+        const percent = `${(100 * v.fraction).toFixed(0).padStart(3)}%`;
+        return `[${progressBar(v.fraction)}] ${percent} ${text}`;
+      },
+    });
   }
 
+  /**
+   * Shows the state. The ETA comes from the smoothed rate of work since the first update (runs
+   * reused from an earlier attempt do not count).
+   */
   update(s: ProgressState): void {
-    const f = this.fraction(s);
-    const elapsed = (Date.now() - this.started) / 1000;
-    const eta = f > 0 ? (elapsed * (1 - f)) / f : Number.NaN;
-    const text = `runs ${s.runsDone}/${s.runsTotal} · ${s.current} · epoch ${s.epoch}/${s.epochsTotal}${s.detail ? ` · ${s.detail}` : ''} · elapsed ${formatDuration(elapsed)} · ETA ${formatDuration(eta)}`;
-    if (this.tty) {
-      const width = 24;
-      const filled = Math.round(f * width);
-      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * f).toFixed(0).padStart(3)}%`;
-      const columns = this.stream.columns ?? 120;
-      this.stream.write(`\r\x1b[2K${`${bar} ${text}`.slice(0, columns - 1)}`);
-    } else if (Date.now() - this.lastPlain > 2000 || s.epoch === s.epochsTotal) {
-      this.lastPlain = Date.now();
-      this.stream.write(`${text}\n`);
-    }
+    const inRun = s.epochsTotal > 0 ? s.epoch / s.epochsTotal : 0;
+    this.tracker.update(Math.min(s.runsTotal, s.runsDone + inRun), {
+      total: s.runsTotal,
+      label: `runs ${s.runsDone}/${s.runsTotal} · ${s.current} · epoch ${s.epoch}/${s.epochsTotal}`,
+      detail: s.detail ?? '',
+      force: s.epoch === s.epochsTotal,
+    });
   }
 
   /** A line that stays (run finished, warnings). */
   log(line: string): void {
-    if (this.tty) this.stream.write('\r\x1b[2K');
-    this.stream.write(`${line}\n`);
+    this.tracker.line(line);
   }
 
   done(): void {
-    if (this.tty) this.stream.write('\r\x1b[2K');
+    this.tracker.done();
   }
 }
-
-export { formatDuration };

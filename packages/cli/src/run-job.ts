@@ -24,14 +24,14 @@ import {
 } from '@igm/core';
 import { disposeBatch } from '@igm/datasets';
 import {
+  fileSystemCheckpoints,
   linearProbe,
   type RunSummary,
-  readCheckpoint,
   restoreVariables,
   runTraining,
   type SplitMetrics,
   type EpochRecord as TrainerEpoch,
-} from '@igm/trainer';
+} from '@igm/trainer/node';
 import * as tf from '@tensorflow/tfjs';
 import type { CompareConfig } from './config';
 import type { RunSpec } from './plan';
@@ -155,7 +155,7 @@ async function loadBestWeights(
   model: MultimodalModelLike,
   checkpointDir: string,
 ): Promise<boolean> {
-  const best = await readCheckpoint(checkpointDir, 'best');
+  const best = await fileSystemCheckpoints(checkpointDir).load('best');
   if (!best) return false;
   const named = [
     ...model.params().map((p) => ({ name: `model/${p.key}`, variable: p.variable })),

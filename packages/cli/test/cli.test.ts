@@ -145,4 +145,35 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
     expect(badCfg.code).toBe(1);
     expect(badCfg.err).toMatch(/unknown key\(s\) "seedz"/);
   });
+
+  it('av-mnist-imbalanced: FSDD instructions when recordings are missing; its recipe is fixed', async () => {
+    const missing = join(tmpdir(), 'igm-no-fsdd-here');
+    const info = await captureStderr(() =>
+      main(['node', 'igm', 'data', 'info', 'av-mnist-imbalanced', '--fsdd-dir', missing]),
+    );
+    expect(info.code).toBe(1);
+    expect(info.err).toContain(missing);
+    expect(info.err).toMatch(/needs the Free Spoken Digit Dataset recordings/);
+    const cfg = join(await mkdtemp(join(tmpdir(), 'igm-cfg-')), 'c.yaml');
+    await writeFile(
+      cfg,
+      `dataset: av-mnist-imbalanced\nmethods: [joint]\ndatasetOptions: { fsddDir: ${missing}, image: { canvas: 28 } }\n`,
+    );
+    const fixed = await captureStderr(() =>
+      main([
+        'node',
+        'igm',
+        'compare',
+        '--config',
+        cfg,
+        '--backend',
+        'cpu',
+        '--no-probe',
+        '--out',
+        join(tmpdir(), 'igm-imbalanced-x'),
+      ]),
+    );
+    expect(fixed.code).toBe(1);
+    expect(fixed.err).toMatch(/option "image".*fixes.*use the av-mnist dataset/);
+  });
 });

@@ -103,6 +103,32 @@ describe('igm compare --dry-run --json (no data, no backend)', () => {
     expect(p.runs.find((r) => r.method === 'joint')!.epochs).toBe(100);
   });
 
+  it('av-mnist-imbalanced: its own presets, 60 epochs (its converged budget) in both presets', async () => {
+    const quick = await plan(['--dataset', 'av-mnist-imbalanced', '--methods', 'joint,ogm-ge']);
+    expect(quick.dataset).toBe('av-mnist-imbalanced');
+    expect(quick.modalities).toEqual(['audio', 'visual']);
+    expect(quick.budget).toBe(60);
+    expect(quick.runs.map((r) => [r.method, r.epochs])).toEqual([
+      ['joint', 60],
+      ['ogm-ge', 60],
+      ['unimodal', 60],
+    ]);
+    const paper = await plan([
+      '--dataset',
+      'av-mnist-imbalanced',
+      '--preset',
+      'paper',
+      '--methods',
+      'joint,igm',
+      '--no-probe',
+    ]);
+    expect(paper.budget).toBeNull();
+    expect(paper.runs.find((r) => r.method === 'joint')!.epochs).toBe(60);
+    expect(paper.runs.find((r) => r.method === 'igm')!.perModality.audio).toBeGreaterThanOrEqual(
+      60,
+    );
+  });
+
   it('prints a table without --json, and --json alone is an error', async () => {
     const text = await run(['compare', '--dataset', 'synthetic', '--methods', 'igm', '--dry-run']);
     expect(text.code).toBe(0);

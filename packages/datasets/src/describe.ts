@@ -4,7 +4,7 @@
  * (registry.ts) is Node only.
  */
 import { IgmArgumentError, type MultimodalDataset } from '@igm/core';
-import type { AvMnistOptions } from './avmnist';
+import type { AvMnistImbalancedOptions, AvMnistOptions } from './avmnist';
 import { SPLITS, StreamingDataset } from './dataset';
 import type { CremaDOptions } from './loaders/crema-d';
 import type { KineticsSoundsOptions } from './loaders/kinetics-sounds';
@@ -16,6 +16,7 @@ import { resolveModalities, type SyntheticOptions } from './synthetic';
 export interface DatasetOptionsByName {
   synthetic: SyntheticOptions;
   'av-mnist': AvMnistOptions;
+  'av-mnist-imbalanced': AvMnistImbalancedOptions;
   'crema-d': CremaDOptions;
   'kinetics-sounds': KineticsSoundsOptions;
   'twitter-2015': Twitter2015Options;
@@ -28,6 +29,7 @@ export type DatasetName = keyof DatasetOptionsByName;
 export const DATASET_NAMES: readonly DatasetName[] = [
   'synthetic',
   'av-mnist',
+  'av-mnist-imbalanced',
   'crema-d',
   'kinetics-sounds',
   'twitter-2015',
@@ -38,6 +40,7 @@ export const DATASET_NAMES: readonly DatasetName[] = [
 /** Modality names of the datasets whose modalities do not depend on options, in loader order. */
 const FIXED_MODALITIES: Readonly<Record<string, readonly string[]>> = {
   'av-mnist': ['audio', 'visual'],
+  'av-mnist-imbalanced': ['audio', 'visual'],
   'crema-d': ['audio', 'visual'],
   'kinetics-sounds': ['audio', 'visual'],
   'twitter-2015': ['text', 'image'],

@@ -21,6 +21,7 @@ export type {
 } from './avmnist-build';
 export {
   AV_MNIST_DEFAULT_SNR_DB,
+  AV_MNIST_IMBALANCED,
   AV_MNIST_VERSION,
   avMnistFromBytes,
   MNIST_PIXELS,

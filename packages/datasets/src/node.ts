@@ -6,8 +6,8 @@
  * readers and JPEG encoding.
  */
 
-export type { AvMnistMeta, AvMnistOptions } from './avmnist';
-export { avMnist } from './avmnist';
+export type { AvMnistImbalancedOptions, AvMnistMeta, AvMnistOptions } from './avmnist';
+export { avMnist, avMnistImbalanced } from './avmnist';
 export type { CacheEntry, CacheInputs, CacheManifest } from './cache';
 export { openCache, resolveCacheDir, verifyEntry } from './cache';
 export type { FsddDownloadOptions } from './fsdd';

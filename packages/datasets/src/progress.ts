@@ -1,9 +1,11 @@
 /**
- * A minimal progress bar for long preprocessing runs, written to stderr. On a terminal it redraws
- * one line; otherwise (CI logs) it prints at most every 10 %. `IGM_PROGRESS=0` or
+ * Progress of long preprocessing runs, on stderr: on a terminal a redrawn bar with the count,
+ * elapsed time and ETA; otherwise (CI logs) a line at every 10 %. `IGM_PROGRESS=0` or
  * `progress: false` silences it; a callback can receive the counts instead (the only way in a
- * browser, which has no stderr).
+ * browser, which has no stderr). The model and the renderers come from @igm/progress.
  */
+import { formatDuration, type ProgressFormat, ProgressTracker, progressBar } from '@igm/progress';
+
 export type ProgressOption = boolean | ((done: number, total: number, label: string) => void);
 
 export interface Progress {
@@ -27,45 +29,26 @@ export function createProgress(
     };
   }
   // Without a process (a browser), there is no stderr: only a callback reports progress.
-  const stderr = typeof process === 'undefined' ? undefined : process.stderr;
-  const enabled = option && stderr !== undefined && process.env['IGM_PROGRESS'] !== '0';
+  const enabled = option && typeof process !== 'undefined' && process.env?.['IGM_PROGRESS'] !== '0';
   if (!enabled || total <= 0) return { tick() {}, done() {} };
-  const tty = Boolean(stderr.isTTY);
-  const start = Date.now();
-  let count = 0;
-  let lastDecile = -1;
-  let lastPrinted = -1;
-  const render = (final: boolean): void => {
-    const frac = Math.min(1, count / total);
-    const secs = ((Date.now() - start) / 1000).toFixed(1);
-    if (tty) {
-      const width = 30;
-      const filled = Math.round(frac * width);
-      const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-      stderr.write(
-        `\r${label} [${bar}] ${count}/${total} ${(frac * 100).toFixed(0)}% ${secs}s${final ? '\n' : ''}`,
-      );
-    } else {
-      const decile = Math.floor(frac * 10);
-      if (decile !== lastDecile || (final && lastPrinted !== count)) {
-        lastPrinted = count;
-        lastDecile = decile;
-        stderr.write(`${label}: ${count}/${total} (${(frac * 100).toFixed(0)}%) ${secs}s\n`);
-      }
-    }
+  const format: ProgressFormat = (v, mode) => {
+    const percent = `${(v.fraction * 100).toFixed(0)}%`;
+    const times = `${formatDuration(v.elapsed)} ETA ${formatDuration(v.eta)}`;
+    return mode === 'bar'
+      ? `${label} [${progressBar(v.fraction, 30, '#', '-')}] ${v.done}/${v.total} ${percent} ${times}`
+      : `${label}: ${v.done}/${v.total} (${percent}) ${times}`;
   };
-  let lastDraw = 0;
+  const tracker = new ProgressTracker({ total, linesEveryFraction: 0.1, format }).start(0);
+  let count = 0;
   return {
     tick(n = 1) {
       count += n;
-      const now = Date.now();
-      if (!tty || now - lastDraw > 100) {
-        lastDraw = now;
-        render(false);
-      }
+      tracker.update(count);
     },
     done() {
-      render(true);
+      // The final state stays: on a terminal as a line, in logs as a last line (unless shown).
+      if (tracker.mode === 'bar') tracker.line(format(tracker.view(), 'bar'));
+      else tracker.update(count, { force: true });
     },
   };
 }

@@ -3,7 +3,7 @@
  * folders). The names, `datasetModalities` and `describeDataset` are in describe.ts.
  */
 import { IgmArgumentError } from '@igm/core';
-import { avMnist } from './avmnist';
+import { avMnist, avMnistImbalanced } from './avmnist';
 import type { StreamingDataset } from './dataset';
 import { DATASET_NAMES, type DatasetName, type DatasetOptionsByName } from './describe';
 import { cremaD } from './loaders/crema-d';
@@ -32,6 +32,8 @@ export async function loadDataset<N extends DatasetName>(
       return synthetic(o);
     case 'av-mnist':
       return avMnist(o);
+    case 'av-mnist-imbalanced':
+      return avMnistImbalanced(o);
     case 'crema-d':
       return cremaD(o);
     case 'kinetics-sounds':

@@ -6,7 +6,17 @@ import { assignSplits } from '../src/avmnist';
 import { listFsdd } from '../src/fsdd';
 import { encodeWav } from '../src/io/wav';
 import { loadMnistDigit, MNIST_PIXELS } from '../src/mnist';
-import { avMnist, avMnistFromBytes, datasetModalities, disposeBatch } from '../src/node';
+import {
+  AV_MNIST_IMBALANCED,
+  avMnist,
+  avMnistFromBytes,
+  avMnistImbalanced,
+  datasetModalities,
+  describeDataset,
+  disposeBatch,
+  loadDataset,
+  type StreamingDataset,
+} from '../src/node';
 import { digitTone, removeDir, tempDir, writeFsddFixture } from './helpers/fixtures';
 
 const quiet = { progress: false } as const;
@@ -100,6 +110,114 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
     }
   });
 
+  it('places each digit on a larger canvas at a seeded position, deterministically', async () => {
+    const cacheDir = join(root, 'cache-canvas');
+    // Clean audio and the unprocessed digit, on a canvas of `canvas` pixels a side.
+    const open = (canvas: number, seed = 0) =>
+      avMnist({
+        fsddDir,
+        cacheDir,
+        seed,
+        image: { pcaEnergyRemoved: 0, canvas },
+        audio: { snrDb: null },
+        ...quiet,
+      });
+    const plain = await open(28);
+    const ds = await open(36);
+    expect(ds.modalities[1]).toEqual({ name: 'visual', kind: 'image', shape: [36, 36, 1] });
+    expect(ds.info['cache']).not.toBe(plain.info['cache']);
+    const pairing = JSON.parse(
+      readFileSync(join(ds.info['cache'] as string, 'pairing.json'), 'utf8'),
+    );
+    const byId = new Map<string, { placement: { left: number; top: number } }>(
+      pairing.samples.map((s: { id: string }) => [s.id, s]),
+    );
+    const flat = await collectSplit(plain, 'test');
+    const moved = await collectSplit(ds, 'test');
+    expect(moved.ids).toEqual(flat.ids);
+    const lefts = new Set<number>();
+    moved.ids.forEach((id, b) => {
+      const { left, top } = byId.get(id)!.placement;
+      expect(left >= 0 && left <= 8 && top >= 0 && top <= 8).toBe(true);
+      lefts.add(left);
+      const digit = flat.visual.slice(b * 784, (b + 1) * 784);
+      const canvas = moved.visual.slice(b * 1296, (b + 1) * 1296);
+      // The canvas holds the 28x28 digit at (top, left) and zeros everywhere else.
+      const expected = new Array<number>(36 * 36).fill(0);
+      for (let r = 0; r < 28; r++) {
+        for (let c = 0; c < 28; c++) expected[(r + top) * 36 + c + left] = digit[r * 28 + c]!;
+      }
+      expect(canvas).toEqual(expected);
+      expect(digit.some((v) => v > 0)).toBe(true);
+    });
+    expect(lefts.size).toBeGreaterThan(3);
+    // Same options: same entry and placements; another dataset seed draws other positions.
+    const again = await open(36);
+    expect(again.info['builtNow']).toBe(false);
+    expect((await collectSplit(again, 'test')).visual).toEqual(moved.visual);
+    const other = await open(36, 3);
+    const otherPairing = JSON.parse(
+      readFileSync(join(other.info['cache'] as string, 'pairing.json'), 'utf8'),
+    );
+    expect(otherPairing.samples.map((s: { placement: unknown }) => s.placement)).not.toEqual(
+      pairing.samples.map((s: { placement: unknown }) => s.placement),
+    );
+  });
+
+  it('adds clipped pixel noise of the requested std, seeded per recording', async () => {
+    const cacheDir = join(root, 'cache-noise');
+    const image = { pcaEnergyRemoved: 0, noiseStd: 0.2 } as const;
+    const clean = await avMnist({ fsddDir, cacheDir, image: { pcaEnergyRemoved: 0 }, ...quiet });
+    const noisy = await avMnist({ fsddDir, cacheDir, image, ...quiet });
+    expect(noisy.modalities[1]!.shape).toEqual([28, 28, 1]);
+    const a = (await collectSplit(clean, 'test')).visual;
+    const b = (await collectSplit(noisy, 'test')).visual;
+    expect(Math.min(...b)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...b)).toBeLessThanOrEqual(1);
+    // On the blank background (clean pixel 0) clipping keeps the positive half of the noise:
+    // E[max(0, N(0, s))] = s / sqrt(2 pi).
+    const background = b.filter((_, i) => a[i] === 0);
+    const meanBackground = background.reduce((x, y) => x + y, 0) / background.length;
+    expect(meanBackground).toBeCloseTo(0.2 / Math.sqrt(2 * Math.PI), 2);
+    const rebuilt = await avMnist({
+      fsddDir,
+      cacheDir: join(root, 'cache-noise-2'),
+      image,
+      ...quiet,
+    });
+    expect((await collectSplit(rebuilt, 'test')).visual).toEqual(b);
+  });
+
+  it('av-mnist-imbalanced is av-mnist with the fixed recipe, under its own name', async () => {
+    const cacheDir = join(root, 'cache-imbalanced');
+    const ds = await loadDataset('av-mnist-imbalanced', { fsddDir, cacheDir, ...quiet });
+    expect(ds.name).toBe('av-mnist-imbalanced');
+    expect(datasetModalities('av-mnist-imbalanced')).toEqual(['audio', 'visual']);
+    expect(ds.modalities).toEqual([
+      { name: 'audio', kind: 'audio', shape: [40, 63, 1] },
+      { name: 'visual', kind: 'image', shape: [40, 40, 1] },
+    ]);
+    expect(describeDataset(ds)).toMatch(/AV-MNIST-style, imbalanced/);
+    expect((ds as StreamingDataset).info['params']).toMatchObject({
+      audio: { snrDb: 10 },
+      image: { pcaEnergyRemoved: 0, canvas: 40, noiseStd: 0 },
+      seed: 0,
+      validationFraction: 0.1,
+    });
+    // The same preprocessing through avMnist is the same cache entry and the same data.
+    const same = await avMnist({ fsddDir, cacheDir, ...AV_MNIST_IMBALANCED, ...quiet });
+    expect(same.info['builtNow']).toBe(false);
+    expect(same.info['cache']).toBe((ds as StreamingDataset).info['cache']);
+    expect((await collectSplit(same, 'test')).visual).toEqual(
+      (await collectSplit(ds as StreamingDataset, 'test')).visual,
+    );
+    for (const key of ['image', 'audio', 'seed', 'validationFraction']) {
+      await expect(
+        avMnistImbalanced({ fsddDir, cacheDir, [key]: key === 'seed' ? 1 : {} } as never),
+      ).rejects.toThrow(new RegExp(`option "${key}".*fixes.*use the av-mnist dataset`));
+    }
+  });
+
   it('detects a corrupt cache entry by checksum and rebuilds it', async () => {
     const cacheDir = join(root, 'cache-corrupt');
     const ds = await avMnist({ fsddDir, cacheDir, ...quiet });
@@ -187,6 +305,16 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
       /pcaEnergyRemoved=1\.5/,
     );
     await expect(avMnist({ fsddDir, audio: { snr: 3 } as never })).rejects.toThrow(/"snr"/);
+    await expect(avMnist({ fsddDir, image: { canvas: 27 } })).rejects.toThrow(
+      /image\.canvas=27\. Expected an integer in \[28, 112\]/,
+    );
+    await expect(avMnist({ fsddDir, image: { canvas: 30.5 } })).rejects.toThrow(
+      /image\.canvas=30\.5.*integer/,
+    );
+    await expect(avMnist({ fsddDir, image: { noiseStd: -0.1 } })).rejects.toThrow(
+      /image\.noiseStd=-0\.1/,
+    );
+    await expect(avMnist({ fsddDir, image: { shift: 3 } as never })).rejects.toThrow(/"shift"/);
   });
 });
 

@@ -43,6 +43,7 @@ describe('the browser and Node entries', () => {
         'SARCASM_FILTER_WORDS',
         'TWITTER_2015_CLASSES',
         'avMnist',
+        'avMnistImbalanced',
         'cremaD',
         'cremaDSpectrogram',
         'downloadFsdd',

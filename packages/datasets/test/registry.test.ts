@@ -13,9 +13,9 @@ describe('loadDataset and describeDataset', () => {
   });
 
   it('lists the valid names for an unknown one', async () => {
-    expect(DATASET_NAMES).toHaveLength(7);
+    expect(DATASET_NAMES).toHaveLength(8);
     await expect(loadDataset('cremad' as never)).rejects.toThrow(
-      /name="cremad".*"synthetic", "av-mnist", "crema-d", "kinetics-sounds", "twitter-2015", "sarcasm", "nvgesture"/,
+      /name="cremad".*"synthetic", "av-mnist", "av-mnist-imbalanced", "crema-d", "kinetics-sounds", "twitter-2015", "sarcasm", "nvgesture"/,
     );
   });
 

@@ -5,5 +5,19 @@ export * from './indexeddb';
 export * from './losses';
 export * from './probe';
 export * from './progress';
-export * from './run';
+export {
+  type CheckpointOptions,
+  type EpochRecord,
+  type EpochSamplesContext,
+  epochSeed,
+  type RunOptions,
+  type RunSummary,
+  runTraining,
+  type SelectedResult,
+  type SelectionOptions,
+  type StageSpec,
+  type StageStartContext,
+  TrainingDivergedError,
+} from './run';
 export * from './step';
+export * from './storage';

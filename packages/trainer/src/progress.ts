@@ -1,82 +1,62 @@
 /**
- * Progress output on stderr: a redrawn bar with ETA on a TTY, one plain line per epoch
- * otherwise (logs and CI), or nothing.
+ * The run loop's progress: a redrawn bar with the step count, loss and ETA on a TTY, one plain
+ * line per epoch otherwise (logs and CI), or nothing. Built on @igm/progress (the model with a
+ * smoothed rate and its renderers), which the dataset loaders and the CLI use as well.
  */
+import {
+  defaultProgressStream,
+  formatDuration,
+  type ProgressMode,
+  type ProgressStream,
+  ProgressTracker,
+  progressBar,
+} from '@igm/progress';
 
-export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';
-
-export interface ProgressStream {
-  write(s: string): unknown;
-  isTTY?: boolean;
-  columns?: number;
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  const mm = String(m).padStart(2, '0');
-  const ss = String(sec).padStart(2, '0');
-  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
-}
+export { formatDuration, type ProgressMode, type ProgressStream };
 
 export class Progress {
-  private readonly mode: 'bar' | 'lines' | 'none';
-  private startTime = 0;
-  private doneAtStart = 0;
-  private lastDraw = 0;
+  private readonly tracker: ProgressTracker;
 
   constructor(
     mode: ProgressMode,
-    private readonly totalSteps: number,
-    private readonly stream: ProgressStream = process.stderr,
-    private readonly now: () => number = () => performance.now(),
+    totalSteps: number,
+    stream: ProgressStream = defaultProgressStream(),
+    now: () => number = () => performance.now(),
   ) {
-    this.mode = mode === 'auto' ? (stream.isTTY ? 'bar' : 'lines') : mode;
+    this.tracker = new ProgressTracker({
+      total: totalSteps,
+      mode,
+      stream,
+      now,
+      format: (v) =>
+        `[${progressBar(v.fraction)}] ${v.done}/${v.total} ${v.label} ${v.detail} ETA ${formatDuration(v.eta)}`,
+    });
   }
 
-  /** Called once, with the number of steps already done (resume). */
+  /** Called once, with the number of steps already done (resume): they do not count for the ETA. */
   start(done: number): void {
-    this.startTime = this.now();
-    this.doneAtStart = done;
+    this.tracker.start(done);
   }
 
   /**
-   * ETA in seconds from the steps done so far in this process (never negative: re-sampled epochs
-   * can run more steps than the total estimated from the split size).
+   * ETA in seconds with `done` steps done now, from the smoothed step rate of this process
+   * (never negative: re-sampled epochs can run more steps than the total estimated from the
+   * split size).
    */
   eta(done: number): number {
-    const elapsed = (this.now() - this.startTime) / 1000;
-    const ran = done - this.doneAtStart;
-    if (ran <= 0) return Number.NaN;
-    return (elapsed / ran) * Math.max(0, this.totalSteps - done);
+    return this.tracker.model.update(done).eta;
   }
 
   step(done: number, label: string, loss: number): void {
-    if (this.mode !== 'bar') return;
-    const t = this.now();
-    if (t - this.lastDraw < 100 && done < this.totalSteps) return;
-    this.lastDraw = t;
-    const width = 24;
-    const frac = this.totalSteps > 0 ? Math.min(1, done / this.totalSteps) : 1;
-    const filled = Math.round(frac * width);
-    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    const line = `[${bar}] ${done}/${this.totalSteps} ${label} loss ${loss.toFixed(4)} ETA ${formatDuration(this.eta(done))}`;
-    const cols = this.stream.columns ?? 120;
-    this.stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length + 2))}`);
+    this.tracker.update(done, { label, detail: `loss ${loss.toFixed(4)}` });
   }
 
   epoch(done: number, line: string): void {
-    if (this.mode === 'none') return;
-    const eta = `ETA ${formatDuration(this.eta(done))}`;
-    if (this.mode === 'bar') this.stream.write(`\r\x1b[K${line} ${eta}\n`);
-    else this.stream.write(`${line} ${eta}\n`);
+    if (this.tracker.mode === 'none') return;
+    this.tracker.line(`${line} ETA ${formatDuration(this.eta(done))}`);
   }
 
   message(line: string): void {
-    if (this.mode === 'none') return;
-    this.stream.write(this.mode === 'bar' ? `\r\x1b[K${line}\n` : `${line}\n`);
+    this.tracker.line(line);
   }
 }

@@ -22,7 +22,7 @@ import {
   restoreVariables,
   snapshotVariables,
   writeCheckpoint,
-} from '../src';
+} from '../src/node';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'igm-ckpt-'));
 

@@ -11,7 +11,7 @@ import {
   runTraining,
   type TrainerStep,
   TrainingDivergedError,
-} from '../src';
+} from '../src/node';
 import { descend, gaussianData, MemoryDataset, momentumDescend, TinyModel } from './doubles';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'igm-trainer-'));

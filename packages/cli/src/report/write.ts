@@ -2,18 +2,18 @@
  * `runs/<name>/` -> `report.md` + `report.html`. Reads only `summary.json` and
  * `metrics.jsonl`, so `igm report runs/<name>` can rebuild a report at any time.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@igm/trainer/node';
 import { buildPlots, PLOT_SECTIONS, type Plot } from './plots';
 import { buildResultsTable, type ResultsTable, tableToMarkdown } from './table';
 import type { ComparisonSummary, EpochRecord } from './types';
 
-/** Writes `file` atomically (temp file + rename), so a killed run never leaves half a report. */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, file);
-}
+/**
+ * Writes a file atomically (temporary file + rename), so a killed run never leaves half a report
+ * (the helper of @igm/trainer's file-system storage).
+ */
+export { writeFileAtomic };
 
 export async function readRunDirectory(
   dir: string,

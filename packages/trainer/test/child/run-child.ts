@@ -3,7 +3,7 @@
  * Usage: node --import tsx test/child/run-child.ts <outDir> <checkpointDir> <resume 0|1> <delayMs>
  */
 import * as tf from '@tensorflow/tfjs';
-import { jointStep, runTraining } from '../../src';
+import { jointStep, runTraining } from '../../src/node';
 import { gaussianData, MemoryDataset, momentumDescend, TinyModel } from '../doubles';
 
 const [outDir, ckptDir, resume, delay] = process.argv.slice(2);
