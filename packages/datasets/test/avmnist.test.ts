@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Split } from '@igm/core';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignSplits } from '../src/avmnist';
@@ -334,21 +335,49 @@ describe('AV-MNIST-style from bytes (the browser build)', () => {
   });
   afterAll(() => removeDir(root));
 
-  it('gives exactly the values avMnist gives for the same recordings and images', async () => {
-    const options = { validationFraction: 0.25, seed: 3 };
-    const fromDisk = await avMnist({ fsddDir, cacheDir: join(root, 'c'), ...options, ...quiet });
-    // Shuffled input order: the builder sorts by name as avMnist lists a folder.
-    const recordings = recordingsOf(fsddDir).reverse();
-    const fromBytes = await avMnistFromBytes({ recordings, mnist: mnist(), ...options });
+  const expectSameDataset = async (fromBytes: StreamingDataset, fromDisk: StreamingDataset) => {
     expect(fromBytes.splitSizes).toEqual(fromDisk.splitSizes);
     expect(fromBytes.modalities).toEqual(fromDisk.modalities);
     expect(fromBytes.info['params']).toEqual(fromDisk.info['params']);
     expect(fromBytes.info['audioStats']).toEqual(fromDisk.info['audioStats']);
     expect(fromBytes.info['pca']).toEqual(fromDisk.info['pca']);
-    for (const split of ['train', 'test'] as const) {
+    for (const split of ['train', 'validation', 'test'] as const) {
       expect(fromBytes.ids(split)).toEqual(fromDisk.ids(split));
       expect(await collectSplit(fromBytes, split)).toEqual(await collectSplit(fromDisk, split));
     }
+  };
+
+  it.each([
+    ['the default recipe', { validationFraction: 0.25, seed: 3 }],
+    [
+      'a canvas and pixel-noise recipe',
+      {
+        validationFraction: 0.25,
+        seed: 5,
+        audio: { snrDb: 5 },
+        image: { pcaEnergyRemoved: 0.5, canvas: 36, noiseStd: 0.15 },
+      },
+    ],
+  ] as const)('gives exactly the values avMnist gives for %s', async (_, options) => {
+    const fromDisk = await avMnist({ fsddDir, cacheDir: join(root, 'c'), ...options, ...quiet });
+    // Shuffled input order: the builder sorts by name as avMnist lists a folder.
+    const recordings = recordingsOf(fsddDir).reverse();
+    const fromBytes = await avMnistFromBytes({ recordings, mnist: mnist(), ...options });
+    const { canvas = 28 } = (options as { image?: { canvas?: number } }).image ?? {};
+    expect(fromBytes.modalities[1]!.shape).toEqual([canvas, canvas, 1]);
+    await expectSameDataset(fromBytes, fromDisk);
+  });
+
+  it('builds the av-mnist-imbalanced recipe (AV_MNIST_IMBALANCED) as avMnistImbalanced does', async () => {
+    const fromDisk = await avMnistImbalanced({ fsddDir, cacheDir: join(root, 'c'), ...quiet });
+    const recordings = recordingsOf(fsddDir);
+    const fromBytes = await avMnistFromBytes({
+      recordings,
+      mnist: mnist(),
+      ...AV_MNIST_IMBALANCED,
+    });
+    expect(fromBytes.modalities[1]!.shape).toEqual([40, 40, 1]);
+    await expectSameDataset(fromBytes, fromDisk);
   });
 
   it('reports progress through a callback and names bad inputs', async () => {
@@ -393,7 +422,7 @@ describe('AV-MNIST-style from bytes (the browser build)', () => {
   });
 });
 
-async function collectSplit(ds: Awaited<ReturnType<typeof avMnist>>, split: 'test' | 'train') {
+async function collectSplit(ds: StreamingDataset, split: Split) {
   const out = {
     ids: [] as string[],
     audio: [] as number[],
