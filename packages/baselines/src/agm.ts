@@ -35,6 +35,7 @@
  * Logs `agm/score/<m>`, `agm/running/<m>`, `agm/scale/<m>`, `agm/clipped`.
  */
 import {
+  addOptionProblem,
   type Callback,
   checkKnownKeys,
   checkNumber,
@@ -46,11 +47,14 @@ import {
   IgmArgumentError,
   type LossFn,
   type MultimodalModelLike,
+  numberOption,
+  objectOption,
   type Param,
+  parseOptionValue,
 } from '@igm/core';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import type { MethodBudget } from './budget';
+import type { MethodBudget, OptionsReader } from './budget';
 import { checkModalityCount, crossEntropy, oneHot } from './common';
 import { singleRunBudgetWith } from './scaled-budget';
 
@@ -218,6 +222,38 @@ export interface AgmWindow {
   readonly end?: number | null;
 }
 
+const AGM_WINDOW =
+  '{ start, end } as the reference code counts epochs: from 1, both ends inclusive (its default { start: 0, end: 20 } modulates the first 20 epochs); omit end for "until the end"';
+
+/** The run epochs (0-based, inclusive) an AGM window modulates: start <= e + 1 <= end. */
+function agmWindowEpochs(w: AgmWindow): { first: number; last: number } {
+  const first = Math.max(w.start ?? 0, 1) - 1;
+  const last = w.end === undefined || w.end === null ? Infinity : w.end - 1;
+  return { first, last };
+}
+
+/**
+ * AGM's window option in the reference code's terms (module doc): `start` an integer >= 0 (0
+ * acts as 1), `end` an integer or null / omitted for "until the end"; it must modulate at least
+ * one epoch. The value is kept as written.
+ */
+export const agmWindowSchema = objectOption(
+  {
+    start: numberOption({ min: 0, integer: true }).optional(),
+    end: numberOption({ integer: true }).nullable().optional(),
+  },
+  AGM_WINDOW,
+).superRefine((w, ctx) => {
+  const { first, last } = agmWindowEpochs(w);
+  if (last < first) {
+    addOptionProblem(
+      ctx,
+      [],
+      `received window=${JSON.stringify(w)}, which modulates no epoch (epochs are counted from 1 and both ends are inclusive). Expected ${AGM_WINDOW}.`,
+    );
+  }
+});
+
 /**
  * Checks an AGM window given in the reference code's terms and returns the run epochs it
  * modulates as 0-based inclusive bounds: epoch e (0-based) is modulated when
@@ -225,33 +261,7 @@ export interface AgmWindow {
  */
 export function checkAgmWindow(where: string, w: unknown): { first: number; last: number } {
   if (w === undefined || w === null) return { first: 0, last: Infinity };
-  const o = w as { start?: unknown; end?: unknown };
-  const expected =
-    'Expected { start, end } as the reference code counts epochs: from 1, both ends inclusive (its default { start: 0, end: 20 } modulates the first 20 epochs); omit end for "until the end"';
-  if (typeof o !== 'object' || Array.isArray(o)) {
-    throw new IgmArgumentError(`${where}: received window=${JSON.stringify(w)}. ${expected}.`);
-  }
-  checkKnownKeys(`${where} window`, o, ['start', 'end']);
-  const start = o.start === undefined ? 0 : o.start;
-  const end = o.end === undefined || o.end === null ? Infinity : o.end;
-  if (typeof start !== 'number' || !Number.isInteger(start) || start < 0) {
-    throw new IgmArgumentError(
-      `${where}: received window.start=${JSON.stringify(o.start)}. ${expected}.`,
-    );
-  }
-  if (end !== Infinity && (typeof end !== 'number' || !Number.isInteger(end))) {
-    throw new IgmArgumentError(
-      `${where}: received window.end=${JSON.stringify(o.end)}. ${expected}.`,
-    );
-  }
-  const first = Math.max(start, 1) - 1;
-  const last = (end as number) - 1;
-  if (last < first) {
-    throw new IgmArgumentError(
-      `${where}: received window=${JSON.stringify(w)}, which modulates no epoch (epochs are counted from 1 and both ends are inclusive). ${expected}.`,
-    );
-  }
-  return { first, last };
+  return agmWindowEpochs(parseOptionValue(where, 'window', agmWindowSchema, w));
 }
 
 /**
@@ -273,9 +283,12 @@ export function scaleAgmWindow(where: string, w: unknown, f: number): AgmWindow 
  * AGM's epoch budget: `epochs` epochs on every modality (default 100); the window keeps its
  * share of the run, counted in the reference's terms ({@link scaleAgmWindow}).
  */
-export function agmBudget(where: string): MethodBudget {
-  return singleRunBudgetWith(where, 100, (o, out, f) => {
-    const window = scaleAgmWindow(where, o['window'], f);
+export function agmBudget(
+  where: string,
+  read: OptionsReader<{ readonly epochs: number; readonly window?: AgmWindow | undefined }>,
+): MethodBudget {
+  return singleRunBudgetWith(where, read, (o, out, f) => {
+    const window = scaleAgmWindow(where, o.window, f);
     if (window) out['window'] = window;
   });
 }

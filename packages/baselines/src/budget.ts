@@ -73,7 +73,8 @@ export function minModalityEpochs(plan: BudgetPlan): number {
   return v.length ? Math.min(...v) : 0;
 }
 
-function checkBudget(where: string, epochs: number): number {
+/** The target budget of `scale`: an integer >= 1. */
+export function checkBudget(where: string, epochs: number): number {
   return checkNumber(where, 'epochs (budget)', epochs, { min: 1, integer: true });
 }
 
@@ -94,6 +95,13 @@ function scaleWindow(where: string, key: string, w: unknown, f: number): unknown
 }
 
 /**
+ * Reads a method's options as its schema resolves them (validated, defaults applied): the
+ * registry hands one to each budget rule, so a rule reads e.g. `read(o).epochs` and never
+ * repeats a default or a range check.
+ */
+export type OptionsReader<T> = (options: Record<string, unknown>) => T;
+
+/**
  * The budget of a method trained `epochs` epochs on every modality at once (default
  * `defaultEpochs` when the options omit it). `windowKeys` name options holding an epoch window
  * { start, end }, scaled with the run.
@@ -102,8 +110,22 @@ export function singleRunBudget(
   where: string,
   { defaultEpochs = 100, windowKeys = [] as readonly string[] } = {},
 ): MethodBudget {
-  const epochsOf = (o: Record<string, unknown>) =>
-    checkNumber(where, 'epochs', o['epochs'] ?? defaultEpochs, { min: 1, integer: true });
+  return singleRunBudgetFrom(
+    where,
+    (o) => checkNumber(where, 'epochs', o['epochs'] ?? defaultEpochs, { min: 1, integer: true }),
+    { windowKeys },
+  );
+}
+
+/**
+ * {@link singleRunBudget} with the run's epochs read by `epochsOf` (e.g. from the method's
+ * validated options, see {@link OptionsReader}).
+ */
+export function singleRunBudgetFrom(
+  where: string,
+  epochsOf: OptionsReader<number>,
+  { windowKeys = [] as readonly string[] } = {},
+): MethodBudget {
   return {
     kind: 'single-run',
     plan(o, modalities) {

@@ -3,13 +3,16 @@
  * sum_i softmax(z)_i[y_i] that OGM-GE, PMR and AGM compare between modalities, and the losses.
  */
 import {
-  checkChoice,
   emptySelectionError,
   IgmArgumentError,
   type MultimodalModelLike,
+  numberOption,
+  objectOption,
   type Param,
+  parseOptionValue,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type { z } from 'zod';
 
 /** The modality of an encoder parameter (`encoder/<m>` group), or undefined. */
 export function encoderModality(p: Param): string | undefined {
@@ -81,27 +84,31 @@ export function checkModalityCount(
   }
 }
 
-/** Checks an epoch window { start, end } (0-based, inclusive). */
+const WINDOW_EXPECTED = '{ start, end } (0-based epochs, inclusive), e.g. { start: 0, end: 50 }';
+
+/**
+ * An epoch window { start, end }: 0-based epochs, both ends inclusive; `start` defaults to 0 and
+ * `end` (omitted or null) to the end of the run. The value is kept as written (no defaults
+ * filled in), as run configs record it.
+ */
+export const epochWindowSchema = objectOption(
+  {
+    start: numberOption({ min: 0, integer: true }).optional(),
+    end: numberOption({ min: 0, integer: true }).nullable().optional(),
+  },
+  WINDOW_EXPECTED,
+).refine((w) => w.end === undefined || w.end === null || w.end >= (w.start ?? 0), {
+  error: 'integers 0 <= start <= end (end may be omitted for "until the end")',
+});
+
+/** An epoch window as options give it (see {@link epochWindowSchema}). */
+export type EpochWindow = z.input<typeof epochWindowSchema>;
+
+/** Checks an epoch window { start, end } (0-based, inclusive); no window is the whole run. */
 export function checkWindow(where: string, w: unknown): { start: number; end: number } {
   if (w === undefined) return { start: 0, end: Infinity };
-  const o = w as { start?: unknown; end?: unknown };
-  if (o === null || typeof o !== 'object') {
-    throw new IgmArgumentError(
-      `${where}: received window=${JSON.stringify(w)}. Expected { start, end } (0-based epochs, inclusive), e.g. { start: 0, end: 50 }.`,
-    );
-  }
-  const start = o.start === undefined ? 0 : (o.start as number);
-  const end = o.end === undefined || o.end === null ? Infinity : (o.end as number);
-  if (
-    !Number.isInteger(start) ||
-    start < 0 ||
-    !(end === Infinity || (Number.isInteger(end) && end >= start))
-  ) {
-    throw new IgmArgumentError(
-      `${where}: received window=${JSON.stringify(w)}. Expected integers 0 <= start <= end (end may be omitted for "until the end").`,
-    );
-  }
-  return { start, end };
+  const { start, end } = parseOptionValue(where, 'window', epochWindowSchema, w);
+  return { start: start ?? 0, end: end ?? Infinity };
 }
 
 export function inWindow(w: { start: number; end: number }, epoch: number): boolean {
@@ -111,17 +118,6 @@ export function inWindow(w: { start: number; end: number }, epoch: number): bool
 /** Fusion rules of late-fusion methods (per-modality heads fused after their softmaxes). */
 export const LATE_FUSION_RULES = ['mean-softmax', 'sum-log-softmax'] as const;
 export type LateFusionRule = (typeof LATE_FUSION_RULES)[number];
-
-/**
- * The `fusion` option of late-fusion methods (IGM, unimodal ensemble): 'mean-softmax' (default:
- * (1/M) sum_m softmax(z_m), what the references do) or 'sum-log-softmax' (product of experts:
- * softmax(sum_m log softmax(z_m)), whose argmax is that of the summed log-probabilities). With
- * the mean, a modality whose softmax is flatter (under-confident) has less say than its accuracy
- * warrants; the product weighs each modality by its log-odds instead.
- */
-export function lateFusionOption(where: string, o: Record<string, unknown>): LateFusionRule {
-  return checkChoice(where, 'fusion', o['fusion'] ?? 'mean-softmax', LATE_FUSION_RULES);
-}
 
 /**
  * How a late fusion rule is labelled in results. `official`: what the method's official code

@@ -45,7 +45,7 @@ import {
 } from '@igm/core';
 import type { TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import type { MethodBudget } from './budget';
+import type { MethodBudget, OptionsReader } from './budget';
 import { checkModalityCount, oneHot } from './common';
 import { featureDims, TorchDense } from './model-wrappers';
 import { singleRunBudgetWith } from './scaled-budget';
@@ -310,13 +310,14 @@ export function domfnStep(options: DomfnStepOptions): TrainerStep {
  * the encoders too); `pretrainEpochs` keeps its share of the run (at least 1 when given, always
  * fewer than the epochs).
  */
-export function domfnBudget(where: string): MethodBudget {
-  return singleRunBudgetWith(where, 100, (o, out, f) => {
-    const pre = checkNumber(where, 'pretrainEpochs', o['pretrainEpochs'] ?? 0, {
-      min: 0,
-      integer: true,
-    });
+export function domfnBudget(
+  where: string,
+  read: OptionsReader<{ readonly epochs: number; readonly pretrainEpochs: number }>,
+): MethodBudget {
+  return singleRunBudgetWith(where, read, (o, out, f) => {
     const n = out['epochs'] as number;
-    if (pre > 0) out['pretrainEpochs'] = Math.min(n - 1, Math.max(1, Math.round(pre * f)));
+    if (o.pretrainEpochs > 0) {
+      out['pretrainEpochs'] = Math.min(n - 1, Math.max(1, Math.round(o.pretrainEpochs * f)));
+    }
   });
 }

@@ -14,19 +14,31 @@
 import type { StageBoundary } from '@igm/alternating-trainer';
 import { stageWise } from '@igm/alternating-trainer';
 import {
-  checkKnownKeys,
-  checkNumber,
+  choiceOption,
   type GradientTransform,
   IgmArgumentError,
   type MultimodalModelLike,
+  numberOption,
+  objectOption,
 } from '@igm/core';
-import { type DenseSpec, MultimodalModel } from '@igm/models';
+import { igmOptionFields } from '@igm/igm';
+import { MultimodalModel } from '@igm/models';
 import type { TrainerStep } from '@igm/trainer';
-import { type MethodBudget, type PlannedStage, roundsFor } from './budget';
-import { lateFusionLabel, lateFusionOption } from './common';
-import type { MethodInfo, MethodRun } from './methods';
+import { z } from 'zod';
+import {
+  checkBudget,
+  type MethodBudget,
+  type OptionsReader,
+  type PlannedStage,
+  roundsFor,
+} from './budget';
+import { LATE_FUSION_RULES, lateFusionLabel } from './common';
+import { defineMethod, type MethodInfo, methodRun } from './method-definition';
 
-/** The shape of `igm()` from `@igm/igm` that the registry uses. */
+/**
+ * The shape of `igm()` from `@igm/igm` that the registry uses. It receives the entry's options
+ * validated, with their defaults applied (without `fusion` and `headHidden`), and `sam`.
+ */
 export type IgmFactory = (options: Record<string, unknown> & { epochList: readonly number[] }) => {
   compose(model: MultimodalModelLike): {
     readonly order: readonly string[];
@@ -36,37 +48,6 @@ export type IgmFactory = (options: Record<string, unknown> & { epochList: readon
     readonly config: Record<string, unknown>;
   };
 };
-
-const IGM_KEYS = [
-  'fusion',
-  'variant',
-  'order',
-  'epochList',
-  'tau',
-  'rho',
-  'mixup',
-  'flatRatio',
-  'learningRate',
-  'momentum',
-  'weightDecay',
-  'lrStepSize',
-  'lrGamma',
-  'headHidden',
-];
-
-function epochListOf(where: string, o: Record<string, unknown>): number[] {
-  const list = o['epochList'];
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new IgmArgumentError(
-      `${where}: epochList is required (epochs per stage, e.g. [25, 50, 25, 50]); received ${JSON.stringify(list)}.`,
-    );
-  }
-  return list.map((e, s) => checkNumber(where, `epochList[${s}]`, e, { min: 1, integer: true }));
-}
-
-function orderOf(o: Record<string, unknown>, modalities: readonly string[]): readonly string[] {
-  return Array.isArray(o['order']) ? (o['order'] as string[]) : modalities;
-}
 
 /**
  * IGM's budget: stage s trains order[s mod M] for epochList[s] epochs, so a modality's budget is
@@ -78,12 +59,21 @@ function orderOf(o: Record<string, unknown>, modalities: readonly string[]): rea
  * of one round (e.g. a two-modality list on three modalities) has every stage multiplied by
  * budget / (smallest per-modality total), rounded up.
  */
-export function igmBudget(where: string): MethodBudget {
+export function igmBudget(
+  where: string,
+  read: OptionsReader<{
+    readonly epochList: readonly number[];
+    readonly order?: readonly string[] | undefined;
+  }>,
+): MethodBudget {
+  const stagesOf = (o: Record<string, unknown>, modalities: readonly string[]) => {
+    const { epochList, order } = read(o);
+    return { list: epochList, order: order ?? modalities };
+  };
   return {
     kind: 'stage-wise',
     plan(o, modalities) {
-      const list = epochListOf(where, o);
-      const order = orderOf(o, modalities);
+      const { list, order } = stagesOf(o, modalities);
       const stages: PlannedStage[] = list.map((epochs, s) => {
         const m = order[s % order.length]!;
         return { modality: m, epochs, trains: [m] };
@@ -95,9 +85,8 @@ export function igmBudget(where: string): MethodBudget {
       return { epochs: list.reduce((a, b) => a + b, 0), perModality, stages };
     },
     scale(o, epochs, modalities) {
-      const n = checkNumber(where, 'epochs (budget)', epochs, { min: 1, integer: true });
-      const list = epochListOf(where, o);
-      const order = orderOf(o, modalities);
+      const n = checkBudget(where, epochs);
+      const { list, order } = stagesOf(o, modalities);
       const M = order.length;
       const round = list.slice(0, M);
       const repeated = list.length % M === 0 && list.every((e, s) => e === round[s % M]);
@@ -122,34 +111,59 @@ export function igmBudget(where: string): MethodBudget {
   };
 }
 
+/** The hidden layers of a head: Dense units and activation. */
+const denseSpec = objectOption(
+  {
+    units: numberOption({ min: 1, integer: true }),
+    activation: choiceOption(['relu', 'linear']).optional(),
+  },
+  '{ units, activation? } with units an integer >= 1 and activation "relu" or "linear"',
+);
+const HIDDEN_EXPECTED =
+  'a list of { units, activation? } layers, or { <modality>: list } per modality';
+
+/**
+ * The options of the registry entry: those of `igm()` (one declaration, in `@igm/igm`) without
+ * `sam`, which the entry fixes, and `optimizer`, a transform object; with the model's `fusion` and
+ * `headHidden`. IGM w/o SAM has no SAM radius and no flat loss (`rho`, `flatRatio`).
+ */
+export function igmRegistrySchema(withSam: boolean) {
+  const { sam: _sam, optimizer: _optimizer, ...shared } = igmOptionFields;
+  const { rho: _rho, flatRatio: _flatRatio, ...withoutSam } = shared;
+  return z.strictObject({
+    fusion: choiceOption(LATE_FUSION_RULES)
+      .default('mean-softmax')
+      .describe(
+        "How the per-modality heads are fused for the prediction: 'mean-softmax' (the official code) or 'sum-log-softmax' (product of experts, a departure from it). The losses stay per modality, but the fused prediction selects the checkpoint reloaded at every stage.",
+      ),
+    ...(withSam ? shared : withoutSam),
+    headHidden: z
+      .union([z.array(denseSpec), z.record(z.string(), z.array(denseSpec))], {
+        error: HIDDEN_EXPECTED,
+      })
+      .optional()
+      .meta({
+        expected: HIDDEN_EXPECTED,
+        defaultText: "IGM's head: Dense(256) -> ReLU -> Dense(64), then Dense(C)",
+      })
+      .describe("Hidden layers of each modality's head before the Dense(d -> C) output layer."),
+  });
+}
+
 /** The registry entry 'igm' (withSam) or 'igm-no-sam', built with `factory`. */
 export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo {
   const name = withSam ? 'igm' : 'igm-no-sam';
-  const options = withSam ? IGM_KEYS : IGM_KEYS.filter((k) => k !== 'rho' && k !== 'flatRatio');
-  return {
+  return defineMethod({
     name,
     description: withSam
-      ? 'IGM: stage-wise alternating unimodal training with SAM and the flat projection T of the previous modality (ALGORITHMS.md 1).'
+      ? 'IGM: stage-wise alternating unimodal training with SAM and the flat projection T of the previous modality.'
       : 'IGM w/o SAM: IGM with plain CE (the flat projection stays).',
-    options,
+    schema: igmRegistrySchema(withSam),
     modalities: { min: 2, max: Infinity, note: '' },
-    budget: igmBudget(`methods["${name}"]`),
-    create(o, env): MethodRun {
-      const where = `methods["${name}"]`;
-      checkKnownKeys(where, o ?? {}, options);
-      const fusion = lateFusionOption(where, o ?? {});
-      const fusionRule = lateFusionLabel(fusion, 'mean of softmaxes');
-      const {
-        headHidden,
-        fusion: _fusion,
-        ...rest
-      } = o as Record<string, unknown> & { headHidden?: DenseSpec[] };
-      if (!Array.isArray(rest['epochList'])) {
-        throw new IgmArgumentError(
-          `${where}: epochList is required (epochs per stage, e.g. [25, 50, 25, 50]).`,
-        );
-      }
-      const method = factory({ ...(rest as { epochList: number[] }), sam: withSam });
+    budget: igmBudget,
+    create(o, env) {
+      const { headHidden, fusion, ...rest } = o;
+      const method = factory({ ...rest, sam: withSam });
       const model = new MultimodalModel({
         encoders: env.encoders(),
         numClasses: env.numClasses,
@@ -160,34 +174,20 @@ export function igmMethodInfo(factory: IgmFactory, withSam: boolean): MethodInfo
       const c = method.compose(model);
       const plan = stageWise({
         order: c.order,
-        epochList: rest['epochList'] as number[],
+        epochList: rest.epochList,
         beforeStage: c.beforeStage,
       });
-      const config = { ...c.config, fusion };
-      const run: MethodRun = {
-        method: name,
+      return methodRun(name, {
         model,
         step: c.step,
         transform: c.transform,
         callbacks: [],
         stages: plan.stages,
         onStageStart: plan.onStageStart,
-        fusionRule,
+        fusionRule: lateFusionLabel(fusion, 'mean of softmaxes'),
         unimodalProtocol: 'own head per modality',
-        config,
-        trainOptions: () => ({
-          model,
-          step: c.step,
-          transform: c.transform,
-          callbacks: [],
-          fusionRule,
-          config: { method: name, unimodalProtocol: 'own head per modality', options: config },
-          stages: plan.stages,
-          onStageStart: plan.onStageStart,
-        }),
-        dispose: () => model.dispose(),
-      };
-      return run;
+        config: { ...c.config, fusion },
+      });
     },
-  };
+  });
 }

@@ -44,7 +44,7 @@ import {
 } from '@igm/core';
 import { epochSeed, type TrainerStep, TransformDriver } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import type { MethodBudget } from './budget';
+import { checkBudget, type MethodBudget, type OptionsReader } from './budget';
 import {
   accuracyOf,
   measureOutputs,
@@ -384,27 +384,26 @@ export function mslrStep(controller: MslrController, inner: TrainerStep): Traine
  * epochs' = max(1, round(N * epochs / (unimodalEpochs + epochs))), unimodalEpochs' = the rest
  * (at least 1 when the search is on; 0 stays 0).
  */
-export function mslrBudget(where: string): MethodBudget {
-  const read = (o: Record<string, unknown>) => {
-    const epochs = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
-    const unimodal = checkNumber(where, 'unimodalEpochs', o['unimodalEpochs'] ?? epochs, {
-      min: 0,
-      integer: true,
-    });
-    return { epochs, unimodal };
+export function mslrBudget(
+  where: string,
+  read: OptionsReader<{ readonly epochs: number; readonly unimodalEpochs?: number | undefined }>,
+): MethodBudget {
+  const stages = (o: Record<string, unknown>) => {
+    const { epochs, unimodalEpochs } = read(o);
+    return { epochs, unimodal: unimodalEpochs ?? epochs };
   };
   return {
     kind: 'stage-wise',
     plan(o, modalities) {
-      const { epochs, unimodal } = read(o);
+      const { epochs, unimodal } = stages(o);
       return {
         epochs,
         perModality: Object.fromEntries(modalities.map((m) => [m, unimodal + epochs])),
       };
     },
     scale(o, n) {
-      const target = checkNumber(where, 'epochs (budget)', n, { min: 1, integer: true });
-      const { epochs, unimodal } = read(o);
+      const target = checkBudget(where, n);
+      const { epochs, unimodal } = stages(o);
       if (unimodal === 0) return { ...o, epochs: target, unimodalEpochs: 0 };
       const fusion = Math.max(1, Math.round((target * epochs) / (unimodal + epochs)));
       return { ...o, epochs: fusion, unimodalEpochs: Math.max(1, target - fusion) };

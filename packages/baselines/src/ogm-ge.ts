@@ -52,7 +52,7 @@ import {
   sgd,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchScore, checkWindow, encoderModality, inWindow } from './common';
+import { batchScore, checkWindow, type EpochWindow, encoderModality, inWindow } from './common';
 
 /** Standard-normal draws for the GE noise of one gradient; default `tf.randomNormal` seeded from `ctx.rng`. */
 export type NormalDraws = (key: string, shape: readonly number[], ctx: StepContext) => tf.Tensor;
@@ -63,7 +63,7 @@ export interface OgmGeOptions {
   /** Modalities in order (the first is "audio" of the reference). Default: the encoder groups in parameter order. */
   readonly modalities?: readonly string[];
   /** Epoch window { start, end }, 0-based inclusive. Default: the whole run. CREMA-D { 0, 50 }. */
-  readonly window?: { readonly start?: number; readonly end?: number };
+  readonly window?: EpochWindow;
   /** GE noise (default true). `false` is plain OGM. */
   readonly noise?: boolean;
   /** 'conv' (default, rank-4 gradients only, as the code) or 'encoder' (every encoder tensor). */

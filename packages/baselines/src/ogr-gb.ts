@@ -49,7 +49,8 @@ import {
 } from '@igm/core';
 import { epochSeed, lossOnOutput, type TrainerStep, TransformDriver } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { type MethodBudget, singleRunBudget } from './budget';
+import type { MethodBudget, OptionsReader } from './budget';
+import { singleRunBudgetWith } from './scaled-budget';
 import {
   groupParamKeys,
   ModelSnapshot,
@@ -436,17 +437,19 @@ export function ogrGbStep(controller: OgrGbController): TrainerStep {
  * the run, so a run keeps its number of estimations: n' = max(n_min, round(n * N / epochs)),
  * n_min = 2 for the BalanceBenchmark variant, else 1.
  */
-export function ogrGbBudget(where: string): MethodBudget {
-  const single = singleRunBudget(where);
-  return {
-    ...single,
-    scale(o, epochs, modalities) {
-      const out = single.scale(o, epochs, modalities);
-      const before = checkNumber(where, 'epochs', o['epochs'] ?? 100, { min: 1, integer: true });
-      const n = checkNumber(where, 'superEpoch', o['superEpoch'] ?? 10, { min: 1, integer: true });
-      const min = o['variant'] === 'balance-benchmark' ? 2 : 1;
-      out['superEpoch'] = Math.max(min, Math.round((n * (out['epochs'] as number)) / before));
-      return out;
-    },
-  };
+export function ogrGbBudget(
+  where: string,
+  read: OptionsReader<{
+    readonly epochs: number;
+    readonly superEpoch: number;
+    readonly variant: OgrGbVariant;
+  }>,
+): MethodBudget {
+  return singleRunBudgetWith(where, read, (o, out) => {
+    const min = o.variant === 'balance-benchmark' ? 2 : 1;
+    out['superEpoch'] = Math.max(
+      min,
+      Math.round((o.superEpoch * (out['epochs'] as number)) / o.epochs),
+    );
+  });
 }

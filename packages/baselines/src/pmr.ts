@@ -33,7 +33,14 @@ import {
   requireOutput,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkWindow, crossEntropy, inWindow, oneHot, trueClassProbs } from './common';
+import {
+  checkWindow,
+  crossEntropy,
+  type EpochWindow,
+  inWindow,
+  oneHot,
+  trueClassProbs,
+} from './common';
 
 /** Euclidean distances [B, C] between rows of `features` [B, d] and `prototypes` [C, d]. */
 export function prototypeDistances(
@@ -229,7 +236,7 @@ export interface PmrLossOptions {
   /** Weight of the prototype CE (argparse 1.0; CREMA-D bash.sh 2.0). */
   readonly alpha: number;
   /** Epoch window, 0-based inclusive (CREMA-D bash.sh 0-70). Default: whole run. */
-  readonly window?: { readonly start?: number; readonly end?: number };
+  readonly window?: EpochWindow;
   /** Modalities in order (default: the prototypes' or the step's `features/*` outputs). */
   readonly modalities?: readonly string[];
 }

@@ -5,13 +5,19 @@
  * marks the project's choices where no reference exists).
  *
  *   const opts = preset('cremad', 'ogm-ge', { epochs: 10 });   // overrides win, key by key
+ *
+ * Every file is checked when the package loads ({@link checkPresetFile}): its shape, and each
+ * entry's options by the method's own schema, so an error names the file, the method, the option
+ * and the bad value. The options are kept as written (defaults are applied by the method).
  */
-import { IgmArgumentError } from '@igm/core';
+import { IgmArgumentError, numberOption, parseOptions, parseOptionValue } from '@igm/core';
+import { z } from 'zod';
 import avMnist from '../presets/av-mnist.json';
 import avMnistImbalanced from '../presets/av-mnist-imbalanced.json';
 import cremad from '../presets/cremad.json';
 import kineticsSounds from '../presets/kinetics-sounds.json';
 import synthetic from '../presets/synthetic.json';
+import { methods } from './methods';
 
 export interface PresetEntry {
   readonly source: string;
@@ -25,13 +31,50 @@ export interface PresetFile {
   readonly methods: Record<string, PresetEntry>;
 }
 
-/** Every shipped preset file by dataset name. */
+const presetFileSchema = z.strictObject({
+  dataset: z.string({ error: 'the dataset name' }).min(1, { error: 'the dataset name' }),
+  description: z.string({ error: 'a text' }),
+  batchSize: numberOption({ min: 1, integer: true }),
+  methods: z.record(
+    z.string(),
+    z.strictObject(
+      {
+        source: z.string({ error: 'where the values come from' }),
+        options: z.record(z.string(), z.unknown(), { error: "an object of the method's options" }),
+      },
+      { error: '{ source, options }' },
+    ),
+    { error: 'an object of { source, options } by method name' },
+  ),
+});
+
+/**
+ * `file` (the JSON of a preset file called `name`) checked: its shape, every method registered,
+ * and every entry's options accepted by that method's schema. Errors name the file, the method,
+ * the option and the bad value.
+ */
+export function checkPresetFile(name: string, file: unknown): PresetFile {
+  const where = `preset ${name}`;
+  const checked = parseOptionValue(where, '', presetFileSchema, file);
+  for (const [method, entry] of Object.entries(checked.methods)) {
+    const info = Object.hasOwn(methods, method) ? methods[method] : undefined;
+    if (!info) {
+      throw new IgmArgumentError(
+        `${where}: methods["${method}"] is not a registered method. Valid methods: ${Object.keys(methods).join(', ')}.`,
+      );
+    }
+    parseOptions(`${where}, methods["${method}"].options`, info.schema, entry.options);
+  }
+  return checked;
+}
+
+/** Every shipped preset file by dataset name (checked when the package loads). */
 export const presets: Record<string, PresetFile> = {
-  cremad: cremad as PresetFile,
-  'kinetics-sounds': kineticsSounds as PresetFile,
-  'av-mnist': avMnist as PresetFile,
-  'av-mnist-imbalanced': avMnistImbalanced as PresetFile,
-  synthetic: synthetic as PresetFile,
+  cremad: checkPresetFile('cremad.json', cremad),
+  'kinetics-sounds': checkPresetFile('kinetics-sounds.json', kineticsSounds),
+  'av-mnist': checkPresetFile('av-mnist.json', avMnist),
+  'av-mnist-imbalanced': checkPresetFile('av-mnist-imbalanced.json', avMnistImbalanced),
+  synthetic: checkPresetFile('synthetic.json', synthetic),
 };
 
 /** The preset file of `dataset`, or an error listing the datasets with presets. */

@@ -27,7 +27,13 @@ import {
 } from '@igm/core';
 import type { RunOptions, StageSpec, TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { type MethodBudget, type PlannedStage, roundsFor } from './budget';
+import {
+  checkBudget,
+  type MethodBudget,
+  type OptionsReader,
+  type PlannedStage,
+  roundsFor,
+} from './budget';
 import { crossEntropy, oneHot } from './common';
 import { ReconBoostModel } from './model-wrappers';
 
@@ -184,24 +190,6 @@ export function reconBoostPlan(options: ReconBoostPlanOptions): {
   return { stages, onStageStart: (ctx) => ctx.resetOptimizer() };
 }
 
-/** The registry options `stages`, `epochsPerStage`, `correctEpochs` (defaults 30, 4, 4), checked. */
-export function reconBoostStageOptions(
-  where: string,
-  o: Record<string, unknown>,
-): { stages: number; epochsPerStage: number; correctEpochs: number } {
-  return {
-    stages: checkNumber(where, 'stages', o['stages'] ?? 30, { min: 1, integer: true }),
-    epochsPerStage: checkNumber(where, 'epochsPerStage', o['epochsPerStage'] ?? 4, {
-      min: 1,
-      integer: true,
-    }),
-    correctEpochs: checkNumber(where, 'correctEpochs', o['correctEpochs'] ?? 4, {
-      min: 0,
-      integer: true,
-    }),
-  };
-}
-
 /**
  * ReconBoost's budget (options `stages`, `epochsPerStage`, `correctEpochs`; defaults 30, 4, 4):
  * a modality is trained in its own boosting stages and in every correction stage (which trains
@@ -211,15 +199,22 @@ export function reconBoostStageOptions(
  * total >= the budget. CREMA-D's 30 x (4 + 4) at 100 epochs -> 30 x (3 + 3): 135 epochs per
  * modality; at 20 epochs -> 14 x (1 + 1): 21.
  */
-export function reconBoostBudget(where: string): MethodBudget {
-  const read = (o: Record<string, unknown>) => {
-    const r = reconBoostStageOptions(where, o);
+export function reconBoostBudget(
+  where: string,
+  read: OptionsReader<{
+    readonly stages: number;
+    readonly epochsPerStage: number;
+    readonly correctEpochs: number;
+  }>,
+): MethodBudget {
+  const stageLengths = (o: Record<string, unknown>) => {
+    const r = read(o);
     return { stages: r.stages, boost: r.epochsPerStage, correct: r.correctEpochs };
   };
   return {
     kind: 'stage-wise',
     plan(o, modalities) {
-      const { stages: n, boost, correct } = read(o);
+      const { stages: n, boost, correct } = stageLengths(o);
       const stages: PlannedStage[] = [];
       for (let s = 0; s < n; s++) {
         const m = modalities[s % modalities.length]!;
@@ -236,8 +231,8 @@ export function reconBoostBudget(where: string): MethodBudget {
       return { epochs: stages.reduce((a, st) => a + st.epochs, 0), perModality, stages };
     },
     scale(o, epochs, modalities) {
-      const n = checkNumber(where, 'epochs (budget)', epochs, { min: 1, integer: true });
-      const { stages, boost, correct } = read(o);
+      const n = checkBudget(where, epochs);
+      const { stages, boost, correct } = stageLengths(o);
       const M = modalities.length;
       const shortest = correct > 0 ? Math.min(boost, correct) : boost;
       const perRound = (boost + M * correct) / shortest;

@@ -1,26 +1,23 @@
 /**
  * A single-run budget whose other epoch-valued options follow the run (AGM's window, DOMFN's and
- * SMV's warm-ups): `scale(o, N)` sets `epochs` = N as {@link singleRunBudget} does, then lets
- * `adjust` rewrite the options with the scale factor f = N / (the epochs before scaling).
+ * SMV's warm-ups): `scale(o, N)` sets `epochs` = N as {@link singleRunBudgetFrom} does, then lets
+ * `adjust` rewrite the options with the scale factor f = N / (the epochs before scaling), reading
+ * the options as the method's schema resolves them.
  */
-import { checkNumber } from '@igm/core';
-import { type MethodBudget, singleRunBudget } from './budget';
+import { type MethodBudget, type OptionsReader, singleRunBudgetFrom } from './budget';
 
-export function singleRunBudgetWith(
+export function singleRunBudgetWith<T extends { readonly epochs: number }>(
   where: string,
-  defaultEpochs: number,
-  adjust: (original: Record<string, unknown>, scaled: Record<string, unknown>, f: number) => void,
+  read: OptionsReader<T>,
+  adjust: (resolved: T, scaled: Record<string, unknown>, f: number) => void,
 ): MethodBudget {
-  const base = singleRunBudget(where, { defaultEpochs });
+  const base = singleRunBudgetFrom(where, (o) => read(o).epochs);
   return {
     ...base,
     scale(o, epochs, modalities) {
       const out = base.scale(o, epochs, modalities);
-      const from = checkNumber(where, 'epochs', o['epochs'] ?? defaultEpochs, {
-        min: 1,
-        integer: true,
-      });
-      adjust(o, out, (out['epochs'] as number) / from);
+      const resolved = read(o);
+      adjust(resolved, out, (out['epochs'] as number) / resolved.epochs);
       return out;
     },
   };

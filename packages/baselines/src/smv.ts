@@ -49,7 +49,7 @@ import {
 } from '@igm/core';
 import { type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import type { MethodBudget } from './budget';
+import type { MethodBudget, OptionsReader } from './budget';
 import { checkModalityCount, crossEntropy } from './common';
 import { featureDims } from './model-wrappers';
 import { singleRunBudgetWith } from './scaled-budget';
@@ -540,9 +540,11 @@ export function smvStep(masks: SmvMaskSource): TrainerStep {
  * SMV's epoch budget: `epochs` epochs on every modality (default 60, the reference's); the
  * warm-up keeps its share of the run (at least 1, so a scaled run still re-samples).
  */
-export function smvBudget(where: string): MethodBudget {
-  return singleRunBudgetWith(where, 60, (o, out, f) => {
-    const warmup = checkNumber(where, 'warmup', o['warmup'] ?? 5, { min: 1, integer: true });
-    out['warmup'] = Math.max(1, Math.round(warmup * f));
+export function smvBudget(
+  where: string,
+  read: OptionsReader<{ readonly epochs: number; readonly warmup: number }>,
+): MethodBudget {
+  return singleRunBudgetWith(where, read, (o, out, f) => {
+    out['warmup'] = Math.max(1, Math.round(o.warmup * f));
   });
 }

@@ -4,7 +4,8 @@ export class IgmArgumentError extends Error {
   override name = 'IgmArgumentError';
 }
 
-function show(value: unknown): string {
+/** A value as error messages repeat it: strings quoted, objects as JSON. */
+export function showValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null)
     return String(value);
@@ -32,7 +33,7 @@ export function checkNumber(
     const lo = minExclusive ? `(${min}` : `[${min}`;
     const kind = integer ? 'an integer' : 'a finite number';
     throw new IgmArgumentError(
-      `${where}: received ${field}=${show(value)}. Expected ${kind} in ${lo}, ${max}].`,
+      `${where}: received ${field}=${showValue(value)}. Expected ${kind} in ${lo}, ${max}].`,
     );
   }
   return value;
@@ -47,7 +48,7 @@ export function checkChoice<T extends string>(
 ): T {
   if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
     throw new IgmArgumentError(
-      `${where}: received ${field}=${show(value)}. Expected one of ${choices.map((c) => JSON.stringify(c)).join(', ')}.`,
+      `${where}: received ${field}=${showValue(value)}. Expected one of ${choices.map((c) => JSON.stringify(c)).join(', ')}.`,
     );
   }
   return value as T;

@@ -31,6 +31,7 @@ export type {
 export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metrics';
 export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
 export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
+export * from './options';
 export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';
 export { collectParams, describeParamGroups, emptySelectionError } from './params';
 export { createRng } from './rng';

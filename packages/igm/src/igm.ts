@@ -25,17 +25,14 @@ import {
   type RunStageWiseOptions,
   runStageWise,
   type StageBoundary,
-  stagesFromEpochList,
   unimodalStep,
 } from '@igm/alternating-trainer';
 import {
   chain,
-  checkChoice,
-  checkKnownKeys,
-  checkNumber,
   type GradientTransform,
   IgmArgumentError,
   type MultimodalModelLike,
+  parseOptions,
   sgd,
   stepLR,
   symmetricEigen,
@@ -49,41 +46,9 @@ import {
 import { asam, sam } from '@igm/sam';
 import type { RunSummary, TrainerStep } from '@igm/trainer';
 import { officialStep } from './official-step';
+import { type IgmOptions, igmOptionsSchema, type ResolvedIgmOptions } from './options';
 
-export type IgmVariant = 'paper' | 'official';
-
-export interface IgmOptions {
-  /** Default 'paper'. See the module doc for what each variant does. */
-  readonly variant?: IgmVariant;
-  /** Modalities in training order (e.g. ['audio', 'visual']). Default: the model's order. */
-  readonly order?: readonly string[];
-  /** Epochs per stage (CREMA-D: [25, 50] x 6). */
-  readonly epochList: readonly number[];
-  /** Temperature of T. Default 0.4 (every dataset). */
-  readonly tau?: number;
-  /**
-   * SAM radius. 'paper': rho (default 0.05; 'asam' default 2.0). 'official': rho of both the
-   * encoder and head tensors (default 1e-10; 1e-15 on NVGesture and text-image).
-   */
-  readonly rho?: number;
-  /** false: IGM w/o SAM. 'asam': adaptive SAM (paper variant only). Default true. */
-  readonly sam?: boolean | 'asam';
-  /** Mixup alpha on the current modality's input. 'paper': default off. 'official': default { alpha: 1 }; false for text. */
-  readonly mixup?: { readonly alpha: number } | false;
-  /** 'official': weight of the flat loss. Default 0.3. */
-  readonly flatRatio?: number;
-  /** Base optimizer (replaces the SGD recipe). It is re-created (state reset) every stage. */
-  readonly optimizer?: GradientTransform<any>;
-  /** SGD recipe overrides. */
-  readonly learningRate?: number;
-  readonly momentum?: number;
-  readonly weightDecay?: number;
-  /** StepLR step size in epochs (default 40) and factor (0.1); stepped before each epoch. */
-  readonly lrStepSize?: number;
-  readonly lrGamma?: number;
-  /** Head kernel keys never projected (the image head's 1000->768 layer). */
-  readonly unprojected?: readonly string[];
-}
+export type IgmVariant = ResolvedIgmOptions['variant'];
 
 /** IGM bound to a model: everything `runStageWise` needs. */
 export interface IgmComposition {
@@ -108,24 +73,6 @@ export interface IgmMethod {
     >,
   ): Promise<RunSummary>;
 }
-
-const KNOWN = [
-  'variant',
-  'order',
-  'epochList',
-  'tau',
-  'rho',
-  'sam',
-  'mixup',
-  'flatRatio',
-  'optimizer',
-  'learningRate',
-  'momentum',
-  'weightDecay',
-  'lrStepSize',
-  'lrGamma',
-  'unprojected',
-];
 
 /** Layers up to this input dimension get T's full spectrum recorded at each boundary. */
 export const FULL_SPECTRUM_MAX_DIM = 256;
@@ -196,52 +143,24 @@ export async function rebuildFlatProjection(boundary: StageBoundary, tau?: numbe
  * `compose(model)` to get the pieces.
  */
 export function igm(options: IgmOptions): IgmMethod {
-  const where = 'igm';
-  checkKnownKeys(where, options, KNOWN);
-  const variant = checkChoice(where, 'variant', options.variant ?? 'paper', [
-    'paper',
-    'official',
-  ] as const);
-  const samMode = options.sam ?? true;
-  if (samMode !== true && samMode !== false && samMode !== 'asam') {
-    throw new IgmArgumentError(
-      `igm: received sam=${JSON.stringify(samMode)}. Expected true, false or "asam".`,
-    );
-  }
-  if (samMode === 'asam' && variant === 'official') {
-    throw new IgmArgumentError(
-      'igm: received sam="asam" with variant="official". ASAM exists only in the paper variant.',
-    );
-  }
-  const tau = checkNumber(where, 'tau', options.tau ?? 0.4, { min: 0 });
-  const defaultRho = variant === 'official' ? 1e-10 : samMode === 'asam' ? 2.0 : 0.05;
-  const rho = checkNumber(where, 'rho', options.rho ?? defaultRho, { min: 0 });
-  const mixup =
-    options.mixup === undefined ? (variant === 'official' ? { alpha: 1.0 } : false) : options.mixup;
-  if (mixup) checkNumber(where, 'mixup.alpha', mixup.alpha, { min: 0, minExclusive: true });
-  const flatRatio = checkNumber(where, 'flatRatio', options.flatRatio ?? 0.3, { min: 0, max: 1 });
-  const lr = checkNumber(where, 'learningRate', options.learningRate ?? 1e-2, { min: 0 });
-  const momentum = checkNumber(where, 'momentum', options.momentum ?? 0.9, { min: 0, max: 1 });
-  const weightDecay = checkNumber(where, 'weightDecay', options.weightDecay ?? 1e-4, { min: 0 });
-  const lrStepSize = checkNumber(where, 'lrStepSize', options.lrStepSize ?? 40, {
-    min: 1,
-    integer: true,
-  });
-  const lrGamma = checkNumber(where, 'lrGamma', options.lrGamma ?? 0.1, { min: 0 });
-  // Validates epochList early (order is checked against the model in compose).
-  stagesFromEpochList(options.order ?? ['_'], options.epochList);
+  const o = parseOptions('igm', igmOptionsSchema, options);
+  const { variant, tau, flatRatio, momentum, weightDecay, lrStepSize, lrGamma } = o;
+  const lr = o.learningRate;
+  const samMode = o.sam;
+  const rho = o.rho ?? (variant === 'official' ? 1e-10 : samMode === 'asam' ? 2.0 : 0.05);
+  const mixup = o.mixup ?? (variant === 'official' ? { alpha: 1.0 } : false);
 
   const compose = (model: MultimodalModelLike): IgmComposition => {
-    const order = options.order ?? model.modalities;
+    const order = o.order ?? model.modalities;
     const layers = order.flatMap((m) => model.headLayers(m));
     const projection = flatProjection({
       layers,
       order,
       tau,
-      ...(options.unprojected ? { unprojected: options.unprojected } : {}),
+      ...(o.unprojected ? { unprojected: o.unprojected } : {}),
     });
     const base =
-      options.optimizer ??
+      o.optimizer ??
       sgd({
         learningRate: stepLR({
           initial: lr,
@@ -274,14 +193,14 @@ export function igm(options: IgmOptions): IgmMethod {
         method: samMode === false ? 'igm-without-sam' : 'igm',
         variant,
         order,
-        epochList: options.epochList,
+        epochList: o.epochList,
         tau,
         sam: samMode,
         rho: samMode === false ? null : rho,
         mixup,
         flatRatio: variant === 'official' && samMode !== false ? flatRatio : null,
-        optimizer: options.optimizer
-          ? options.optimizer.name
+        optimizer: o.optimizer
+          ? o.optimizer.name
           : {
               name: 'sgd',
               learningRate: lr,
@@ -301,7 +220,7 @@ export function igm(options: IgmOptions): IgmMethod {
       return runStageWise({
         ...run,
         order: c.order,
-        epochList: options.epochList,
+        epochList: o.epochList,
         step: c.step,
         transform: c.transform,
         beforeStage: c.beforeStage,

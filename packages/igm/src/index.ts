@@ -1,2 +1,3 @@
 export * from './igm';
 export * from './official-step';
+export * from './options';
