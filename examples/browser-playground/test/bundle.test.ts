@@ -22,6 +22,7 @@ describe('every library package bundles for the browser', () => {
         '@igm/baselines',
         '@igm/datasets',
         '@igm/wasm-training',
+        '@igm/progress',
       ]),
     );
     expect(names).not.toContain('@igm/cli');
