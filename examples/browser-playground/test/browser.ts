@@ -1,17 +1,15 @@
 /**
- * What the Chromium tests share: the playground's Vite dev server on a free loopback port, and
- * headless Chromium with the launch options of the CLI's report test (no sandbox, no GPU, no
- * background networking, a fresh profile).
+ * What the Chromium tests share: the playground's Vite dev server on a free loopback port,
+ * headless Chromium (`@igm/test-utils/chromium`, as the CLI's report test launches it) and the
+ * collection of a page's errors.
  */
-import { existsSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, ConsoleMessage, Page } from 'playwright-core';
+import type { ConsoleMessage, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 
-export const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-export const hasChromium = existsSync(chromiumPath);
+export { chromiumPath, hasChromium, launchChromium } from '@igm/test-utils/chromium';
 export const playgroundRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A free TCP port on 127.0.0.1 (asked from the OS, then released for the server to take). */
@@ -40,21 +38,6 @@ export async function startPlaygroundServer(): Promise<{ server: ViteDevServer; 
   });
   await server.listen();
   return { server, url: `http://127.0.0.1:${port}/` };
-}
-
-export async function launchChromium(): Promise<Browser> {
-  const { chromium } = await import('playwright-core');
-  return await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
 }
 
 /** Collects console errors and uncaught exceptions of a page and its workers. */
