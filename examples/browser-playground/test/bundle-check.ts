@@ -1,13 +1,14 @@
 /**
  * Bundles a module for the browser with esbuild (platform browser, the "browser" condition,
- * package.json `browser` fields honoured) and lists every Node built-in the bundle would import:
- * `{ module, importer }` per import that only Node can satisfy. Workspace packages resolve to the
+ * package.json `browser` fields honoured): `bundleForBrowser`. Workspace packages resolve to the
  * sources their browser export is built from (workspace.ts), tfjs stays external (a peer
- * dependency the app installs; it is browser-first).
+ * dependency the app installs; it is browser-first). `nodeImportsOfBrowserBundle` lists every
+ * Node built-in such a bundle would import: `{ module, importer }` per import that only Node can
+ * satisfy.
  */
 import { builtinModules } from 'node:module';
 import { relative } from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build, type OutputFile, type Plugin } from 'esbuild';
 import { workspacePackages, workspaceRoot } from '../workspace';
 
 const BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith('_')));
@@ -24,18 +25,43 @@ export interface NodeImport {
   readonly importer: string;
 }
 
-export async function nodeImportsOfBrowserBundle(
+/** `entry` bundled for the browser as one ES module (module comment), with `plugins` added. */
+export async function bundleForBrowser(
   entry: string,
-): Promise<{ imports: NodeImport[]; bytes: number }> {
+  plugins: readonly Plugin[] = [],
+): Promise<OutputFile> {
   const packages = new Map(workspacePackages().map((p) => [p.name, p.browserSource]));
-  const imports: NodeImport[] = [];
-  const plugin: Plugin = {
-    name: 'igm-node-builtins',
+  const workspace: Plugin = {
+    name: 'igm-workspace-sources',
     setup(b) {
       b.onResolve({ filter: /^@igm\/[^/]+$/ }, (args) => {
         const source = packages.get(args.path);
         return source ? { path: source } : undefined;
       });
+    },
+  };
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    conditions: ['browser'],
+    external: ['@tensorflow/*'],
+    plugins: [workspace, ...plugins],
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!;
+}
+
+export async function nodeImportsOfBrowserBundle(
+  entry: string,
+): Promise<{ imports: NodeImport[]; bytes: number }> {
+  const imports: NodeImport[] = [];
+  const plugin: Plugin = {
+    name: 'igm-node-builtins',
+    setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
         if (args.pluginData === 'inner' || !isBuiltin(args.path)) return undefined;
         // A package's `browser` field may map the built-in away ("fs": false): that is fine.
@@ -51,17 +77,6 @@ export async function nodeImportsOfBrowserBundle(
       });
     },
   };
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    write: false,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['browser'],
-    external: ['@tensorflow/*'],
-    plugins: [plugin],
-    logLevel: 'silent',
-  });
-  return { imports, bytes: result.outputFiles[0]?.contents.length ?? 0 };
+  const bundle = await bundleForBrowser(entry, [plugin]);
+  return { imports, bytes: bundle.contents.length };
 }

@@ -5,11 +5,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workspaceRoot } from '../workspace';
 import { collectErrors, freePort, hasChromium, launchChromium } from './browser';
+import { bundleForBrowser } from './bundle-check';
 
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import * as storage from '/storage.js';
@@ -23,19 +23,10 @@ describe.skipIf(!hasChromium)('indexedDbStorage in headless Chromium', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    const bundle = await build({
-      entryPoints: [join(workspaceRoot, 'packages', 'trainer', 'src', 'indexeddb.ts')],
-      bundle: true,
-      write: false,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2022',
-      conditions: ['browser'],
-      alias: { '@igm/core': join(workspaceRoot, 'packages', 'core', 'src', 'index.ts') },
-      external: ['@tensorflow/*'],
-      logLevel: 'silent',
-    });
-    const js = bundle.outputFiles[0]!.text;
+    const bundle = await bundleForBrowser(
+      join(workspaceRoot, 'packages', 'trainer', 'src', 'indexeddb.ts'),
+    );
+    const js = bundle.text;
     const port = await freePort();
     server = createServer((req, res) => {
       if (req.url === '/storage.js') {
