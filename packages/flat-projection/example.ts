@@ -4,8 +4,8 @@
  * from one pass over the audio head's inputs and train video with its head gradients projected.
  */
 import {
-  type ChainState,
   chain,
+  findState,
   GradientOptimizer,
   type HeadLayerInfo,
   type Param,
@@ -75,7 +75,7 @@ const opt = new GradientOptimizer(
   ),
   params,
 );
-const projection = (opt.state as ChainState).members[0] as FlatProjectionState;
+const projection = findState<FlatProjectionState>(opt.state, 'flatProjection')!;
 
 // Stage 0: audio, no T installed -> the projection is the identity.
 for (let i = 0; i < 20; i++) opt.minimize(loss('audio'), { keys: keysOf('audio'), stage: 'audio' });

@@ -23,6 +23,7 @@ import {
   type ChainState,
   chain,
   constant,
+  findState,
   type GradientTransform,
   type MultimodalModelLike,
   sgd,
@@ -94,7 +95,6 @@ export function composeIgmByHand(
     weightDecay: options.weightDecay ?? 1e-4,
   });
   const members = withSam ? [sam({ rho }), projection, base] : [projection, base];
-  const projectionIndex = withSam ? 1 : 0;
 
   const beforeStage = async (boundary: StageBoundary): Promise<void> => {
     const previous = boundary.previousModality;
@@ -107,9 +107,8 @@ export function composeIgmByHand(
       );
       // The chain state was just re-created (optimizer reset); its flatProjection member holds
       // the T matrices as Variables (so they are checkpointed with the optimizer state).
-      const state = (boundary.transformState as ChainState).members[
-        projectionIndex
-      ] as FlatProjectionState;
+      const state = findState<FlatProjectionState>(boundary.transformState, 'flatProjection');
+      if (!state) throw new Error('composeIgmByHand: the chain has no flatProjection member.');
       for (const s of installProjection(state, moments, headOfPrevious)) {
         boundary.record(`T/${s.layerKey}/sMax`, s.sMax);
         options.onProjection?.(

@@ -39,7 +39,6 @@ import {
   type Callback,
   checkKnownKeys,
   checkNumber,
-  coalitionKey,
   type ForwardOptions,
   type GradientTransform,
   type Grads,
@@ -52,10 +51,11 @@ import {
   type Param,
   parseOptionValue,
 } from '@igm/core';
-import type { TrainerStep } from '@igm/trainer';
+import { coalitionKey } from '@igm/metrics';
+import { crossEntropy, oneHotTargets, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MethodBudget, OptionsReader } from './budget';
-import { checkModalityCount, crossEntropy, oneHot } from './common';
+import { checkModalityCount } from './common';
 import { singleRunBudgetWith } from './scaled-budget';
 
 /** Shapley weights w_s = s! (M - s - 1)! / M! for s = 0 .. M-1. */
@@ -207,7 +207,7 @@ export function agmScaledOutput(
 export function agmScore(logits: tf.Tensor, labels: tf.Tensor): number {
   return tf.tidy(() => {
     const p = tf.sum(
-      tf.mul(tf.softmax(logits as tf.Tensor2D), oneHot(labels, logits.shape[1]!)),
+      tf.mul(tf.softmax(logits as tf.Tensor2D), oneHotTargets(labels, logits.shape[1]!)),
       1,
     );
     return tf.mean(tf.neg(tf.log(tf.maximum(p, 1e-8)))).dataSync()[0]!;

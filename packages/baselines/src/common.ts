@@ -1,6 +1,7 @@
 /**
- * Small pieces shared by the baselines: which modality a parameter belongs to, the batch score
- * sum_i softmax(z)_i[y_i] that OGM-GE, PMR and AGM compare between modalities, and the losses.
+ * Small pieces shared by the baselines: which modality a parameter belongs to and the batch
+ * score sum_i softmax(z)_i[y_i] that OGM-GE, PMR and AGM compare between modalities. The losses
+ * (cross-entropy, one-hot targets) are @igm/trainer's.
  */
 import {
   emptySelectionError,
@@ -11,6 +12,7 @@ import {
   type Param,
   parseOptionValue,
 } from '@igm/core';
+import { oneHotTargets } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type { z } from 'zod';
 
@@ -43,23 +45,9 @@ export function requireEncoderGroups(where: string, model: MultimodalModelLike):
   }
 }
 
-/** One-hot float32 targets [B, C] of integer labels [B]. */
-export function oneHot(labels: tf.Tensor, numClasses: number): tf.Tensor2D {
-  return tf.cast(
-    tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, numClasses),
-    'float32',
-  ) as tf.Tensor2D;
-}
-
-/** Mean softmax cross-entropy CE(z, y) = mean_i -log softmax(z_i)[y_i]. */
-export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  const y = oneHot(labels, logits.shape[1]!);
-  return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits as tf.Tensor2D)), 1))) as tf.Scalar;
-}
-
 /** Per-sample probability of the true class, softmax(z)_i[y_i], shape [B]. */
 export function trueClassProbs(logits: tf.Tensor, labels: tf.Tensor): tf.Tensor1D {
-  const y = oneHot(labels, logits.shape[1]!);
+  const y = oneHotTargets(labels, logits.shape[1]!);
   return tf.sum(tf.mul(y, tf.softmax(logits as tf.Tensor2D)), 1) as tf.Tensor1D;
 }
 

@@ -43,10 +43,10 @@ import {
   type MultimodalModelLike,
   type Param,
 } from '@igm/core';
-import type { TrainerStep } from '@igm/trainer';
+import { crossEntropyPerSample, oneHotTargets, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MethodBudget, OptionsReader } from './budget';
-import { checkModalityCount, oneHot } from './common';
+import { checkModalityCount } from './common';
 import { featureDims, TorchDense } from './model-wrappers';
 import { singleRunBudgetWith } from './scaled-budget';
 
@@ -190,7 +190,7 @@ export class DomfnModel implements MultimodalModelLike {
     const multi = squash(h, this.gateOptions.probabilities);
     const stacked = tf.stack(probs, 1); // [B, M, C]
     const best = tf.argMax(tf.max(stacked, 2), 1); // m* per sample (first on ties)
-    const pick = tf.expandDims(oneHot(best, this.modalities.length), 2); // [B, M, 1]
+    const pick = tf.expandDims(oneHotTargets(best, this.modalities.length), 2); // [B, M, 1]
     const unimodal = tf.sum(tf.mul(stacked, pick), 1);
     const g = tf.expandDims(gate, 1);
     out['probs/fused'] = tf.add(tf.mul(g, multi), tf.mul(tf.sub(1, g), unimodal));
@@ -212,8 +212,7 @@ function sampleCrossEntropy(
   probabilities: DomfnProbabilities,
 ): tf.Tensor1D {
   const scores = probabilities === 'sigmoid' ? tf.sigmoid(logits) : logits;
-  const y = oneHot(labels, logits.shape[1]!);
-  return tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(scores as tf.Tensor2D)), 1)) as tf.Tensor1D;
+  return crossEntropyPerSample(scores, labels);
 }
 
 export interface DomfnStepOptions {

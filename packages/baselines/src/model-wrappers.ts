@@ -20,6 +20,7 @@ import {
   type Param,
   type Rng,
 } from '@igm/core';
+import { headLayerInfo } from '@igm/models';
 import * as tf from '@tensorflow/tfjs-core';
 
 let nextId = 0;
@@ -123,17 +124,7 @@ export class AuxiliaryHeadsModel implements MultimodalModelLike {
         `withAuxiliaryHeads: unknown modality ${JSON.stringify(modality)}. Known: ${this.modalities.join(', ')}.`,
       );
     }
-    return [
-      {
-        modality,
-        index: 0,
-        kernelKey: d.kernelKey,
-        biasKey: d.biasKey,
-        inputName: `input/head/${modality}/0`,
-        inputDim: d.inputDim,
-        outputDim: d.outputDim,
-      },
-    ];
+    return [headLayerInfo(modality, 0, d)];
   }
   dispose(): void {
     this.inner.dispose();
@@ -225,15 +216,7 @@ export class ReconBoostModel implements MultimodalModelLike {
     return out;
   }
   headLayers(modality: string): HeadLayerInfo[] {
-    return [this.l1, this.l2].map((d, index) => ({
-      modality,
-      index,
-      kernelKey: d.kernelKey,
-      biasKey: d.biasKey,
-      inputName: `input/head/${modality}/${index}`,
-      inputDim: d.inputDim,
-      outputDim: d.outputDim,
-    }));
+    return [this.l1, this.l2].map((d, index) => headLayerInfo(modality, index, d));
   }
   dispose(): void {
     this.inner.dispose();

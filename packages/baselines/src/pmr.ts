@@ -32,15 +32,9 @@ import {
   type NamedVariable,
   requireOutput,
 } from '@igm/core';
+import { crossEntropy, oneHotTargets } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  checkWindow,
-  crossEntropy,
-  type EpochWindow,
-  inWindow,
-  oneHot,
-  trueClassProbs,
-} from './common';
+import { checkWindow, type EpochWindow, inWindow, trueClassProbs } from './common';
 
 /** Euclidean distances [B, C] between rows of `features` [B, d] and `prototypes` [C, d]. */
 export function prototypeDistances(
@@ -73,7 +67,7 @@ export function classMeans(
 ): tf.Tensor2D {
   return tf.tidy(() => {
     const C = previous.shape[0]!;
-    const y = oneHot(labels, C); // [N, C]
+    const y = oneHotTargets(labels, C); // [N, C]
     const sums = tf.matMul(y, features as tf.Tensor2D, true, false); // [C, d]
     const counts = tf.reshape(tf.sum(y, 0), [C, 1]);
     const means = tf.div(sums, tf.maximum(counts, 1));

@@ -25,7 +25,13 @@ import {
   type LossFn,
   type MultimodalModelLike,
 } from '@igm/core';
-import type { RunOptions, StageSpec, TrainerStep } from '@igm/trainer';
+import {
+  crossEntropy,
+  oneHotTargets,
+  type RunOptions,
+  type StageSpec,
+  type TrainerStep,
+} from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   checkBudget,
@@ -34,7 +40,6 @@ import {
   type PlannedStage,
   roundsFor,
 } from './budget';
-import { crossEntropy, oneHot } from './common';
 import { ReconBoostModel } from './model-wrappers';
 
 /** Name of the correction stages. */
@@ -52,7 +57,7 @@ export function reconBoostLoss(
 ): tf.Scalar {
   return tf.tidy(() => {
     const C = logits.shape[1]!;
-    const y = oneHot(labels, C);
+    const y = oneHotTargets(labels, C);
     const qy = tf.sum(tf.mul(otherProbs, y), 1);
     const weight = tf.div(tf.sub(w1, tf.mul(qy, w2)), C);
     const logp = tf.sum(tf.mul(tf.logSoftmax(logits as tf.Tensor2D), y), 1);
@@ -122,7 +127,7 @@ export function reconBoostStep(options: ReconBoostStepOptions = {}): TrainerStep
             tf
               .mean(
                 tf.div(
-                  tf.sub(w1, tf.mul(tf.sum(tf.mul(q, oneHot(labels, q.shape[1]!)), 1), w2)),
+                  tf.sub(w1, tf.mul(tf.sum(tf.mul(q, oneHotTargets(labels, q.shape[1]!)), 1), w2)),
                   q.shape[1]!,
                 ),
               )

@@ -15,6 +15,7 @@
 import {
   type AnyTransform,
   adam,
+  disposeBatch,
   IgmArgumentError,
   type LossFn,
   type MultimodalDataset,
@@ -25,6 +26,7 @@ import {
 } from '@igm/core';
 import {
   crossEntropyPerSample,
+  inferenceBatches,
   lossOnOutput,
   runTrainerStep,
   type TrainerStep,
@@ -147,8 +149,7 @@ export async function trainEpoch(
       lossSum += loss;
       steps++;
     } finally {
-      for (const t of Object.values(batch.inputs)) t.dispose();
-      batch.labels.dispose();
+      disposeBatch(batch);
     }
   }
   return { lossSum, steps };
@@ -198,57 +199,46 @@ export async function measureOutputs(
     g.outputs.push(o);
     groups.set(key, g);
   }
-  for await (const batch of dataset.batches({
-    split,
-    batchSize,
-    shuffle: false,
-    dropLast: false,
-    augment: false,
-  })) {
-    try {
-      const stats = tf.tidy(() => {
-        const rows: tf.Tensor[] = [];
-        for (const g of groups.values()) {
-          const out = model.forward(batch.inputs, {
-            training: false,
-            ...(options.modalities ? { modalities: options.modalities } : {}),
-            ...(g.zeroed.length > 0 ? { zeroed: g.zeroed } : {}),
-          });
-          for (const o of g.outputs) {
-            const logits = out[o];
-            if (!logits) {
-              throw new IgmArgumentError(
-                `measureOutputs: the model produced no output "${o}". It produced: ${Object.keys(out).join(', ')}.`,
-              );
-            }
-            const ce = crossEntropyPerSample(logits, batch.labels);
-            const hit = tf.cast(
-              tf.equal(tf.argMax(logits, 1), tf.cast(batch.labels, 'int32')),
-              'float32',
-            );
-            rows.push(tf.stack([tf.sum(ce), tf.mean(ce), tf.sum(hit)]));
-          }
-        }
-        return tf.stack(rows);
-      });
-      const values = await stats.data();
-      stats.dispose();
-      const n = batch.labels.shape[0];
-      let i = 0;
+  for await (const batch of inferenceBatches(dataset, split, batchSize)) {
+    const stats = tf.tidy(() => {
+      const rows: tf.Tensor[] = [];
       for (const g of groups.values()) {
+        const out = model.forward(batch.inputs, {
+          training: false,
+          ...(options.modalities ? { modalities: options.modalities } : {}),
+          ...(g.zeroed.length > 0 ? { zeroed: g.zeroed } : {}),
+        });
         for (const o of g.outputs) {
-          const r = result[o]!;
-          r.ceSum += values[3 * i]!;
-          r.batchMeanSum += values[3 * i + 1]!;
-          r.correct += values[3 * i + 2]!;
-          r.n += n;
-          r.batches += 1;
-          i++;
+          const logits = out[o];
+          if (!logits) {
+            throw new IgmArgumentError(
+              `measureOutputs: the model produced no output "${o}". It produced: ${Object.keys(out).join(', ')}.`,
+            );
+          }
+          const ce = crossEntropyPerSample(logits, batch.labels);
+          const hit = tf.cast(
+            tf.equal(tf.argMax(logits, 1), tf.cast(batch.labels, 'int32')),
+            'float32',
+          );
+          rows.push(tf.stack([tf.sum(ce), tf.mean(ce), tf.sum(hit)]));
         }
       }
-    } finally {
-      for (const t of Object.values(batch.inputs)) t.dispose();
-      batch.labels.dispose();
+      return tf.stack(rows);
+    });
+    const values = await stats.data();
+    stats.dispose();
+    const n = batch.labels.shape[0];
+    let i = 0;
+    for (const g of groups.values()) {
+      for (const o of g.outputs) {
+        const r = result[o]!;
+        r.ceSum += values[3 * i]!;
+        r.batchMeanSum += values[3 * i + 1]!;
+        r.correct += values[3 * i + 2]!;
+        r.n += n;
+        r.batches += 1;
+        i++;
+      }
     }
   }
   if (outputs.length > 0 && result[outputs[0]!]!.n === 0) {

@@ -39,6 +39,7 @@ import {
   checkKnownKeys,
   checkNumber,
   createRng,
+  disposeBatch,
   type ForwardOptions,
   type HeadLayerInfo,
   IgmArgumentError,
@@ -47,10 +48,10 @@ import {
   type MultimodalModelLike,
   type Param,
 } from '@igm/core';
-import { type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
+import { crossEntropy, type EpochSamplesContext, epochSeed, type TrainerStep } from '@igm/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MethodBudget, OptionsReader } from './budget';
-import { checkModalityCount, crossEntropy } from './common';
+import { checkModalityCount } from './common';
 import { featureDims } from './model-wrappers';
 import { singleRunBudgetWith } from './scaled-budget';
 
@@ -327,8 +328,7 @@ export class SmvResampler implements Callback, SmvMaskSource {
           });
         }
       } finally {
-        for (const t of Object.values(batch.inputs)) t.dispose();
-        batch.labels.dispose();
+        disposeBatch(batch);
       }
     }
     const N = dataset.splitSizes.train ?? 0;

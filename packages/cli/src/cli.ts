@@ -5,10 +5,13 @@
  *   igm train --method igm --dataset av-mnist
  *   igm report runs/NAME
  *   igm data prepare|info <dataset>
+ *   igm worker --queue redis://host:6379        (runs the jobs of igm compare --queue)
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_REQUESTS } from './backend';
 import { ConfigError, PRESETS, readConfigFile, resolveCompareConfig } from './config';
+import type { RunFailure } from './grid/job';
+import { maskSecrets, resolveQueueUrl } from './grid/redis-url';
 import { tableToText, writeReport } from './report';
 
 function integer(name: string) {
@@ -23,6 +26,56 @@ function integer(name: string) {
 
 function threadCount(value: string): number | 'auto' {
   return value === 'auto' ? 'auto' : integer('--threads')(value);
+}
+
+function jobCount(value: string): number | 'auto' {
+  return value === 'auto' ? 'auto' : integer('--jobs')(value);
+}
+
+function seconds(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 1) {
+      throw new InvalidArgumentError(`${name} must be a number of seconds >= 1; got "${value}".`);
+    }
+    return n;
+  };
+}
+
+/** What the actions tell `main`: the exit code, and the argv (for the resume command). */
+export interface ProgramContext {
+  readonly argv: readonly string[];
+  exitCode: number;
+}
+
+/** Runs that failed: the comparison exits non-zero naming them. */
+export class RunsFailedError extends Error {
+  override name = 'RunsFailedError';
+  constructor(
+    readonly failures: readonly RunFailure[],
+    total: number,
+  ) {
+    super(
+      `${failures.length} of ${total} runs failed: ${failures
+        .map((f) => `${f.method} seed ${f.seed} (${f.error})`)
+        .join('; ')}`,
+    );
+  }
+}
+
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command line that continues a comparison: the same arguments, --out, --resume. */
+export function resumeCommandOf(argv: readonly string[], out: string): string {
+  const args = argv.slice(2).filter((a) => a !== '--resume');
+  const hasOut = args.some((a) => a === '--out' || a.startsWith('--out='));
+  const words = ['igm', ...args, ...(hasOut ? [] : ['--out', out]), '--resume'];
+  const line = words.map((w) => shellWord(maskSecrets(w))).join(' ');
+  return line.includes('***')
+    ? `${line}\n  (*** is the Redis password: put it back, or give --queue without a URL and set IGM_REDIS_URL)`
+    : line;
 }
 
 const list = (value: string): string[] =>
@@ -49,6 +102,8 @@ interface RunFlags {
   dryRun?: boolean;
   json?: boolean;
   probe?: boolean;
+  jobs?: number | 'auto';
+  queue?: string | boolean;
 }
 
 function defaultRunName(dataset: string): string {
@@ -56,7 +111,11 @@ function defaultRunName(dataset: string): string {
   return `runs/${dataset}-${stamp}`;
 }
 
-async function runFromFlags(flags: RunFlags, methods: string[]): Promise<void> {
+async function runFromFlags(
+  flags: RunFlags,
+  methods: string[],
+  context: ProgramContext,
+): Promise<void> {
   const fromFile = flags.config ? await readConfigFile(flags.config) : {};
   const dataset = flags.dataset ?? (fromFile['dataset'] as string | undefined) ?? 'av-mnist';
   const config = resolveCompareConfig(
@@ -73,6 +132,8 @@ async function runFromFlags(flags: RunFlags, methods: string[]): Promise<void> {
       out: flags.out ?? (fromFile['out'] as string | undefined) ?? defaultRunName(dataset),
       resume: flags.resume,
       probe: flags.probe === false ? false : undefined,
+      jobs: flags.jobs,
+      queue: flags.queue === undefined ? undefined : resolveQueueUrl(flags.queue, '--queue'),
       ...(flags.fsddDir
         ? {
             datasetOptions: {
@@ -98,7 +159,13 @@ async function runFromFlags(flags: RunFlags, methods: string[]): Promise<void> {
     return;
   }
   const { runComparison } = await import('./compare');
-  await runComparison(config);
+  const result = await runComparison(config, {
+    resumeCommand: resumeCommandOf(context.argv, config.out),
+  });
+  if (result.status === 'aborted') context.exitCode = 130;
+  if (result.failures?.length) {
+    throw new RunsFailedError(result.failures, result.summary.runs.length + result.failures.length);
+  }
 }
 
 function addRunOptions(cmd: Command): Command {
@@ -142,10 +209,21 @@ function addRunOptions(cmd: Command): Command {
       '--dry-run',
       'print the resolved plan (methods, seeds, epochs, stages per modality) and exit: no data, no training',
     )
-    .option('--json', 'with --dry-run: print the plan as JSON');
+    .option('--json', 'with --dry-run: print the plan as JSON')
+    .option(
+      '--jobs <n>',
+      'runs at once on this machine, each in its own process with --threads threads (auto: one per core; default 1)',
+      jobCount,
+    )
+    .option(
+      '--queue [url]',
+      'enqueue the runs on Redis for igm workers: redis://[:password@]host:port[/db] or rediss:// (TLS); without a URL, $IGM_REDIS_URL',
+    );
 }
 
-export function buildProgram(): Command {
+export function buildProgram(
+  context: ProgramContext = { argv: process.argv, exitCode: 0 },
+): Command {
   const program = new Command('igm')
     .description(
       'Balanced multimodal learning on TensorFlow.js: IGM and the modality-imbalance baselines.',
@@ -168,6 +246,8 @@ Examples:
   igm compare --dataset synthetic --methods joint,igm --epochs 4 --backend wasm --out runs/smoke
   igm compare --config compare.yaml --resume --out runs/avmnist-1
   igm compare --dataset crema-d --preset paper --methods joint,igm --epochs 1 --dry-run --json
+  igm compare --dataset synthetic --methods joint,igm --seeds 4 --jobs 2
+  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --queue --seeds 5 --out /shared/runs/grid-1
 
 A config file can define labelled variants, usable in --methods (the IGM ablation):
   variants:
@@ -176,7 +256,7 @@ A config file can define labelled variants, usable in --methods (the IGM ablatio
     igm-poe: { method: igm, options: { fusion: sum-log-softmax } }   # departure from the official fusion
   methods: [igm, igm-no-sam, igm-no-projection, igm-no-sam-no-projection]`,
     )
-    .action(async (flags: RunFlags) => runFromFlags(flags, flags.methods ?? []));
+    .action(async (flags: RunFlags) => runFromFlags(flags, flags.methods ?? [], context));
 
   addRunOptions(
     program
@@ -186,7 +266,7 @@ A config file can define labelled variants, usable in --methods (the IGM ablatio
       .option('--seeds <n>', 'number of seeds', integer('--seeds')),
   )
     .addHelpText('after', '\nExamples:\n  igm train --method igm --dataset av-mnist --epochs 8\n')
-    .action(async (flags: RunFlags) => runFromFlags(flags, [flags.method!]));
+    .action(async (flags: RunFlags) => runFromFlags(flags, [flags.method!], context));
 
   program
     .command('report')
@@ -199,6 +279,59 @@ A config file can define labelled variants, usable in --methods (the IGM ablatio
         `${tableToText(table, table.columns.slice(0, 8))}\n\n${markdown}\n${html}\n`,
       );
     });
+
+  program
+    .command('worker')
+    .description(
+      'run the jobs of queued comparisons (igm compare --queue) on this machine, until Ctrl-C',
+    )
+    .option(
+      '--queue <url>',
+      'Redis URL, redis://[:password@]host:port[/db] (default $IGM_REDIS_URL)',
+    )
+    .option(
+      '--concurrency <n>',
+      'runs at once, each in its own process (default 1)',
+      integer('--concurrency'),
+    )
+    .option(
+      '--threads <n>',
+      "wasm threads per run: a count, or auto (cores / concurrency); default: the comparison's --threads",
+      threadCount,
+    )
+    .option(
+      '--stall-timeout <seconds>',
+      "seconds after which a dead worker's run goes to another worker (default 30)",
+      seconds('--stall-timeout'),
+    )
+    .addHelpText(
+      'after',
+      `
+The runs are written into the comparison's --out folder, which must be storage that every worker
+and the machine running igm compare see at the same path (a shared volume, e.g. NFS).
+
+Examples:
+  igm worker --queue redis://10.0.0.5:6379 --concurrency 2
+  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm worker --concurrency 4 --threads 1
+`,
+    )
+    .action(
+      async (flags: {
+        queue?: string;
+        concurrency?: number;
+        threads?: number | 'auto';
+        stallTimeout?: number;
+      }) => {
+        const url = resolveQueueUrl(flags.queue, '--queue');
+        const { runWorker } = await import('./grid/worker');
+        await runWorker({
+          url,
+          ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+          ...(flags.threads ? { threads: flags.threads } : {}),
+          ...(flags.stallTimeout ? { stallTimeout: flags.stallTimeout } : {}),
+        });
+      },
+    );
 
   const data = program.command('data').description('prepare or describe a dataset');
   data
@@ -231,10 +364,11 @@ A config file can define labelled variants, usable in --methods (the IGM ablatio
 
 /** Runs the CLI; returns the exit code (errors print one clear line, no stack). */
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
-  const program = buildProgram();
+  const context: ProgramContext = { argv, exitCode: 0 };
+  const program = buildProgram(context);
   try {
     await program.parseAsync([...argv]);
-    return 0;
+    return context.exitCode;
   } catch (e) {
     const err = e as { code?: string; exitCode?: number; message?: string; name?: string };
     if (err.code?.startsWith('commander.')) {
@@ -243,8 +377,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
         : (err.exitCode ?? 1);
     }
     const known = e instanceof ConfigError || /Error$/.test(err.name ?? '');
-    process.stderr.write(`igm: ${err.message ?? String(e)}\n`);
-    if (!known || process.env['IGM_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+    process.stderr.write(`igm: ${maskSecrets(err.message ?? String(e))}\n`);
+    if (!known || process.env['IGM_DEBUG'])
+      process.stderr.write(`${maskSecrets((e as Error).stack ?? '')}\n`);
     return 1;
   }
 }

@@ -11,10 +11,15 @@
  *
  * Ctrl-C (or `signal`) stops after the current step with a checkpoint; `resume: true` skips
  * finished runs and continues the interrupted one from its last checkpoint.
+ *
+ * By default the runs go one after another in this process. `jobs > 1` runs that many at once in
+ * job processes of this machine, `queue` enqueues them on Redis for `igm worker`s (see
+ * grid/local.ts and grid/queue.ts); both run the same `runJob` and leave the same folder.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerIgmMethods } from '@igm/baselines';
@@ -22,8 +27,17 @@ import type { MultimodalDataset } from '@igm/core';
 import { DATASET_NAMES, describeDataset, loadDataset } from '@igm/datasets/node';
 import { igm } from '@igm/igm';
 import * as tf from '@tensorflow/tfjs';
-import { type BackendRequest, describeBackendChoice, selectBackend } from './backend';
+import {
+  type BackendChoice,
+  type BackendRequest,
+  describeBackendChoice,
+  selectBackend,
+} from './backend';
 import type { CompareConfig } from './config';
+import { gridIdOf, gridSettingsOf, type RunFailure, readRunRecord, runLabel } from './grid/job';
+import { runLocalGrid } from './grid/local';
+import { probeQueue, runQueuedGrid } from './grid/queue';
+import { maskSecrets } from './grid/redis-url';
 import { planRuns } from './plan';
 import { ProgressReporter } from './progress';
 import {
@@ -47,13 +61,22 @@ export interface ComparisonHooks {
   readonly progress?: ProgressReporter;
   /** Where the results table is printed (default stdout). */
   readonly out?: NodeJS.WritableStream;
+  /** The command that continues this comparison, printed when it stops (the CLI passes it). */
+  readonly resumeCommand?: string;
 }
 
 export interface ComparisonResult {
   readonly dir: string;
   readonly summary: ComparisonSummary;
-  readonly status: 'completed' | 'aborted';
+  /** 'failed': some runs failed (listed in `failures`); the others are in the report. */
+  readonly status: 'completed' | 'aborted' | 'failed';
   readonly report?: { markdown: string; html: string };
+  readonly failures?: readonly RunFailure[];
+}
+
+/** Runs at once: `jobs`, with `auto` for every core of this machine. */
+export function jobsOf(config: Pick<CompareConfig, 'jobs'>): number {
+  return config.jobs === 'auto' ? availableParallelism() : config.jobs;
 }
 
 const DATASET_LABELS: Record<string, string> = {
@@ -99,7 +122,10 @@ function gitCommit(): string | null {
   }
 }
 
-function datasetOptions(config: CompareConfig): Record<string, unknown> {
+/** The loader options of a comparison: its `datasetOptions`, with this machine's FSDD_DIR. */
+export function datasetOptions(
+  config: Pick<CompareConfig, 'dataset' | 'datasetOptions'>,
+): Record<string, unknown> {
   const o: Record<string, unknown> = { ...config.datasetOptions };
   if (
     FSDD_DATASETS.includes(config.dataset) &&
@@ -143,24 +169,41 @@ export async function runComparison(
   const out = hooks.out ?? process.stdout;
   const reporter = hooks.progress ?? new ProgressReporter();
   const plan = planRuns(config); // bad methods or options fail before any work
+  // Parallel and queued runs choose their backend and load the data in their own processes.
+  const gridMode = config.queue ? 'queue' : jobsOf(config) > 1 ? 'processes' : undefined;
+  if (config.queue && config.jobs !== 1) {
+    throw new Error(
+      '--jobs and --queue do not combine: with --queue, igm workers run the jobs (start them with igm worker --concurrency N).',
+    );
+  }
+  if (config.queue) await probeQueue(config.queue); // a wrong password or no Redis: fail first
 
-  const choice = await selectBackend(config.backend as BackendRequest, undefined, {
-    threads: config.threads,
-  });
-  reporter.log(describeBackendChoice(choice));
+  let choice: BackendChoice | undefined;
+  if (!gridMode) {
+    choice = await selectBackend(config.backend as BackendRequest, undefined, {
+      threads: config.threads,
+    });
+    reporter.log(describeBackendChoice(choice));
+  }
 
   const dir = resolve(config.out);
   await mkdir(dir, { recursive: true });
-  const dataset = await openDataset(config.dataset, datasetOptions(config));
-  reporter.log(describeDataset(dataset).split('\n').slice(0, 2).join(' · '));
+  let dataset: MultimodalDataset | undefined;
+  if (!gridMode) {
+    dataset = await openDataset(config.dataset, datasetOptions(config));
+    reporter.log(describeDataset(dataset).split('\n').slice(0, 2).join(' · '));
+  }
 
   await writeFileAtomic(
     join(dir, 'config.json'),
     `${JSON.stringify(
       {
         ...config,
+        ...(config.queue ? { queue: maskSecrets(config.queue) } : {}),
         out: dir,
-        backend: { requested: config.backend, ...choice },
+        backend: choice
+          ? { requested: config.backend, ...choice }
+          : { requested: config.backend, threads: config.threads, chosenBy: 'each job process' },
         versions: packageVersions(),
         gitCommit: gitCommit(),
       },
@@ -181,11 +224,13 @@ export async function runComparison(
   const records: RunRecord[] = [];
   const epochs: EpochRecord[] = [];
   let status: 'completed' | 'aborted' = 'completed';
+  let failures: readonly RunFailure[] = [];
+  let backendLabel = choice?.label ?? config.backend;
   const summaryOf = (): ComparisonSummary => ({
     name: dir.split(/[\\/]/).pop()!,
     dataset: config.dataset,
     datasetLabel: DATASET_LABELS[config.dataset] ?? config.dataset,
-    backend: choice.label,
+    backend: backendLabel,
     createdAt: new Date().toISOString(),
     runs: withUtilization(records),
   });
@@ -198,9 +243,37 @@ export async function runComparison(
   };
 
   try {
-    for (const spec of plan) {
+    if (gridMode) {
+      const settings = gridSettingsOf(config, dir);
+      const grid = gridIdOf(dir);
+      const outcome =
+        gridMode === 'queue'
+          ? await runQueuedGrid(plan, settings, {
+              url: config.queue!,
+              reporter,
+              signal: controller.signal,
+              grid,
+            })
+          : await runLocalGrid(plan, settings, {
+              jobs: jobsOf(config),
+              reporter,
+              signal: controller.signal,
+              grid,
+            });
+      // Plan order, whatever order the runs finished in.
+      for (let i = 0; i < plan.length; i++) {
+        if (!outcome.finished.has(i)) continue;
+        const run = await readRunRecord(dir, plan[i]!);
+        records.push(run.record);
+        epochs.push(...run.epochs);
+      }
+      status = outcome.status;
+      failures = outcome.failures;
+      if (outcome.backends.length) backendLabel = outcome.backends.join('; ');
+    }
+    for (const spec of gridMode ? [] : plan) {
       const result = await runJob(spec, {
-        dataset,
+        dataset: dataset!,
         config,
         dir,
         signal: controller.signal,
@@ -225,9 +298,17 @@ export async function runComparison(
   const summary = summaryOf();
   if (status === 'aborted') {
     reporter.log(
-      `Stopped. Finished runs are in ${dir}; continue with: igm compare --resume --out ${config.out} (same options).`,
+      hooks.resumeCommand
+        ? `Stopped. Finished runs are in ${dir}; continue with:\n  ${hooks.resumeCommand}`
+        : `Stopped. Finished runs are in ${dir}; continue with: igm compare --resume --out ${config.out}${config.queue ? ` --queue ${maskSecrets(config.queue)}` : ''} (same options).`,
     );
     return { dir, summary, status };
+  }
+  if (failures.length) {
+    reporter.log(
+      `${failures.length} of ${plan.length} runs failed:\n${failures.map((f) => `  ${runLabel(f)}: ${f.error}`).join('\n')}`,
+    );
+    if (!records.length) return { dir, summary, status: 'failed', failures };
   }
   const report = await writeReport(dir);
   const table = buildResultsTable(summary);
@@ -237,5 +318,11 @@ export async function runComparison(
       !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c),
   );
   out.write(`\n${tableToText(table, shown)}\n\nReport: ${report.html}\n`);
-  return { dir, summary, status, report: { markdown: report.markdown, html: report.html } };
+  return {
+    dir,
+    summary,
+    status: failures.length ? 'failed' : status,
+    report: { markdown: report.markdown, html: report.html },
+    ...(failures.length ? { failures } : {}),
+  };
 }

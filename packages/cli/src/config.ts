@@ -25,6 +25,13 @@ export const compareConfigSchema = z
     threads: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
     out: z.string().min(1),
     resume: z.boolean().default(false),
+    /** Runs at once on this machine, each in its own process ('auto': one per core). */
+    jobs: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
+    /** Redis URL of the job queue (runs go to `igm worker`s); its password is never saved. */
+    queue: z
+      .string()
+      .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+      .optional(),
     /** Options handed to the dataset loader (e.g. { root, fsddDir, pcaEnergyRemoved, snrDb }). */
     datasetOptions: z.record(z.string(), z.unknown()).default({}),
     /** Per-method option overrides, validated by each method's own schema. */

@@ -12,6 +12,16 @@ export type { CompareConfig } from './config';
 export { ConfigError, compareConfigSchema, readConfigFile, resolveCompareConfig } from './config';
 export type { DryRun, DryRunEntry } from './dry-run';
 export { describeStages, dryRun, formatDryRun } from './dry-run';
+export type {
+  GridJob,
+  GridJobProgress,
+  GridJobResult,
+  GridSettings,
+  RunFailure,
+} from './grid/job';
+export { QUEUE_NAME, QUEUE_PREFIX } from './grid/job';
+export { maskSecrets, parseRedisUrl, type RedisTarget } from './grid/redis-url';
+export { type RunWorkerOptions, runWorker } from './grid/worker';
 export type { RunSpec } from './plan';
 export {
   budgetOf,

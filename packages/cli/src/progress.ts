@@ -22,6 +22,21 @@ export interface ProgressState {
   readonly detail?: string;
 }
 
+/** A grid's runs by state (parallel or queued comparisons). */
+export interface GridProgressState {
+  readonly total: number;
+  readonly queued: number;
+  readonly running: number;
+  readonly done: number;
+  readonly failed: number;
+  /** Fraction of the grid's work done, counting the epochs of running runs. */
+  readonly fraction: number;
+  /** What runs now, e.g. "joint seed 1 3/10, igm seed 0 1/10". */
+  readonly current: string;
+  /** Extra, e.g. "2 workers". */
+  readonly detail?: string;
+}
+
 export class ProgressReporter {
   private readonly tracker: ProgressTracker;
 
@@ -55,6 +70,25 @@ export class ProgressReporter {
       label: `runs ${s.runsDone}/${s.runsTotal} · ${s.current} · epoch ${s.epoch}/${s.epochsTotal}`,
       detail: s.detail ?? '',
       force: s.epoch === s.epochsTotal,
+    });
+  }
+
+  private lastGridCounts = '';
+
+  /**
+   * The progress line of a grid: runs queued / running / done / failed and the ETA (from the
+   * smoothed rate since the first update, so runs reused from an earlier attempt do not count).
+   * Plain lines also appear whenever a run starts or ends.
+   */
+  updateGrid(s: GridProgressState): void {
+    const counts = `runs ${s.done} done, ${s.running} running, ${s.queued} queued, ${s.failed} failed of ${s.total}`;
+    const changed = counts !== this.lastGridCounts;
+    this.lastGridCounts = counts;
+    this.tracker.update(s.fraction * s.total, {
+      total: s.total,
+      label: `${counts}${s.current ? ` · ${s.current}` : ''}`,
+      detail: s.detail ?? '',
+      force: changed,
     });
   }
 

@@ -13,18 +13,11 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createMethod } from '@igm/baselines';
-import {
-  allCoalitions,
-  type Callback,
-  coalitionKey,
-  imbalanceDegree,
-  type MultimodalDataset,
-  type MultimodalModelLike,
-  shapleyContributions,
-} from '@igm/core';
-import { disposeBatch } from '@igm/datasets';
+import type { Callback, MultimodalDataset, MultimodalModelLike } from '@igm/core';
+import { allCoalitions, coalitionKey, imbalanceDegree, shapleyContributions } from '@igm/metrics';
 import {
   fileSystemCheckpoints,
+  inferenceBatches,
   linearProbe,
   type RunSummary,
   restoreVariables,
@@ -116,34 +109,24 @@ export async function testContributions(
   const coalitions = allCoalitions(modalities);
   const correct = new Map<string, number>(coalitions.map((c) => [coalitionKey(c), 0]));
   let n = 0;
-  for await (const batch of dataset.batches({
-    split: 'test',
-    batchSize,
-    shuffle: false,
-    dropLast: false,
-    augment: false,
-  })) {
-    try {
-      const counts = tf.tidy(() =>
-        coalitions.map((c) => {
-          const zeroed = modalities.filter((m) => !c.includes(m));
-          const out = model.forward(batch.inputs, { training: false, zeroed });
-          const scores = out['probs/fused'] ?? out['logits/fused'];
-          if (!scores) throw new Error('the model produced neither probs/fused nor logits/fused');
-          const pred = tf.argMax(scores, 1);
-          return tf.sum(tf.cast(tf.equal(pred, tf.cast(batch.labels, 'int32')), 'float32'));
-        }),
-      );
-      const values = await Promise.all(counts.map(async (t) => (await t.data())[0]!));
-      tf.dispose(counts);
-      coalitions.forEach((c, i) => {
-        const k = coalitionKey(c);
-        correct.set(k, correct.get(k)! + values[i]!);
-      });
-      n += batch.labels.shape[0];
-    } finally {
-      disposeBatch(batch);
-    }
+  for await (const batch of inferenceBatches(dataset, 'test', batchSize)) {
+    const counts = tf.tidy(() =>
+      coalitions.map((c) => {
+        const zeroed = modalities.filter((m) => !c.includes(m));
+        const out = model.forward(batch.inputs, { training: false, zeroed });
+        const scores = out['probs/fused'] ?? out['logits/fused'];
+        if (!scores) throw new Error('the model produced neither probs/fused nor logits/fused');
+        const pred = tf.argMax(scores, 1);
+        return tf.sum(tf.cast(tf.equal(pred, tf.cast(batch.labels, 'int32')), 'float32'));
+      }),
+    );
+    const values = await Promise.all(counts.map(async (t) => (await t.data())[0]!));
+    tf.dispose(counts);
+    coalitions.forEach((c, i) => {
+      const k = coalitionKey(c);
+      correct.set(k, correct.get(k)! + values[i]!);
+    });
+    n += batch.labels.shape[0];
   }
   const values = Object.fromEntries([...correct].map(([k, c]) => [k, n ? c / n : 0]));
   const contributions = shapleyContributions(modalities, values);

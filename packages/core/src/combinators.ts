@@ -47,6 +47,22 @@ function restrictContext(
   };
 }
 
+/** Returns `state` typed, or throws unless it is the state of a combinator of `kind`. */
+function stateCheck<S extends { readonly kind: string }>(
+  name: string,
+  kind: S['kind'],
+): (state: unknown) => S {
+  return (state) => {
+    const s = state as S | undefined;
+    if (s?.kind !== kind) {
+      throw new IgmArgumentError(
+        `${name}: update() got state that init() did not return. Call init(params) once and reuse its state.`,
+      );
+    }
+    return s;
+  };
+}
+
 const defaultLabelOf = (p: Param): string => p.group;
 
 export interface PartitionState {
@@ -90,15 +106,7 @@ export function partition(
     }
   }
   const name = `partition(${labels.map((l) => `${l}: ${transformsByLabel[l]!.name}`).join(', ')})`;
-  const assertState = (s: unknown): PartitionState => {
-    const st = s as PartitionState | undefined;
-    if (st?.kind !== 'partition') {
-      throw new IgmArgumentError(
-        `${name}: update() got state that init() did not return. Call init(params) once and reuse its state.`,
-      );
-    }
-    return st;
-  };
+  const assertState = stateCheck<PartitionState>(name, 'partition');
   return {
     name,
     init(params) {
@@ -209,15 +217,7 @@ export function masked(
     );
   }
   const name = `masked(${transform.name})`;
-  const assertState = (s: unknown): MaskedState => {
-    const st = s as MaskedState | undefined;
-    if (st?.kind !== 'masked') {
-      throw new IgmArgumentError(
-        `${name}: update() got state that init() did not return. Call init(params) once and reuse its state.`,
-      );
-    }
-    return st;
-  };
+  const assertState = stateCheck<MaskedState>(name, 'masked');
   return {
     name,
     init(params) {

@@ -72,6 +72,15 @@ export interface MultimodalBatch {
   readonly ids: readonly string[];
 }
 
+/**
+ * Disposes every tensor of a batch. Whoever iterates `MultimodalDataset.batches` owns each
+ * batch and disposes it (or uses it only inside `tf.tidy`).
+ */
+export function disposeBatch(batch: MultimodalBatch): void {
+  for (const t of Object.values(batch.inputs)) t.dispose();
+  batch.labels.dispose();
+}
+
 export type Split = 'train' | 'validation' | 'test';
 
 export interface BatchOptions {

@@ -1,3 +1,16 @@
+/**
+ * @igm/core: the optimizer interface every @igm method is written against. Read it in this
+ * order (the README's "How to read this package" says what each file holds).
+ */
+// biome-ignore-all assist/source/organizeImports: the exports are in reading order, not sorted.
+
+// 1. The interface: parameters, gradients, transforms, the step context, loss terms, callbacks.
+export * from './types';
+// 2. What models and datasets expose to trainers and transforms.
+export * from './contracts';
+
+// 3. Composition: chain, routing by parameter (partition, masked) or by time (when), and
+//    reaching one member's state.
 export type { ChainState } from './chain';
 export {
   applyUpdates,
@@ -8,33 +21,12 @@ export {
   requireOutput,
 } from './chain';
 export type { AnyTransform, MaskedState, PartitionState, WhenOptions } from './combinators';
-export { masked, matchesPattern, partition, when } from './combinators';
-export * from './contracts';
-export {
-  allCoalitions,
-  coalitionKey,
-  imbalanceDegree,
-  sampleShapleyContributions,
-  shapleyContributions,
-  unimodalAccuracyGap,
-} from './contribution';
-export * from './errors';
-export type { SymmetricEigen } from './linalg';
-export { matmulF64, symmetricEigen, symmetricMatrixFunction } from './linalg';
-export type {
-  ConfusionMatrixOptions,
-  LabelsInput,
-  MacroF1Options,
-  MeanAveragePrecision,
-  ScoresInput,
-} from './metrics';
-export { accuracy, confusionMatrix, macroF1, meanAveragePrecision } from './metrics';
-export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
-export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
-export * from './options';
-export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';
-export { collectParams, describeParamGroups, emptySelectionError } from './params';
-export { createRng } from './rng';
+export { masked, partition, when } from './combinators';
+export { findState } from './find-state';
+
+// 4. The base transforms and the optimizers built from them (sgd, adam, adamw).
+export * from './transforms';
+// 5. Learning-rate schedules.
 export type {
   CosineOptions,
   MultiStepOptions,
@@ -43,7 +35,17 @@ export type {
   WarmupOptions,
 } from './schedules';
 export { constant, cosine, multiStep, stepLR, warmup } from './schedules';
+
+// 6. Driving a transform: parameters from a model, a loss closure or given gradients, model.fit.
+export type { GroupSpec, LayersModelLike, LayerVariableLike, ParamSource } from './params';
+export { collectParams, emptySelectionError } from './params';
+export type { GradientOptimizerOptions, LossFn, LossPass, StepInfo } from './optimizer';
+export { GradientOptimizer, lossGradients, toParamMap } from './optimizer';
 export type { AdapterModelLike, TfjsOptimizerOptions } from './tfjs-adapter';
 export { IgmTfjsOptimizer, toTfjsOptimizer } from './tfjs-adapter';
-export * from './transforms';
-export * from './types';
+
+// 7. Utilities every package shares: the seeded RNG, seed mixing, errors, argument checks and
+//    option schemas.
+export { createRng, mixSeed } from './rng';
+export * from './errors';
+export * from './options';

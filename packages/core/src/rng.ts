@@ -1,32 +1,54 @@
 /**
- * A seeded, saveable random number generator: xoshiro128** seeded through splitmix32.
+ * A seeded, saveable random number generator: xoshiro128** seeded through splitmix32, and the
+ * 32-bit hashing that derives seeds from labels.
  *
- * One seed controls initialisation, shuffling, mixup and noise (DESIGN.md section 9). The state
- * is four 32-bit words, saved in checkpoints with `getState()` and restored with `setState()`.
+ * One seed controls initialisation, shuffling, mixup and noise. The state is four 32-bit words,
+ * saved in checkpoints with `getState()` and restored with `setState()`.
  */
 import { IgmArgumentError } from './errors';
 import type { Rng, RngState } from './types';
 
 const ALGORITHM = 'xoshiro128**';
 
+const FNV_OFFSET_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a over the UTF-16 code units of `text`, starting from `basis`. */
+function fnv1a32(text: string, basis: number): number {
+  let h = basis >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, FNV_PRIME) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** The 32-bit finaliser of splitmix32 (MurmurHash3's fmix32): each input bit flips ~half the output. */
+function finalize32(z: number): number {
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
 function splitmix32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
+    return finalize32(s);
   };
 }
 
-function hashString(label: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < label.length; i++) {
-    h ^= label.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
+/**
+ * A 32-bit seed derived from a base seed and a label: FNV-1a over the label, starting from the
+ * offset basis XOR the seed, then the splitmix32 finaliser:
+ *
+ *   h = fnv1a(label, 0x811c9dc5 ^ seed);   mixSeed = fmix32(h)
+ *
+ * Equal inputs give equal seeds on every platform; different labels (`'train'`, `'audio'`) give
+ * unrelated streams from one run seed. Used to seed per-split and per-modality generators.
+ */
+export function mixSeed(seed: number, label: string): number {
+  return finalize32(fnv1a32(label, (FNV_OFFSET_BASIS ^ (seed >>> 0)) >>> 0));
 }
 
 class Xoshiro128 implements Rng {
@@ -123,7 +145,7 @@ class Xoshiro128 implements Rng {
   }
 
   fork(label: string): Rng {
-    return new Xoshiro128((this.nextU32() ^ hashString(label)) >>> 0);
+    return new Xoshiro128((this.nextU32() ^ fnv1a32(label, FNV_OFFSET_BASIS)) >>> 0);
   }
 
   getState(): RngState {

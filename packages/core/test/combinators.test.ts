@@ -6,13 +6,13 @@ import {
   type GradientTransform,
   identity,
   masked,
-  matchesPattern,
   type Param,
   partition,
   scale,
   sgd,
   when,
 } from '../src';
+import { matchesPattern } from '../src/combinators';
 
 function params(spec: Record<string, string>): Param[] {
   return Object.entries(spec).map(([key, group]) => ({

@@ -1,6 +1,7 @@
 import { describeEachBackend, tf } from '@igm/test-utils';
 import { expect, it } from 'vitest';
-import { collectParams, describeParamGroups, emptySelectionError } from '../src';
+import { collectParams, emptySelectionError } from '../src';
+import { describeParamGroups } from '../src/params';
 
 describeEachBackend('collectParams', () => {
   it('keys a LayersModel by originalName and groups by prefix or predicate', () => {

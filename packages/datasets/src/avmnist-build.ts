@@ -21,12 +21,19 @@
  * inside a blank `canvas` x `canvas` image and given clipped Gaussian pixel noise of std
  * `noiseStd` (seeded per recording; see image/canvas.ts). Shape [canvas, canvas, 1] (default 28).
  */
-import { checkChoice, checkKnownKeys, checkNumber, createRng, type Split } from '@igm/core';
+import {
+  checkChoice,
+  checkKnownKeys,
+  checkNumber,
+  createRng,
+  mixSeed,
+  type Split,
+} from '@igm/core';
 import { addNoiseAtSnr, logSpectrogram, padOrTrim, signalPower } from './audio/features';
 import { type SampleSource, SPLITS, StreamingDataset } from './dataset';
 import { IgmDataError } from './errors';
 import { parseFsddName } from './fsdd-names';
-import { mixSeed, stableStringify } from './hash';
+import { stableStringify } from './hash';
 import { addClippedPixelNoise, type CanvasPlacement, placeOnCanvas } from './image/canvas';
 import { applyPcaEnergy, fitPcaEnergy } from './image/pca';
 import { decodeWav } from './io/wav';

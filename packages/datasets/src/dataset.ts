@@ -14,11 +14,11 @@ import {
   type ModalitySpec,
   type MultimodalBatch,
   type MultimodalDataset,
+  mixSeed,
   type Rng,
   type Split,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { mixSeed } from './hash';
 
 export const SPLITS: readonly Split[] = ['train', 'validation', 'test'];
 
@@ -182,10 +182,4 @@ export class StreamingDataset implements MultimodalDataset {
       },
     };
   }
-}
-
-/** Disposes every tensor of a batch. */
-export function disposeBatch(batch: MultimodalBatch): void {
-  for (const t of Object.values(batch.inputs)) t.dispose();
-  batch.labels.dispose();
 }

@@ -1,6 +1,6 @@
 /**
  * Hashing that runs anywhere (Node, browsers, workers): SHA-256 in plain TypeScript (FIPS 180-4,
- * the same digests as node:crypto), stable JSON and seed mixing. The Node-only modules that hash
+ * the same digests as node:crypto) and stable JSON. The Node-only modules that hash
  * large files (the cache, the FSDD download) use node:crypto instead, through node-hash.ts.
  */
 
@@ -118,16 +118,4 @@ export function stableStringify(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-}
-
-/** A 32-bit seed mixed from a base seed and a label (FNV-1a then a splitmix finaliser). */
-export function mixSeed(seed: number, label: string): number {
-  let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
-  for (let i = 0; i < label.length; i++) {
-    h ^= label.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
 }

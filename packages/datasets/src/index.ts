@@ -6,6 +6,8 @@
  * the `@igm/datasets/node` subpath) resolves to node.ts instead: all of this plus the folder
  * loaders, the cache and the FSDD download.
  */
+// disposeBatch is defined with the batch contract in @igm/core; re-exported for existing imports.
+export { disposeBatch } from '@igm/core';
 export { addNoiseAtSnr, logSpectrogram, padOrTrim, signalPower, tileTo } from './audio/features';
 export { melFilterbank } from './audio/mel';
 export { resamplePoly } from './audio/resample';
@@ -28,7 +30,7 @@ export {
   MNIST_SIDE,
 } from './avmnist-build';
 export type { DatasetInfo, SampleSource } from './dataset';
-export { disposeBatch, SPLITS, StreamingDataset } from './dataset';
+export { SPLITS, StreamingDataset } from './dataset';
 export type { DatasetName, DatasetOptionsByName } from './describe';
 export { DATASET_NAMES, datasetModalities, describeDataset } from './describe';
 export { IgmDataError } from './errors';

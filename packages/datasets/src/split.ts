@@ -1,6 +1,5 @@
-import { createRng } from '@igm/core';
+import { createRng, mixSeed } from '@igm/core';
 import { IgmDataError } from './errors';
-import { mixSeed } from './hash';
 
 /**
  * A fixed, class-stratified, seeded hold-out (DATASETS.md section 9): for each class, round(

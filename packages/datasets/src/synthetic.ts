@@ -22,10 +22,10 @@ import {
   IgmArgumentError,
   type ModalityKind,
   type ModalitySpec,
+  mixSeed,
   type Split,
 } from '@igm/core';
 import { type SampleSource, SPLITS, StreamingDataset, sizeOf } from './dataset';
-import { mixSeed } from './hash';
 
 export interface SyntheticModalityOptions {
   readonly name: string;

@@ -1,19 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isDeadLeftover, ownerOf, processAlive } from '@igm/temp-files';
+import { exitedPid } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentHashes, RACY_SECONDS } from '../src/content-hash';
-import { isDeadLeftover, ownerOf, processAlive } from '../src/io/leftovers';
 import { openCache } from '../src/node';
 import { removeDir, tempDir } from './helpers/fixtures';
 
-/** The pid of a process that has exited (spawned, waited for): a real dead pid. */
+/** A dead pid: a process that has exited. */
 function deadPid(): number {
-  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
-    encoding: 'utf8',
-  });
-  const pid = Number(child.stdout);
+  const pid = exitedPid();
   expect(processAlive(pid)).toBe(false);
   return pid;
 }

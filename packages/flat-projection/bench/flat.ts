@@ -17,8 +17,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  type ChainState,
   chain,
+  findState,
   GradientOptimizer,
   type HeadLayerInfo,
   type Param,
@@ -183,7 +183,7 @@ function stepOverhead(): Record<string, number> {
       );
     }
   });
-  installProjection((projected.state as ChainState).members[0] as FlatProjectionState, acc, audio);
+  installProjection(findState<FlatProjectionState>(projected.state, 'flatProjection')!, acc, audio);
   const withT = paired();
   acc.dispose();
   base.dispose();

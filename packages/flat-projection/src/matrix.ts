@@ -11,7 +11,7 @@
  * where the reference divides by zero.
  *
  * Two implementations, tested equal to 1e-5:
- * - `'eigen'`: float64 symmetric eigensolver in JS (`symmetricEigen` of @igm/core), exact to
+ * - `'eigen'`: float64 symmetric eigensolver in JS (`symmetricEigen` of @igm/linalg), exact to
  *   rounding; cost O(d^3) in JS on the main thread.
  * - `'expm'`: tfjs ops only (runs on the training backend, GPU included). s_max and s_min by
  *   Lanczos (see lanczos.ts), then exp of the centred argument B = -tau (Y - c I)/(s_max - s_min),
@@ -30,14 +30,8 @@
  * float32 evaluation adds about 1e-7 (1 + s_max/D): when s_max/D > `maxCondition` (100), float32
  * cannot hold T to 1e-5 and the float64 eigensolver is used instead.
  */
-import {
-  checkChoice,
-  checkKnownKeys,
-  checkNumber,
-  IgmArgumentError,
-  symmetricEigen,
-  symmetricMatrixFunction,
-} from '@igm/core';
+import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
+import { symmetricEigen, symmetricMatrixFunction } from '@igm/linalg';
 import * as tf from '@tensorflow/tfjs-core';
 import { expmSymmetric, identity, planExpm } from './expm';
 import { lanczosExtremes } from './lanczos';

@@ -29,13 +29,13 @@ import {
 } from '@igm/alternating-trainer';
 import {
   chain,
+  findState,
   type GradientTransform,
   IgmArgumentError,
   type MultimodalModelLike,
   parseOptions,
   sgd,
   stepLR,
-  symmetricEigen,
 } from '@igm/core';
 import {
   type FlatProjectionState,
@@ -43,6 +43,7 @@ import {
   InputMomentAccumulator,
   installProjection,
 } from '@igm/flat-projection';
+import { symmetricEigen } from '@igm/linalg';
 import { asam, sam } from '@igm/sam';
 import type { RunSummary, TrainerStep } from '@igm/trainer';
 import { officialStep } from './official-step';
@@ -77,20 +78,6 @@ export interface IgmMethod {
 /** Layers up to this input dimension get T's full spectrum recorded at each boundary. */
 export const FULL_SPECTRUM_MAX_DIM = 256;
 
-/** The flatProjection member's state inside a (nested) chain state. */
-export function findFlatProjectionState(state: unknown): FlatProjectionState | null {
-  const s = state as { kind?: string; members?: unknown[] } | null;
-  if (!s || typeof s !== 'object') return null;
-  if (s.kind === 'flatProjection') return s as unknown as FlatProjectionState;
-  if (s.kind === 'chain' && Array.isArray(s.members)) {
-    for (const m of s.members) {
-      const found = findFlatProjectionState(m);
-      if (found) return found;
-    }
-  }
-  return null;
-}
-
 /**
  * Builds T for the head of `boundary.previousModality` from the reloaded model (one pass over
  * the training data, inference mode) and installs it into the chain's flatProjection state.
@@ -99,10 +86,10 @@ export function findFlatProjectionState(state: unknown): FlatProjectionState | n
  * ascending eigenvalues, so from 1 down to e^-tau).
  */
 export async function rebuildFlatProjection(boundary: StageBoundary, tau?: number): Promise<void> {
-  const state = findFlatProjectionState(boundary.transformState);
+  const state = findState<FlatProjectionState>(boundary.transformState, 'flatProjection');
   if (!state) {
     throw new IgmArgumentError(
-      'rebuildFlatProjection: the transform has no flatProjection member. Use chain(..., flatProjection({ layers }), ...).',
+      'rebuildFlatProjection: the transform has no flatProjection member. Compose it with one, e.g. chain(..., flatProjection({ layers }), ...).',
     );
   }
   const k = boundary.previousModality;

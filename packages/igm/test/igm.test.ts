@@ -2,11 +2,16 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runStageWise, type StageBoundary } from '@igm/alternating-trainer';
-import { activeProjections, flatProjectionMatrix } from '@igm/flat-projection';
+import { findState } from '@igm/core';
+import {
+  activeProjections,
+  type FlatProjectionState,
+  flatProjectionMatrix,
+} from '@igm/flat-projection';
 import { describeEachBackend, expectAllClose, tf } from '@igm/test-utils';
 import { expect, it } from 'vitest';
 import { gaussianData, MemoryDataset } from '../../trainer/test/doubles';
-import { findFlatProjectionState, igm } from '../src';
+import { igm } from '../src';
 import { ParityModel } from './parity-model';
 
 function setup(seed = 2) {
@@ -74,7 +79,7 @@ describeEachBackend('igm()', () => {
           });
         });
         expect(n).toBe(9); // floor(90 / 10) training batches, dropLast
-        const state = findFlatProjectionState(b.transformState)!;
+        const state = findState<FlatProjectionState>(b.transformState, 'flatProjection')!;
         expect(activeProjections(state).sort()).toEqual(layers.map((l) => l.kernelKey).sort());
         layers.forEach((l, i) => {
           const expected = flatProjectionMatrix(ys[i] as tf.Tensor2D, 0.4, { method: 'eigen' });

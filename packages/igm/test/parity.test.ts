@@ -6,8 +6,8 @@
  */
 
 import { unimodalStep } from '@igm/alternating-trainer';
-import { chain, type MultimodalBatch, type Rng, sgd } from '@igm/core';
-import { flatProjection, setProjection } from '@igm/flat-projection';
+import { chain, findState, type MultimodalBatch, type Rng, sgd } from '@igm/core';
+import { type FlatProjectionState, flatProjection, setProjection } from '@igm/flat-projection';
 import { sam } from '@igm/sam';
 import {
   describeEachBackend,
@@ -18,7 +18,7 @@ import {
 } from '@igm/test-utils';
 import { runTrainerStep, TransformDriver } from '@igm/trainer';
 import { expect, it } from 'vitest';
-import { findFlatProjectionState, officialStep, perTensorPerturbation } from '../src';
+import { officialStep, perTensorPerturbation } from '../src';
 import { ParityModel } from './parity-model';
 
 interface Fixture {
@@ -94,7 +94,7 @@ function setupDriver(withSam: boolean, rng: Rng) {
   const driver = new TransformDriver(chain(...members), params, rng, (k, v) => {
     logs[k] = v;
   });
-  const state = findFlatProjectionState(driver.state)!;
+  const state = findState<FlatProjectionState>(driver.state, 'flatProjection')!;
   tf.tidy(() =>
     setProjection(
       state,

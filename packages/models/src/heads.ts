@@ -4,7 +4,7 @@
  * follows PyTorch exactly and their keys are stable.
  */
 
-import type { Rng } from '@igm/core';
+import type { HeadLayerInfo, Rng } from '@igm/core';
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { pytorchDefaultBound, uniformValues, xavierNormal } from './init';
@@ -108,6 +108,34 @@ export const FUSION_TYPES: readonly FusionRule['type'][] = [
   'entropy',
   'head',
 ];
+
+/** What {@link headLayerInfo} reads from a Dense layer: its parameter keys and sizes. */
+export interface DenseLayerKeys {
+  readonly kernelKey: string;
+  readonly biasKey: string;
+  readonly inputDim: number;
+  readonly outputDim: number;
+}
+
+/**
+ * The `HeadLayerInfo` of Dense layer `index` of `modality`'s head, whose input the model must
+ * output as `input/head/<modality>/<index>` (what IGM's and MLA's projections read).
+ */
+export function headLayerInfo(
+  modality: string,
+  index: number,
+  layer: DenseLayerKeys,
+): HeadLayerInfo {
+  return {
+    modality,
+    index,
+    kernelKey: layer.kernelKey,
+    biasKey: layer.biasKey,
+    inputName: `input/head/${modality}/${index}`,
+    inputDim: layer.inputDim,
+    outputDim: layer.outputDim,
+  };
+}
 
 /** A Dense layer held as two variables, kernel (in, out) and bias (out). */
 export class DenseVariables {

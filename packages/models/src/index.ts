@@ -1,8 +1,16 @@
 export type { EncoderInit, MlpEncoderOptions, ResNet18Options, SmallCnnOptions } from './encoders';
 export { initializeEncoder, mlpEncoder, resnet18, smallCnn } from './encoders';
-export type { DenseSpec, FusionRule, HeadInit, HeadSpec, HeadType } from './heads';
+export type {
+  DenseLayerKeys,
+  DenseSpec,
+  FusionRule,
+  HeadInit,
+  HeadSpec,
+  HeadType,
+} from './heads';
 export {
   entropyWeightedLogits,
+  headLayerInfo,
   igmHiddenLayers,
   meanSoftmax,
   sumLogSoftmax,

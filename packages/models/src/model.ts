@@ -44,6 +44,7 @@ import {
   HEAD_TYPES,
   type HeadInit,
   type HeadSpec,
+  headLayerInfo,
   igmHiddenLayers,
   meanSoftmax,
   sumLogSoftmax,
@@ -373,15 +374,7 @@ export class MultimodalModel implements MultimodalModelLike {
   headLayers(modality: string): HeadLayerInfo[] {
     this.assertLive();
     this.encoder(modality);
-    const info = (d: DenseVariables, index: number): HeadLayerInfo => ({
-      modality,
-      index,
-      kernelKey: d.kernelKey,
-      biasKey: d.biasKey,
-      inputName: `input/head/${modality}/${index}`,
-      inputDim: d.inputDim,
-      outputDim: d.outputDim,
-    });
+    const info = (d: DenseVariables, index: number) => headLayerInfo(modality, index, d);
     if (this.shared) return [info(this.shared, 0)];
     return (this.heads.get(modality) ?? []).map(info);
   }

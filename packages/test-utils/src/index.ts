@@ -7,12 +7,14 @@
  * - `loadFixture` reads a JSON parity fixture produced by a script under tools/reference/.
  * - `expectAllClose` compares tensors or arrays with an absolute + relative tolerance and
  *   reports the worst element.
+ * - `exitedPid` gives the pid of a process that has exited (leftover-cleanup tests).
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect } from 'vitest';
 
+export { exitedPid } from './process';
 export { tf };
 
 export type BackendName = 'cpu' | 'wasm';

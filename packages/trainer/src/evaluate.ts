@@ -5,14 +5,14 @@
  */
 
 import {
-  accuracy,
+  disposeBatch,
   IgmArgumentError,
+  type MultimodalBatch,
   type MultimodalDataset,
   type MultimodalModelLike,
-  macroF1,
-  meanAveragePrecision,
   type Split,
 } from '@igm/core';
+import { accuracy, macroF1, meanAveragePrecision } from '@igm/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Metrics of one output on one split. */
@@ -40,6 +40,31 @@ export interface SplitScores {
   scores: Record<string, Float32Array>;
 }
 
+/**
+ * Every batch of `split` for an inference pass: canonical order (no shuffle), no augmentation,
+ * the last partial batch kept, so each sample is seen exactly once. Each batch is disposed when
+ * the loop moves past it (or leaves early, or throws): the loop body must not keep its tensors.
+ */
+export async function* inferenceBatches(
+  dataset: MultimodalDataset,
+  split: Split,
+  batchSize: number,
+): AsyncGenerator<MultimodalBatch, void, undefined> {
+  for await (const batch of dataset.batches({
+    split,
+    batchSize,
+    shuffle: false,
+    dropLast: false,
+    augment: false,
+  })) {
+    try {
+      yield batch;
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+}
+
 /** Runs the model in inference mode over `split` and collects class scores. */
 export async function collectScores(
   model: MultimodalModelLike,
@@ -50,43 +75,32 @@ export async function collectScores(
   const C = model.numClasses;
   const labels: number[] = [];
   const parts: Record<string, Float32Array[]> = {};
-  for await (const batch of dataset.batches({
-    split,
-    batchSize,
-    shuffle: false,
-    dropLast: false,
-    augment: false,
-  })) {
-    try {
-      const named = tf.tidy(() => {
-        const out = model.forward(batch.inputs, { training: false });
-        const r: Record<string, tf.Tensor> = {};
-        const fused =
-          out['probs/fused'] ??
-          (out['logits/fused'] ? tf.softmax(out['logits/fused'] as tf.Tensor2D) : undefined);
-        if (!fused) {
-          throw new IgmArgumentError(
-            `evaluate: the model produced neither "probs/fused" nor "logits/fused" (it produced ${Object.keys(out).join(', ')}). A MultimodalModelLike must expose its fused class scores.`,
-          );
-        }
-        r['fused'] = fused;
-        for (const m of model.modalities) {
-          const logits = out[`logits/${m}`];
-          if (logits) r[m] = tf.softmax(logits as tf.Tensor2D);
-        }
-        return r;
-      });
-      for (const [name, t] of Object.entries(named)) {
-        const list = parts[name] ?? [];
-        parts[name] = list;
-        list.push((await t.data()) as Float32Array);
-        t.dispose();
+  for await (const batch of inferenceBatches(dataset, split, batchSize)) {
+    const named = tf.tidy(() => {
+      const out = model.forward(batch.inputs, { training: false });
+      const r: Record<string, tf.Tensor> = {};
+      const fused =
+        out['probs/fused'] ??
+        (out['logits/fused'] ? tf.softmax(out['logits/fused'] as tf.Tensor2D) : undefined);
+      if (!fused) {
+        throw new IgmArgumentError(
+          `evaluate: the model produced neither "probs/fused" nor "logits/fused" (it produced ${Object.keys(out).join(', ')}). A MultimodalModelLike must expose its fused class scores.`,
+        );
       }
-      labels.push(...((await batch.labels.data()) as Int32Array));
-    } finally {
-      for (const t of Object.values(batch.inputs)) t.dispose();
-      batch.labels.dispose();
+      r['fused'] = fused;
+      for (const m of model.modalities) {
+        const logits = out[`logits/${m}`];
+        if (logits) r[m] = tf.softmax(logits as tf.Tensor2D);
+      }
+      return r;
+    });
+    for (const [name, t] of Object.entries(named)) {
+      const list = parts[name] ?? [];
+      parts[name] = list;
+      list.push((await t.data()) as Float32Array);
+      t.dispose();
     }
+    labels.push(...((await batch.labels.data()) as Int32Array));
   }
   const scores: Record<string, Float32Array> = {};
   for (const [name, list] of Object.entries(parts)) {

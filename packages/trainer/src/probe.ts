@@ -36,6 +36,7 @@ import {
   type Split,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { inferenceBatches } from './evaluate';
 
 /** Options of {@link fitLogisticRegression}. */
 export interface LogisticRegressionOptions {
@@ -380,47 +381,36 @@ export async function collectFeatures(
   const labels: number[] = [];
   let index = 0;
   let r = 0;
-  for await (const batch of dataset.batches({
-    split,
-    batchSize,
-    shuffle: false,
-    dropLast: false,
-    augment: false,
-  })) {
-    try {
-      const b = batch.labels.shape[0]!;
-      const keep: number[] = [];
-      if (rows) {
-        while (r < rows.length && rows[r]! < index + b) keep.push(rows[r++]! - index);
-      } else {
-        for (let i = 0; i < b; i++) keep.push(i);
-      }
-      index += b;
-      if (!keep.length) continue;
-      const feats = tf.tidy(() => {
-        const out = model.forward(batch.inputs, { training: false });
-        return modalities.map((m) => {
-          const f = out[`features/${m}`];
-          if (!f || f.rank !== 2) {
-            throw new IgmArgumentError(
-              `linearProbe: the model has no 2-D output "features/${m}" (it produced ${Object.keys(out).join(', ')}). A MultimodalModelLike must expose each modality's encoder output as features/<m> [batch, d].`,
-            );
-          }
-          return keep.length === b ? tf.clone(f) : tf.gather(f, keep);
-        });
-      });
-      const values = await Promise.all(feats.map((t) => t.data() as Promise<Float32Array>));
-      modalities.forEach((m, i) => {
-        dims[m] = feats[i]!.shape[1]!;
-        parts[m]!.push(values[i]!);
-      });
-      tf.dispose(feats);
-      const y = (await batch.labels.data()) as Int32Array;
-      for (const i of keep) labels.push(y[i]!);
-    } finally {
-      for (const t of Object.values(batch.inputs)) t.dispose();
-      batch.labels.dispose();
+  for await (const batch of inferenceBatches(dataset, split, batchSize)) {
+    const b = batch.labels.shape[0]!;
+    const keep: number[] = [];
+    if (rows) {
+      while (r < rows.length && rows[r]! < index + b) keep.push(rows[r++]! - index);
+    } else {
+      for (let i = 0; i < b; i++) keep.push(i);
     }
+    index += b;
+    if (!keep.length) continue;
+    const feats = tf.tidy(() => {
+      const out = model.forward(batch.inputs, { training: false });
+      return modalities.map((m) => {
+        const f = out[`features/${m}`];
+        if (!f || f.rank !== 2) {
+          throw new IgmArgumentError(
+            `linearProbe: the model has no 2-D output "features/${m}" (it produced ${Object.keys(out).join(', ')}). A MultimodalModelLike must expose each modality's encoder output as features/<m> [batch, d].`,
+          );
+        }
+        return keep.length === b ? tf.clone(f) : tf.gather(f, keep);
+      });
+    });
+    const values = await Promise.all(feats.map((t) => t.data() as Promise<Float32Array>));
+    modalities.forEach((m, i) => {
+      dims[m] = feats[i]!.shape[1]!;
+      parts[m]!.push(values[i]!);
+    });
+    tf.dispose(feats);
+    const y = (await batch.labels.data()) as Int32Array;
+    for (const i of keep) labels.push(y[i]!);
   }
   const features: Record<string, { dim: number; values: Float32Array }> = {};
   for (const m of modalities) {

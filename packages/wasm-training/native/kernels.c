@@ -23,6 +23,21 @@
 #define F32X4_MADD(a, b, c) wasm_f32x4_add((c), wasm_f32x4_mul((a), (b)))
 #endif
 
+/*
+ * max(x, 0) with the cpu backend's ReLU semantics (Math.max(0, x)): NaN stays NaN, -0 becomes +0.
+ * pmax(x, 0) = x < 0 ? 0 : x keeps NaN (and -0), and adding +0 turns -0 into +0 and changes
+ * nothing else: two single instructions on x64, where f32x4.max needs a longer sequence.
+ */
+static inline v128_t relu4(v128_t x) {
+  const v128_t z = wasm_f32x4_splat(0.0f);
+  return wasm_f32x4_add(wasm_f32x4_pmax(x, z), z);
+}
+static inline float relu1(float v) {
+  return wasm_f32x4_extract_lane(relu4(wasm_f32x4_splat(v)), 0);
+}
+
+EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, int cols, int relu);
+
 static inline void copy_f32(float *dst, const float *src, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
@@ -562,6 +577,53 @@ EXPORT void conv2d_filter_grad(const float *x, const float *dy, float *dW, float
 }
 
 /*
+ * y = act(bias + conv2d(x, W)) for NHWC x and filter W [kH, kW, inC, outC] (any strides,
+ * dilations, padding) over output pixels p0..p1, chunk pixels at a time: the chunk's im2col rows
+ * P (chunk x kH*kW*inC, the caller's scratch) times W (its layout is already the K x outC
+ * matrix) in the packed product (`scratch`: gemm_packed_scratch_floats(outC) floats), then bias
+ * (0: none) and ReLU (relu != 0) in one pass over the chunk's outputs. With `direct` (1x1,
+ * stride 1, no padding) the rows of x are P and im2col is skipped. Threads split the pixels.
+ */
+EXPORT void conv2d_im2col(const float *x, const float *W, const float *bias, float *y, float *P,
+                          float *scratch, int inH, int inW, int inC, int outH, int outW, int kH,
+                          int kW, int sH, int sW, int dH, int dW, int padT, int padL, int p0,
+                          int p1, int outC, int chunk, int relu, int direct) {
+  const int rowLen = kH * kW * inC;
+  for (int q0 = p0; q0 < p1; q0 += chunk) {
+    const int q1 = q0 + chunk < p1 ? q0 + chunk : p1;
+    const float *rows = x + (long)q0 * inC;
+    if (!direct) {
+      im2col(x, P, inH, inW, inC, outH, outW, kH, kW, sH, sW, dH, dW, padT, padL, q0, q1);
+      rows = P;
+    }
+    float *out = y + (long)q0 * outC;
+    gemm_packed_2d(rows, rowLen, 1, W, outC, 1, out, outC, q1 - q0, rowLen, 0, outC, 0, scratch);
+    if (bias || relu) bias_act_f32(out, bias, bias ? 1 : 0, q1 - q0, outC, relu);
+  }
+}
+
+/*
+ * The input gradient of a conv2d (any strides, dilations, padding) for the output pixels p0..p1,
+ * chunk pixels at a time: G = dy_chunk W^T (chunk x kH*kW*inC) in the packed product, reading W
+ * [kH, kW, inC, outC] transposed through its strides (no copy), into the caller's scratch G, then
+ * col2im adds G into dx. Callers zero dx first and split whole images over threads (windows of
+ * neighbouring pixels overlap in dx, those of different images do not). `scratch`:
+ * gemm_packed_scratch_floats(kH*kW*inC) floats.
+ */
+EXPORT void conv2d_input_grad_im2col(const float *dy, const float *W, float *dx, float *G,
+                                     float *scratch, int inH, int inW, int inC, int outH,
+                                     int outW, int kH, int kW, int sH, int sW, int dH, int dW,
+                                     int padT, int padL, int p0, int p1, int outC, int chunk) {
+  const int rowLen = kH * kW * inC;
+  for (int q0 = p0; q0 < p1; q0 += chunk) {
+    const int q1 = q0 + chunk < p1 ? q0 + chunk : p1;
+    gemm_packed_2d(dy + (long)q0 * outC, outC, 1, W, 1, outC, G, rowLen, q1 - q0, outC, 0, rowLen,
+                   0, scratch);
+    col2im(G, dx, inH, inW, inC, outH, outW, kH, kW, sH, sW, dH, dW, padT, padL, q0, q1);
+  }
+}
+
+/*
  * Winograd F(2x2, 3x3) for 3x3, stride-1, dilation-1 conv2d (NHWC x, filter [3, 3, inC, outC]):
  *   y = A^T [ (G g G^T) . (B^T d B) ] A   for each 4x4 input patch d -> 2x2 outputs,
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
@@ -676,21 +738,31 @@ static void winograd_input(const float *x, float *V, int inH, int inW, int inC, 
  * y (NHWC) = bias + conv2d(x, W) (then ReLU if relu) for the output tiles t0..t1 (tile index
  * over batch x tilesH x tilesW, 2x2 outputs each), chunk tiles at a time, with U from
  * winograd_filter and the caller's scratch V (16 x chunk x inC) and M (16 x chunk x outC).
- * bias: heap offset or 0 for none. Threads split the tiles (disjoint outputs).
+ * bias: heap offset or 0 for none. With `packed`, the 16 products run in the packed product
+ * (`scratch`: gemm_packed_scratch_floats(outC) floats), which reads each U[xi] (inC x outC) once
+ * per chunk into cache-sized panels; else in gemm_acc, which re-reads U[xi] for every 4 rows of
+ * tiles and wins while U[xi] stays in cache. Threads split the tiles (disjoint outputs).
  */
 EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, float *y, float *V,
                             float *M, int inH, int inW, int inC, int outH, int outW, int outC,
-                            int padT, int padL, int t0, int t1, int chunk, int relu) {
+                            int padT, int padL, int t0, int t1, int chunk, int relu,
+                            float *scratch, int packed) {
   const int O4 = outC & ~3;
   for (int q0 = t0; q0 < t1; q0 += chunk) {
     const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
     const int n = q1 - q0;
     winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
     /* M[xi] = V[xi] U[xi] */
-    zero_f32(M, 16 * n * outC);
-    for (int xi = 0; xi < 16; xi++)
-      gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
-               M + (long)xi * n * outC, outC, n, outC, inC);
+    if (packed) {
+      for (int xi = 0; xi < 16; xi++)
+        gemm_packed_2d(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC, 1,
+                       M + (long)xi * n * outC, outC, n, inC, 0, outC, 0, scratch);
+    } else {
+      zero_f32(M, 16 * n * outC);
+      for (int xi = 0; xi < 16; xi++)
+        gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
+                 M + (long)xi * n * outC, outC, n, outC, inC);
+    }
     /* y = A^T m A (+ bias, ReLU) */
     for (int t = 0; t < n; t++) {
       const struct tile_origin to = tile_origin_of(q0 + t, outH, outW);
@@ -700,7 +772,6 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
       float *y01 = y00 + outC;
       float *y10 = y00 + (long)outW * outC;
       float *y11 = y10 + outC;
-      const v128_t z = wasm_f32x4_splat(0.0f);
       int o = 0;
       for (; o < O4; o += 4) {
         v128_t m[4][4];
@@ -724,10 +795,10 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
           dq = wasm_f32x4_add(dq, bv);
         }
         if (relu) {
-          a = wasm_f32x4_pmax(z, a);
-          bq = wasm_f32x4_pmax(z, bq);
-          cq = wasm_f32x4_pmax(z, cq);
-          dq = wasm_f32x4_pmax(z, dq);
+          a = relu4(a);
+          bq = relu4(bq);
+          cq = relu4(cq);
+          dq = relu4(dq);
         }
         wasm_v128_store(y00 + o, a);
         if (w2) wasm_v128_store(y01 + o, bq);
@@ -747,7 +818,7 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
                         s1[1] - s1[2] - s1[3]};
         for (int k = 0; k < 4; k++) {
           if (bias) out[k] += bias[o];
-          if (relu) out[k] = out[k] < 0.0f ? 0.0f : out[k];
+          if (relu) out[k] = relu1(out[k]);
         }
         y00[o] = out[0];
         if (w2) y01[o] = out[1];
@@ -823,22 +894,34 @@ static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC
 }
 
 /*
- * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time,
- * with the caller's scratch V (16 x chunk x inC), Mg (16 x chunk x outC) and, when packed,
- * `scratch` for the packed product (gemmPackedScratchFloats(outC) floats; else gemm_acc).
- * Threads split the tiles, each into its own acc; winograd_filter_grad_output makes dW of the sum.
+ * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time:
+ * tile 2, F(3x3, 2x2) (16 positions xi, tiles of 2x2 outputs), or tile 4, F(3x3, 4x4) (36
+ * positions, tiles of 4x4; defined below with F(4x4, 3x3)). The caller's scratch V (positions x
+ * chunk x inC), Mg (positions x chunk x outC) and, when packed, `scratch` for the packed product
+ * (gemmPackedScratchFloats(outC) floats; else gemm_acc). Threads split the tiles, each into its
+ * own acc; winograd_filter_grad_output (winograd4_filter_grad_output) makes dW of the sum.
  */
+static void winograd4_input(const float *x, float *V, int inH, int inW, int inC, int outH,
+                            int outW, int padT, int padL, int q0, int n);
+static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n);
+
 EXPORT void conv2d_winograd_filter_grad(const float *x, const float *dy, float *acc, float *V,
                                         float *Mg, float *scratch, int inH, int inW, int inC,
                                         int outH, int outW, int outC, int padT, int padL, int t0,
-                                        int t1, int chunk, int packed) {
+                                        int t1, int chunk, int packed, int tile) {
   const long plane = (long)inC * outC;
+  const int points = tile == 4 ? 36 : 16;
   for (int q0 = t0; q0 < t1; q0 += chunk) {
     const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
     const int n = q1 - q0;
-    winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
-    winograd_dy(dy, Mg, outH, outW, outC, q0, n);
-    for (int xi = 0; xi < 16; xi++) {
+    if (tile == 4) {
+      winograd4_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
+      winograd4_dy(dy, Mg, outH, outW, outC, q0, n);
+    } else {
+      winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
+      winograd_dy(dy, Mg, outH, outW, outC, q0, n);
+    }
+    for (int xi = 0; xi < points; xi++) {
       const float *v = V + (long)xi * n * inC;
       const float *m = Mg + (long)xi * n * outC;
       float *a = acc + xi * plane;
@@ -886,6 +969,542 @@ EXPORT void winograd_filter_grad_output(const float *acc, float *dW, int inC, in
       dW[(k * 3 + 0) * plane + e] = q[0] + q[1] + q[2];
       dW[(k * 3 + 1) * plane + e] = q[1] - q[2];
       dW[(k * 3 + 2) * plane + e] = q[1] + q[2] + q[3];
+    }
+  }
+}
+
+/*
+ * Elementwise float32 arithmetic with the broadcasts training needs, for the Add, Sub, Multiply
+ * and RealDiv kernels: out[r, c] = a[.] op b[.] over a rows x cols grid, where each operand is
+ * read by its mode:
+ *   0: full     a[r * cols + c]
+ *   1: columns  a[c]            (a vector along the last axis: bias, BatchNorm's channel vectors)
+ *   2: rows     a[r]            (one value per row: [N, 1] against [N, C])
+ *   3: scalar   a[0]
+ * op: 0 add, 1 sub, 2 mul, 3 div. One IEEE float32 operation per element (no fused forms), so
+ * results equal any other correctly rounded float32 implementation. Callers split rows (or, for
+ * modes 0 and 3 alone, one long row) over threads by offsetting the pointers.
+ */
+static inline v128_t binary_v(int op, v128_t x, v128_t y) {
+  switch (op) {
+    case 0: return wasm_f32x4_add(x, y);
+    case 1: return wasm_f32x4_sub(x, y);
+    case 2: return wasm_f32x4_mul(x, y);
+    default: return wasm_f32x4_div(x, y);
+  }
+}
+static inline float binary_s(int op, float x, float y) {
+  switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    default: return x / y;
+  }
+}
+
+/* One row: a and b advance by sa, sb (1 or 0) per element. */
+static inline void binary_row(int op, const float *a, int sa, const float *b, int sb, float *out,
+                              int n) {
+  int i = 0;
+  if (sa && sb) {
+    for (; i + 8 <= n; i += 8) {
+      wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), wasm_v128_load(b + i)));
+      wasm_v128_store(out + i + 4, binary_v(op, wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+    }
+    for (; i + 4 <= n; i += 4)
+      wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), wasm_v128_load(b + i)));
+    for (; i < n; i++) out[i] = binary_s(op, a[i], b[i]);
+  } else if (sa) {
+    const v128_t y = wasm_f32x4_splat(b[0]);
+    for (; i + 8 <= n; i += 8) {
+      wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), y));
+      wasm_v128_store(out + i + 4, binary_v(op, wasm_v128_load(a + i + 4), y));
+    }
+    for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, binary_v(op, wasm_v128_load(a + i), y));
+    for (; i < n; i++) out[i] = binary_s(op, a[i], b[0]);
+  } else if (sb) {
+    const v128_t x = wasm_f32x4_splat(a[0]);
+    for (; i + 8 <= n; i += 8) {
+      wasm_v128_store(out + i, binary_v(op, x, wasm_v128_load(b + i)));
+      wasm_v128_store(out + i + 4, binary_v(op, x, wasm_v128_load(b + i + 4)));
+    }
+    for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, binary_v(op, x, wasm_v128_load(b + i)));
+    for (; i < n; i++) out[i] = binary_s(op, a[0], b[i]);
+  } else {
+    const float v = binary_s(op, a[0], b[0]);
+    for (; i < n; i++) out[i] = v;
+  }
+}
+
+static inline void binary_grid(int op, const float *a, int am, const float *b, int bm, float *out,
+                               int rows, int cols) {
+  const int sa = am <= 1, sb = bm <= 1;
+  for (int r = 0; r < rows; r++) {
+    const float *pa = am == 0 ? a + (long)r * cols : am == 2 ? a + r : a;
+    const float *pb = bm == 0 ? b + (long)r * cols : bm == 2 ? b + r : b;
+    binary_row(op, pa, sa, pb, sb, out + (long)r * cols, cols);
+  }
+}
+
+EXPORT void binary_f32(int op, const float *a, int am, const float *b, int bm, float *out,
+                       int rows, int cols) {
+  /* One specialisation per op, so the inner loops carry no switch. */
+  switch (op) {
+    case 0: binary_grid(0, a, am, b, bm, out, rows, cols); break;
+    case 1: binary_grid(1, a, am, b, bm, out, rows, cols); break;
+    case 2: binary_grid(2, a, am, b, bm, out, rows, cols); break;
+    default: binary_grid(3, a, am, b, bm, out, rows, cols); break;
+  }
+}
+
+/*
+ * The FusedBatchNorm forward (inference form, also what tfjs-layers trains through) over a
+ * rows x C grid (C: the last axis): out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c], where the
+ * caller passes k[c] = scale[c] / sqrt(variance[c] + epsilon) (computed in float64) and the
+ * per-channel vectors as C floats. Rows split over threads.
+ */
+EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, const float *offset,
+                           float *out, int rows, int C) {
+  const int C4 = C & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * C;
+    float *o = out + (long)r * C;
+    int c = 0;
+    for (; c < C4; c += 4) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c));
+      wasm_v128_store(o + c, wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
+                                            wasm_v128_load(offset + c)));
+    }
+    for (; c < C; c++) o[c] = (xr[c] - mean[c]) * k[c] + offset[c];
+  }
+}
+
+/* out[i] = max(x[i], 0) (relu1's semantics). */
+EXPORT void relu_f32(const float *x, float *out, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    wasm_v128_store(out + i, relu4(wasm_v128_load(x + i)));
+    wasm_v128_store(out + i + 4, relu4(wasm_v128_load(x + i + 4)));
+  }
+  for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, relu4(wasm_v128_load(x + i)));
+  for (; i < n; i++) out[i] = relu1(x[i]);
+}
+
+/*
+ * The epilogue of _FusedMatMul, in place on a rows x cols product y: y[r, c] = act(y[r, c] + bias)
+ * with bias read by biasMode (0: none, 1: bias[c], 3: bias[0]) and act ReLU (relu != 0, as
+ * relu_f32) or the identity.
+ */
+EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, int cols, int relu) {
+  for (int r = 0; r < rows; r++) {
+    float *row = y + (long)r * cols;
+    int c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      v128_t v = wasm_v128_load(row + c);
+      if (biasMode == 1) v = wasm_f32x4_add(v, wasm_v128_load(bias + c));
+      else if (biasMode == 3) v = wasm_f32x4_add(v, wasm_f32x4_splat(bias[0]));
+      if (relu) v = relu4(v);
+      wasm_v128_store(row + c, v);
+    }
+    for (; c < cols; c++) {
+      float v = row[c];
+      if (biasMode == 1) v += bias[c];
+      else if (biasMode == 3) v += bias[0];
+      row[c] = relu ? relu1(v) : v;
+    }
+  }
+}
+
+/* The Step kernel (ReLU's gradient mask): out[i] = NaN if x[i] is NaN, 1 if x[i] > 0, else alpha. */
+EXPORT void step_f32(const float *x, float *out, int n, float alpha) {
+  const v128_t one = wasm_f32x4_splat(1.0f), a = wasm_f32x4_splat(alpha);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t v = wasm_v128_load(x + i);
+    const v128_t r = wasm_v128_bitselect(one, a, wasm_f32x4_gt(v, wasm_f32x4_splat(0.0f)));
+    wasm_v128_store(out + i, wasm_v128_bitselect(v, r, wasm_f32x4_ne(v, v)));
+  }
+  for (; i < n; i++) out[i] = x[i] != x[i] ? x[i] : x[i] > 0.0f ? 1.0f : alpha;
+}
+
+/*
+ * The benchmark's ceiling probe (bench/training-step.ts), not a kernel: n rounds of 12
+ * independent F32X4_MADD chains (12 * 8 * n flops), so the time measures the core's peak
+ * multiply-add throughput for 128-bit wasm SIMD (two FMA ports, four-cycle latency: 8 chains in
+ * flight needed). Returns a lane of the sum so the work is not optimised away.
+ */
+EXPORT float madd_peak_f32x4(int n, float x) {
+  v128_t a0 = wasm_f32x4_splat(x), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
+         a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  const v128_t m = wasm_f32x4_splat(0.999f), c = wasm_f32x4_splat(0.001f);
+  for (int i = 0; i < n; i++) {
+    a0 = F32X4_MADD(a0, m, c), a1 = F32X4_MADD(a1, m, c), a2 = F32X4_MADD(a2, m, c);
+    a3 = F32X4_MADD(a3, m, c), a4 = F32X4_MADD(a4, m, c), a5 = F32X4_MADD(a5, m, c);
+    a6 = F32X4_MADD(a6, m, c), a7 = F32X4_MADD(a7, m, c), a8 = F32X4_MADD(a8, m, c);
+    a9 = F32X4_MADD(a9, m, c), a10 = F32X4_MADD(a10, m, c), a11 = F32X4_MADD(a11, m, c);
+  }
+  const v128_t s = wasm_f32x4_add(
+      wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(a0, a1), wasm_f32x4_add(a2, a3)),
+                     wasm_f32x4_add(wasm_f32x4_add(a4, a5), wasm_f32x4_add(a6, a7))),
+      wasm_f32x4_add(wasm_f32x4_add(a8, a9), wasm_f32x4_add(a10, a11)));
+  return wasm_f32x4_extract_lane(s, 0);
+}
+
+/*
+ * Winograd F(4x4, 3x3) (Lavin & Gray 2016): each 6x6 input patch d gives a 4x4 output block,
+ *   y = A^T [ (G g G^T) . (B^T d B) ] A,
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+ *   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]:
+ * 36 matrix products M[xi] = V[xi] U[xi] for 16 outputs, 4x fewer multiplications than the
+ * direct form (F(2x2, 3x3): 2.25x), at the cost of larger transforms and a little float32
+ * accuracy (the points +-2 and 1/2: ~1e-6 relative here, tested against the cpu backend).
+ */
+
+/* U[xi][ci][co] = (G g G^T)[xi] for g = W[:, :, ci, co]. */
+EXPORT void winograd4_filter(const float *W, float *U, int inC, int outC) {
+  const long plane = (long)inC * outC;
+  for (long e = 0; e < plane; e++) {
+    float g[3][3];
+    for (int kh = 0; kh < 3; kh++)
+      for (int kw = 0; kw < 3; kw++) g[kh][kw] = W[(kh * 3 + kw) * plane + e];
+    float q[6][3];
+    for (int j = 0; j < 3; j++) {
+      q[0][j] = g[0][j] / 4.0f;
+      q[1][j] = -(g[0][j] + g[1][j] + g[2][j]) / 6.0f;
+      q[2][j] = -(g[0][j] - g[1][j] + g[2][j]) / 6.0f;
+      q[3][j] = g[0][j] / 24.0f + g[1][j] / 12.0f + g[2][j] / 6.0f;
+      q[4][j] = g[0][j] / 24.0f - g[1][j] / 12.0f + g[2][j] / 6.0f;
+      q[5][j] = g[2][j];
+    }
+    for (int i = 0; i < 6; i++) {
+      float *u = U + (long)(i * 6) * plane + e;
+      u[0] = q[i][0] / 4.0f;
+      u[plane] = -(q[i][0] + q[i][1] + q[i][2]) / 6.0f;
+      u[2 * plane] = -(q[i][0] - q[i][1] + q[i][2]) / 6.0f;
+      u[3 * plane] = q[i][0] / 24.0f + q[i][1] / 12.0f + q[i][2] / 6.0f;
+      u[4 * plane] = q[i][0] / 24.0f - q[i][1] / 12.0f + q[i][2] / 6.0f;
+      u[5 * plane] = q[i][2];
+    }
+  }
+}
+
+/* Output tile (4x4 outputs) `tile` over batch x tilesH x tilesW: its image and first output. */
+static inline struct tile_origin tile4_origin_of(int tile, int outH, int outW) {
+  const int tilesW = (outW + 3) / 4, perImage = ((outH + 3) / 4) * tilesW;
+  const int b = tile / perImage, r = tile - b * perImage;
+  const int th = r / tilesW;
+  const struct tile_origin o = {b, 4 * th, 4 * (r - th * tilesW)};
+  return o;
+}
+
+/* B^T applied to six values (v128 lanes: four channels). */
+static inline void wg4_bt(const v128_t *d, v128_t *t) {
+  const v128_t four = wasm_f32x4_splat(4.0f), five = wasm_f32x4_splat(5.0f),
+               two = wasm_f32x4_splat(2.0f);
+  t[0] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(four, d[0]), wasm_f32x4_mul(five, d[2])), d[4]);
+  const v128_t p = wasm_f32x4_sub(d[4], wasm_f32x4_mul(four, d[2]));
+  const v128_t q = wasm_f32x4_sub(d[3], wasm_f32x4_mul(four, d[1]));
+  t[1] = wasm_f32x4_add(p, q);
+  t[2] = wasm_f32x4_sub(p, q);
+  const v128_t r = wasm_f32x4_sub(d[4], d[2]);
+  const v128_t u = wasm_f32x4_mul(two, wasm_f32x4_sub(d[3], d[1]));
+  t[3] = wasm_f32x4_add(r, u);
+  t[4] = wasm_f32x4_sub(r, u);
+  t[5] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(four, d[1]), wasm_f32x4_mul(five, d[3])), d[5]);
+}
+static inline void wg4_bt1(const float *d, float *t) {
+  t[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+  const float p = d[4] - 4.0f * d[2], q = d[3] - 4.0f * d[1];
+  t[1] = p + q;
+  t[2] = p - q;
+  const float r = d[4] - d[2], u = 2.0f * (d[3] - d[1]);
+  t[3] = r + u;
+  t[4] = r - u;
+  t[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* V[xi][t][c] = (B^T d B)[xi] for the 6x6 input patches of output tiles q0..q0+n. */
+static void winograd4_input(const float *x, float *V, int inH, int inW, int inC, int outH,
+                            int outW, int padT, int padL, int q0, int n) {
+  const int C4 = inC & ~3;
+  const long step = (long)n * inC;
+  for (int t = 0; t < n; t++) {
+    const struct tile_origin o = tile4_origin_of(q0 + t, outH, outW);
+    const int b = o.b, ih0 = o.oh - padT, iw0 = o.ow - padL;
+    int c = 0;
+    for (; c < C4; c += 4) {
+      v128_t d[6][6], s[6][6];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++)
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) d[i][j] = patch_load4(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+        v128_t col[6], out[6];
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] = d[i][j];
+        wg4_bt(col, out);
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) s[i][j] = out[i];
+      }
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
+        v128_t out[6];
+        wg4_bt(s[i], out);
+        float *v = V + ((long)(i * 6) * n + t) * inC + c;
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) wasm_v128_store(v + j * step, out[j]);
+      }
+    }
+    for (; c < inC; c++) {
+      float d[6][6], s[6][6];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++)
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) d[i][j] = patch_load1(x, inH, inW, inC, b, ih0 + i, iw0 + j, c);
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+        float col[6], out[6];
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] = d[i][j];
+        wg4_bt1(col, out);
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) s[i][j] = out[i];
+      }
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
+        float out[6];
+        wg4_bt1(s[i], out);
+        float *v = V + ((long)(i * 6) * n + t) * inC + c;
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) v[j * step] = out[j];
+      }
+    }
+  }
+}
+
+/* A^T applied to six values: four outputs. */
+static inline void wg4_at(const v128_t *m, v128_t *o) {
+  const v128_t a = wasm_f32x4_add(m[1], m[2]), d = wasm_f32x4_sub(m[1], m[2]);
+  const v128_t p = wasm_f32x4_add(m[3], m[4]), q = wasm_f32x4_sub(m[3], m[4]);
+  o[0] = wasm_f32x4_add(wasm_f32x4_add(m[0], a), p);
+  o[1] = wasm_f32x4_add(d, wasm_f32x4_mul(wasm_f32x4_splat(2.0f), q));
+  o[2] = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(4.0f), p));
+  o[3] = wasm_f32x4_add(wasm_f32x4_add(d, wasm_f32x4_mul(wasm_f32x4_splat(8.0f), q)), m[5]);
+}
+static inline void wg4_at1(const float *m, float *o) {
+  const float a = m[1] + m[2], d = m[1] - m[2], p = m[3] + m[4], q = m[3] - m[4];
+  o[0] = m[0] + a + p;
+  o[1] = d + 2.0f * q;
+  o[2] = a + 4.0f * p;
+  o[3] = d + 8.0f * q + m[5];
+}
+
+/*
+ * y (NHWC) = bias + conv2d(x, W) (then ReLU if relu) for 3x3, stride 1, dilation 1 by
+ * F(4x4, 3x3) over the output tiles t0..t1 (4x4 outputs each), chunk tiles at a time, with U
+ * from winograd4_filter and the caller's scratch V (36 x chunk x inC) and M (36 x chunk x outC);
+ * bias, scratch and packed as for conv2d_winograd. Threads split the tiles.
+ */
+EXPORT void conv2d_winograd4(const float *x, const float *U, const float *bias, float *y, float *V,
+                             float *M, int inH, int inW, int inC, int outH, int outW, int outC,
+                             int padT, int padL, int t0, int t1, int chunk, int relu,
+                             float *scratch, int packed) {
+  const int O4 = outC & ~3;
+  const v128_t z = wasm_f32x4_splat(0.0f);
+  for (int q0 = t0; q0 < t1; q0 += chunk) {
+    const int q1 = q0 + chunk < t1 ? q0 + chunk : t1;
+    const int n = q1 - q0;
+    winograd4_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
+    if (packed) {
+      for (int xi = 0; xi < 36; xi++)
+        gemm_packed_2d(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC, 1,
+                       M + (long)xi * n * outC, outC, n, inC, 0, outC, 0, scratch);
+    } else {
+      zero_f32(M, 36 * n * outC);
+      for (int xi = 0; xi < 36; xi++)
+        gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
+                 M + (long)xi * n * outC, outC, n, outC, inC);
+    }
+    const long step = (long)n * outC;
+    for (int t = 0; t < n; t++) {
+      const struct tile_origin to = tile4_origin_of(q0 + t, outH, outW);
+      const int rows = outH - to.oh < 4 ? outH - to.oh : 4;
+      const int cols = outW - to.ow < 4 ? outW - to.ow : 4;
+      float *y0 = y + (((long)to.b * outH + to.oh) * outW + to.ow) * outC;
+      int o = 0;
+      for (; o < O4; o += 4) {
+        const float *mp = M + (long)t * outC + o;
+        v128_t s[4][6];
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+          v128_t col[6], out[4];
+          _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] = wasm_v128_load(mp + (long)(i * 6 + j) * step);
+          wg4_at(col, out);
+          _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) s[i][j] = out[i];
+        }
+        const v128_t bv = bias ? wasm_v128_load(bias + o) : z;
+        /* Fixed trip counts (registers, no stack): all 16 outputs, stored where inside y. */
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) {
+          v128_t out[4];
+          wg4_at(s[i], out);
+          float *yr = y0 + (long)i * outW * outC + o;
+          _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+            v128_t v = wasm_f32x4_add(out[j], bv);
+            if (relu) v = relu4(v);
+            if (i < rows && j < cols) wasm_v128_store(yr + (long)j * outC, v);
+          }
+        }
+      }
+      for (; o < outC; o++) {
+        const float *mp = M + (long)t * outC + o;
+        float s[4][6];
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+          float col[6], out[4];
+          _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] = mp[(long)(i * 6 + j) * step];
+          wg4_at1(col, out);
+          _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) s[i][j] = out[i];
+        }
+        const float bv = bias ? bias[o] : 0.0f;
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) {
+          float out[4];
+          wg4_at1(s[i], out);
+          float *yr = y0 + (long)i * outW * outC + o;
+          _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+            const float v = out[j] + bv;
+            if (i < rows && j < cols) yr[(long)j * outC] = relu ? relu1(v) : v;
+          }
+        }
+      }
+    }
+  }
+}
+
+/*
+ * The 3x3 stride-1 weight gradient by Winograd F(3x3, 4x4), the transpose of F(4x4, 3x3): with
+ * the forward pass's B^T d B of each 6x6 input patch d (winograd4_input) and the 4x4 block h of
+ * dy of the same output tile,
+ *   dW += G^T [ (A h A^T) . (B^T d B) ] G     (A, B, G: those of F(4x4, 3x3) above),
+ * because sum_k y[k] h[k] = g^T G^T [(A h) . (B^T d)] for the forward y = A^T [(G g) . (B^T d)].
+ * Summed over tiles: 36 products acc[xi] += V[xi]^T Mg[xi] per 16 outputs' worth of dy (F(3x3,
+ * 2x2): 16 per 4). Mg[xi][t][o] = (A h A^T)[xi], A h: h0, h0+h1+h2+h3, h0-h1+h2-h3,
+ * h0+2h1+4h2+8h3, h0-2h1+4h2-8h3, h3.
+ */
+static inline void wg4_a(const v128_t *h, v128_t *o) {
+  const v128_t e = wasm_f32x4_add(h[0], h[2]), od = wasm_f32x4_add(h[1], h[3]);
+  const v128_t e4 = wasm_f32x4_add(h[0], wasm_f32x4_mul(wasm_f32x4_splat(4.0f), h[2]));
+  const v128_t o2 = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), h[1]),
+                                   wasm_f32x4_mul(wasm_f32x4_splat(8.0f), h[3]));
+  o[0] = h[0];
+  o[1] = wasm_f32x4_add(e, od);
+  o[2] = wasm_f32x4_sub(e, od);
+  o[3] = wasm_f32x4_add(e4, o2);
+  o[4] = wasm_f32x4_sub(e4, o2);
+  o[5] = h[3];
+}
+static inline void wg4_a1(const float *h, float *o) {
+  const float e = h[0] + h[2], od = h[1] + h[3];
+  const float e4 = h[0] + 4.0f * h[2], o2 = 2.0f * h[1] + 8.0f * h[3];
+  o[0] = h[0];
+  o[1] = e + od;
+  o[2] = e - od;
+  o[3] = e4 + o2;
+  o[4] = e4 - o2;
+  o[5] = h[3];
+}
+
+static inline v128_t dy_load4(const float *dy, int outH, int outW, int outC, int b, int oh, int ow,
+                              int o) {
+  if (oh >= outH || ow >= outW) return wasm_f32x4_splat(0.0f);
+  return wasm_v128_load(dy + (((long)b * outH + oh) * outW + ow) * outC + o);
+}
+static inline float dy_load1(const float *dy, int outH, int outW, int outC, int b, int oh, int ow,
+                             int o) {
+  if (oh >= outH || ow >= outW) return 0.0f;
+  return dy[(((long)b * outH + oh) * outW + ow) * outC + o];
+}
+
+/* Mg[xi][t][o] = (A h A^T)[xi] for the 4x4 blocks h of dy of tiles q0..q0+n (0 past the edge). */
+static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n) {
+  const int O4 = outC & ~3;
+  const long step = (long)n * outC;
+  for (int t = 0; t < n; t++) {
+    const struct tile_origin to = tile4_origin_of(q0 + t, outH, outW);
+    int o = 0;
+    for (; o < O4; o += 4) {
+      v128_t s[6][4];
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+        v128_t col[4], out[6];
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) col[i] =
+            dy_load4(dy, outH, outW, outC, to.b, to.oh + i, to.ow + j, o);
+        wg4_a(col, out);
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) s[i][j] = out[i];
+      }
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
+        v128_t out[6];
+        wg4_a(s[i], out);
+        float *m = Mg + ((long)(i * 6) * n + t) * outC + o;
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) wasm_v128_store(m + j * step, out[j]);
+      }
+    }
+    for (; o < outC; o++) {
+      float s[6][4];
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; j++) {
+        float col[4], out[6];
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 4; i++) col[i] =
+            dy_load1(dy, outH, outW, outC, to.b, to.oh + i, to.ow + j, o);
+        wg4_a1(col, out);
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) s[i][j] = out[i];
+      }
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
+        float out[6];
+        wg4_a1(s[i], out);
+        float *m = Mg + ((long)(i * 6) * n + t) * outC + o;
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) m[j * step] = out[j];
+      }
+    }
+  }
+}
+
+/* G^T applied to six values: three. G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0;
+ * 0 -1/6 -1/6 1/6 1/6 1]. */
+static inline void wg4_gt(const v128_t *m, v128_t *o) {
+  const v128_t s12 = wasm_f32x4_add(m[1], m[2]), d21 = wasm_f32x4_sub(m[2], m[1]);
+  const v128_t s34 = wasm_f32x4_add(m[3], m[4]), d34 = wasm_f32x4_sub(m[3], m[4]);
+  const v128_t sixth = wasm_f32x4_splat(1.0f / 6.0f);
+  o[0] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(0.25f), m[0]),
+                                       wasm_f32x4_mul(sixth, s12)),
+                        wasm_f32x4_mul(wasm_f32x4_splat(1.0f / 24.0f), s34));
+  o[1] = wasm_f32x4_add(wasm_f32x4_mul(sixth, d21),
+                        wasm_f32x4_mul(wasm_f32x4_splat(1.0f / 12.0f), d34));
+  o[2] = wasm_f32x4_add(wasm_f32x4_mul(sixth, wasm_f32x4_sub(s34, s12)), m[5]);
+}
+static inline void wg4_gt1(const float *m, float *o) {
+  const float s12 = m[1] + m[2], d21 = m[2] - m[1], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  o[0] = 0.25f * m[0] - s12 / 6.0f + s34 / 24.0f;
+  o[1] = d21 / 6.0f + d34 / 12.0f;
+  o[2] = (s34 - s12) / 6.0f + m[5];
+}
+
+/* dW[kh][kw][ci][co] = (G^T acc[.][ci][co] G)[kh][kw] for the 36 sums of F(3x3, 4x4). */
+EXPORT void winograd4_filter_grad_output(const float *acc, float *dW, int inC, int outC) {
+  const long plane = (long)inC * outC;
+  const long P4 = plane & ~3L;
+  long e = 0;
+  for (; e < P4; e += 4) {
+    v128_t q[3][6];
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+      v128_t col[6], out[3];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] =
+          wasm_v128_load(acc + (i * 6 + j) * plane + e);
+      wg4_gt(col, out);
+      _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) q[k][j] = out[k];
+    }
+    _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) {
+      v128_t out[3];
+      wg4_gt(q[k], out);
+      _Pragma("clang loop unroll(full)") for (int l = 0; l < 3; l++)
+          wasm_v128_store(dW + (k * 3 + l) * plane + e, out[l]);
+    }
+  }
+  for (; e < plane; e++) {
+    float q[3][6];
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) {
+      float col[6], out[3];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) col[i] = acc[(i * 6 + j) * plane + e];
+      wg4_gt1(col, out);
+      _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) q[k][j] = out[k];
+    }
+    _Pragma("clang loop unroll(full)") for (int k = 0; k < 3; k++) {
+      float out[3];
+      wg4_gt1(q[k], out);
+      _Pragma("clang loop unroll(full)") for (int l = 0; l < 3; l++) dW[(k * 3 + l) * plane + e] = out[l];
     }
   }
 }

@@ -22,7 +22,14 @@
  * operand). Batched products run slice by slice (broadcasting a batch of 1 on either side).
  * Results equal the cpu backend's up to float32 summation order.
  */
-import { BatchMatMul, broadcast_util, type TensorInfo, util } from '@tensorflow/tfjs-core';
+import {
+  _FusedMatMul,
+  BatchMatMul,
+  broadcast_util,
+  type NamedAttrMap,
+  type TensorInfo,
+  util,
+} from '@tensorflow/tfjs-core';
 import { type NativeKernels, nativeKernels, ptr, useRelaxedSimd } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeLast2 } from './transpose';
@@ -237,4 +244,59 @@ export function makeBatchMatMul(stock: KernelImpl): KernelImpl {
   };
 }
 
+/**
+ * _FusedMatMul (tf.fused.matMul: Dense layers outside gradient recording, and linear Dense
+ * layers in training): the product on this package's BatchMatMul (with relaxed SIMD the packed
+ * FMA GEMM, split over the helper threads), then bias and ReLU in one pass over the output
+ * (`bias_act_f32`). The stock kernel runs XNNPACK without fused multiply-adds, wakes XNNPACK's
+ * thread pool on the threaded backend, and in tfjs-backend-wasm 4.22 returns wrong values for
+ * batched products and for transposeA with transposeB (tested). Other activations, PReLU weights,
+ * a bias that is not one value per output column (or a single value), or no SIMD kernels: stock.
+ */
+export function makeFusedMatMul(stock: KernelImpl, batchMatMul: KernelImpl): KernelImpl {
+  return (args) => {
+    const backend = args.backend as WasmBackendLike;
+    const attrs = (args.attrs ?? {}) as NamedAttrMap;
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<
+      string,
+      TensorInfo | null | undefined
+    >;
+    const activation = (attrs['activation'] as string | undefined) ?? 'linear';
+    const native = nativeKernels(backend);
+    if (
+      native === null ||
+      a == null ||
+      b == null ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      preluActivationWeights != null ||
+      (activation !== 'linear' && activation !== 'relu')
+    )
+      return stock(args);
+    const n = attrs['transposeB'] ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
+    const biasSize = bias == null ? 0 : util.sizeFromShape(bias.shape);
+    if (bias != null && (bias.dtype !== 'float32' || (biasSize !== n && biasSize !== 1)))
+      return stock(args);
+    const out = batchMatMul({
+      inputs: { a, b },
+      backend,
+      attrs: { transposeA: Boolean(attrs['transposeA']), transposeB: Boolean(attrs['transposeB']) },
+    }) as TensorInfo;
+    const size = util.sizeFromShape(out.shape);
+    if (size > 0 && (bias != null || activation === 'relu')) {
+      const biasMode = bias == null ? 0 : biasSize === n ? 1 : 3;
+      native.bias_act_f32(
+        ptr(backend, out),
+        bias == null ? 0 : ptr(backend, bias),
+        biasMode,
+        size / n,
+        n,
+        activation === 'relu' ? 1 : 0,
+      );
+    }
+    return out;
+  };
+}
+
 export const batchMatMulKernelName = BatchMatMul;
+export { _FusedMatMul };

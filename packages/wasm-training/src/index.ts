@@ -16,6 +16,7 @@
  */
 export { planMatMul } from './batch-mat-mul';
 export { type ConvGeometry, chunkPixels, col2im, im2col } from './conv2d';
+export { setWinograd4Enabled, winogradTile } from './conv2d-forward';
 export {
   nativeKernels,
   nativeKernelsAreRelaxed,
@@ -39,4 +40,9 @@ export {
   type WasmTrainingKernel,
 } from './register';
 export { threadedWasmBackend, useThreadedWasmBackend } from './threaded.browser';
+export {
+  TRAINING_BACKENDS,
+  type TrainingBackendName,
+  useTrainingBackend,
+} from './training-backend';
 export { transposeInto } from './transpose';

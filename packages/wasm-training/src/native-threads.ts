@@ -94,6 +94,17 @@ const EXPORTS: Record<NativeKernelName, true> = {
   conv2d_winograd: true,
   conv2d_winograd_filter_grad: true,
   winograd_filter_grad_output: true,
+  binary_f32: true,
+  batch_norm_f32: true,
+  relu_f32: true,
+  bias_act_f32: true,
+  conv2d_im2col: true,
+  step_f32: true,
+  madd_peak_f32x4: true,
+  winograd4_filter: true,
+  conv2d_winograd4: true,
+  winograd4_filter_grad_output: true,
+  conv2d_input_grad_im2col: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

@@ -59,9 +59,10 @@ export interface NativeKernels {
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
   /**
    * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over output tiles t0..t1: the 3x3 stride-1 weight
-   * gradient by Winograd F(3x3, 2x2). Arguments: x, dy, acc, V, Mg, scratch (heap offsets; V, Mg:
-   * 16 x chunk x inC / outC; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW, outC,
-   * padTop, padLeft, t0, t1, chunk, packed.
+   * gradient by Winograd F(3x3, 2x2) (tile 2: 16 positions xi) or F(3x3, 4x4) (tile 4: 36
+   * positions, 4x4 output tiles). Arguments: x, dy, acc, V, Mg, scratch (heap offsets; V, Mg:
+   * positions x chunk x inC / outC; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW,
+   * outC, padTop, padLeft, t0, t1, chunk, packed, tile.
    */
   conv2d_winograd_filter_grad(...pointersGeometryAndRange: number[]): void;
   /** dW [3, 3, inC, outC] from the summed acc (16 x inC x outC) of conv2d_winograd_filter_grad. */
@@ -72,9 +73,77 @@ export interface NativeKernels {
    * y = bias + conv2d(x, W) (then ReLU if relu) for 3x3, stride 1, dilation 1, by Winograd
    * F(2x2, 3x3) over output tiles t0..t1. Arguments: x, U, bias (0 for none), y, V, M (heap
    * offsets; V and M are 16 x chunk x inC and 16 x chunk x outC scratch), inH, inW, inC, outH,
-   * outW, outC, padTop, padLeft, t0, t1, chunk, relu (0/1).
+   * outW, outC, padTop, padLeft, t0, t1, chunk, relu (0/1), scratch (gemm_packed_scratch_floats(outC)
+   * floats when packed, else 0), packed (0/1: the packed product or gemm_acc).
    */
   conv2d_winograd(...pointersGeometryAndRange: number[]): void;
+  /**
+   * out[r, c] = a op b over a rows x cols grid (op: 0 add, 1 sub, 2 mul, 3 div), each operand
+   * read by its mode: 0 full, 1 a vector along the last axes (index c), 2 one value per row, 3
+   * a scalar.
+   */
+  binary_f32(
+    op: number,
+    a: number,
+    modeA: number,
+    b: number,
+    modeB: number,
+    out: number,
+    rows: number,
+    cols: number,
+  ): void;
+  /** U[xi][ci][co] = (G g G^T)[xi], xi < 36, for the 3x3 filter W (Winograd F(4x4, 3x3)). */
+  winograd4_filter(W: number, U: number, inC: number, outC: number): void;
+  /** conv2d_winograd's arguments, by F(4x4, 3x3): tiles of 4x4 outputs, V and M 36 x chunk x C. */
+  conv2d_winograd4(...pointersGeometryAndRange: number[]): void;
+  /** dW [3, 3, inC, outC] from the summed acc (36 x inC x outC) of conv2d_winograd_filter_grad, tile 4. */
+  winograd4_filter_grad_output(acc: number, dW: number, inC: number, outC: number): void;
+  /**
+   * y = act(bias + conv2d(x, W)) over output pixels p0..p1 by im2col chunks and the packed
+   * product. Arguments: x, W, bias (0: none), y, P (chunk x kH*kW*inC scratch, 0 when direct),
+   * scratch (gemm_packed_scratch_floats(outC) floats), inH, inW, inC, outH, outW, kH, kW, sH, sW,
+   * dH, dW, padTop, padLeft, p0, p1, outC, chunk, relu (0/1), direct (1: 1x1 stride 1 unpadded,
+   * the rows of x are the im2col rows).
+   */
+  conv2d_im2col(...pointersGeometryAndRange: number[]): void;
+  /**
+   * Not a kernel: the benchmark's probe of the core's 128-bit multiply-add peak (n rounds of 12
+   * independent chains, 96 n flops; F32X4_MADD as in the products).
+   */
+  madd_peak_f32x4(n: number, x: number): number;
+  /**
+   * dx += col2im(dy W^T) over output pixels p0..p1 in chunks (the packed product, W read
+   * transposed). Arguments: dy, W, dx (zeroed by the caller), G (chunk x kH*kW*inC scratch),
+   * scratch (gemm_packed_scratch_floats(kH*kW*inC) floats), then col2im's geometry and range
+   * (inH ... padLeft, p0, p1), outC, chunk.
+   */
+  conv2d_input_grad_im2col(...pointersGeometryAndRange: number[]): void;
+  /** out[i] = NaN for NaN, 1 where x[i] > 0, else alpha (tfjs's Step, ReLU's gradient mask). */
+  step_f32(x: number, out: number, n: number, alpha: number): void;
+  /** out[i] = max(x[i], 0) as the cpu backend's Math.max(0, x): NaN stays NaN, -0 becomes +0. */
+  relu_f32(x: number, out: number, n: number): void;
+  /**
+   * y[r, c] = act(y[r, c] + bias) in place (biasMode 0: no bias, 1: bias[c], 3: bias[0]; act:
+   * ReLU when relu is 1, else the identity).
+   */
+  bias_act_f32(
+    y: number,
+    bias: number,
+    biasMode: number,
+    rows: number,
+    cols: number,
+    relu: number,
+  ): void;
+  /** out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid. */
+  batch_norm_f32(
+    x: number,
+    mean: number,
+    k: number,
+    offset: number,
+    out: number,
+    rows: number,
+    C: number,
+  ): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */

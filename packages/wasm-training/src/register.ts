@@ -3,12 +3,16 @@
  */
 import { checkKnownKeys, IgmArgumentError } from '@igm/core';
 import {
+  _FusedMatMul,
+  Add,
   BatchMatMul,
+  Cast,
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   DepthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput,
+  FusedBatchNorm,
   FusedConv2D,
   getKernel,
   Identity,
@@ -16,13 +20,19 @@ import {
   type KernelFunc,
   MaxPoolGrad,
   Mean,
+  Multiply,
+  RealDiv,
+  Relu,
   registerKernel,
+  Step,
+  Sub,
   Sum,
   Tile,
   UnsortedSegmentSum,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
-import { makeBatchMatMul } from './batch-mat-mul';
+import { makeBatchMatMul, makeFusedMatMul } from './batch-mat-mul';
+import { makeBinary, makeCast, makeFusedBatchNorm, makeRelu, makeStep } from './binary';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
@@ -45,6 +55,15 @@ export const WASM_TRAINING_KERNELS = [
   Mean,
   Tile,
   Identity,
+  Add,
+  Sub,
+  Multiply,
+  RealDiv,
+  Cast,
+  FusedBatchNorm,
+  Relu,
+  Step,
+  _FusedMatMul,
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -102,6 +121,21 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return makeTile(stockImpl(Tile));
     case Identity:
       return makeIdentity(stockImpl(Identity));
+    case Add:
+    case Sub:
+    case Multiply:
+    case RealDiv:
+      return makeBinary(stockImpl(name), name);
+    case Cast:
+      return makeCast(stockImpl(Cast));
+    case FusedBatchNorm:
+      return makeFusedBatchNorm(stockImpl(FusedBatchNorm));
+    case Relu:
+      return makeRelu(stockImpl(Relu));
+    case Step:
+      return makeStep(stockImpl(Step));
+    case _FusedMatMul:
+      return makeFusedMatMul(stockImpl(_FusedMatMul), makeBatchMatMul(stockImpl(BatchMatMul)));
   }
 }
 
@@ -125,6 +159,13 @@ function build(name: WasmTrainingKernel): KernelImpl {
  * - Mean (override): leading-axes means (BatchNorm statistics) without a full transpose.
  * - Tile (override): block copies (BatchNorm's gradient tiles channel vectors).
  * - Identity (override): shares the input's heap data instead of copying it.
+ * - Add, Sub, Multiply, RealDiv (override): float32 with full, last-axes-vector, per-row or
+ *   scalar operands in one SIMD pass (large tensors over the helper threads); others: stock.
+ * - Cast (override): to the tensor's own dtype shares its data instead of copying it.
+ * - FusedBatchNorm (override): (x - mean) * scale / sqrt(variance + eps) + offset in one SIMD pass.
+ * - Relu, Step (override): one SIMD pass each (large tensors over the helper threads).
+ * - _FusedMatMul (override): the product on this package's BatchMatMul, then bias and ReLU in
+ *   one pass; other activations: stock.
  */
 export function registerWasmTrainingKernels(
   options: RegisterWasmTrainingOptions = {},

@@ -34,6 +34,15 @@ describe('registerWasmTrainingKernels', () => {
       Mean: 'override',
       Tile: 'override',
       Identity: 'override',
+      Add: 'override',
+      Sub: 'override',
+      Multiply: 'override',
+      RealDiv: 'override',
+      Cast: 'override',
+      FusedBatchNorm: 'override',
+      Relu: 'override',
+      Step: 'override',
+      _FusedMatMul: 'override',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
     expect(registerWasmTrainingKernels()).toEqual(first);
@@ -115,14 +124,21 @@ describe('training with the registered kernels', () => {
       tf.randomNormal([3, 3, 4, 1], 0, 0.1, 'float32', 6),
     ) as tf.Variable<tf.Rank.R4>;
     const wf = tf.variable(tf.randomNormal([6 * 5 * 4 + 5, 3], 0, 0.1, 'float32', 7));
+    const bf = tf.variable(tf.zeros([3]));
+    const gamma = tf.variable(tf.ones([4]));
+    const beta = tf.variable(tf.zeros([4]));
     const opt = tf.train.sgd(0.01);
     const step = () =>
       tf.dispose(
         opt.minimize(() => {
-          const h = tf.relu(tf.conv2d(x, wc, 2, 'same'));
+          // Strided conv (im2col), batch norm over moments, ReLU, depthwise, max pool, an
+          // embedding, and a linear fused product with bias (_FusedMatMul).
+          const c = tf.conv2d(x, wc, 2, 'same');
+          const { mean, variance } = tf.moments(c, [0, 1, 2]);
+          const h = tf.relu(tf.batchNorm(c, mean, variance, beta, gamma, 1e-3)) as tf.Tensor4D;
           const h2 = tf.maxPool(tf.depthwiseConv2d(h, wd, 1, 'same'), 2, 1, 'same');
           const feat = tf.concat([tf.reshape(h2, [8, -1]), tf.gather(emb, ids)], 1);
-          return tf.mean(tf.square(tf.matMul(feat, wf)));
+          return tf.mean(tf.square(tf.fused.matMul({ a: feat, b: wf, bias: bf })));
         }, true) ?? [],
       );
     const heap = () =>
@@ -135,7 +151,7 @@ describe('training with the registered kernels', () => {
     await expectNoTensorLeak(step, { steps: 300 });
     expect(heap()).toBe(heapBefore);
     expect(dataIds()).toBe(dataIdsBefore);
-    tf.dispose([x, ids, emb, wc, wd, wf]);
+    tf.dispose([x, ids, emb, wc, wd, wf, bf, gamma, beta]);
     opt.dispose();
   });
 });

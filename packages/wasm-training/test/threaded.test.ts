@@ -136,22 +136,44 @@ describe('useThreadedWasmBackend', () => {
     expectAllClose(split[0]!, cpu[0]!, { atol: 1e-6, rtol: 1e-6, label: 'vs cpu' });
   });
 
-  it('splits Winograd 3x3 convolutions over both threads like the cpu backend', async () => {
+  it('splits Winograd 3x3 and im2col convolutions and a strided input gradient over both threads like the cpu backend', async () => {
     const f = () => {
       const x = tf.tensor4d(seeded([3, 21, 17, 12], 51), [3, 21, 17, 12]);
       const w = tf.tensor4d(seeded([3, 3, 12, 20], 52), [3, 3, 12, 20]);
       const b = tf.tensor1d(seeded([20], 53));
+      // 64 -> 64 channels: the packed products, 2 x 10 x 11 tiles = 110 per thread.
+      const x2 = tf.tensor4d(seeded([2, 20, 21, 64], 54), [2, 20, 21, 64]);
+      const w2 = tf.tensor4d(seeded([3, 3, 64, 64], 55), [3, 3, 64, 64]);
+      const b2 = tf.tensor1d(seeded([64], 56));
       return [
         tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: b, activation: 'relu' }),
+        tf.conv2d(x2, w2, 1, 'same'),
+        // Stride 2 (im2col + the packed product): 2 x 10 x 11 = 220 pixels, 110 per thread.
+        tf.fused.conv2d({
+          x: x2,
+          filter: w2,
+          strides: 2,
+          pad: 'same',
+          bias: b2,
+          activation: 'relu',
+        }),
+        // Its input gradient (dy W^T, then col2im): one image per thread.
+        tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, w2, 2, 'same'))))(
+          x2,
+        ),
       ];
     };
     const cpu = await onBackend('cpu', f);
     await tf.setBackend('wasm');
     const { split, single } = helpersOnThenOff(f);
-    // Tiles are disjoint outputs, each computed whole by one thread: identical bits.
-    expect(Array.from(split[0]!)).toEqual(Array.from(single[0]!));
-    // Sums of 108 products of O(1) terms, Winograd-transformed: float32 rounding ~1e-6.
-    expectAllClose(split[0]!, cpu[0]!, { atol: 1e-4, rtol: 1e-4, label: 'vs cpu' });
+    for (let i = 0; i < 4; i++) {
+      // Tiles, pixels and images are disjoint outputs, each computed whole by one thread in the
+      // same order: identical bits.
+      expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
+      // Sums of 108 (576) products of O(1) terms, Winograd-transformed (outputs up to ~50; the
+      // gradient sums 576 products of outputs): float32 rounding ~1e-5 relative.
+      expectAllClose(split[i]!, cpu[i]!, { atol: 2e-3, rtol: 1e-4, label: `conv ${i} vs cpu` });
+    }
   });
 
   it('splits packed matrix products by column panels and by batches, bit-identical to one thread', async () => {
@@ -172,6 +194,35 @@ describe('useThreadedWasmBackend', () => {
       expectAllClose(split[i]!, cpu[i]!, { atol: 1e-3, rtol: 1e-4, label: `product ${i} vs cpu` });
       // Each output is summed by one thread in the same order either way.
       expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
+    }
+  });
+
+  it('splits large elementwise arithmetic and batch norm over both threads, bit-identical to one thread and to cpu', async () => {
+    // 300 x 1001 = 300300 elements (>= 2^18): split by rows (channel vectors, per-row values)
+    // or along the one long row (full and scalar operands; 1001 is not a multiple of 4).
+    const f = () => {
+      const a = tf.tensor2d(seeded([300, 1001], 11), [300, 1001]);
+      const c = tf.tensor2d(seeded([300, 1001], 12), [300, 1001]);
+      const v = tf.add(tf.tensor1d(seeded([1001], 13)), 2);
+      const r = tf.add(tf.tensor2d(seeded([300, 1], 14), [300, 1]), 2);
+      const variance = tf.add(tf.abs(tf.tensor1d(seeded([1001], 15))), 0.5);
+      return [
+        tf.mul(a, c),
+        tf.sub(a, tf.scalar(0.5)),
+        tf.div(a, v),
+        tf.add(r, a),
+        tf.batchNorm(a, v, variance, tf.tensor1d(seeded([1001], 16)), v, 1e-3),
+      ];
+    };
+    const cpu = await onBackend('cpu', f);
+    await tf.setBackend('wasm');
+    const { split, single } = helpersOnThenOff(f);
+    for (let i = 0; i < split.length; i++) {
+      expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
+      // One float32 operation per element (+, -, *, / equal the cpu backend's rounding); batch
+      // norm rounds its float32 steps differently from the cpu backend's float64 formula.
+      if (i < 4) expect(Array.from(split[i]!)).toEqual(Array.from(cpu[i]!));
+      else expectAllClose(split[i]!, cpu[i]!, { atol: 1e-5, rtol: 1e-5, label: 'batch norm' });
     }
   });
 

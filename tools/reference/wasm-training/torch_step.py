@@ -1,21 +1,55 @@
 """PyTorch timings for packages/wasm-training/bench/training-step.ts (same models, same shapes).
 
 Usage: /usr/bin/python3 torch_step.py THREADS [--resnet]
-Prints one JSON object: ms per training step (forward, backward, SGD) and matmul GFLOP/s.
+Prints one JSON object: ms per training step (forward, backward, SGD) and matmul GFLOP/s, and
+which BLAS library PyTorch's products ran on.
 Independent code: the ResNet-18 is written out here (torchvision is not installed).
+
+Debian's python3-torch does its dense products (Linear layers, a @ b) through the system
+libblas.so.3. With only the reference BLAS (libblas3) installed they run ~30x slower than with
+OpenBLAS (a 1024 product: ~380 ms against ~12 ms here), which is not the PyTorch this bench
+compares with: install libopenblas0-pthread (or put its libblas.so.3 first on LD_LIBRARY_PATH).
+The "blas" field says which library was loaded; the bench refuses to call a reference-BLAS run
+a comparison. OpenBLAS's pthread build starts one thread per core on its own, whatever
+torch.set_num_threads says, so the thread count is also set through the environment, before
+torch is imported: "1 thread" is one thread for every kernel.
 """
 import json
+import os
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
 threads = int(sys.argv[1])
 with_resnet = "--resnet" in sys.argv
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(threads)
+
+import torch  # noqa: E402  (after the thread variables, which the libraries read when loaded)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
 torch.set_num_threads(threads)
 torch.manual_seed(0)
+
+
+def blas_library():
+    """The BLAS shared library mapped into this process (after a product has run)."""
+    torch.randn(8, 8) @ torch.randn(8, 8)
+    names = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            base = os.path.basename(path)
+            if "blas" in base or "mkl_" in base:
+                names.add(os.path.realpath(path))
+    kind = "unknown"
+    if any("openblas" in n for n in names):
+        kind = "openblas"
+    elif any("mkl" in n for n in names):
+        kind = "mkl"
+    elif any(os.path.basename(n).startswith("libblas.so") for n in names):
+        kind = "reference"
+    return {"kind": kind, "files": sorted(names)}
 
 
 def time_step(model, x, y, steps, warmup=3):
@@ -86,11 +120,11 @@ def resnet18(cin=1, classes=6):
     return nn.Sequential(*layers)
 
 
-out = {"threads": threads, "torch": torch.__version__}
+out = {"threads": threads, "torch": torch.__version__, "blas": blas_library()}
 out["mlp"] = time_step(mlp, torch.randn(64, 512), torch.randint(0, 10, (64,)), 50)
 out["cnn"] = time_step(cnn, torch.randn(16, 1, 64, 64), torch.randint(0, 10, (16,)), 10)
 if with_resnet:
-    out["resnet18"] = time_step(resnet18(), torch.randn(8, 1, 257, 188), torch.randint(0, 6, (8,)), 3, warmup=1)
+    out["resnet18"] = time_step(resnet18(), torch.randn(8, 1, 257, 188), torch.randint(0, 6, (8,)), 5, warmup=1)
 a = torch.randn(1024, 1024)
 b = torch.randn(1024, 1024)
 for _ in range(3):

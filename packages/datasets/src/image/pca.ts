@@ -11,7 +11,7 @@
  * i.e. only its projection on the k leading components survives, so about `removed` of the
  * centred energy (variance) is gone.
  */
-import { symmetricEigen } from '@igm/core';
+import { symmetricEigen } from '@igm/linalg';
 
 export interface PcaFit {
   readonly dim: number;

@@ -23,10 +23,10 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { IgmArgumentError } from '@igm/core';
+import { removeDeadLeftovers, type TempOwner, thisHost } from '@igm/temp-files';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -52,23 +52,13 @@ function encode(tensors: Iterable<TensorRecord>): { bin: Buffer; entries: Manife
   return { bin, entries };
 }
 
-/** This host's name as it appears in temporary names ([A-Za-z0-9.-]). */
-function thisHost(): string {
-  return hostname().replace(/[^A-Za-z0-9.-]/g, '_');
-}
-
 /** `.<name>.tmp-<pid>` (older versions) or `.<name>.tmp-<pid>@<host>`. */
 const TEMPORARY = /^\..+\.tmp-(\d+)(?:@([A-Za-z0-9._-]+))?$/;
 
-/** Whether process `pid` exists on this host (EPERM: it exists but belongs to another user). */
-function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
+/** The process that wrote a temporary checkpoint directory or record file. */
+function temporaryOwner(name: string): TempOwner | undefined {
+  const m = TEMPORARY.exec(name);
+  return m ? { pid: Number(m[1]), host: m[2] } : undefined;
 }
 
 /**
@@ -76,23 +66,8 @@ function processAlive(pid: number): boolean {
  * of this host that no longer exist (a kill during a write); returns their names. Never touches
  * those of live processes or of other hosts.
  */
-export async function removeDeadCheckpointTemps(root: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(root);
-  } catch {
-    return [];
-  }
-  const host = thisHost();
-  const dead = names.filter((n) => {
-    const m = TEMPORARY.exec(n);
-    if (!m) return false;
-    const pid = Number(m[1]);
-    if (m[2] !== undefined && m[2] !== host) return false;
-    return pid !== process.pid && !processAlive(pid);
-  });
-  for (const n of dead) await rm(join(root, n), { recursive: true, force: true });
-  return dead;
+export function removeDeadCheckpointTemps(root: string): Promise<string[]> {
+  return removeDeadLeftovers(root, (n) => TEMPORARY.test(n), temporaryOwner);
 }
 
 /** Writes checkpoint `name` under `root` atomically (temp directory + rename). */
