@@ -76,11 +76,31 @@ export function workspacePackages(): WorkspacePackage[] {
 }
 
 /**
- * The library packages a web app may install: published (not private) and not a command-line
- * tool. Packages added to the workspace join automatically.
+ * Published library packages that exist for Node.js only, with the reason. Their Node-only
+ * nature is the point (they manage processes and files), so no browser entry may import them;
+ * the bundling test checks both that they do need Node and that no browser entry reaches them.
+ */
+export const NODE_ONLY_PACKAGES: Readonly<Record<string, string>> = {
+  '@igm/temp-files':
+    "temporary names owned by a process and removal of dead processes' leftovers (process ids, host names, files); used by the Node entries of @igm/datasets and @igm/trainer",
+};
+
+/** Published (not private) packages that are not a command-line tool. */
+function publishedLibraries(): WorkspacePackage[] {
+  return workspacePackages().filter((p) => !p.private && !p.isCli);
+}
+
+/**
+ * The library packages a web app may install: published (not private), not a command-line tool
+ * and not Node only (`NODE_ONLY_PACKAGES`). Packages added to the workspace join automatically.
  */
 export function libraryPackages(): WorkspacePackage[] {
-  return workspacePackages().filter((p) => !p.private && !p.isCli);
+  return publishedLibraries().filter((p) => NODE_ONLY_PACKAGES[p.name] === undefined);
+}
+
+/** The published packages listed in `NODE_ONLY_PACKAGES`. */
+export function nodeOnlyPackages(): WorkspacePackage[] {
+  return publishedLibraries().filter((p) => NODE_ONLY_PACKAGES[p.name] !== undefined);
 }
 
 /** Vite/Rollup aliases: each workspace package name to its browser source entry. */

@@ -3,12 +3,12 @@
  * package.json `browser` fields honoured): `bundleForBrowser`. Workspace packages resolve to the
  * sources their browser export is built from (workspace.ts), tfjs stays external (a peer
  * dependency the app installs; it is browser-first). `nodeImportsOfBrowserBundle` lists every
- * Node built-in such a bundle would import: `{ module, importer }` per import that only Node can
- * satisfy.
+ * Node built-in such a bundle would import (`{ module, importer }` per import that only Node can
+ * satisfy) and the files the bundle includes.
  */
 import { builtinModules } from 'node:module';
-import { relative } from 'node:path';
-import { build, type OutputFile, type Plugin } from 'esbuild';
+import { relative, resolve } from 'node:path';
+import { build, type Metafile, type OutputFile, type Plugin } from 'esbuild';
 import { workspacePackages, workspaceRoot } from '../workspace';
 
 const BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith('_')));
@@ -25,11 +25,14 @@ export interface NodeImport {
   readonly importer: string;
 }
 
-/** `entry` bundled for the browser as one ES module (module comment), with `plugins` added. */
+/**
+ * `entry` bundled for the browser as one ES module (module comment), with `plugins` added; the
+ * metafile lists the files it includes (paths relative to the working directory).
+ */
 export async function bundleForBrowser(
   entry: string,
   plugins: readonly Plugin[] = [],
-): Promise<OutputFile> {
+): Promise<{ output: OutputFile; metafile: Metafile }> {
   const packages = new Map(workspacePackages().map((p) => [p.name, p.browserSource]));
   const workspace: Plugin = {
     name: 'igm-workspace-sources',
@@ -51,13 +54,14 @@ export async function bundleForBrowser(
     external: ['@tensorflow/*'],
     plugins: [workspace, ...plugins],
     logLevel: 'silent',
+    metafile: true,
   });
-  return result.outputFiles[0]!;
+  return { output: result.outputFiles[0]!, metafile: result.metafile };
 }
 
 export async function nodeImportsOfBrowserBundle(
   entry: string,
-): Promise<{ imports: NodeImport[]; bytes: number }> {
+): Promise<{ imports: NodeImport[]; bytes: number; files: string[] }> {
   const imports: NodeImport[] = [];
   const plugin: Plugin = {
     name: 'igm-node-builtins',
@@ -77,6 +81,7 @@ export async function nodeImportsOfBrowserBundle(
       });
     },
   };
-  const bundle = await bundleForBrowser(entry, [plugin]);
-  return { imports, bytes: bundle.contents.length };
+  const { output, metafile } = await bundleForBrowser(entry, [plugin]);
+  const files = Object.keys(metafile.inputs).map((input) => resolve(input));
+  return { imports, bytes: output.contents.length, files };
 }

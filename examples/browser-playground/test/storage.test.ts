@@ -23,10 +23,10 @@ describe.skipIf(!hasChromium)('indexedDbStorage in headless Chromium', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    const bundle = await bundleForBrowser(
+    const { output } = await bundleForBrowser(
       join(workspaceRoot, 'packages', 'trainer', 'src', 'indexeddb.ts'),
     );
-    const js = bundle.text;
+    const js = output.text;
     const port = await freePort();
     server = createServer((req, res) => {
       if (req.url === '/storage.js') {
