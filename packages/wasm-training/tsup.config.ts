@@ -1,3 +1,3 @@
 import { packageConfig } from '../../tsup.shared';
 
-export default packageConfig({ shims: true });
+export default packageConfig({ entry: ['src/index.ts', 'src/node.ts'], shims: true });

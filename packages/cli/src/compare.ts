@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerIgmMethods } from '@igm/baselines';
 import type { MultimodalDataset } from '@igm/core';
-import { DATASET_NAMES, describeDataset, loadDataset } from '@igm/datasets';
+import { DATASET_NAMES, describeDataset, loadDataset } from '@igm/datasets/node';
 import { igm } from '@igm/igm';
 import * as tf from '@tensorflow/tfjs';
 import {

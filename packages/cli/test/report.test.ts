@@ -1,10 +1,10 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 // page.evaluate callbacks run in Chromium, where `document` exists.
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasChromium, launchChromium } from '@igm/test-utils/chromium';
 import { describe, expect, it } from 'vitest';
 import {
   buildResultsTable,
@@ -164,23 +164,11 @@ describe('writeReport', () => {
   });
 });
 
-const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-describe.skipIf(!existsSync(chromiumPath))('report.html in headless Chromium', () => {
+describe.skipIf(!hasChromium)('report.html in headless Chromium', () => {
   it('renders the table and the plots', async () => {
-    const { chromium } = await import('playwright-core');
     const dir = await writeSampleRun();
     const { html } = await writeReport(dir);
-    const browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -207,15 +195,11 @@ describe.skipIf(!existsSync(chromiumPath))('report.html in headless Chromium', (
   });
 });
 
-describe.skipIf(!existsSync(chromiumPath))('report.html at 15 methods in headless Chromium', () => {
+describe.skipIf(!hasChromium)('report.html at 15 methods in headless Chromium', () => {
   it('draws every decision as its own panel with its own scale, full legends and T per stage', async () => {
-    const { chromium } = await import('playwright-core');
     const dir = await writeSampleRun(manyMethodsComparison());
     const { html } = await writeReport(dir);
-    const browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const errors: string[] = [];

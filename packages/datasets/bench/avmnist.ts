@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { AV_MNIST_DEFAULT_SNR_DB, type AvMnistOptions, avMnist, disposeBatch } from '../src';
+import { AV_MNIST_DEFAULT_SNR_DB, type AvMnistOptions, avMnist, disposeBatch } from '../src/node';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));

@@ -25,9 +25,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { contentHashes, fileSha256 } from './content-hash';
 import { IgmDataError, messageOf } from './errors';
-import { sha256, stableStringify } from './hash';
+import { stableStringify } from './hash';
 import { ensureWritableDir, writeFileAtomic } from './io/fs';
 import { ownerSuffix, removeDeadLeftovers } from './io/leftovers';
+import { sha256 } from './node-hash';
 
 export function resolveCacheDir(option?: string): string {
   return option ?? process.env['IGM_CACHE_DIR'] ?? join(homedir(), '.cache', 'igm');

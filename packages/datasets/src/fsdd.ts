@@ -14,34 +14,30 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { resolveCacheDir } from './cache';
 import { IgmDataError, messageOf } from './errors';
-import { sha256 } from './hash';
+import {
+  FSDD_BASE_URL,
+  FSDD_COMMIT,
+  FSDD_SET_SHA256,
+  type FsddRecording,
+  fileSetDigest,
+  fsddFileNames,
+  parseFsddName,
+} from './fsdd-names';
 import { ensureWritableDir, listDir } from './io/fs';
 import { ownerSuffix, removeDeadLeftovers } from './io/leftovers';
+import { sha256 } from './node-hash';
 import { createProgress, type ProgressOption } from './progress';
 
-export const FSDD_COMMIT = '26eb9aaf76e81b692f806f9140c2d2777410d7a1';
-export const FSDD_BASE_URL = `https://raw.githubusercontent.com/Jakobovski/free-spoken-digit-dataset/${FSDD_COMMIT}/recordings/`;
-export const FSDD_SPEAKERS = ['george', 'jackson', 'lucas', 'nicolas', 'theo', 'yweweler'] as const;
-/** SHA-256 over "<name> <sha256>\n" lines of the 3,000 recordings at FSDD_COMMIT, sorted by name. */
-export const FSDD_SET_SHA256 = 'dbd573d7cafe79c4b49f65718115e1304e24e067fa39eff18a660dc6cb9c360f';
-
-export interface FsddRecording {
-  /** File stem, e.g. "3_theo_12"; used as the sample id. */
-  readonly id: string;
-  readonly file: string;
-  readonly digit: number;
-  readonly speaker: string;
-  readonly index: number;
-}
-
-const NAME = /^(\d)_([A-Za-z]+)_(\d+)\.wav$/;
-
-/** Parses a recording file name; returns undefined for names outside the FSDD pattern. */
-export function parseFsddName(name: string): Omit<FsddRecording, 'file'> | undefined {
-  const m = NAME.exec(name);
-  if (!m) return undefined;
-  return { id: name.slice(0, -4), digit: Number(m[1]), speaker: m[2]!, index: Number(m[3]) };
-}
+export {
+  FSDD_BASE_URL,
+  FSDD_COMMIT,
+  FSDD_SET_SHA256,
+  FSDD_SPEAKERS,
+  type FsddRecording,
+  fileSetDigest,
+  fsddFileNames,
+  parseFsddName,
+} from './fsdd-names';
 
 /** Lists the recordings of a folder, sorted by name. Other .wav names are an error. */
 export async function listFsdd(dir: string): Promise<FsddRecording[]> {
@@ -70,15 +66,6 @@ export async function listFsdd(dir: string): Promise<FsddRecording[]> {
   return out;
 }
 
-/** Every file name of the full FSDD set. */
-export function fsddFileNames(): string[] {
-  const names: string[] = [];
-  for (let d = 0; d < 10; d++) {
-    for (const s of FSDD_SPEAKERS) for (let i = 0; i < 50; i++) names.push(`${d}_${s}_${i}.wav`);
-  }
-  return names.sort();
-}
-
 export interface FsddDownloadOptions {
   readonly cacheDir?: string;
   /** Default FSDD_BASE_URL (the pinned commit). Tests point it at a local server. */
@@ -92,15 +79,6 @@ export interface FsddDownloadOptions {
   readonly progress?: ProgressOption;
   /** Injected for tests; default global fetch. */
   readonly fetch?: typeof fetch;
-}
-
-/** Digest of a file set: SHA-256 of sorted "<name> <sha256>\n" lines. */
-export function fileSetDigest(entries: ReadonlyArray<{ name: string; sha256: string }>): string {
-  const lines = [...entries]
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((e) => `${e.name} ${e.sha256}\n`)
-    .join('');
-  return sha256(lines);
 }
 
 /**

@@ -1,3 +1,11 @@
+/**
+ * @igm/datasets without a file system: what a browser (any bundler's default condition) gets.
+ * The streaming dataset machinery, the synthetic dataset, the AV-MNIST-style recipe built from
+ * bytes the application supplies (`avMnistFromBytes`), audio and image preprocessing, WAV /
+ * JPEG / NPY-header decoding and dataset descriptions. In Node, the "node" export condition (and
+ * the `@igm/datasets/node` subpath) resolves to node.ts instead: all of this plus the folder
+ * loaders, the cache and the FSDD download.
+ */
 // disposeBatch is defined with the batch contract in @igm/core; re-exported for existing imports.
 export { disposeBatch } from '@igm/core';
 export { addNoiseAtSnr, logSpectrogram, padOrTrim, signalPower, tileTo } from './audio/features';
@@ -7,33 +15,36 @@ export { scipySpectrogram } from './audio/scipy-spectrogram';
 export { hannWindow, stft } from './audio/stft';
 export type {
   AvMnistAudioOptions,
+  AvMnistBytesOptions,
   AvMnistImageOptions,
-  AvMnistMeta,
-  AvMnistOptions,
+  AvMnistRecipeOptions,
+  AvMnistRecordingBytes,
   AvMnistSample,
-} from './avmnist';
+} from './avmnist-build';
 export {
   AV_MNIST_DEFAULT_SNR_DB,
   AV_MNIST_IMBALANCED,
   AV_MNIST_VERSION,
-  type AvMnistImbalancedOptions,
-  avMnist,
-  avMnistImbalanced,
-} from './avmnist';
-export type { CacheEntry, CacheInputs, CacheManifest } from './cache';
-export { openCache, resolveCacheDir, verifyEntry } from './cache';
+  avMnistFromBytes,
+  MNIST_PIXELS,
+  MNIST_SIDE,
+} from './avmnist-build';
 export type { DatasetInfo, SampleSource } from './dataset';
 export { SPLITS, StreamingDataset } from './dataset';
+export type { DatasetName, DatasetOptionsByName } from './describe';
+export { DATASET_NAMES, datasetModalities, describeDataset } from './describe';
 export { IgmDataError } from './errors';
-export type { FsddDownloadOptions, FsddRecording } from './fsdd';
+export type { FsddRecording } from './fsdd-names';
 export {
-  downloadFsdd,
   FSDD_BASE_URL,
   FSDD_COMMIT,
   FSDD_SET_SHA256,
+  FSDD_SPEAKERS,
   fileSetDigest,
-  listFsdd,
-} from './fsdd';
+  fsddFileNames,
+  parseFsddName,
+} from './fsdd-names';
+export { sha256 } from './hash';
 export { applyPcaEnergy, fitPcaEnergy } from './image/pca';
 export type { Box, FrameTransformOptions } from './image/transforms';
 export {
@@ -44,30 +55,12 @@ export {
   transformFrame,
 } from './image/transforms';
 export type { RgbImage } from './io/jpeg';
-export { decodeJpeg, encodeJpeg } from './io/jpeg';
-export { loadNpyArray, NpyRows, parseNpyHeader } from './io/npy';
+export { decodeJpeg } from './io/jpeg';
+export type { NpyHeader } from './io/npy-header';
+export { parseNpyHeader } from './io/npy-header';
 export type { DecodedWav, WavExpectations } from './io/wav';
 export { decodeWav, encodeWav } from './io/wav';
-export type { CremaDOptions } from './loaders/crema-d';
-export {
-  CREMA_D_ALPHABETICAL_LABELS,
-  CREMA_D_AUDIO,
-  CREMA_D_OGM_LABELS,
-  cremaD,
-  cremaDSpectrogram,
-} from './loaders/crema-d';
-export type { FeatureModality } from './loaders/features';
-export type { KineticsAudio, KineticsSoundsOptions } from './loaders/kinetics-sounds';
-export { kineticsPickleSpectrogram, kineticsSounds, kineticsStft } from './loaders/kinetics-sounds';
-export type { NvGestureEntry, NvGestureOptions } from './loaders/nvgesture';
-export { NVGESTURE_CLASSES, nvGesture, readNvGestureList } from './loaders/nvgesture';
-export type { SarcasmOptions, SarcasmRow } from './loaders/sarcasm';
-export { SARCASM_CLASSES, SARCASM_FILTER_WORDS, sarcasm } from './loaders/sarcasm';
-export type { TweetRow, Twitter2015Options } from './loaders/twitter';
-export { TWITTER_2015_CLASSES, twitter2015 } from './loaders/twitter';
 export type { ProgressOption } from './progress';
-export type { DatasetName, DatasetOptionsByName } from './registry';
-export { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from './registry';
 export { checkHoldout, stratifiedHoldout } from './split';
 export type { SyntheticModalityOptions, SyntheticOptions } from './synthetic';
 export { synthetic } from './synthetic';

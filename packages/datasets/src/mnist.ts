@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { MNIST_PIXELS } from './avmnist-build';
 import { IgmDataError } from './errors';
 
-export const MNIST_SIDE = 28;
-export const MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE;
+export { MNIST_PIXELS, MNIST_SIDE } from './avmnist-build';
 
 // Parsing the package's 23 MB of JSON takes about 2 s; a weak memo lets repeated builds in one
 // process (tests, benches) reuse it without pinning 31 MB for the life of the process.

@@ -1,8 +1,8 @@
 /**
  * Progress of long preprocessing runs, on stderr: on a terminal a redrawn bar with the count,
  * elapsed time and ETA; otherwise (CI logs) a line at every 10 %. `IGM_PROGRESS=0` or
- * `progress: false` silences it; a callback can receive the counts instead. The model and the
- * renderers come from @igm/progress.
+ * `progress: false` silences it; a callback can receive the counts instead (the only way in a
+ * browser, which has no stderr). The model and the renderers come from @igm/progress.
  */
 import { formatDuration, type ProgressFormat, ProgressTracker, progressBar } from '@igm/progress';
 
@@ -28,7 +28,8 @@ export function createProgress(
       done() {},
     };
   }
-  const enabled = option && process.env['IGM_PROGRESS'] !== '0';
+  // Without a process (a browser), there is no stderr: only a callback reports progress.
+  const enabled = option && typeof process !== 'undefined' && process.env?.['IGM_PROGRESS'] !== '0';
   if (!enabled || total <= 0) return { tick() {}, done() {} };
   const format: ProgressFormat = (v, mode) => {
     const percent = `${(v.fraction * 100).toFixed(0)}%`;

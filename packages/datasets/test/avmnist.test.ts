@@ -1,21 +1,23 @@
 import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Split } from '@igm/core';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assignSplits } from '../src/avmnist';
+import { listFsdd } from '../src/fsdd';
+import { encodeWav } from '../src/io/wav';
+import { loadMnistDigit, MNIST_PIXELS } from '../src/mnist';
 import {
   AV_MNIST_IMBALANCED,
   avMnist,
+  avMnistFromBytes,
   avMnistImbalanced,
   datasetModalities,
   describeDataset,
   disposeBatch,
   loadDataset,
   type StreamingDataset,
-} from '../src';
-import { assignSplits } from '../src/avmnist';
-import { listFsdd } from '../src/fsdd';
-import { encodeWav } from '../src/io/wav';
-import { loadMnistDigit, MNIST_PIXELS } from '../src/mnist';
+} from '../src/node';
 import { digitTone, removeDir, tempDir, writeFsddFixture } from './helpers/fixtures';
 
 const quiet = { progress: false } as const;
@@ -315,9 +317,112 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
     );
     await expect(avMnist({ fsddDir, image: { shift: 3 } as never })).rejects.toThrow(/"shift"/);
   });
+
+  describe('from bytes (the browser build)', () => {
+    const mnist = () => Array.from({ length: 10 }, (_, d) => loadMnistDigit(d));
+    const recordingsOf = (dir: string) =>
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.wav'))
+        .map((name) => ({ name, bytes: new Uint8Array(readFileSync(join(dir, name))) }));
+
+    const expectSameDataset = async (fromBytes: StreamingDataset, fromDisk: StreamingDataset) => {
+      expect(fromBytes.splitSizes).toEqual(fromDisk.splitSizes);
+      expect(fromBytes.modalities).toEqual(fromDisk.modalities);
+      expect(fromBytes.info['params']).toEqual(fromDisk.info['params']);
+      expect(fromBytes.info['audioStats']).toEqual(fromDisk.info['audioStats']);
+      expect(fromBytes.info['pca']).toEqual(fromDisk.info['pca']);
+      for (const split of ['train', 'validation', 'test'] as const) {
+        expect(fromBytes.ids(split)).toEqual(fromDisk.ids(split));
+        expect(await collectSplit(fromBytes, split)).toEqual(await collectSplit(fromDisk, split));
+      }
+    };
+
+    it.each([
+      ['the default recipe', { validationFraction: 0.25, seed: 3 }],
+      [
+        'a canvas and pixel-noise recipe',
+        {
+          validationFraction: 0.25,
+          seed: 5,
+          audio: { snrDb: 5 },
+          image: { pcaEnergyRemoved: 0.5, canvas: 36, noiseStd: 0.15 },
+        },
+      ],
+    ] as const)('gives exactly the values avMnist gives for %s', async (_, options) => {
+      const fromDisk = await avMnist({
+        fsddDir,
+        cacheDir: join(root, 'cache-bytes'),
+        ...options,
+        ...quiet,
+      });
+      // Shuffled input order: the builder sorts by name as avMnist lists a folder.
+      const recordings = recordingsOf(fsddDir).reverse();
+      const fromBytes = await avMnistFromBytes({ recordings, mnist: mnist(), ...options });
+      const { canvas = 28 } = (options as { image?: { canvas?: number } }).image ?? {};
+      expect(fromBytes.modalities[1]!.shape).toEqual([canvas, canvas, 1]);
+      await expectSameDataset(fromBytes, fromDisk);
+    });
+
+    it('builds the av-mnist-imbalanced recipe (AV_MNIST_IMBALANCED) as avMnistImbalanced does', async () => {
+      const fromDisk = await avMnistImbalanced({
+        fsddDir,
+        cacheDir: join(root, 'cache-bytes'),
+        ...quiet,
+      });
+      const recordings = recordingsOf(fsddDir);
+      const fromBytes = await avMnistFromBytes({
+        recordings,
+        mnist: mnist(),
+        ...AV_MNIST_IMBALANCED,
+      });
+      expect(fromBytes.modalities[1]!.shape).toEqual([40, 40, 1]);
+      await expectSameDataset(fromBytes, fromDisk);
+    });
+
+    it('reports progress through a callback and names bad inputs', async () => {
+      const recordings = recordingsOf(fsddDir);
+      const ticks: number[] = [];
+      await avMnistFromBytes({
+        recordings,
+        mnist: mnist(),
+        validationFraction: 0.25,
+        progress: (done, total) => ticks.push(done / total),
+      });
+      expect(ticks.at(-1)).toBe(1);
+      await expect(avMnistFromBytes({ recordings: [], mnist: mnist() })).rejects.toThrow(
+        /recordings=\[\].*non-empty array/,
+      );
+      await expect(
+        avMnistFromBytes({
+          recordings: [{ name: 'hello.wav', bytes: new Uint8Array(4) }],
+          mnist: mnist(),
+        }),
+      ).rejects.toThrow(/recordings\[0\]\.name="hello\.wav" does not follow the FSDD pattern/);
+      await expect(
+        avMnistFromBytes({ recordings: [recordings[0]!, recordings[0]!], mnist: mnist() }),
+      ).rejects.toThrow(/appears twice/);
+      await expect(avMnistFromBytes({ recordings, mnist: mnist().slice(0, 9) })).rejects.toThrow(
+        /mnist with 9 entries. Expected 10 Float32Arrays/,
+      );
+      const few = mnist();
+      few[4] = few[4]!.subarray(0, MNIST_PIXELS);
+      await expect(
+        avMnistFromBytes({ recordings, mnist: few, validationFraction: 0.25 }),
+      ).rejects.toThrow(/digit 4 has \d+ recordings but only 1 MNIST images/);
+      const bad = recordings.map((r) =>
+        r.name === '1_alice_3.wav' ? { ...r, bytes: new TextEncoder().encode('not a wav') } : r,
+      );
+      await expect(
+        avMnistFromBytes({ recordings: bad, mnist: mnist(), validationFraction: 0.25 }),
+      ).rejects.toThrow(/1_alice_3\.wav: unreadable WAV/);
+      await expect(
+        avMnistFromBytes({ recordings, mnist: mnist(), cacheDir: '/tmp' } as never),
+      ).rejects.toThrow(/"cacheDir"/);
+    });
+  });
 });
 
-async function collectSplit(ds: Awaited<ReturnType<typeof avMnist>>, split: 'test' | 'train') {
+async function collectSplit(ds: StreamingDataset, split: Split) {
   const out = {
     ids: [] as string[],
     audio: [] as number[],

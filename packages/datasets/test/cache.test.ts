@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { isDeadLeftover, ownerOf, processAlive } from '@igm/temp-files';
 import { exitedPid } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCache } from '../src';
 import { contentHashes, RACY_SECONDS } from '../src/content-hash';
+import { openCache } from '../src/node';
 import { removeDir, tempDir } from './helpers/fixtures';
 
 /** A dead pid: a process that has exited. */

@@ -2,9 +2,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, loadFixture, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cremaD, datasetModalities, disposeBatch } from '../src';
 import { encodeWav } from '../src/io/wav';
 import { cremaDSpectrogram } from '../src/loaders/crema-d';
+import { cremaD, datasetModalities, disposeBatch } from '../src/node';
 import { digitTone, removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
 const EMOTIONS = ['NEU', 'HAP', 'SAD', 'FEA', 'DIS', 'ANG'];

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
 import { dump } from 'npyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetModalities, disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src';
 import { parsePythonList } from '../src/loaders/sarcasm';
+import { datasetModalities, disposeBatch, nvGesture, sarcasm, twitter2015 } from '../src/node';
 import { removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
 /** Feature value that encodes (split, row, column), so a test can check it read the right row. */

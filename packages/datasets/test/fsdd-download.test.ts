@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avMnist, downloadFsdd, fileSetDigest } from '../src';
 import { sha256 } from '../src/hash';
+import { avMnist, downloadFsdd, fileSetDigest } from '../src/node';
 import { removeDir, tempDir, writeFsddFixture } from './helpers/fixtures';
 
 describe('FSDD download (pinned URL, SHA-256 set check, atomic) against a local server', () => {

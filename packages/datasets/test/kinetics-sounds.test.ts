@@ -3,8 +3,13 @@ import { join } from 'node:path';
 import { describeEachBackend, expectNoTensorLeak, loadFixture, useBackend } from '@igm/test-utils';
 import { dump } from 'npyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetModalities, disposeBatch, kineticsPickleSpectrogram, kineticsSounds } from '../src';
 import { encodeWav } from '../src/io/wav';
+import {
+  datasetModalities,
+  disposeBatch,
+  kineticsPickleSpectrogram,
+  kineticsSounds,
+} from '../src/node';
 import { digitTone, removeDir, tempDir, testJpeg } from './helpers/fixtures';
 
 const CLASSES = ['playing drums', 'bowling', 'tickling'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from '../src';
+import { DATASET_NAMES, datasetModalities, describeDataset, loadDataset } from '../src/node';
 
 describe('loadDataset and describeDataset', () => {
   it('loads by name and describes the dataset', async () => {

@@ -9,7 +9,7 @@ import {
   registerWasmTrainingKernels,
   setNativeThreadsEnabled,
   useThreadedWasmBackend,
-} from '../src/index';
+} from '../src/node';
 
 const threads = Number(process.argv[2] ?? 2);
 await useThreadedWasmBackend({ threads });

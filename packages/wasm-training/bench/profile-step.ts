@@ -17,7 +17,7 @@ import {
   registerWasmTrainingKernels,
   useThreadedWasmBackend,
   WASM_TRAINING_KERNELS,
-} from '../src/index';
+} from '../src/node';
 import { cnn, mlp, resnet18, trainingStep } from './models';
 
 const MODELS = {

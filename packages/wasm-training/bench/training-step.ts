@@ -30,7 +30,7 @@ import {
   setRelaxedSimdEnabled,
   unregisterWasmTrainingKernels,
   useThreadedWasmBackend,
-} from '../src/index';
+} from '../src/node';
 import { cnn, mlp, resnet18, trainingStep } from './models';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -8,6 +8,11 @@
  * await tf.setBackend('wasm');
  * registerWasmTrainingKernels(); // [{ kernelName: 'BatchMatMul', action: 'override' }, ...]
  * ```
+ *
+ * This entry imports no Node built-in (browsers, workers, any bundler's default condition). In
+ * Node, the "node" export condition (and `@igm/wasm-training/node`) resolves to node.ts, whose
+ * `useThreadedWasmBackend` starts the multithreaded backend; here it throws, saying that in a
+ * browser the stock backend runs threaded by itself on a cross-origin isolated page.
  */
 export { planMatMul } from './batch-mat-mul';
 export { type ConvGeometry, chunkPixels, col2im, im2col } from './conv2d';
@@ -34,7 +39,7 @@ export {
   WASM_TRAINING_KERNELS,
   type WasmTrainingKernel,
 } from './register';
-export { threadedWasmBackend, useThreadedWasmBackend } from './threaded';
+export { threadedWasmBackend, useThreadedWasmBackend } from './threaded.browser';
 export {
   TRAINING_BACKENDS,
   type TrainingBackendName,

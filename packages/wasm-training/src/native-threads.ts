@@ -118,19 +118,21 @@ interface WorkerLike {
   terminate(): Promise<number>;
 }
 
+/** node:worker_threads' Worker, passed in so this module imports no Node built-in. */
+export type NodeWorkerConstructor = new (src: string, opts: object) => WorkerLike;
+
 /**
  * Starts `threads - 1` helper threads for the kernels of the backend whose Emscripten module is
- * `module` and whose heap is the shared `memory`. Node only; called by useThreadedWasmBackend.
+ * `module` and whose heap is the shared `memory`. Node only; called by useThreadedWasmBackend
+ * with node:worker_threads' `Worker` (this module is also part of the browser build).
  */
 export async function startNativeThreads(
   module: object,
   memory: object,
   threads: number,
+  Worker: NodeWorkerConstructor,
 ): Promise<NativeThreadPool | null> {
   if (threads < 2 || typeof SharedArrayBuffer === 'undefined') return null;
-  const { Worker } = (await import('node:worker_threads')) as unknown as {
-    Worker: new (src: string, opts: object) => WorkerLike;
-  };
   // Both builds, so the helpers run the one the calling thread runs (see native.ts). The
   // relaxed one only if wanted now: checking support may turn on V8's flag in Node 20.
   const hasRelaxed = relaxedSimdWanted() && relaxedSimdSupported();

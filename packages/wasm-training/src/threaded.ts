@@ -1,5 +1,6 @@
 /**
- * Multithreaded wasm backend for Node.
+ * Multithreaded wasm backend for Node (the Node entry, node.ts; the main entry has
+ * threaded.browser.ts in its place).
  *
  * @tensorflow/tfjs-backend-wasm ships a threaded SIMD build (XNNPACK on a pthreadpool), but in
  * Node it never starts: the backend only enables it when `WASM_HAS_MULTITHREAD_SUPPORT` is true
@@ -16,7 +17,7 @@
  */
 import { checkNumber } from '@igm/core';
 import { engine, registerBackend, removeBackend, setBackend } from '@tensorflow/tfjs-core';
-import { startNativeThreads } from './native-threads';
+import { type NodeWorkerConstructor, startNativeThreads } from './native-threads';
 
 interface WasmPackage {
   BackendWasm: new (module: unknown) => object;
@@ -58,6 +59,7 @@ export async function useThreadedWasmBackend({ threads }: { threads: number }): 
   const { createRequire } = await import('node:module');
   const { tmpdir } = await import('node:os');
   const { dirname, join } = await import('node:path');
+  const { Worker } = await import('node:worker_threads');
   const require = createRequire(import.meta.url);
   const wasmPkg = require('@tensorflow/tfjs-backend-wasm') as WasmPackage;
   const pkgDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
@@ -118,7 +120,8 @@ export async function useThreadedWasmBackend({ threads }: { threads: number }): 
   active = { threads: wasmPkg.getThreadsCount() };
   // Helper threads for this package's own kernels, on the same shared heap.
   const memory = (module as { wasmMemory?: object }).wasmMemory;
-  if (memory !== undefined) await startNativeThreads(module, memory, active.threads);
+  if (memory !== undefined)
+    await startNativeThreads(module, memory, active.threads, Worker as NodeWorkerConstructor);
   return active.threads;
 }
 

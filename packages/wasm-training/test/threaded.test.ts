@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expectAllClose, tf } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
+import { ptr } from '../src/native';
 import {
   nativeKernels,
   nativeThreads,
@@ -16,8 +17,7 @@ import {
   splitRange,
   threadedWasmBackend,
   useThreadedWasmBackend,
-} from '../src/index';
-import { ptr } from '../src/native';
+} from '../src/node';
 import type { WasmBackendLike } from '../src/wasm-backend';
 import { onBackend, seeded } from './parity';
 

@@ -3,8 +3,14 @@
  * need: PCM 16-bit only, the expected channel count and sample rate, and truncated files
  * (a data chunk shorter than its header says) rejected rather than silently shortened.
  */
-import wavefile from 'wavefile';
+import * as wavefileModule from 'wavefile';
 import { IgmDataError, messageOf } from '../errors';
+
+// Node loads wavefile's CommonJS build (`main`), whose exports arrive as the default export;
+// browser bundlers load its ES module (`module`), which exports WaveFile by name.
+const wavefile = (
+  'WaveFile' in wavefileModule ? wavefileModule : (wavefileModule as { default: unknown }).default
+) as typeof wavefileModule;
 
 export interface DecodedWav {
   /** Mono samples scaled to [-1, 1) (int16 / 32768). */

@@ -29,12 +29,12 @@ import { resamplePoly } from '../audio/resample';
 import { openCache } from '../cache';
 import { type SampleSource, StreamingDataset } from '../dataset';
 import { IgmDataError } from '../errors';
-import { sha256 } from '../hash';
 import { transformFrame } from '../image/transforms';
 import { parseDelimited } from '../io/csv';
 import { readFileOrThrow, readTextOrThrow, requireDir } from '../io/fs';
 import { Float32Records, float32Bytes } from '../io/records';
 import { decodeWav } from '../io/wav';
+import { sha256 } from '../node-hash';
 import { createProgress, type ProgressOption } from '../progress';
 import { checkHoldout, stratifiedHoldout } from '../split';
 import {

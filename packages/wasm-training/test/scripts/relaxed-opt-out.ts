@@ -10,7 +10,7 @@ import {
   registerWasmTrainingKernels,
   setRelaxedSimdEnabled,
   useThreadedWasmBackend,
-} from '../../src/index';
+} from '../../src/node';
 
 // A module with one f32x4.relaxed_madd: valid only while the engine accepts relaxed SIMD.
 const probe = new Uint8Array([

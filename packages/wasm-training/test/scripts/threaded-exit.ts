@@ -1,7 +1,7 @@
 /** Trains a conv layer on the threaded backend, then returns: the process must exit by itself. */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels, useThreadedWasmBackend } from '../../src/index';
+import { registerWasmTrainingKernels, useThreadedWasmBackend } from '../../src/node';
 
 const threads = await useThreadedWasmBackend({ threads: 2 });
 registerWasmTrainingKernels();
