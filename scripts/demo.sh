@@ -10,6 +10,13 @@ if [ -z "${FSDD_DIR:-}" ] && [ -d ../shared/data/fsdd/recordings ]; then
   export FSDD_DIR="$(cd ../shared/data/fsdd/recordings && pwd)"
 fi
 pnpm exec turbo run build --filter=@igm/cli... --output-logs=errors-only >&2
+# A new `pnpm demo` replaces the previous demo's folder; `pnpm demo --resume` continues it.
+replace=(--overwrite)
+for arg in "$@"; do
+  if [ "$arg" = "--resume" ]; then replace=(); fi
+done
+# The command igm prints to continue a stopped demo, runnable from this checkout.
+export IGM_COMMAND="${IGM_COMMAND:-pnpm igm}"
 exec node packages/cli/dist/bin.js compare \
   --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3 --preset quick \
-  --backend auto --out "runs/demo-av-mnist" "$@"
+  --backend auto --out "runs/demo-av-mnist" ${replace[@]+"${replace[@]}"} "$@"

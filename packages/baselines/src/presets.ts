@@ -1,8 +1,9 @@
 /**
  * Presets: the reference hyper-parameters of every method per dataset, as plain JSON files in
  * `presets/` (shipped with the package: `@igm/baselines/presets/cremad.json`). Each entry has
- * `options` (what `createMethod` takes) and `source` (where the values come from; [project]
- * marks the project's choices where no reference exists).
+ * `options` (what `createMethod` takes), `source` (where the values come from; [project]
+ * marks the project's choices where no reference exists) and, when the method's reference
+ * batch size differs from the file's `batchSize`, its own `batchSize` ({@link presetBatchSize}).
  *
  *   const opts = preset('cremad', 'ogm-ge', { epochs: 10 });   // overrides win, key by key
  *
@@ -22,11 +23,14 @@ import { methods } from './methods';
 export interface PresetEntry {
   readonly source: string;
   readonly options: Record<string, unknown>;
+  /** The method's reference training batch size, when it differs from the file's (IGM: 12). */
+  readonly batchSize?: number;
 }
 
 export interface PresetFile {
   readonly dataset: string;
   readonly description: string;
+  /** The training batch size of every method without a `batchSize` of its own. */
   readonly batchSize: number;
   readonly methods: Record<string, PresetEntry>;
 }
@@ -41,8 +45,9 @@ const presetFileSchema = z.strictObject({
       {
         source: z.string({ error: 'where the values come from' }),
         options: z.record(z.string(), z.unknown(), { error: "an object of the method's options" }),
+        batchSize: numberOption({ min: 1, integer: true }).optional(),
       },
-      { error: '{ source, options }' },
+      { error: '{ source, options, batchSize? }' },
     ),
     { error: 'an object of { source, options } by method name' },
   ),
@@ -90,6 +95,21 @@ export function presetFile(dataset: string): PresetFile {
     );
   }
   return p;
+}
+
+/**
+ * The training batch size of `method` in the preset of `dataset`: the entry's own `batchSize`
+ * (IGM's reference 12 on CREMA-D and Kinetics-Sounds), else the file's `batchSize`.
+ */
+export function presetBatchSize(dataset: string, method: string): number {
+  const file = presetFile(dataset);
+  const entry = Object.hasOwn(file.methods, method) ? file.methods[method] : undefined;
+  if (!entry) {
+    throw new IgmArgumentError(
+      `The ${dataset} preset has no method ${JSON.stringify(method)}. Methods: ${Object.keys(file.methods).join(', ')}.`,
+    );
+  }
+  return entry.batchSize ?? file.batchSize;
 }
 
 /** The preset options of `method` on `dataset`, with `overrides` applied key by key. */

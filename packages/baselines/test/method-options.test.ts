@@ -9,6 +9,7 @@ import {
   type MethodEnvironment,
   methods,
   parseMethodOptions,
+  presetBatchSize,
   presets,
 } from '../src';
 
@@ -191,6 +192,27 @@ describe('presets', () => {
     expect(message(() => checkPresetFile('cremad.json', shape))).toBe(
       'preset cremad.json: received batchSize=0. Expected an integer >= 1.',
     );
+    const entryBatch = structuredClone(file);
+    entryBatch.methods['igm'].batchSize = 1.5;
+    expect(message(() => checkPresetFile('cremad.json', entryBatch))).toMatch(
+      /^preset cremad\.json: received methods\.igm\.batchSize=1\.5\. Expected an integer >= 1\./,
+    );
+  });
+
+  it("batch sizes: an entry's own (IGM's reference 12), else the file's", () => {
+    for (const dataset of ['cremad', 'kinetics-sounds', 'av-mnist', 'av-mnist-imbalanced']) {
+      expect(presetBatchSize(dataset, 'igm'), dataset).toBe(12);
+      expect(presetBatchSize(dataset, 'igm-no-sam'), dataset).toBe(12);
+      expect(presetBatchSize(dataset, 'joint'), dataset).toBe(64);
+      // Every entry with a batch size of its own says so in its source note.
+      for (const [method, entry] of Object.entries(presets[dataset]!.methods)) {
+        if (entry.batchSize !== undefined) {
+          expect(entry.source, `${dataset} ${method}`).toContain(`batch ${entry.batchSize}`);
+        }
+      }
+    }
+    expect(presetBatchSize('synthetic', 'igm')).toBe(32);
+    expect(() => presetBatchSize('cremad', 'jiont')).toThrow(/has no method "jiont"/);
   });
 });
 

@@ -1,18 +1,27 @@
 /**
  * The `igm` command:
  *
- *   igm compare --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3
+ *   igm compare --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3 [--json]
  *   igm train --method igm --dataset av-mnist
- *   igm report runs/NAME
+ *   igm methods [name...] [--json]
+ *   igm report runs/NAME [--json]
  *   igm data prepare|info <dataset>
  *   igm worker --queue redis://host:6379        (runs the jobs of igm compare --queue)
+ *   igm --version
+ *
+ * Exit codes: 0 done; 1 bad input or failed runs (the message names them); 130 stopped by
+ * Ctrl-C (after a checkpoint; the message gives the command that continues).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import packageJson from '../package.json';
 import { BACKEND_REQUESTS } from './backend';
 import { ConfigError, PRESETS, readConfigFile, resolveCompareConfig } from './config';
 import type { RunFailure } from './grid/job';
 import { maskSecrets, resolveQueueUrl } from './grid/redis-url';
-import { tableToText, writeReport } from './report';
+import { COMPARE_DATASETS } from './offered-datasets';
+
+/** The version of @igm/cli (`igm --version`). */
+export const VERSION: string = packageJson.version;
 
 function integer(name: string) {
   return (value: string): number => {
@@ -22,6 +31,15 @@ function integer(name: string) {
     }
     return n;
   };
+}
+
+/** `--seed`: the first seed, an integer >= 0. */
+function firstSeed(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0) {
+    throw new InvalidArgumentError(`--seed must be an integer >= 0; got "${value}".`);
+  }
+  return n;
 }
 
 function threadCount(value: string): number | 'auto' {
@@ -67,12 +85,24 @@ function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The command line that continues a comparison: the same arguments, --out, --resume. */
+/**
+ * How the user invoked igm: `igm`, or what a wrapper says in IGM_COMMAND (the repository's
+ * `pnpm igm` script sets "pnpm igm"), so that printed commands can be pasted as they are.
+ */
+export function commandName(): string {
+  return process.env['IGM_COMMAND']?.trim() || 'igm';
+}
+
+/**
+ * The command line that continues a comparison: the arguments as typed (igm train or igm
+ * compare, every option in its place), --out when it was left to its default, and --resume;
+ * without --overwrite (the folder is now the comparison to continue). A Redis password is masked.
+ */
 export function resumeCommandOf(argv: readonly string[], out: string): string {
-  const args = argv.slice(2).filter((a) => a !== '--resume');
+  const args = argv.slice(2).filter((a) => a !== '--resume' && a !== '--overwrite');
   const hasOut = args.some((a) => a === '--out' || a.startsWith('--out='));
-  const words = ['igm', ...args, ...(hasOut ? [] : ['--out', out]), '--resume'];
-  const line = words.map((w) => shellWord(maskSecrets(w))).join(' ');
+  const words = [...args, ...(hasOut ? [] : ['--out', out]), '--resume'];
+  const line = [commandName(), ...words.map((w) => shellWord(maskSecrets(w)))].join(' ');
   return line.includes('***')
     ? `${line}\n  (*** is the Redis password: put it back, or give --queue without a URL and set IGM_REDIS_URL)`
     : line;
@@ -98,6 +128,7 @@ interface RunFlags {
   threads?: number | 'auto';
   out?: string;
   resume?: boolean;
+  overwrite?: boolean;
   fsddDir?: string;
   dryRun?: boolean;
   json?: boolean;
@@ -115,6 +146,7 @@ async function runFromFlags(
   flags: RunFlags,
   methods: string[],
   context: ProgramContext,
+  command: 'compare' | 'train',
 ): Promise<void> {
   const fromFile = flags.config ? await readConfigFile(flags.config) : {};
   const dataset = flags.dataset ?? (fromFile['dataset'] as string | undefined) ?? 'av-mnist';
@@ -131,6 +163,7 @@ async function runFromFlags(
       threads: flags.threads,
       out: flags.out ?? (fromFile['out'] as string | undefined) ?? defaultRunName(dataset),
       resume: flags.resume,
+      overwrite: flags.overwrite,
       probe: flags.probe === false ? false : undefined,
       jobs: flags.jobs,
       queue: flags.queue === undefined ? undefined : resolveQueueUrl(flags.queue, '--queue'),
@@ -146,9 +179,6 @@ async function runFromFlags(
     { seeds: 1, preset: 'quick', backend: 'auto', ...fromFile },
     flags.config ? `${flags.config} + command line` : 'command line',
   );
-  if (flags.json && !flags.dryRun) {
-    throw new ConfigError('--json prints the plan of --dry-run; add --dry-run (or drop --json).');
-  }
   if (flags.dryRun) {
     // No data, no backend: the plan from the config alone.
     const { dryRun, formatDryRun } = await import('./dry-run');
@@ -161,6 +191,8 @@ async function runFromFlags(
   const { runComparison } = await import('./compare');
   const result = await runComparison(config, {
     resumeCommand: resumeCommandOf(context.argv, config.out),
+    format: flags.json ? 'json' : 'text',
+    command,
   });
   if (result.status === 'aborted') context.exitCode = 130;
   if (result.failures?.length) {
@@ -172,9 +204,13 @@ function addRunOptions(cmd: Command): Command {
   return cmd
     .option(
       '--dataset <name>',
-      'dataset: av-mnist, av-mnist-imbalanced, synthetic, crema-d, kinetics-sounds, twitter-2015, sarcasm, nvgesture',
+      `dataset: ${COMPARE_DATASETS.join(', ')} (default av-mnist; Twitter-2015, Sarcasm and NVGesture: library loaders only, see igm data --help)`,
     )
-    .option('--seed <n>', 'first seed (seeds are seed, seed+1, ...)', (v) => Number(v))
+    .option(
+      '--seed <n>',
+      'first seed, an integer >= 0 (seeds are seed, seed+1, ...; default 0)',
+      firstSeed,
+    )
     .addOption(new Option('--preset <name>', 'hyper-parameter preset').choices([...PRESETS]))
     .option('--config <file>', 'JSON or YAML file with any of these options (flags win)')
     .option(
@@ -198,8 +234,18 @@ function addRunOptions(cmd: Command): Command {
       'wasm threads: a count, or auto for every core (default 1)',
       threadCount,
     )
-    .option('--out <dir>', 'run directory (default runs/<dataset>-<time>)')
-    .option('--resume', 'continue the runs in --out from their last checkpoints')
+    .option(
+      '--out <dir>',
+      'run directory (default runs/<dataset>-<time>); a non-empty one needs --resume or --overwrite',
+    )
+    .option(
+      '--resume',
+      'continue the comparison in --out: reuse finished runs, continue interrupted ones from their last checkpoints. The options that decide results must be those it was started with (else an error names each one)',
+    )
+    .option(
+      '--overwrite',
+      'replace the comparison already in --out (only a folder written by igm compare/train)',
+    )
     .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)')
     .option(
       '--no-probe',
@@ -209,7 +255,10 @@ function addRunOptions(cmd: Command): Command {
       '--dry-run',
       'print the resolved plan (methods, seeds, epochs, stages per modality) and exit: no data, no training',
     )
-    .option('--json', 'with --dry-run: print the plan as JSON')
+    .option(
+      '--json',
+      'print the final results table as JSON on stdout (with --dry-run: the plan); progress and messages stay on stderr',
+    )
     .option(
       '--jobs <n>',
       'runs at once on this machine, each in its own process with --threads threads (auto: one per core; default 1)',
@@ -228,8 +277,15 @@ export function buildProgram(
     .description(
       'Balanced multimodal learning on TensorFlow.js: IGM and the modality-imbalance baselines.',
     )
-    .showHelpAfterError()
-    .exitOverride();
+    .version(VERSION, '-v, --version', 'print the version of igm (@igm/cli)')
+    .showHelpAfterError('(igm <command> --help lists the options)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 done; 1 bad input or failed runs (named); 130 stopped by Ctrl-C (it prints the
+command that continues).`,
+    );
 
   addRunOptions(
     program
@@ -246,6 +302,7 @@ Examples:
   igm compare --dataset synthetic --methods joint,igm --epochs 4 --backend wasm --out runs/smoke
   igm compare --config compare.yaml --resume --out runs/avmnist-1
   igm compare --dataset crema-d --preset paper --methods joint,igm --epochs 1 --dry-run --json
+  igm compare --dataset synthetic --methods joint,igm --epochs 2 --json > results.json
   igm compare --dataset synthetic --methods joint,igm --seeds 4 --jobs 2
   IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --queue --seeds 5 --out /shared/runs/grid-1
 
@@ -256,7 +313,9 @@ A config file can define labelled variants, usable in --methods (the IGM ablatio
     igm-poe: { method: igm, options: { fusion: sum-log-softmax } }   # departure from the official fusion
   methods: [igm, igm-no-sam, igm-no-projection, igm-no-sam-no-projection]`,
     )
-    .action(async (flags: RunFlags) => runFromFlags(flags, flags.methods ?? [], context));
+    .action(async (flags: RunFlags) =>
+      runFromFlags(flags, flags.methods ?? [], context, 'compare'),
+    );
 
   addRunOptions(
     program
@@ -266,18 +325,67 @@ A config file can define labelled variants, usable in --methods (the IGM ablatio
       .option('--seeds <n>', 'number of seeds', integer('--seeds')),
   )
     .addHelpText('after', '\nExamples:\n  igm train --method igm --dataset av-mnist --epochs 8\n')
-    .action(async (flags: RunFlags) => runFromFlags(flags, [flags.method!], context));
+    .action(async (flags: RunFlags) => runFromFlags(flags, [flags.method!], context, 'train'));
+
+  program
+    .command('methods')
+    .description('list the methods, their options, defaults and meaning')
+    .argument('[name...]', 'only these methods (e.g. igm mla)')
+    .option(
+      '--json',
+      'print them as JSON (name, description, modalities, budget, options, jsonSchema)',
+    )
+    .addHelpText(
+      'after',
+      `
+Options go into a --config file as methodOptions: { <method>: { <option>: value } } or as a
+variant (variants: { <label>: { method, options } }).
+
+Examples:
+  igm methods
+  igm methods igm --json`,
+    )
+    .action(async (names: string[], flags: { json?: boolean }) => {
+      const { describeMethodsJson, formatMethods } = await import('./methods');
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify(describeMethodsJson(names), null, 2)}\n`
+          : `${formatMethods(names)}\n`,
+      );
+    });
 
   program
     .command('report')
     .description('rebuild report.md and report.html of a run directory')
     .argument('<dir>', 'run directory, e.g. runs/av-mnist-2026-11-27T10-00-00')
+    .option('--json', 'print the results table as JSON (the shape of igm compare --json)')
     .addHelpText('after', '\nExample:\n  igm report runs/avmnist-1\n')
-    .action(async (dir: string) => {
-      const { markdown, html, table } = await writeReport(dir);
-      process.stdout.write(
-        `${tableToText(table, table.columns.slice(0, 8))}\n\n${markdown}\n${html}\n`,
-      );
+    .action(async (dir: string, flags: { json?: boolean }) => {
+      const {
+        buildResultsTable,
+        printedColumns,
+        readRunDirectory,
+        tableToJson,
+        tableToText,
+        writeReport,
+      } = await import('./report');
+      const { markdown, html } = await writeReport(dir);
+      const { summary } = await readRunDirectory(dir);
+      const table = buildResultsTable(summary);
+      const columns = printedColumns(table);
+      if (flags.json) {
+        const json = tableToJson(table, columns, {
+          dataset: summary.dataset,
+          datasetLabel: summary.datasetLabel,
+          backend: summary.backend,
+          out: dir,
+          report: html,
+          status: 'completed',
+        });
+        process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${tableToText(table, columns)}\n\n${markdown}\n${html}\n`);
+      }
     });
 
   program
@@ -333,7 +441,17 @@ Examples:
       },
     );
 
-  const data = program.command('data').description('prepare or describe a dataset');
+  const data = program
+    .command('data')
+    .description('prepare or describe a dataset')
+    .addHelpText(
+      'after',
+      `
+Datasets: ${COMPARE_DATASETS.join(', ')} (also in igm compare/train), and twitter-2015, sarcasm,
+nvgesture: their loaders read precomputed features (--root <dir>; see the @igm/datasets README);
+igm compare does not offer them (no presets or encoders for those features here). Load them in
+code with twitter2015(), sarcasm(), nvGesture() from @igm/datasets.`,
+    );
   data
     .command('prepare')
     .argument('<dataset>', 'dataset name')

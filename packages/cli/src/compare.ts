@@ -9,16 +9,23 @@
  *   summary.json           one RunRecord per finished run (the report's table)
  *   report.md, report.html
  *
- * Ctrl-C (or `signal`) stops after the current step with a checkpoint; `resume: true` skips
- * finished runs and continues the interrupted one from its last checkpoint.
+ * The folder `out` belongs to one comparison. A non-empty `out` is refused unless `resume`
+ * (continue it: the options that decide results must equal those in its config.json, which is
+ * kept as first written) or `overwrite` (replace it; only a folder an igm comparison wrote).
+ * `resume` skips finished runs (their files are never rewritten; a comparison whose runs are all
+ * finished is only printed) and continues interrupted ones from their last checkpoints.
+ *
+ * Ctrl-C (or `signal`) stops after the current step with a checkpoint and prints the command
+ * that continues (`resumeCommand`). A run that fails (e.g. its loss diverged) is reported and the
+ * others go on; the comparison then ends 'failed', naming it.
  *
  * By default the runs go one after another in this process. `jobs > 1` runs that many at once in
  * job processes of this machine, `queue` enqueues them on Redis for `igm worker`s (see
  * grid/local.ts and grid/queue.ts); both run the same `runJob` and leave the same folder.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,24 +40,27 @@ import {
   describeBackendChoice,
   selectBackend,
 } from './backend';
-import type { CompareConfig } from './config';
+import { type CompareConfig, ConfigError, changedOptions, showOption } from './config';
 import { gridIdOf, gridSettingsOf, type RunFailure, readRunRecord, runLabel } from './grid/job';
 import { runLocalGrid } from './grid/local';
-import { probeQueue, runQueuedGrid } from './grid/queue';
+import { liveGridJobs, probeQueue, runQueuedGrid } from './grid/queue';
 import { maskSecrets } from './grid/redis-url';
-import { planRuns } from './plan';
+import { planOfRun, planRuns, type RunSpec } from './plan';
 import { ProgressReporter } from './progress';
 import {
   buildResultsTable,
   type ComparisonSummary,
   type EpochRecord,
+  printedColumns,
   type RunRecord,
+  readRunDirectory,
+  tableToJson,
   tableToText,
   withUtilization,
   writeFileAtomic,
   writeReport,
 } from './report';
-import { runJob } from './run-job';
+import { runDirOf, runJob } from './run-job';
 import { FSDD_DATASETS } from './setups';
 
 registerIgmMethods(igm as never);
@@ -63,6 +73,10 @@ export interface ComparisonHooks {
   readonly out?: NodeJS.WritableStream;
   /** The command that continues this comparison, printed when it stops (the CLI passes it). */
   readonly resumeCommand?: string;
+  /** 'json': the final table as JSON on `out` (see tableToJson), nothing else. Default 'text'. */
+  readonly format?: 'text' | 'json';
+  /** The command the user ran: messages name the method list `--method` under igm train. */
+  readonly command?: 'compare' | 'train';
 }
 
 export interface ComparisonResult {
@@ -70,6 +84,8 @@ export interface ComparisonResult {
   readonly summary: ComparisonSummary;
   /** 'failed': some runs failed (listed in `failures`); the others are in the report. */
   readonly status: 'completed' | 'aborted' | 'failed';
+  /** The comparison was already finished (`resume`): its files were read, none written. */
+  readonly unchanged?: boolean;
   readonly report?: { markdown: string; html: string };
   readonly failures?: readonly RunFailure[];
 }
@@ -138,6 +154,21 @@ export function datasetOptions(
   return o;
 }
 
+/**
+ * Whether the FSDD recordings an av-mnist load looked for are missing: the folder given (option
+ * or FSDD_DIR) does not exist or holds no .wav file, or none was given and the loader found no
+ * downloaded copy. Other failures (a bad option whose message names a recordings path) are not.
+ */
+function fsddRecordingsMissing(options: Record<string, unknown>, message: string): boolean {
+  const dir = (options['fsddDir'] as string | undefined) ?? process.env['FSDD_DIR'];
+  if (!dir) return /no FSDD recordings/.test(message);
+  try {
+    return !readdirSync(dir).some((f) => f.toLowerCase().endsWith('.wav'));
+  } catch {
+    return true;
+  }
+}
+
 /** Loads the dataset, turning "recordings not found" into instructions. */
 export async function openDataset(
   name: string,
@@ -150,7 +181,7 @@ export async function openDataset(
     return await loadDataset(name as never, options as never);
   } catch (e) {
     const msg = (e as Error).message;
-    if (FSDD_DATASETS.includes(name) && /fsdd|recording/i.test(msg)) {
+    if (FSDD_DATASETS.includes(name) && fsddRecordingsMissing(options, msg)) {
       throw new Error(
         `${msg}\nAV-MNIST-style needs the Free Spoken Digit Dataset recordings (3,000 WAV files, CC BY-SA 4.0). ` +
           'Clone github.com/Jakobovski/free-spoken-digit-dataset and pass its recordings folder with ' +
@@ -161,14 +192,158 @@ export async function openDataset(
   }
 }
 
+/** One line about the loaded dataset: name (and label), modalities, classes, split sizes. */
+function datasetLine(dataset: MultimodalDataset): string {
+  const [name, label] = describeDataset(dataset).split('\n');
+  const splits = Object.entries(dataset.splitSizes)
+    .map(([split, n]) => `${split} ${n}`)
+    .join(', ');
+  return [
+    name,
+    ...(label && !label.startsWith('modalities:') ? [label.trim()] : []),
+    dataset.modalities.map((m) => `${m.name} [${m.shape.join('x')}]`).join(', '),
+    `${dataset.classNames.length} classes`,
+    splits,
+  ].join(' · ');
+}
+
+/** What the folder `out` holds before a comparison starts. */
+type OutFolder =
+  | { readonly kind: 'empty' }
+  | {
+      readonly kind: 'comparison';
+      readonly config: Record<string, unknown>;
+      readonly finished: number;
+    }
+  | { readonly kind: 'other'; readonly entries: readonly string[] };
+
+/** Reads `dir`: missing or empty, an igm comparison (its config.json), or something else. */
+async function inspectOut(dir: string, plan: readonly RunSpec[]): Promise<OutFolder> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return { kind: 'empty' };
+  }
+  if (!entries.length) return { kind: 'empty' };
+  try {
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+    // What igm compare writes: the resolved config with the package versions.
+    if (config && typeof config === 'object' && 'methods' in config && 'versions' in config) {
+      const finished = plan.filter((spec) =>
+        existsSync(join(runDirOf(dir, spec), 'record.json')),
+      ).length;
+      return { kind: 'comparison', config, finished };
+    }
+  } catch {
+    // no config.json, or not one of ours
+  }
+  return { kind: 'other', entries };
+}
+
+/**
+ * The `out` rules of the module doc: returns the saved config when resuming; replaces the
+ * folder's contents with `overwrite`; refuses everything else, saying what to do.
+ */
+async function claimOut(
+  config: CompareConfig,
+  dir: string,
+  plan: readonly RunSpec[],
+  command: 'compare' | 'train',
+  reporter: ProgressReporter,
+): Promise<Record<string, unknown> | undefined> {
+  const found = await inspectOut(dir, plan);
+  if (config.resume) {
+    if (found.kind !== 'comparison') {
+      throw new ConfigError(
+        found.kind === 'empty'
+          ? `--resume: ${dir} holds no comparison to continue. Drop --resume to start one there.`
+          : `--resume: ${dir} is not a comparison folder of igm (no config.json written by igm compare/train). Check --out.`,
+      );
+    }
+    const changes = changedOptions(found.config, config, command);
+    if (changes.length) {
+      throw new ConfigError(
+        `--resume: the comparison in ${dir} was started with other options; continuing would mix them:\n${changes
+          .map((c) => `  ${c.name}: ${showOption(c.saved)} then, ${showOption(c.now)} now`)
+          .join(
+            '\n',
+          )}\nRerun with the options it was started with (see ${join(dir, 'config.json')}), or start anew: another --out, or --overwrite to replace it.`,
+      );
+    }
+    const savedBackend = (found.config['backend'] as { requested?: unknown } | undefined)
+      ?.requested;
+    if (typeof savedBackend === 'string' && savedBackend !== config.backend) {
+      reporter.log(
+        `note: this comparison started with --backend ${savedBackend}; its remaining runs use --backend ${config.backend} (numbers may differ from an uninterrupted run in the last digits).`,
+      );
+    }
+    return found.config;
+  }
+  if (found.kind === 'empty') return undefined;
+  if (found.kind === 'other') {
+    throw new ConfigError(
+      `--out ${dir} is not empty (${found.entries.slice(0, 3).join(', ')}${found.entries.length > 3 ? ', ...' : ''}) and holds no igm comparison; igm writes only into a new or empty folder or one of its own comparisons. Choose another --out.`,
+    );
+  }
+  if (!config.overwrite) {
+    throw new ConfigError(
+      `--out ${dir} already holds a comparison (${found.finished} of ${plan.length} planned runs finished). Continue it with --resume (same options), replace it with --overwrite, or choose another --out.`,
+    );
+  }
+  if (config.queue) {
+    const live = await liveGridJobs(config.queue, gridIdOf(dir));
+    if (live.length) {
+      throw new ConfigError(
+        `--overwrite: runs of the comparison in ${dir} are still in the queue (${live.join(', ')}); wait until they end, or continue it with --resume.`,
+      );
+    }
+  }
+  for (const entry of await readdir(dir))
+    await rm(join(dir, entry), { recursive: true, force: true });
+  reporter.log(`--overwrite: removed the earlier comparison in ${dir}`);
+  return undefined;
+}
+
+/** The table after a comparison: text for the terminal, or the JSON of tableToJson. */
+function printTable(
+  out: NodeJS.WritableStream,
+  format: 'text' | 'json',
+  summary: ComparisonSummary,
+  dir: string,
+  report: string | null,
+  failures: readonly RunFailure[],
+): void {
+  const table = buildResultsTable(summary);
+  const columns = printedColumns(table);
+  if (format === 'json') {
+    const json = tableToJson(table, columns, {
+      dataset: summary.dataset,
+      datasetLabel: summary.datasetLabel,
+      backend: summary.backend,
+      out: dir,
+      report,
+      status: failures.length ? 'failed' : 'completed',
+      failures,
+    });
+    out.write(`${JSON.stringify(json, null, 2)}\n`);
+  } else {
+    out.write(`\n${tableToText(table, columns)}\n${report ? `\nReport: ${report}\n` : ''}`);
+  }
+}
+
 /** Runs every (method, seed) of `config` and writes the report; see the module doc. */
 export async function runComparison(
   config: CompareConfig,
   hooks: ComparisonHooks = {},
 ): Promise<ComparisonResult> {
   const out = hooks.out ?? process.stdout;
+  const format = hooks.format ?? 'text';
+  const command = hooks.command ?? 'compare';
   const reporter = hooks.progress ?? new ProgressReporter();
-  const plan = planRuns(config); // bad methods or options fail before any work
+  // Bad methods or options fail before any work.
+  const plan = planRuns(config, command === 'train' ? '--method' : '--methods');
+  const epochsOfRun = plan.map((spec) => planOfRun(spec, config).epochs);
   // Parallel and queued runs choose their backend and load the data in their own processes.
   const gridMode = config.queue ? 'queue' : jobsOf(config) > 1 ? 'processes' : undefined;
   if (config.queue && config.jobs !== 1) {
@@ -178,6 +353,32 @@ export async function runComparison(
   }
   if (config.queue) await probeQueue(config.queue); // a wrong password or no Redis: fail first
 
+  const dir = resolve(config.out);
+  const saved = await claimOut(config, dir, plan, command, reporter);
+
+  // A finished comparison is printed as it is: nothing is trained, nothing rewritten.
+  if (
+    saved &&
+    existsSync(join(dir, 'summary.json')) &&
+    plan.every((spec) => existsSync(join(runDirOf(dir, spec), 'record.json')))
+  ) {
+    const { summary } = await readRunDirectory(dir);
+    const html = join(dir, 'report.html');
+    const report = existsSync(html) ? html : (await writeReport(dir)).html;
+    reporter.log(
+      `${plan.length === 1 ? 'The run' : `All ${plan.length} runs`} of ${dir} ${plan.length === 1 ? 'is' : 'are'} finished; nothing to do (its files are unchanged).`,
+    );
+    reporter.done();
+    printTable(out, format, summary, dir, report, []);
+    return {
+      dir,
+      summary,
+      status: 'completed',
+      unchanged: true,
+      report: { markdown: join(dir, 'report.md'), html: report },
+    };
+  }
+
   let choice: BackendChoice | undefined;
   if (!gridMode) {
     choice = await selectBackend(config.backend as BackendRequest, undefined, {
@@ -186,31 +387,33 @@ export async function runComparison(
     reporter.log(describeBackendChoice(choice));
   }
 
-  const dir = resolve(config.out);
   await mkdir(dir, { recursive: true });
   let dataset: MultimodalDataset | undefined;
   if (!gridMode) {
     dataset = await openDataset(config.dataset, datasetOptions(config));
-    reporter.log(describeDataset(dataset).split('\n').slice(0, 2).join(' · '));
+    reporter.log(datasetLine(dataset));
   }
 
-  await writeFileAtomic(
-    join(dir, 'config.json'),
-    `${JSON.stringify(
-      {
-        ...config,
-        ...(config.queue ? { queue: maskSecrets(config.queue) } : {}),
-        out: dir,
-        backend: choice
-          ? { requested: config.backend, ...choice }
-          : { requested: config.backend, threads: config.threads, chosenBy: 'each job process' },
-        versions: packageVersions(),
-        gitCommit: gitCommit(),
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  // A resumed comparison keeps the config.json it was started with (the same result options).
+  if (!saved) {
+    await writeFileAtomic(
+      join(dir, 'config.json'),
+      `${JSON.stringify(
+        {
+          ...config,
+          ...(config.queue ? { queue: maskSecrets(config.queue) } : {}),
+          out: dir,
+          backend: choice
+            ? { requested: config.backend, ...choice }
+            : { requested: config.backend, threads: config.threads, chosenBy: 'each job process' },
+          versions: packageVersions(),
+          gitCommit: gitCommit(),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  }
 
   const controller = new AbortController();
   const onSigint = () => {
@@ -224,7 +427,7 @@ export async function runComparison(
   const records: RunRecord[] = [];
   const epochs: EpochRecord[] = [];
   let status: 'completed' | 'aborted' = 'completed';
-  let failures: readonly RunFailure[] = [];
+  let failures: RunFailure[] = [];
   let backendLabel = choice?.label ?? config.backend;
   const summaryOf = (): ComparisonSummary => ({
     name: dir.split(/[\\/]/).pop()!,
@@ -253,12 +456,14 @@ export async function runComparison(
               reporter,
               signal: controller.signal,
               grid,
+              epochsOfRun,
             })
           : await runLocalGrid(plan, settings, {
               jobs: jobsOf(config),
               reporter,
               signal: controller.signal,
               grid,
+              epochsOfRun,
             });
       // Plan order, whatever order the runs finished in.
       for (let i = 0; i < plan.length; i++) {
@@ -268,26 +473,46 @@ export async function runComparison(
         epochs.push(...run.epochs);
       }
       status = outcome.status;
-      failures = outcome.failures;
+      failures = [...outcome.failures];
       if (outcome.backends.length) backendLabel = outcome.backends.join('; ');
-    }
-    for (const spec of gridMode ? [] : plan) {
-      const result = await runJob(spec, {
-        dataset: dataset!,
-        config,
-        dir,
-        signal: controller.signal,
-        reporter,
-        runsDone: records.length,
-        runsTotal: plan.length,
-      });
-      if (result.status === 'aborted') {
-        status = 'aborted';
-        break;
+    } else {
+      reporter.plan(epochsOfRun.reduce((a, b) => a + b, 0));
+      let epochsBefore = 0;
+      for (const [i, spec] of plan.entries()) {
+        if (controller.signal.aborted) {
+          status = 'aborted';
+          break;
+        }
+        const done = records.length + failures.length;
+        try {
+          const result = await runJob(spec, {
+            dataset: dataset!,
+            config,
+            dir,
+            signal: controller.signal,
+            reporter,
+            runsDone: done,
+            runsTotal: plan.length,
+            epochsBefore,
+          });
+          if (result.status === 'aborted') {
+            status = 'aborted';
+            break;
+          }
+          if (result.status === 'reused') reporter.skip(epochsOfRun[i]!);
+          records.push(result.record);
+          epochs.push(...result.epochs);
+          if (result.status === 'completed') await flush();
+        } catch (e) {
+          // A config problem concerns the whole comparison; anything else fails this run only.
+          if (e instanceof ConfigError) throw e;
+          const error = maskSecrets((e as Error).message ?? String(e));
+          reporter.log(`${runLabel(spec)} failed: ${error}`);
+          failures.push({ method: spec.method, seed: spec.seed, error, attempts: 1 });
+        }
+        epochsBefore += epochsOfRun[i]!;
       }
-      records.push(result.record);
-      epochs.push(...result.epochs);
-      if (result.status === 'completed') await flush();
+      if (controller.signal.aborted) status = 'aborted';
     }
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -300,24 +525,21 @@ export async function runComparison(
     reporter.log(
       hooks.resumeCommand
         ? `Stopped. Finished runs are in ${dir}; continue with:\n  ${hooks.resumeCommand}`
-        : `Stopped. Finished runs are in ${dir}; continue with: igm compare --resume --out ${config.out}${config.queue ? ` --queue ${maskSecrets(config.queue)}` : ''} (same options).`,
+        : `Stopped. Finished runs are in ${dir}; continue with the same command and --resume.`,
     );
     return { dir, summary, status };
   }
   if (failures.length) {
     reporter.log(
-      `${failures.length} of ${plan.length} runs failed:\n${failures.map((f) => `  ${runLabel(f)}: ${f.error}`).join('\n')}`,
+      `${failures.length} of ${plan.length} runs failed (${failures.map(runLabel).join(', ')})${records.length ? '; the others are in the report' : ''}.`,
     );
-    if (!records.length) return { dir, summary, status: 'failed', failures };
+    if (!records.length) {
+      if (format === 'json') printTable(out, format, summary, dir, null, failures);
+      return { dir, summary, status: 'failed', failures };
+    }
   }
   const report = await writeReport(dir);
-  const table = buildResultsTable(summary);
-  const shown = table.columns.filter(
-    (c) =>
-      !/^(contrib|probe) /.test(c) &&
-      !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c),
-  );
-  out.write(`\n${tableToText(table, shown)}\n\nReport: ${report.html}\n`);
+  printTable(out, format, summary, dir, report.html, failures);
   return {
     dir,
     summary,

@@ -24,7 +24,10 @@ export const compareConfigSchema = z
     /** wasm threads: a count, or 'auto' for every core (see selectBackend). */
     threads: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
     out: z.string().min(1),
+    /** Continue the comparison in `out` (same options, checked against its config.json). */
     resume: z.boolean().default(false),
+    /** Replace the comparison in a non-empty `out` (an igm comparison folder only). */
+    overwrite: z.boolean().default(false),
     /** Runs at once on this machine, each in its own process ('auto': one per core). */
     jobs: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
     /** Redis URL of the job queue (runs go to `igm worker`s); its password is never saved. */
@@ -32,7 +35,10 @@ export const compareConfigSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
       .optional(),
-    /** Options handed to the dataset loader (e.g. { root, fsddDir, pcaEnergyRemoved, snrDb }). */
+    /**
+     * Options handed to the dataset loader, as its options type names them: e.g. for av-mnist
+     * { fsddDir, seed, image: { pcaEnergyRemoved }, audio: { snrDb } }, for crema-d { root }.
+     */
     datasetOptions: z.record(z.string(), z.unknown()).default({}),
     /** Per-method option overrides, validated by each method's own schema. */
     methodOptions: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
@@ -66,10 +72,45 @@ export const compareConfigSchema = z
 
 export type CompareConfig = z.infer<typeof compareConfigSchema>;
 
-/** Formats zod issues as "field: message" lines naming the offending key and value. */
-export function formatIssues(source: string, error: z.ZodError): string {
+/**
+ * The command-line flag of each config key (`methods` is `--method` under `igm train`), so that
+ * messages name what the user typed.
+ */
+export const FLAG_OF_KEY: Readonly<Record<string, string>> = {
+  dataset: '--dataset',
+  methods: '--methods',
+  seeds: '--seeds',
+  seed0: '--seed',
+  preset: '--preset',
+  epochs: '--epochs',
+  batchSize: '--batch-size',
+  backend: '--backend',
+  threads: '--threads',
+  out: '--out',
+  resume: '--resume',
+  overwrite: '--overwrite',
+  probe: '--no-probe',
+  jobs: '--jobs',
+  queue: '--queue',
+  'datasetOptions.fsddDir': '--fsdd-dir',
+};
+
+/**
+ * Formats zod issues as "field: message" lines naming the offending key and value. A key given
+ * on the command line (`flagKeys`) is named by its flag (`--seed`), others by their config path.
+ */
+export function formatIssues(
+  source: string,
+  error: z.ZodError,
+  flagKeys: ReadonlySet<string> = new Set(),
+): string {
   const lines = error.issues.map((issue) => {
-    const path = issue.path.length ? issue.path.join('.') : '(root)';
+    const key = issue.path.join('.');
+    const path = !issue.path.length
+      ? '(root)'
+      : flagKeys.has(String(issue.path[0])) && FLAG_OF_KEY[key]
+        ? FLAG_OF_KEY[key]
+        : key;
     if (issue.code === 'unrecognized_keys') {
       return `  ${path}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     }
@@ -110,8 +151,125 @@ export function resolveCompareConfig(
   source = 'command line',
 ): CompareConfig {
   const merged: Record<string, unknown> = { ...fromFile };
-  for (const [k, v] of Object.entries(fromFlags)) if (v !== undefined) merged[k] = v;
+  const flagKeys = new Set<string>();
+  for (const [k, v] of Object.entries(fromFlags)) {
+    if (v === undefined) continue;
+    merged[k] = v;
+    flagKeys.add(k);
+  }
+  if (merged['methods'] === undefined) {
+    throw new ConfigError(
+      'No methods to run: give --methods, e.g. --methods joint,igm (igm methods lists them), or "methods:" in a --config file.',
+    );
+  }
   const parsed = compareConfigSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError(formatIssues(source, parsed.error));
+  if (!parsed.success) throw new ConfigError(formatIssues(source, parsed.error, flagKeys));
+  if (parsed.data.resume && parsed.data.overwrite) {
+    throw new ConfigError(
+      '--resume and --overwrite exclude each other: --resume continues the comparison in --out, --overwrite replaces it.',
+    );
+  }
   return parsed.data;
+}
+
+/**
+ * The config keys that decide a comparison's results: `--resume` refuses to continue when one
+ * of them differs from the saved config.json. The others say how it runs (backend, threads, jobs,
+ * queue), and may change between attempts.
+ */
+export const RESULT_KEYS = [
+  'dataset',
+  'methods',
+  'seeds',
+  'seed0',
+  'preset',
+  'epochs',
+  'batchSize',
+  'datasetOptions',
+  'methodOptions',
+  'variants',
+  'probe',
+  'selection',
+] as const;
+
+/**
+ * Dataset options that say where the data is read from or how it is fetched, not what it is: a
+ * resumed comparison may give other values (the data moved, another machine's FSDD_DIR).
+ */
+export function isDataLocationKey(key: string): boolean {
+  return (
+    /Dir$/.test(key) ||
+    ['root', 'download', 'baseUrl', 'concurrency', 'progress', 'fetch'].includes(key)
+  );
+}
+
+/** One option whose value differs between a saved comparison and the one asked for now. */
+export interface ChangedOption {
+  /** The config path (`epochs`, `methodOptions.igm.tau`). */
+  readonly key: string;
+  /** How the user gives it: a flag (`--epochs`) or the config path. */
+  readonly name: string;
+  readonly saved: unknown;
+  readonly now: unknown;
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+const same = (a: unknown, b: unknown) =>
+  JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+
+/** The value a key takes when it is not given (schema default), for configs saved without it. */
+function defaultOf(key: string): unknown {
+  const field = (compareConfigSchema.shape as Record<string, z.ZodType>)[key];
+  const absent = field?.safeParse(undefined);
+  return absent?.success ? absent.data : undefined;
+}
+
+/**
+ * The result-deciding options (RESULT_KEYS) that differ between `saved` (a comparison's
+ * config.json) and `now`, one entry per leaf for the option maps (datasetOptions,
+ * methodOptions, variants), data locations excepted. `command` 'train' names `methods` --method.
+ */
+export function changedOptions(
+  saved: Record<string, unknown>,
+  now: CompareConfig,
+  command: 'compare' | 'train' = 'compare',
+): ChangedOption[] {
+  const changes: ChangedOption[] = [];
+  const nameOf = (key: string) =>
+    key === 'methods' && command === 'train' ? '--method' : (FLAG_OF_KEY[key] ?? key);
+  for (const key of RESULT_KEYS) {
+    const before = key in saved ? saved[key] : defaultOf(key);
+    const after = (now as Record<string, unknown>)[key];
+    if (key === 'datasetOptions' || key === 'methodOptions' || key === 'variants') {
+      const a = (before ?? {}) as Record<string, unknown>;
+      const b = (after ?? {}) as Record<string, unknown>;
+      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+        if (key === 'datasetOptions' && isDataLocationKey(k)) continue;
+        if (!same(a[k], b[k])) {
+          changes.push({ key: `${key}.${k}`, name: `${key}.${k}`, saved: a[k], now: b[k] });
+        }
+      }
+    } else if (!same(before, after)) {
+      changes.push({ key, name: nameOf(key), saved: before, now: after });
+    }
+  }
+  return changes;
+}
+
+/** How a value reads in a message ("not given" for undefined). */
+export function showOption(value: unknown): string {
+  if (value === undefined) return 'not given';
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.join(',');
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }

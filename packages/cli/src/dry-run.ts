@@ -77,10 +77,11 @@ export function describeStages(stages: readonly PlannedStage[]): string {
 
 /** The plan as a table for the terminal. */
 export function formatDryRun(plan: DryRun): string {
-  const header = ['method', 'seed', 'epochs', ...plan.modalities, 'stages'];
+  const header = ['method', 'seed', 'batch', 'epochs', ...plan.modalities, 'stages'];
   const rows = plan.runs.map((r) => [
     `${r.method}${r.role ? ' *' : ''}${r.baseMethod ? ` (${r.baseMethod})` : ''}`,
     String(r.seed),
+    String(r.batchSize),
     String(r.epochs),
     ...plan.modalities.map((m) => String(r.perModality[m] ?? '–')),
     r.stages ? describeStages(r.stages) : '–',
@@ -97,7 +98,7 @@ export function formatDryRun(plan: DryRun): string {
       : `every modality >= ${plan.budget} epochs in every method`;
   return [
     `Plan (dry run, nothing trained): ${plan.dataset} (${plan.modalities.join(', ')}), preset ${plan.preset}, budget: ${budget}. ${plan.runs.length} runs.`,
-    `Columns ${plan.modalities.join(', ')}: epochs in which that modality's encoder is trained.`,
+    `Columns: batch = training batch size (--batch-size, else the preset's); ${plan.modalities.join(', ')} = epochs in which that modality's encoder is trained.`,
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),

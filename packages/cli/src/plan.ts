@@ -11,6 +11,13 @@
  *      hook scales its options so that every modality trains >= N epochs (`scaleBudget`);
  *   5. `methodOptions[<name as listed in methods>]`, as given (not scaled).
  *
+ * Batch size: `batchSize` (--batch-size), else 64 under the quick preset, else the paper preset's:
+ * the method's own (IGM's reference 12) or the preset file's (see presetBatchSize).
+ *
+ * The plan checks the config before any work: the dataset is offered, no method is listed twice,
+ * variants and `methodOptions` name registered methods (or variant labels) and their option
+ * values pass the method's schema.
+ *
  * With `probe` (default), every seed also needs the `unimodal` run (the encoders trained on one
  * modality alone, the reference of the utilization measure): if `methods` does not list it, the
  * plan adds it with `role: 'probe-reference'`.
@@ -20,15 +27,17 @@ import {
   type BudgetPlan,
   getMethod,
   methods,
+  methodWhere,
   planBudget,
   preset,
+  presetBatchSize,
   scaleBudget,
 } from '@igm/baselines';
-import { checkKnownKeys } from '@igm/core';
 import { DATASET_NAMES, type DatasetName, datasetModalities } from '@igm/datasets';
 import { type CompareConfig, ConfigError } from './config';
+import { COMPARE_DATASETS, LIBRARY_ONLY_DATASETS, PRESET_OF_DATASET } from './offered-datasets';
 import { UTILIZATION_REFERENCE } from './report/utilization';
-import { PRESET_OF_DATASET, quickBudget, quickSettings } from './setups';
+import { quickBudget, quickSettings } from './setups';
 
 /** The method every seed's utilization is divided by (the encoders trained alone). */
 export const PROBE_REFERENCE_METHOD = UTILIZATION_REFERENCE;
@@ -47,15 +56,26 @@ export interface RunSpec {
   readonly role?: 'probe-reference';
 }
 
-/** The preset file of `dataset`, or an error listing the datasets that have one. */
+/**
+ * The preset file of `dataset`, or an error: for a dataset the library loads but comparisons do
+ * not offer (no presets, no encoders for its features), where to load it instead.
+ */
 export function presetOfDataset(dataset: string): string {
-  const name = PRESET_OF_DATASET[dataset];
-  if (!name) {
-    throw new Error(
-      `No method presets for dataset "${dataset}". Datasets with presets: ${Object.keys(PRESET_OF_DATASET).join(', ')}.`,
+  const name = Object.hasOwn(PRESET_OF_DATASET, dataset) ? PRESET_OF_DATASET[dataset] : undefined;
+  if (name) return name;
+  const loader = Object.hasOwn(LIBRARY_ONLY_DATASETS, dataset)
+    ? LIBRARY_ONLY_DATASETS[dataset]
+    : undefined;
+  if (loader) {
+    throw new ConfigError(
+      `--dataset ${dataset}: igm compare and igm train do not offer it (no method presets or encoders for its precomputed features here). ` +
+        `It is available through the library loader ${loader} of @igm/datasets and igm data info ${dataset} --root <dir> (see the @igm/datasets README). ` +
+        `Datasets for igm compare: ${COMPARE_DATASETS.join(', ')}.`,
     );
   }
-  return name;
+  throw new ConfigError(
+    `Unknown dataset "${dataset}". Datasets for igm compare: ${COMPARE_DATASETS.join(', ')}.`,
+  );
 }
 
 /** Modality names of the config's dataset, in dataset order, without loading it. */
@@ -81,8 +101,37 @@ export function methodOf(
   return { baseMethod: variant.method, variantOptions: variant.options };
 }
 
-/** Checks every variant: a new label, a registered method, option keys the method accepts. */
-export function checkVariants(config: Pick<CompareConfig, 'variants'>): void {
+/**
+ * `options` over `base` (the preset's options, which supply required ones such as IGM's
+ * epochList) checked by `method`'s schema; an error names the options by `where` (a config path).
+ */
+function checkOptionValues(
+  method: string,
+  options: Record<string, unknown>,
+  where: string,
+  base: Record<string, unknown> = {},
+): void {
+  try {
+    getMethod(method).parseOptions({ ...base, ...options });
+  } catch (e) {
+    const prefix = `${methodWhere(method)}: `;
+    const lines = (e as Error).message
+      .split('\n')
+      .map((line) => (line.startsWith(prefix) ? line.slice(prefix.length) : line));
+    throw new ConfigError(`${where}: ${lines.join(`\n${where}: `)}`);
+  }
+}
+
+/** The preset options of `method` for the config's dataset (the base of option checks). */
+function presetOptions(config: Pick<CompareConfig, 'dataset'>, method: string) {
+  return preset(presetOfDataset(config.dataset), method);
+}
+
+/**
+ * Checks every variant: a new label, a registered method, and options that method's schema
+ * accepts (keys and values).
+ */
+export function checkVariants(config: Pick<CompareConfig, 'variants' | 'dataset'>): void {
   for (const [label, v] of Object.entries(config.variants)) {
     const where = `variants["${label}"]`;
     if (Object.hasOwn(methods, label)) {
@@ -95,9 +144,47 @@ export function checkVariants(config: Pick<CompareConfig, 'variants'>): void {
         `${where}: method "${v.method}" is not registered. Valid methods: ${Object.keys(methods).join(', ')}.`,
       );
     }
-    checkKnownKeys(`${where}.options`, v.options, getMethod(v.method).options);
+    checkOptionValues(v.method, v.options, `${where}.options`, presetOptions(config, v.method));
   }
 }
+
+/**
+ * Checks `methodOptions`: every key names a registered method or a variant label (a typo such as
+ * "mlaa" is an error, not silently ignored), and its options pass that method's schema.
+ */
+export function checkMethodOptions(
+  config: Pick<CompareConfig, 'methodOptions' | 'variants' | 'dataset'>,
+): void {
+  for (const [name, options] of Object.entries(config.methodOptions)) {
+    const where = `methodOptions["${name}"]`;
+    const variant = Object.hasOwn(config.variants, name) ? config.variants[name] : undefined;
+    if (!variant && !Object.hasOwn(methods, name)) {
+      const labels = Object.keys(config.variants);
+      throw new ConfigError(
+        `${where}: "${name}" is neither a registered method nor a variant label. Valid methods: ${Object.keys(methods).join(', ')}${labels.length ? `; variants: ${labels.join(', ')}` : ''}.`,
+      );
+    }
+    const method = variant?.method ?? name;
+    checkOptionValues(method, options, where, {
+      ...presetOptions(config, method),
+      ...(variant?.options ?? {}),
+    });
+  }
+}
+
+/** Checks the method list: no name twice (a second copy would train the same seeds again). */
+export function checkMethodList(config: Pick<CompareConfig, 'methods'>, flag = '--methods') {
+  const seen = new Set<string>();
+  const twice = config.methods.filter((m) => seen.has(m) || !seen.add(m));
+  if (twice.length) {
+    throw new ConfigError(
+      `${flag} lists ${[...new Set(twice)].map((m) => `"${m}"`).join(', ')} more than once (${config.methods.join(',')}); each method runs once per seed: list it once (--seeds sets the seeds).`,
+    );
+  }
+}
+
+/** The training batch size of every method under the quick preset (unless --batch-size). */
+export const QUICK_BATCH_SIZE = 64;
 
 /** The epoch budget the config asks for: quick preset default or `epochs`; none for paper. */
 export function budgetOf(config: Pick<CompareConfig, 'preset' | 'epochs' | 'dataset'>) {
@@ -118,9 +205,11 @@ export function resolveRun(config: CompareConfig, method: string, seed: number):
     options = scaleBudget(baseMethod, options, budget, modalitiesOf(config));
   }
   options = { ...options, ...(config.methodOptions[method] ?? {}) };
+  // --batch-size, else 64 under the quick preset, else the preset's (the method's own, e.g.
+  // IGM's reference 12, or the preset file's).
   const batchSize =
-    config.batchSize ?? (quick ? 64 : ((options['batchSize'] as number | undefined) ?? 64));
-  delete options['batchSize'];
+    config.batchSize ??
+    (quick ? QUICK_BATCH_SIZE : presetBatchSize(presetOfDataset(config.dataset), baseMethod));
   return { method, baseMethod, seed, options, batchSize };
 }
 
@@ -136,15 +225,21 @@ export function planOfRun(
  * Every run of `config`, method-major (all seeds of the first method first), then the probe
  * reference runs the config needs (see the module doc).
  */
-export function planRuns(config: CompareConfig): RunSpec[] {
+export function planRuns(config: CompareConfig, methodsFlag = '--methods'): RunSpec[] {
+  presetOfDataset(config.dataset);
+  checkMethodList(config, methodsFlag);
   checkVariants(config);
   for (const m of config.methods) methodOf(config, m); // unknown names fail before any work
-  presetOfDataset(config.dataset);
+  checkMethodOptions(config);
   modalitiesOf(config);
   const seeds = Array.from({ length: config.seeds }, (_, i) => config.seed0 + i);
   const runs = config.methods.flatMap((method) =>
     seeds.map((seed) => resolveRun(config, method, seed)),
   );
+  // The resolved options as a whole (preset, budget and overrides together).
+  for (const spec of runs.filter((r) => r.seed === config.seed0)) {
+    checkOptionValues(spec.baseMethod, spec.options, `${spec.method} (its resolved options)`);
+  }
   if (config.probe && !config.methods.includes(PROBE_REFERENCE_METHOD)) {
     for (const seed of seeds) {
       runs.push({

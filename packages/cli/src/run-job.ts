@@ -24,11 +24,12 @@ import {
   runTraining,
   type SplitMetrics,
   type EpochRecord as TrainerEpoch,
+  TrainingDivergedError,
 } from '@igm/trainer/node';
 import * as tf from '@tensorflow/tfjs';
-import type { CompareConfig } from './config';
+import { type CompareConfig, ConfigError, showOption } from './config';
 import type { RunSpec } from './plan';
-import type { ProgressReporter } from './progress';
+import type { ProgressReporter, ProgressState } from './progress';
 import {
   type EpochRecord,
   type EvalMetrics,
@@ -163,23 +164,79 @@ function memoryProbe(): Callback & { peakMB: () => number } {
   };
 }
 
+/**
+ * The run's progress in true epochs: where it starts (epoch 0, or where a resumed run continues,
+ * said in a line of its own) and every epoch's end (onEpochEnd gets the 0-based epoch counted
+ * over the whole run, stages included).
+ */
 function progressCallback(
   reporter: ProgressReporter,
-  state: { runsDone: number; runsTotal: number; current: string; epochsTotal: number },
+  state: Omit<ProgressState, 'epoch' | 'detail' | 'resumedAt'>,
 ): Callback {
-  let epoch = 0;
+  let resumedAt = 0;
   return {
     name: 'cli-progress',
-    onEpochEnd(_e, logs) {
-      epoch++;
+    onTrainBegin(logs) {
+      const epoch = logs?.['epoch'] ?? 0;
+      const batch = logs?.['batch'] ?? 0;
+      if (logs?.['resumed']) {
+        resumedAt = epoch;
+        reporter.log(
+          `${state.current}: resumed from epoch ${epoch} of ${state.epochsTotal}${batch ? ` and ${batch} batch${batch === 1 ? '' : 'es'} of epoch ${epoch + 1}` : ''}`,
+        );
+      }
+      reporter.update({ ...state, epoch, resumedAt });
+    },
+    onEpochEnd(e, logs) {
       const acc = logs?.['test/accuracy'];
       reporter.update({
         ...state,
-        epoch,
+        epoch: e + 1,
+        resumedAt,
         ...(typeof acc === 'number' ? { detail: `test acc ${(100 * acc).toFixed(1)}%` } : {}),
       });
     },
   };
+}
+
+/**
+ * `--resume` on a run that already started: the options and batch size it was started with
+ * (its config.json) must be the ones planned now, or continuing would mix two runs (the presets
+ * may have changed between igm versions even when the comparison's options did not).
+ */
+async function checkResumedRun(spec: RunSpec, runDir: string): Promise<void> {
+  let saved: { requestedOptions?: unknown; batchSize?: unknown; seed?: unknown };
+  try {
+    saved = JSON.parse(await readFile(join(runDir, 'config.json'), 'utf8'));
+  } catch {
+    return; // not started, or killed before its first record: it starts from the beginning
+  }
+  const now = JSON.parse(JSON.stringify(spec.options)) as Record<string, unknown>;
+  const before = (saved.requestedOptions ?? {}) as Record<string, unknown>;
+  const changes: string[] = [];
+  for (const key of [...new Set([...Object.keys(before), ...Object.keys(now)])].sort()) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(now[key])) {
+      changes.push(`${key}: ${showOption(before[key])} then, ${showOption(now[key])} now`);
+    }
+  }
+  if (saved.batchSize !== undefined && saved.batchSize !== spec.batchSize) {
+    changes.push(`batch size: ${saved.batchSize} then, ${spec.batchSize} now`);
+  }
+  if (changes.length) {
+    throw new ConfigError(
+      `${spec.method} seed ${spec.seed} in ${runDir} was started with other settings than the plan gives now (another igm version?); continuing would mix them:\n  ${changes.join('\n  ')}\nStart the comparison anew (--overwrite, or another --out).`,
+    );
+  }
+}
+
+/** A NaN/Inf loss, in the words of the CLI: where, which checkpoint exists, what to change. */
+function divergedMessage(error: TrainingDivergedError): string {
+  const { position } = error;
+  const where = `epoch ${position.epoch + 1}${position.stage ? ` (stage ${position.stage.index + 1}, ${position.stage.name})` : ''}, batch ${position.batch + 1}`;
+  const checkpoint = error.checkpoint
+    ? `Its last good checkpoint is ${error.checkpoint}; --resume continues from it with the same options, which diverge the same way on the same backend.`
+    : 'It diverged before its first checkpoint (written at the end of each epoch), so nothing was saved to continue from.';
+  return `training diverged (loss ${error.loss} at ${where}). ${checkpoint} Lower the learning rate (methodOptions in a --config file, or a variant) or check the data for NaN/Inf, then run it anew (--overwrite, or another --out).`;
 }
 
 /** Where a run's files live inside the comparison folder `dir`. */
@@ -200,6 +257,13 @@ export interface RunJobContext {
   /** Runs finished before this one and the comparison's total, for the progress line. */
   readonly runsDone: number;
   readonly runsTotal: number;
+  /** Planned epochs of the runs before this one, when the reporter counts epochs. */
+  readonly epochsBefore?: number;
+}
+
+/** A run's loss became NaN/Inf; the message says where, what was saved and what to change. */
+export class RunDivergedError extends Error {
+  override name = 'RunDivergedError';
 }
 
 export type RunJobResult =
@@ -217,6 +281,7 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
   const modalities = dataset.modalities.map((m) => m.name);
   const runDir = runDirOf(ctx.dir, spec);
   const recordPath = join(runDir, 'record.json');
+  if (config.resume) await checkResumedRun(spec, runDir);
   if (config.resume && existsSync(recordPath)) {
     const saved = JSON.parse(await readFile(recordPath, 'utf8')) as {
       record: RunRecord;
@@ -247,8 +312,8 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
       runsTotal: ctx.runsTotal,
       current: `${method} seed ${seed}`,
       epochsTotal,
+      ...(ctx.epochsBefore !== undefined ? { epochsBefore: ctx.epochsBefore } : {}),
     };
-    reporter.update({ ...state, epoch: 0 });
     const checkpointDir = join(runDir, 'checkpoints');
     const summary: RunSummary = await runTraining({
       ...trainOptions,
@@ -270,6 +335,9 @@ export async function runJob(spec: RunSpec, ctx: RunJobContext): Promise<RunJobR
         dataset: config.dataset,
         preset: config.preset,
       },
+    }).catch((e: unknown) => {
+      if (e instanceof TrainingDivergedError) throw new RunDivergedError(divergedMessage(e));
+      throw e;
     });
     if (summary.status === 'aborted') return { status: 'aborted' };
     const selectedLoaded = await loadBestWeights(run.model, checkpointDir);

@@ -8,14 +8,7 @@ import type { ModalitySpec, MultimodalDataset } from '@igm/core';
 import { mlpEncoder, resnet18, smallCnn } from '@igm/models';
 import * as tfl from '@tensorflow/tfjs-layers';
 
-/** Preset files of @igm/baselines, by dataset name. */
-export const PRESET_OF_DATASET: Readonly<Record<string, string>> = {
-  synthetic: 'synthetic',
-  'av-mnist': 'av-mnist',
-  'av-mnist-imbalanced': 'av-mnist-imbalanced',
-  'crema-d': 'cremad',
-  'kinetics-sounds': 'kinetics-sounds',
-};
+export { COMPARE_DATASETS, LIBRARY_ONLY_DATASETS, PRESET_OF_DATASET } from './offered-datasets';
 
 /**
  * The quick preset's encoder for a 2-D input: flatten -> Dense(64) -> ReLU, with PyTorch's

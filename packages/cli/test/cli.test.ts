@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli';
-import { ConfigError, resolveCompareConfig } from '../src/config';
+import { main, resumeCommandOf } from '../src/cli';
+import { ConfigError, changedOptions, resolveCompareConfig } from '../src/config';
 import type { ComparisonSummary } from '../src/report';
 
 async function captureStderr(
@@ -50,6 +50,58 @@ describe('config validation', () => {
     );
     expect(() => resolveCompareConfig({ ...base, seeds: 0 })).toThrow(ConfigError);
     expect(() => resolveCompareConfig({ ...base, backend: 'gpu' })).toThrow(/backend:/);
+  });
+  it('names a bad value by the flag it was typed with, by its config key from a file', () => {
+    expect(() => resolveCompareConfig({ ...base, seed0: -1 })).toThrow(/\n {2}--seed: /);
+    expect(() => resolveCompareConfig(base, { seed0: -1 }, 'c.yaml')).toThrow(
+      /\(c\.yaml\):\n {2}seed0: /,
+    );
+    expect(() => resolveCompareConfig({ ...base, methods: undefined })).toThrow(
+      'No methods to run: give --methods',
+    );
+  });
+  it('changedOptions: what --resume compares (result options; data locations and execution may change)', () => {
+    const now = resolveCompareConfig({
+      ...base,
+      epochs: 5,
+      batchSize: 32,
+      threads: 2,
+      datasetOptions: { fsddDir: '/elsewhere', classes: 5 },
+      methodOptions: { joint: { learningRate: 0.1 } },
+    });
+    const saved = {
+      ...base,
+      epochs: 20,
+      backend: { requested: 'wasm' },
+      threads: 1,
+      datasetOptions: { fsddDir: '/here', classes: 4 },
+    };
+    expect(changedOptions(saved, now).map((c) => [c.name, c.saved, c.now])).toEqual([
+      ['--epochs', 20, 5],
+      ['--batch-size', undefined, 32],
+      ['datasetOptions.classes', 4, 5],
+      ['methodOptions.joint', undefined, { learningRate: 0.1 }],
+    ]);
+    // Defaults fill what an older config.json did not save; train names the method list --method.
+    const same = resolveCompareConfig(base);
+    expect(changedOptions({ ...base }, same)).toEqual([]);
+    expect(changedOptions({ ...base, methods: ['igm'] }, same, 'train')[0]!.name).toBe('--method');
+  });
+  it('resumeCommandOf: the invocation as typed, --out added when defaulted, without --overwrite', () => {
+    const saved = process.env['IGM_COMMAND'];
+    try {
+      delete process.env['IGM_COMMAND'];
+      expect(
+        resumeCommandOf(['node', 'igm', 'train', '--method', 'igm', '--overwrite'], 'runs/a b'),
+      ).toBe("igm train --method igm --out 'runs/a b' --resume");
+      process.env['IGM_COMMAND'] = 'pnpm igm';
+      expect(
+        resumeCommandOf(['node', 'x', 'compare', '--methods', 'joint', '--out=r', '--resume'], 'r'),
+      ).toBe('pnpm igm compare --methods joint --out=r --resume');
+    } finally {
+      if (saved === undefined) delete process.env['IGM_COMMAND'];
+      else process.env['IGM_COMMAND'] = saved;
+    }
   });
   it('file values sit under flags', () => {
     const c = resolveCompareConfig({ ...base, seeds: 2 }, { seeds: 5, epochs: 3 });
@@ -114,9 +166,20 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
     expect(readFileSync(join(dir, 'report.html'), 'utf8')).toMatch(
       /<th>utilization visual<\/th>[\s\S]*unimodal \(probe reference\)/,
     );
+    // All finished: --resume prints the table and rewrites nothing.
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    const finished = await captureStderr(() => main([...args, '--resume']));
+    expect(finished.code).toBe(0);
+    expect(finished.err).toMatch(/All 3 runs of .* are finished; nothing to do/);
+    expect(finished.out).toMatch(/method\s+seeds\s+accuracy/);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toBe(html);
+    // One run without its record: the others are reused, it continues from its checkpoint.
+    rmSync(join(dir, 'igm', 'seed-0', 'record.json'));
     const resumed = await captureStderr(() => main([...args, '--resume']));
-    expect(resumed.code).toBe(0);
+    expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.err).toMatch(/joint seed 0: already finished/);
+    expect(resumed.err).toMatch(/igm seed 0: resumed from epoch (\d+) of \1\n/);
+    expect(existsSync(join(dir, 'igm', 'seed-0', 'record.json'))).toBe(true);
   });
 
   it('reports bad input as one clear line', async () => {

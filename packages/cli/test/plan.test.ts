@@ -129,15 +129,43 @@ describe('igm compare --dry-run --json (no data, no backend)', () => {
     );
   });
 
-  it('prints a table without --json, and --json alone is an error', async () => {
+  it('prints a table without --json, with the batch size of every run', async () => {
     const text = await run(['compare', '--dataset', 'synthetic', '--methods', 'igm', '--dry-run']);
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/budget: every modality >= 10 epochs in every method/);
-    expect(text.out).toMatch(/igm\s+0\s+30\s+10\s+20\s+\(audio 5, visual 10\) x 2/);
+    expect(text.out).toMatch(/method\s+seed\s+batch\s+epochs\s+audio\s+visual\s+stages/);
+    expect(text.out).toMatch(/igm\s+0\s+64\s+30\s+10\s+20\s+\(audio 5, visual 10\) x 2/);
     expect(text.out).toMatch(/unimodal \*/);
-    const bad = await run(['compare', '--dataset', 'synthetic', '--methods', 'igm', '--json']);
-    expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/--json prints the plan of --dry-run/);
+  });
+
+  it("batch sizes: the paper preset's per method (IGM 12) or per file, 64 quick, --batch-size wins", async () => {
+    const batches = (p: DryRun) => p.runs.map((r) => [r.method, r.batchSize]);
+    const paper = ['--preset', 'paper', '--methods', 'joint,igm,igm-no-sam', '--no-probe'];
+    for (const dataset of ['crema-d', 'kinetics-sounds', 'av-mnist', 'av-mnist-imbalanced']) {
+      expect(batches(await plan(['--dataset', dataset, ...paper])), dataset).toEqual([
+        ['joint', 64],
+        ['igm', 12],
+        ['igm-no-sam', 12],
+      ]);
+    }
+    // synthetic.json trains every method at its file's 32.
+    expect(batches(await plan(['--dataset', 'synthetic', ...paper]))).toEqual([
+      ['joint', 32],
+      ['igm', 32],
+      ['igm-no-sam', 32],
+    ]);
+    expect(batches(await plan(['--dataset', 'crema-d', '--methods', 'joint,igm']))).toEqual([
+      ['joint', 64],
+      ['igm', 64],
+      ['unimodal', 64],
+    ]);
+    expect(batches(await plan(['--dataset', 'crema-d', ...paper, '--batch-size', '16']))).toEqual([
+      ['joint', 16],
+      ['igm', 16],
+      ['igm-no-sam', 16],
+    ]);
+    const text = await run(['compare', '--dataset', 'crema-d', ...paper, '--dry-run']);
+    expect(text.out).toMatch(/igm\s+0\s+12\s+450\s+150\s+300/);
   });
 
   it('--no-probe adds no reference run; a listed unimodal run is the reference', async () => {
@@ -174,7 +202,7 @@ describe('variants (labelled methods with options)', () => {
     expect(runs[2]!.options['epochList']).toEqual(runs[0]!.options['epochList']);
   });
 
-  it('are validated: label, method and option keys', () => {
+  it('are validated at plan time: label, method, option keys and values', () => {
     const v = (variants: unknown) => () => planRuns(config({ variants }));
     expect(v({ igm: { method: 'igm', options: { tau: 0 } } })).toThrow(
       /variants\["igm"\]: "igm" is a registered method/,
@@ -183,8 +211,63 @@ describe('variants (labelled methods with options)', () => {
       /variants\["x"\]: method "igmm" is not registered/,
     );
     expect(v({ x: { method: 'igm', options: { tua: 0 } } })).toThrow(/tua/);
+    // Values go through the method's schema (the preset supplies its required options).
+    expect(v({ x: { method: 'igm', options: { tau: -1 } } })).toThrow(
+      'variants["x"].options: received tau=-1. Expected a number >= 0.',
+    );
+    expect(v({ x: { method: 'igm', options: { fusion: 'max' } } })).toThrow(
+      /^variants\["x"\]\.options: received fusion="max"\. Expected one of "mean-softmax", "sum-log-softmax"/,
+    );
+    expect(v({ x: { method: 'igm', options: { tau: 0 } } })).not.toThrow();
     expect(() => config({ variants: { 'bad label': { method: 'igm' } } })).toThrow(/variants/);
     expect(() => planRuns(config({ methods: ['nope'] }))).toThrow(/Unknown method "nope"/);
+  });
+
+  it('methodOptions: an unknown method (a typo) and bad values are errors, not ignored', () => {
+    const m =
+      (methodOptions: unknown, extra: Record<string, unknown> = {}) =>
+      () =>
+        planRuns(config({ methods: ['mla', 'joint'], methodOptions, ...extra }));
+    expect(m({ mlaa: { alpha: 1 } })).toThrow(
+      /^methodOptions\["mlaa"\]: "mlaa" is neither a registered method nor a variant label\. Valid methods: joint, .*mla/,
+    );
+    expect(m({ mla: { learningRate: -1 } })).toThrow(
+      /^methodOptions\["mla"\]: received learningRate=-1\. Expected/,
+    );
+    // A registered method not in the list is allowed (a shared config file), a variant label too.
+    expect(m({ igm: { tau: 0.2 } })).not.toThrow();
+    expect(
+      m(
+        { poe: { tau: 0.2 } },
+        { variants: { poe: { method: 'igm', options: { fusion: 'sum-log-softmax' } } } },
+      ),
+    ).not.toThrow();
+    expect(m({ poe: { tau: -3 } }, { variants: { poe: { method: 'igm', options: {} } } })).toThrow(
+      'methodOptions["poe"]: received tau=-3. Expected a number >= 0.',
+    );
+  });
+
+  it('a method listed twice is an error naming it (it would train the same seeds again)', () => {
+    expect(() => planRuns(config({ methods: ['mla', 'joint', 'mla'] }))).toThrow(
+      '--methods lists "mla" more than once (mla,joint,mla); each method runs once per seed: list it once (--seeds sets the seeds).',
+    );
+  });
+
+  it('Twitter-2015, Sarcasm and NVGesture are not offered; the error says where they are', () => {
+    for (const [dataset, loader] of [
+      ['twitter-2015', 'twitter2015()'],
+      ['sarcasm', 'sarcasm()'],
+      ['nvgesture', 'nvGesture()'],
+    ] as const) {
+      expect(() => planRuns(config({ dataset })), dataset).toThrow(
+        new RegExp(
+          `^--dataset ${dataset}: igm compare and igm train do not offer it .*library loader ${loader.replace(/[()]/g, '\\$&')} of @igm/datasets and igm data info ${dataset} --root <dir>`,
+        ),
+      );
+    }
+    expect(() => planRuns(config({ dataset: 'mnist' }))).toThrow(
+      'Unknown dataset "mnist". Datasets for igm compare: synthetic, av-mnist, av-mnist-imbalanced, crema-d, kinetics-sounds.',
+    );
   });
 
   it('methodOptions apply last, unscaled; the rest of the plan comes from the config alone', async () => {

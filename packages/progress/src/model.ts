@@ -102,6 +102,18 @@ export class ProgressModel {
     return this;
   }
 
+  /**
+   * Counts `units` as done without counting them toward the rate: work finished before, found
+   * in the middle of the work (a resumed run's epochs, a run reused from an earlier attempt).
+   * The next {@link update} includes them in `done`; the rate sees only what was done since.
+   */
+  credit(units: number): this {
+    checkNonNegative('units', units);
+    this.done += units;
+    if (this.last) this.last = { time: this.last.time, done: this.last.done + units };
+    return this;
+  }
+
   /** Records that `done` units are done now (and optionally a new total, label or detail). */
   update(done: number, change: ProgressUpdate = {}): ProgressView {
     checkNonNegative('done', done);

@@ -36,6 +36,12 @@ export class ProgressTracker {
     return this;
   }
 
+  /** Work done before, not toward the rate (see {@link ProgressModel.credit}). */
+  credit(units: number): this {
+    this.model.credit(units);
+    return this;
+  }
+
   /** Records progress and shows it (`force`: see {@link ProgressRenderer.status}). */
   update(done: number, change: ProgressUpdate & { readonly force?: boolean } = {}): ProgressView {
     const { force, ...rest } = change;

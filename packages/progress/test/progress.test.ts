@@ -141,6 +141,23 @@ describe('ProgressModel', () => {
     expect(lazy.update(5).eta).toBeCloseTo(10, 10);
   });
 
+  it('credit counts earlier work as done without counting it toward the rate', () => {
+    const c = clock();
+    const m = new ProgressModel({ total: 100, now: c.now }).start(0);
+    c.t = 10_000;
+    m.update(10); // 1 unit/s
+    m.credit(40); // a run reused from an earlier attempt, found now
+    expect(m.view().done).toBe(50);
+    c.t = 20_000;
+    const v = m.update(60); // 10 more units in 10 s
+    expect(v.rate).toBeCloseTo(1, 12); // without the credit: 5 units/s
+    expect(v.eta).toBeCloseTo(40, 10);
+    // Before any baseline, credit only moves `done`; the first update is the baseline.
+    const lazy = new ProgressModel({ total: 10, now: c.now }).credit(3);
+    expect(lazy.view().done).toBe(3);
+    expect(() => lazy.credit(-1)).toThrow(/units must be a finite number >= 0/);
+  });
+
   it('keeps label, detail and a changed total; rejects bad numbers', () => {
     const c = clock();
     const m = new ProgressModel({ total: 4, now: c.now });

@@ -7,6 +7,7 @@ export * from './probe';
 export * from './progress';
 export {
   type CheckpointOptions,
+  type DivergencePosition,
   type EpochRecord,
   type EpochSamplesContext,
   epochSeed,

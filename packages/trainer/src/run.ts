@@ -4,7 +4,8 @@
  *
  *   setup            check and resolve the options, open parameters, RNG, transform, progress
  *   restoreOrBegin   resume from checkpoint `last` (with `resume`), or start at epoch 0
- *   beginRun         config.json, metrics.jsonl;  onTrainBegin
+ *   beginRun         config.json, metrics.jsonl;  onTrainBegin (logs: resumed, epoch, batch,
+ *                    step where the run starts, epochs of the whole run)
  *   for each stage s (one stage when `epochs` is given):
  *     startStage     onStageStart hook (alternating trainers: reload best, reset optimizer,
  *                    build T);  onStageBegin
@@ -51,7 +52,7 @@ import { restoreOrBegin } from './run/state';
 import type { TrainerStep } from './step';
 import type { RunStorage } from './storage';
 
-export { epochSeed, TrainingDivergedError } from './run/epoch';
+export { type DivergencePosition, epochSeed, TrainingDivergedError } from './run/epoch';
 
 /** What {@link RunOptions.epochSamples} gets at the start of an epoch. */
 export interface EpochSamplesContext {

@@ -183,8 +183,37 @@ describeEachBackend('runTraining', () => {
     expect((error as Error).message).toMatch(
       /loss is NaN at epoch 2, batch 2, step 20\. .*last good checkpoint is kept at .*last/,
     );
+    const diverged = error as TrainingDivergedError;
+    expect(diverged.position).toEqual({ epoch: 2, batch: 2, step: 20 });
+    expect(Number.isNaN(diverged.loss)).toBe(true);
+    expect(diverged.checkpoint).toBe(join(ckpt, 'last'));
     const last = await readCheckpoint<{ position: { globalEpoch: number } }>(ckpt, 'last');
     expect(last!.state.position.globalEpoch).toBe(2);
+    model.dispose();
+  });
+
+  it('a run that diverges before its first checkpoint names none', async () => {
+    const { dataset, model } = setup();
+    const ckpt = tmp();
+    const poisoned: TrainerStep = {
+      name: 'poisoned',
+      run: (tools) => tf.mul(tf.div(jointStep().run(tools), 0), 0), // NaN from the first step
+    };
+    const error = (await runTraining({
+      model,
+      dataset,
+      step: poisoned,
+      transform: descend(0.05),
+      epochs: 3,
+      batchSize: 8,
+      progress: 'none',
+      checkpoint: { dir: ckpt },
+    }).catch((e: unknown) => e)) as TrainingDivergedError;
+    expect(error).toBeInstanceOf(TrainingDivergedError);
+    expect(error.checkpoint).toBeUndefined();
+    expect(error.position).toEqual({ epoch: 0, batch: 0, step: 0 });
+    expect(error.message).toMatch(/no checkpoint was written before it/);
+    expect(error.message).not.toMatch(/kept at|resume: true/);
     model.dispose();
   });
 
@@ -194,6 +223,7 @@ describeEachBackend('runTraining', () => {
       resume?: boolean;
       dir: string;
       model: TinyModel;
+      onTrainBegin?: Array<Record<string, number> | undefined>;
     }) => {
       const controller = new AbortController();
       const { dataset } = setup();
@@ -212,6 +242,7 @@ describeEachBackend('runTraining', () => {
         callbacks: [
           {
             name: 'aborter',
+            onTrainBegin: (logs) => void opts.onTrainBegin?.push(logs),
             onBatchEnd: () => {
               if (opts.abortAt !== undefined && --opts.abortAt === 0) controller.abort();
             },
@@ -228,8 +259,11 @@ describeEachBackend('runTraining', () => {
     expect(aborted.steps).toBe(13);
     m2.dispose();
     const m3 = setup().model; // fresh weights: everything must come from the checkpoint
-    const resumed = await run({ dir, model: m3, resume: true });
+    const begins: Array<Record<string, number> | undefined> = [];
+    const resumed = await run({ dir, model: m3, resume: true, onTrainBegin: begins });
     expect(resumed.status).toBe('completed');
+    // onTrainBegin says where the run continues: 13 steps of 9 per epoch = epoch 1, batch 4.
+    expect(begins).toEqual([{ resumed: 1, epoch: 1, batch: 4, step: 13, epochs: 4 }]);
     expect(resumed.history.map((r) => r.metrics)).toEqual(full.history.map((r) => r.metrics));
     expect(resumed.history.map((r) => r.trainLoss)).toEqual(full.history.map((r) => r.trainLoss));
     for (const p of m1.params()) {
@@ -327,6 +361,7 @@ describeEachBackend('runTraining', () => {
         callbacks: [
           {
             name: 'aborter',
+            onTrainBegin: (logs) => void opts.onTrainBegin?.push(logs),
             onBatchEnd: () => {
               if (opts.abortAt !== undefined && --opts.abortAt === 0) controller.abort();
             },

@@ -156,8 +156,11 @@ export interface GridJobResult {
 
 /** What a worker publishes as a running job's progress. */
 export interface GridJobProgress {
+  /** True epochs of the run (a resumed run starts at the epoch it was resumed at). */
   readonly epoch: number;
   readonly epochsTotal: number;
+  /** The epoch the run was resumed at (0: started from the beginning). */
+  readonly resumedAt?: number;
   readonly worker: string;
   readonly detail?: string;
 }

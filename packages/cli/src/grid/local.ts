@@ -26,6 +26,8 @@ export interface LocalGridOptions {
   readonly signal?: AbortSignal;
   /** The grid's id, for job payloads (see gridIdOf). */
   readonly grid: string;
+  /** Planned epochs of each run (progress weights); 1 each when absent. */
+  readonly epochsOfRun?: readonly number[];
 }
 
 export async function runLocalGrid(
@@ -36,7 +38,7 @@ export async function runLocalGrid(
   const { reporter, signal } = options;
   const size = Math.max(1, Math.min(options.jobs, plan.length));
   const threads = threadsPerProcess(settings.threads, size, availableParallelism());
-  const book = new GridBook(plan, reporter);
+  const book = new GridBook(plan, reporter, options.epochsOfRun);
   const pending = book.reuseFinished(settings);
   reporter.log(
     `${size} job process${size > 1 ? 'es' : ''} (${threads} thread${threads > 1 ? 's' : ''} each), ${pending.length} run${pending.length === 1 ? '' : 's'} to go`,
@@ -70,7 +72,7 @@ export async function runLocalGrid(
             },
             {
               onProgress: (s) => {
-                book.running(i, s.epoch, s.epochsTotal);
+                book.running(i, s.epoch, s.epochsTotal, undefined, s.resumedAt ?? 0);
                 book.show();
               },
               onLog: (line) => reporter.log(line),

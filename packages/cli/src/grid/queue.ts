@@ -48,6 +48,8 @@ export interface QueuedGridOptions {
   readonly signal?: AbortSignal;
   /** The grid's id (see gridIdOf). */
   readonly grid: string;
+  /** Planned epochs of each run (progress weights); 1 each when absent. */
+  readonly epochsOfRun?: readonly number[];
   /** How often the jobs' states are read (default 1000 ms). */
   readonly pollMs?: number;
   /** How long Redis may stay unreachable mid-grid before compare gives up (default 120 s). */
@@ -95,6 +97,26 @@ export async function probeQueue(url: string): Promise<void> {
   await closeRedis(await openRedis(parseRedisUrl(url), { role: 'igm compare' }));
 }
 
+/**
+ * The jobs of grid `grid` still waiting or running in the queue (their names): `--overwrite`
+ * must not delete a folder that workers are writing into.
+ */
+export async function liveGridJobs(url: string, grid: string): Promise<string[]> {
+  const client = await openRedis(parseRedisUrl(url), { role: 'igm compare' });
+  const queue = new Queue<GridJob, GridJobResult>(QUEUE_NAME, {
+    connection: client,
+    prefix: QUEUE_PREFIX,
+  });
+  queue.on('error', () => undefined);
+  try {
+    const jobs = await queue.getJobs(['active', ...UNSTARTED] as never);
+    return jobs.filter((j) => j?.id?.startsWith(`${grid}.`)).map((j) => j.name);
+  } finally {
+    await queue.close().catch(() => undefined);
+    await closeRedis(client);
+  }
+}
+
 export async function runQueuedGrid(
   plan: readonly RunSpec[],
   settings: GridSettings,
@@ -111,7 +133,7 @@ export async function runQueuedGrid(
   });
   queue.on('error', () => undefined); // the poll loop reports connection trouble
   const ids = plan.map((spec) => jobIdOf(grid, spec));
-  const book = new GridBook(plan, reporter);
+  const book = new GridBook(plan, reporter, options.epochsOfRun);
   const open = new Set<number>();
   try {
     reporter.log(`queue: ${target.display} (BullMQ queue "${QUEUE_NAME}"), grid ${grid}`);
@@ -224,7 +246,13 @@ export async function runQueuedGrid(
           } else if (state === 'active') {
             const p = job.progress as Partial<GridJobProgress> | number | undefined;
             const progress = typeof p === 'object' && p ? p : {};
-            book.running(i, progress.epoch ?? 0, progress.epochsTotal ?? 0, progress.worker);
+            book.running(
+              i,
+              progress.epoch ?? 0,
+              progress.epochsTotal ?? 0,
+              progress.worker,
+              progress.resumedAt ?? 0,
+            );
           } else {
             book.queued(i);
           }

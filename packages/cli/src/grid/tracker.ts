@@ -23,21 +23,38 @@ type RunState =
 
 export class GridTracker {
   private readonly states: RunState[];
+  /** Each run's weight in the progress: its planned epochs (1 each when unknown). */
+  private readonly weights: readonly number[];
+  private readonly credited = new Set<number>();
   detail: string | undefined;
 
   constructor(
     private readonly plan: readonly RunSpec[],
     private readonly reporter: ProgressReporter,
+    epochsOfRun?: readonly number[],
   ) {
     this.states = plan.map(() => ({ kind: 'queued' }));
+    this.weights = plan.map((_, i) => Math.max(1, epochsOfRun?.[i] ?? 1));
   }
 
   queued(i: number): void {
     this.states[i] = { kind: 'queued' };
   }
 
-  running(i: number, epoch = 0, epochsTotal = 0, where?: string): void {
+  /**
+   * Run i is running at `epoch` of `epochsTotal` (true epochs). `resumedAt`: the epoch it was
+   * resumed at; those epochs count as done but not toward the ETA (credited once).
+   */
+  running(i: number, epoch = 0, epochsTotal = 0, where?: string, resumedAt = 0): void {
     this.states[i] = { kind: 'running', epoch, epochsTotal, ...(where ? { where } : {}) };
+    if (resumedAt > 0 && epochsTotal > 0 && !this.credited.has(i)) {
+      this.credited.add(i);
+      const weightSum = this.weights.reduce((a, b) => a + b, 0);
+      // In the reporter's units: runs, each weighted by its share of the grid's epochs.
+      this.reporter.skip(
+        ((resumedAt / epochsTotal) * this.weights[i]! * this.plan.length) / weightSum,
+      );
+    }
   }
 
   done(i: number): void {
@@ -52,15 +69,21 @@ export class GridTracker {
     return this.states.filter((s) => s.kind === kind).length;
   }
 
-  /** Done and failed runs count whole, running ones by their epochs. */
+  /**
+   * Done and failed runs count whole, running ones by their epochs; each run weighs its planned
+   * epochs (an IGM run of 72 epochs 3.6 times a joint run of 20).
+   */
   fraction(): number {
     if (!this.plan.length) return 1;
     let work = 0;
-    for (const s of this.states) {
-      if (s.kind === 'done' || s.kind === 'failed') work += 1;
-      else if (s.kind === 'running' && s.epochsTotal > 0) work += s.epoch / s.epochsTotal;
-    }
-    return work / this.plan.length;
+    let all = 0;
+    this.states.forEach((s, i) => {
+      const w = this.weights[i]!;
+      all += w;
+      if (s.kind === 'done' || s.kind === 'failed') work += w;
+      else if (s.kind === 'running' && s.epochsTotal > 0) work += (w * s.epoch) / s.epochsTotal;
+    });
+    return work / all;
   }
 
   show(): void {
@@ -98,8 +121,9 @@ export class GridBook extends GridTracker {
   constructor(
     private readonly runs: readonly RunSpec[],
     private readonly log: ProgressReporter,
+    epochsOfRun?: readonly number[],
   ) {
-    super(runs, log);
+    super(runs, log, epochsOfRun);
   }
 
   /** With `resume`, marks the runs whose record.json exists as done; returns the others. */

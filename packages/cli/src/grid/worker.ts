@@ -117,6 +117,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<void> {
             const progress: GridJobProgress = {
               epoch: s.epoch,
               epochsTotal: s.epochsTotal,
+              ...(s.resumedAt ? { resumedAt: s.resumedAt } : {}),
               worker: name,
               ...(s.detail ? { detail: s.detail } : {}),
             };

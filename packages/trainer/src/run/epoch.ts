@@ -9,9 +9,32 @@ import type { RunContext } from './setup';
 import { currentStage, fire } from './stage';
 import type { RunState } from './state';
 
-/** A NaN/Inf loss stopped the run. */
+/** Where a run diverged, as {@link TrainingDivergedError} reports it. */
+export interface DivergencePosition {
+  /** The epoch being trained, counted over the whole run (0-based). */
+  readonly epoch: number;
+  /** Its stage index and name (staged runs only). */
+  readonly stage?: { readonly index: number; readonly name: string };
+  /** The batch of that epoch (0-based) and the optimizer step (0-based) whose loss was bad. */
+  readonly batch: number;
+  readonly step: number;
+}
+
+/**
+ * A NaN/Inf loss stopped the run. `checkpoint` is where the last good checkpoint `last` is, or
+ * undefined when none was written yet (the run diverged before its first checkpoint, or it had
+ * no checkpoint store): resuming then starts over.
+ */
 export class TrainingDivergedError extends Error {
   override name = 'TrainingDivergedError';
+  constructor(
+    message: string,
+    readonly loss: number,
+    readonly position: DivergencePosition,
+    readonly checkpoint: string | undefined,
+  ) {
+    super(message);
+  }
 }
 
 /** Seed of the shuffle of global epoch `epoch` (and of stage passes, with a tag). */
@@ -51,15 +74,32 @@ function disposeBatch(batch: MultimodalBatch): void {
   batch.labels.dispose();
 }
 
-function divergedError(run: RunContext, state: RunState, loss: number): Error {
+async function divergedError(run: RunContext, state: RunState, loss: number): Promise<Error> {
   const { position } = state;
-  const where = `epoch ${position.globalEpoch}${run.staged ? ` (stage ${position.stage} "${currentStage(run, state).name}")` : ''}, batch ${position.batch}, step ${position.globalStep}`;
+  const stage = run.staged
+    ? { index: position.stage, name: currentStage(run, state).name }
+    : undefined;
+  const where = `epoch ${position.globalEpoch}${stage ? ` (stage ${stage.index} "${stage.name}")` : ''}, batch ${position.batch}, step ${position.globalStep}`;
+  // Only a checkpoint that exists is named (none before the first epoch ends).
+  const checkpoint =
+    run.checkpoints && (await run.checkpoints.exists('last'))
+      ? run.checkpoints.locate('last')
+      : undefined;
+  const saved = checkpoint
+    ? `the last good checkpoint is kept at ${checkpoint} (runTraining with resume: true continues from it, and diverges again unless the cause is fixed)`
+    : run.checkpoints
+      ? 'no checkpoint was written before it (the first is written at the end of the first epoch), so a new run starts from the beginning'
+      : 'no checkpoint store was given, so nothing was saved';
   return new TrainingDivergedError(
-    `Training diverged: the loss is ${loss} at ${where}. The run stopped; ${
-      run.checkpoints
-        ? `the last good checkpoint is kept at ${run.checkpoints.locate('last')} (resume with resume: true after fixing the cause)`
-        : 'no checkpoint directory was given, so nothing was saved'
-    }. Lower the learning rate, check the inputs for NaN/Inf, or clip gradients.`,
+    `Training diverged: the loss is ${loss} at ${where}. The run stopped; ${saved}. Lower the learning rate, check the inputs for NaN/Inf, or clip gradients.`,
+    loss,
+    {
+      epoch: position.globalEpoch,
+      ...(stage ? { stage } : {}),
+      batch: position.batch,
+      step: position.globalStep,
+    },
+    checkpoint,
   );
 }
 
@@ -87,7 +127,7 @@ async function trainBatch(
     ...(run.staged ? { stage: currentStage(run, state).name } : {}),
     log: (name, value) => run.epochLog.log(name, value),
   });
-  if (!Number.isFinite(loss)) throw divergedError(run, state, loss);
+  if (!Number.isFinite(loss)) throw await divergedError(run, state, loss);
   run.epochLog.addLoss(loss);
   const next: RunState = {
     ...state,

@@ -23,7 +23,26 @@ export async function beginRun(run: RunContext, state: RunState): Promise<void> 
     );
   }
   run.progress.start(state.position.globalStep);
-  await fire(run, (cb) => cb.onTrainBegin?.({ resumed: state.resumed ? 1 : 0 }));
+  await fire(run, (cb) => cb.onTrainBegin?.(trainBeginLogs(run, state)));
+}
+
+/**
+ * What onTrainBegin receives: `resumed` (1 when the run continues from checkpoint `last`, else
+ * 0), where it starts (`epoch`: epochs already trained, counted over the whole run; `batch`:
+ * batches already trained in that epoch; `step`: optimizer steps so far) and the run's length
+ * (`epochs`: every stage's epochs summed), so a display can say "resumed from epoch 12 of 20".
+ */
+export function trainBeginLogs(
+  run: Pick<RunContext, 'totalEpochs'>,
+  state: Pick<RunState, 'position' | 'resumed'>,
+): Record<string, number> {
+  return {
+    resumed: state.resumed ? 1 : 0,
+    epoch: state.position.globalEpoch,
+    batch: state.position.batch,
+    step: state.position.globalStep,
+    epochs: run.totalEpochs,
+  };
 }
 
 /** The run's summary; onTrainEnd when it completed; summary.json (without the history). */
