@@ -38,7 +38,7 @@ import { gridIdOf, gridSettingsOf, type RunFailure, readRunRecord, runLabel } fr
 import { runLocalGrid } from './grid/local';
 import { probeQueue, runQueuedGrid } from './grid/queue';
 import { maskSecrets } from './grid/redis-url';
-import { planRuns } from './plan';
+import { planOfRun, planRuns, type RunSpec } from './plan';
 import { ProgressReporter } from './progress';
 import {
   buildResultsTable,
@@ -119,6 +119,18 @@ function gitCommit(): string | null {
       .trim();
   } catch {
     return null;
+  }
+}
+
+/**
+ * Each run's epochs (its stages' sum for stage-wise methods), the cost a parallel grid orders its
+ * runs by; undefined when a run has no budget plan (plan order is kept then).
+ */
+export function runCosts(plan: readonly RunSpec[], config: CompareConfig): number[] | undefined {
+  try {
+    return plan.map((spec) => planOfRun(spec, config).epochs);
+  } catch {
+    return undefined;
   }
 }
 
@@ -259,6 +271,7 @@ export async function runComparison(
               reporter,
               signal: controller.signal,
               grid,
+              costs: runCosts(plan, config),
             });
       // Plan order, whatever order the runs finished in.
       for (let i = 0; i < plan.length; i++) {
