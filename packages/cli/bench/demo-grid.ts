@@ -185,6 +185,7 @@ interface Measured {
   idle?: number;
   loadBefore: number;
   loadAfter: number;
+  loadMean: number;
 }
 
 const rows: Array<Record<string, Measured>> = [];
@@ -288,7 +289,7 @@ function save(): Record<string, unknown> {
     torchBlas: blas,
     note:
       'seconds: wall time of the whole command (process start to exit; ours includes data loading, the linear probes and the HTML report). ' +
-      'loadBefore/loadAfter: 1-minute load average; idle: fraction of the machine idle during the run (near 0: other work took the cores and the two-core configurations cannot show a speed-up). ' +
+      'loadBefore/loadAfter/loadMean: 1-minute load average at the start, at the end, and its mean over samples every 5 s; idle: fraction of the machine idle during the run (near 0: other work took the cores and the two-core configurations cannot show a speed-up). ' +
       'cpuSeconds: user + system CPU of the command and its children. Ratios are taken within a round.',
     rounds: rows.map((row, i) => ({ ...row, ratios: ratioRows[i] })),
     medianSeconds: medians,
@@ -320,6 +321,7 @@ for (let round = 0; round < rounds; round++) {
       ...(t.idle !== undefined ? { idle: t.idle } : {}),
       loadBefore: t.loadBefore,
       loadAfter: t.loadAfter,
+      loadMean: t.loadMean,
     };
     if (c.side === 'ours') {
       accuracy[c.name] ??= oursAccuracies(out);
@@ -335,7 +337,7 @@ for (let round = 0; round < rounds; round++) {
       }
     }
     console.log(
-      `  ${t.seconds.toFixed(1)} s wall, ${t.cpuSeconds?.toFixed(1) ?? '?'} s CPU; load ${t.loadBefore.toFixed(2)} -> ${t.loadAfter.toFixed(2)}, machine idle ${t.idle !== undefined ? `${(100 * t.idle).toFixed(0)}%` : '?'}`,
+      `  ${t.seconds.toFixed(1)} s wall, ${t.cpuSeconds?.toFixed(1) ?? '?'} s CPU; load ${t.loadBefore.toFixed(2)} -> ${t.loadAfter.toFixed(2)} (mean ${t.loadMean.toFixed(2)}), machine idle ${t.idle !== undefined ? `${(100 * t.idle).toFixed(0)}%` : '?'}`,
     );
   }
   rows.push(row);

@@ -48,9 +48,10 @@ export interface TimedProcess {
   readonly cpuSeconds?: number;
   /** Fraction of the whole machine idle meanwhile. */
   readonly idle?: number;
-  /** 1-minute load average at the start and at the end. */
+  /** 1-minute load average at the start, at the end, and its mean over samples every 5 s. */
   readonly loadBefore: number;
   readonly loadAfter: number;
+  readonly loadMean: number;
   /** stdout and stderr, interleaved. */
   readonly output: string;
 }
@@ -67,6 +68,8 @@ export function timeProcess(
   const loadBefore = loadavg()[0]!;
   const ticks = cpuTicks();
   const started = performance.now();
+  const loads = [loadBefore];
+  const sampler = setInterval(() => loads.push(loadavg()[0]!), 5000);
   const child = spawn(wrapped[0]!, wrapped.slice(1), {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
@@ -85,7 +88,9 @@ export function timeProcess(
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
+      clearInterval(sampler);
       process.removeListener('SIGINT', stop);
+      loads.push(loadavg()[0]!);
       const seconds = (performance.now() - started) / 1000;
       const cpu = CPU_LINE.exec(text);
       const idle = idleBetween(ticks, cpuTicks());
@@ -95,7 +100,8 @@ export function timeProcess(
         ...(cpu ? { cpuSeconds: Number(cpu[1]) + Number(cpu[2]) } : {}),
         ...(idle !== undefined ? { idle } : {}),
         loadBefore,
-        loadAfter: loadavg()[0]!,
+        loadAfter: loads[loads.length - 1]!,
+        loadMean: loads.reduce((a, b) => a + b, 0) / loads.length,
         output: text.replace(CPU_LINE, ''),
       });
     });

@@ -52,6 +52,12 @@ the best weights, the fused test accuracy of the 4 modality coalitions (inputs z
 linear probe of each encoder (features of train and test, standardised, multinomial logistic
 regression with L2 1e-3 by L-BFGS in float64, at most 200 iterations).
 
+The steps restate those of the fixture generators in tools/reference/baselines (ogm_ge.py, pmr.py,
+agm.py, mla.py, joint_unimodal.py) and tools/reference/igm (igm_steps_reference.py: SAM with the
+global norm and restore, T = V exp(-tau (s - s_min)/(s_max - s_min)) V^T, G_W <- G_W T) with the
+same formulas; those scripts write their fixtures when run (module-level code), so they cannot be
+imported, and their steps are written here in the form of a training loop.
+
 Differences from the TS runs (same work, different arithmetic or RNG): PyTorch's RNG for the
 initialisation, the shuffles and the GE noise; T by torch.linalg.eigh at every size (the TS side
 uses a Lanczos/expm route above 64 dimensions); the probe's L-BFGS is torch.optim.LBFGS with a
