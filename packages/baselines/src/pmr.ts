@@ -162,6 +162,8 @@ export class PmrPrototypes implements Callback {
     const feats = new Map<string, tf.Tensor[]>(this.modalities.map((m) => [m, []]));
     const labels: tf.Tensor[] = [];
     let i = 0;
+    // Only the first `take` batches of the pass are used: stop reading there (the batches after
+    // them would be read and thrown away).
     for await (const batch of dataset.batches({
       split: 'train',
       batchSize,
@@ -171,7 +173,6 @@ export class PmrPrototypes implements Callback {
       augment: true,
     })) {
       try {
-        if (i++ >= take) continue;
         const out = tf.tidy(() => {
           const o = model.forward(batch.inputs, { training: false, modalities: this.modalities });
           return this.modalities.map((m) => tf.keep(o[`features/${m}`]!));
@@ -183,6 +184,7 @@ export class PmrPrototypes implements Callback {
       } finally {
         tf.dispose([...Object.values(batch.inputs), batch.labels]);
       }
+      if (++i >= take) break;
     }
     tf.tidy(() => {
       const y = tf.concat(labels);

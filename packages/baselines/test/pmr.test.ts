@@ -121,6 +121,47 @@ describeEachBackend('pmr', () => {
     tf.dispose([xa, xv]);
   });
 
+  it('a prototype pass reads floor(n_B / 10) batches and stops, disposing what it read', async () => {
+    // 25 samples of 2 classes in batches of 2: n_B = 12, so the pass takes the first 1 batch.
+    const model = {
+      modalities: ['audio', 'visual'],
+      numClasses: 2,
+      featureDim: () => 1,
+      forward: (inputs: Record<string, tf.Tensor>) => ({
+        'features/audio': tf.clone(inputs['audio']!),
+        'features/visual': tf.clone(inputs['visual']!),
+      }),
+    } as unknown as MultimodalModelLike;
+    let read = 0;
+    const dataset = {
+      name: 'counting',
+      modalities: [],
+      classNames: ['0', '1'],
+      splitSizes: { train: 25 },
+      async *batches() {
+        for (let b = 0; b < 12; b++) {
+          read++;
+          yield {
+            inputs: {
+              audio: tf.tensor2d([[b], [b + 1]]),
+              visual: tf.tensor2d([[2 * b], [2 * b + 2]]),
+            },
+            labels: tf.tensor1d([0, 1], 'int32'),
+            ids: [],
+          };
+        }
+      },
+    } as unknown as MultimodalDataset;
+    const protos = new PmrPrototypes({ model, dataset, batchSize: 2, momentum: 0 });
+    await protos.onEpochEnd(0);
+    expect(read).toBe(1);
+    expectAllClose(protos.prototypes('audio'), [[0], [1]], { atol: 0 });
+    expectAllClose(protos.prototypes('visual'), [[0], [2]], { atol: 0 });
+    await expectNoTensorLeak(() => protos.onEpochEnd(1), { steps: 5, warmup: 1 });
+    expect(read).toBe(7);
+    protos.dispose();
+  });
+
   it('distances, class means and the weak-modality rule: known answers', () => {
     const d = prototypeDistances(
       tf.tensor2d([

@@ -17,11 +17,12 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ComparisonSummary } from '../src/report';
 import { startRedis } from '../test/redis-server';
+import { cpuTicks, machineLabel } from './machine';
 
 const pkg = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -84,19 +85,6 @@ function igm(args: string[], env: NodeJS.ProcessEnv = {}, withCpu = false): Igm 
   };
 }
 
-/** Busy and total CPU ticks of the whole machine (Linux /proc/stat), to tell how quiet it was. */
-function cpuTicks(): { busy: number; total: number } | undefined {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
-    const ticks = fields.map(Number);
-    const idle = ticks[3]! + (ticks[4] ?? 0);
-    const total = ticks.reduce((a, b) => a + b, 0);
-    return { busy: total - idle, total };
-  } catch {
-    return undefined;
-  }
-}
-
 /** CPU seconds (user + system) of each timed compare and its job processes (GNU time). */
 const cpuDuring: Record<string, number[]> = {};
 
@@ -150,7 +138,7 @@ function save(): Record<string, unknown> {
     command: `npx tsx bench/grid.ts --rounds ${rounds} --epochs ${epochs} --train ${train} --backend ${backend}`,
     grid: `synthetic (train ${train}, validation 256, test 256), methods joint + igm, 4 seeds, ${epochs} epochs, ${backend} backend, 1 thread per process`,
     started: built ? 'dist (built packages)' : 'sources under tsx',
-    machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other work`,
+    machine: `${machineLabel()}, shared with other work`,
     note:
       'idleCpu*: fraction of the whole machine idle while that configuration ran; near 0 means other work took the cores, and no speed-up can show. ' +
       'cpuSeconds*: user + system CPU of the compare process and the job processes it started (the queue workers run elsewhere: not counted).',

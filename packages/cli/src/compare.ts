@@ -138,6 +138,18 @@ function gitCommit(): string | null {
   }
 }
 
+/**
+ * Each run's epochs (its stages' sum for stage-wise methods), the cost a parallel grid orders its
+ * runs by; undefined when a run has no budget plan (plan order is kept then).
+ */
+export function runCosts(plan: readonly RunSpec[], config: CompareConfig): number[] | undefined {
+  try {
+    return plan.map((spec) => planOfRun(spec, config).epochs);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The loader options of a comparison: its `datasetOptions`, with this machine's FSDD_DIR. */
 export function datasetOptions(
   config: Pick<CompareConfig, 'dataset' | 'datasetOptions'>,
@@ -464,6 +476,7 @@ export async function runComparison(
               signal: controller.signal,
               grid,
               epochsOfRun,
+              costs: runCosts(plan, config),
             });
       // Plan order, whatever order the runs finished in.
       for (let i = 0; i < plan.length; i++) {

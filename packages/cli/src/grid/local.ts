@@ -3,6 +3,9 @@
  * its own tfjs backend and `--threads` threads), through the same job code as `igm worker`.
  * A run that fails deterministically is reported once; one whose process died or hit an I/O
  * error is retried (at most TRANSIENT_ATTEMPTS starts), continuing from its last checkpoint.
+ * With `costs`, the runs start longest first (see {@link longestFirst}), so that a long run (IGM's
+ * stages) does not start last and leave the other processes idle at the end; the results and the
+ * report keep the plan's order whatever order the runs ran in.
  */
 import { availableParallelism } from 'node:os';
 import type { RunSpec } from '../plan';
@@ -28,6 +31,18 @@ export interface LocalGridOptions {
   readonly grid: string;
   /** Planned epochs of each run (progress weights); 1 each when absent. */
   readonly epochsOfRun?: readonly number[];
+  /** Estimated cost of each run of the plan (e.g. its epochs), to start the longest first. */
+  readonly costs?: readonly number[];
+}
+
+/**
+ * The runs `pending` (plan indices) in the order to start them: by decreasing `costs`, plan order
+ * among equal costs (the longest-processing-time rule, whose finish on N processes is within 4/3
+ * of the best order's). Without costs, or with a cost that is not a finite number, plan order.
+ */
+export function longestFirst(pending: readonly number[], costs?: readonly number[]): number[] {
+  if (!costs || pending.some((i) => !Number.isFinite(costs[i]))) return [...pending];
+  return [...pending].sort((a, b) => costs[b]! - costs[a]! || a - b);
 }
 
 export async function runLocalGrid(
@@ -39,7 +54,7 @@ export async function runLocalGrid(
   const size = Math.max(1, Math.min(options.jobs, plan.length));
   const threads = threadsPerProcess(settings.threads, size, availableParallelism());
   const book = new GridBook(plan, reporter, options.epochsOfRun);
-  const pending = book.reuseFinished(settings);
+  const pending = longestFirst(book.reuseFinished(settings), options.costs);
   reporter.log(
     `${size} job process${size > 1 ? 'es' : ''} (${threads} thread${threads > 1 ? 's' : ''} each), ${pending.length} run${pending.length === 1 ? '' : 's'} to go`,
   );

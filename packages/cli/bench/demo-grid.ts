@@ -1,0 +1,360 @@
+/**
+ * Whole-demo bench (issue 17): the wall time of the demo's grid,
+ *
+ *   igm compare --dataset av-mnist-imbalanced --methods joint,ogm-ge,pmr,agm,mla,igm
+ *               --preset quick --seeds S --backend auto
+ *
+ * run from the built dist/ as the demo runs it (the build excluded), against the same grid in
+ * PyTorch (tools/reference/demo/torch_demo_grid.py: same data, models, epochs, stages, methods
+ * and evaluation cadence), in one command, so that the ratios are taken minutes apart on the
+ * same machine. Configurations:
+ *
+ *   ours-sequential   --jobs 1 --threads 1     one process, one wasm thread
+ *   ours-jobs2        --jobs 2 --threads 1     two job processes, one thread each
+ *   ours-threads2     --jobs 1 --threads 2     one process, two wasm threads
+ *   torch-1t          1 process, 1 thread      (torch.set_num_threads + OMP/OpenBLAS/MKL)
+ *   torch-2t          1 process, 2 threads
+ *   torch-jobs2       2 processes, 1 thread each
+ *
+ * Each round runs every configuration once, in alternating order (round 2 backwards), as a fresh
+ * process; every figure comes with the load average before and after and the fraction of the
+ * machine that stayed idle meanwhile. Ratios ours / PyTorch are taken within a round; the JSON
+ * keeps every round and the medians.
+ *
+ *   pnpm build && cd packages/cli && FSDD_DIR=... npx tsx bench/demo-grid.ts \
+ *     [--seeds 1] [--rounds 1] [--epochs N] [--configs a,b] [--torch-blas DIR] [--data DIR]
+ *     [--out bench/results/demo-grid.json]
+ *
+ * --torch-blas DIR: a folder put first on PyTorch's LD_LIBRARY_PATH, e.g. the openblas-pthread
+ * folder of Debian's libopenblas0-pthread. Debian's python3-torch runs its products on the system
+ * libblas.so.3; with only the reference BLAS installed it is not the PyTorch anyone would compare
+ * with, and the bench says so (the JSON records which BLAS PyTorch loaded).
+ * --epochs N: a shorter budget for a smoke test. The PyTorch script gets the plan of
+ * `igm compare ... --dry-run --json` (epochs, windows, IGM's stages, learning rates per run).
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ComparisonSummary } from '../src/report';
+import { exportDataset } from './demo-grid/export-data';
+import { machineLabel, type TimedProcess, timeProcess } from './machine';
+
+const pkg = dirname(dirname(fileURLToPath(import.meta.url)));
+const root = resolve(pkg, '..', '..');
+
+function flag(name: string, fallback?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+const METHODS = 'joint,ogm-ge,pmr,agm,mla,igm';
+const seeds = Number(flag('seeds', '1'));
+const rounds = Number(flag('rounds', '1'));
+const epochs = flag('epochs');
+const torchBlas = flag('torch-blas');
+const outFile = resolve(flag('out', join(pkg, 'bench', 'results', 'demo-grid.json'))!);
+const python = flag('python', '/usr/bin/python3')!;
+
+interface Config {
+  readonly name: string;
+  readonly side: 'ours' | 'torch';
+  readonly jobs: number;
+  readonly threads: number;
+}
+const CONFIGS: readonly Config[] = [
+  { name: 'ours-sequential', side: 'ours', jobs: 1, threads: 1 },
+  { name: 'ours-jobs2', side: 'ours', jobs: 2, threads: 1 },
+  { name: 'ours-threads2', side: 'ours', jobs: 1, threads: 2 },
+  { name: 'torch-1t', side: 'torch', jobs: 1, threads: 1 },
+  { name: 'torch-2t', side: 'torch', jobs: 1, threads: 2 },
+  { name: 'torch-jobs2', side: 'torch', jobs: 2, threads: 1 },
+];
+const chosen = flag('configs')?.split(',') ?? CONFIGS.map((c) => c.name);
+for (const c of chosen) {
+  if (!CONFIGS.some((k) => k.name === c)) {
+    throw new Error(
+      `--configs: unknown configuration "${c}". Known: ${CONFIGS.map((k) => k.name).join(', ')}.`,
+    );
+  }
+}
+const configs = CONFIGS.filter((c) => chosen.includes(c.name));
+
+const bin = join(pkg, 'dist', 'bin.js');
+if (!existsSync(bin) || !existsSync(join(pkg, 'dist', 'job-child.js'))) {
+  throw new Error(`${bin} is missing: run pnpm build first (the bench times the built CLI).`);
+}
+const fsddDir = process.env['FSDD_DIR'];
+if (!fsddDir) throw new Error('Set FSDD_DIR to the FSDD recordings folder.');
+
+const work = mkdtempSync(join(tmpdir(), 'igm-demo-grid-'));
+process.once('exit', () => rmSync(work, { recursive: true, force: true }));
+const data = flag('data') ?? join(work, 'data');
+if (!flag('data')) {
+  console.log(`exporting av-mnist-imbalanced to ${data} ...`);
+  await exportDataset('av-mnist-imbalanced', data, { fsddDir });
+}
+
+/** The grid's plan as the CLI resolves it; the PyTorch script trains exactly these runs. */
+const planFile = join(work, 'plan.json');
+{
+  const { execFileSync } = await import('node:child_process');
+  const plan = execFileSync(
+    process.execPath,
+    [bin, 'compare', ...gridFlags(), '--dry-run', '--json'],
+    { cwd: root, env: { ...process.env, FSDD_DIR: fsddDir }, encoding: 'utf8' },
+  );
+  writeFileSync(planFile, plan);
+}
+
+/** The demo's flags (scripts/demo.sh) without the output folder and the parallelism. */
+function gridFlags(): string[] {
+  return [
+    '--dataset',
+    'av-mnist-imbalanced',
+    '--methods',
+    METHODS,
+    '--seeds',
+    String(seeds),
+    '--preset',
+    'quick',
+    '--backend',
+    'auto',
+    ...(epochs ? ['--epochs', epochs] : []),
+  ];
+}
+
+function commandOf(
+  c: Config,
+  out: string,
+): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  if (c.side === 'ours') {
+    return {
+      command: process.execPath,
+      args: [
+        bin,
+        'compare',
+        ...gridFlags(),
+        '--jobs',
+        String(c.jobs),
+        '--threads',
+        String(c.threads),
+        '--out',
+        out,
+      ],
+      env: { FSDD_DIR: fsddDir },
+    };
+  }
+  return {
+    command: python,
+    args: [
+      join(root, 'tools', 'reference', 'demo', 'torch_demo_grid.py'),
+      '--data',
+      data,
+      '--plan',
+      planFile,
+      '--jobs',
+      String(c.jobs),
+      '--threads',
+      String(c.threads),
+      '--json',
+      `${out}.json`,
+    ],
+    env: torchBlas
+      ? {
+          LD_LIBRARY_PATH: [torchBlas, process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':'),
+        }
+      : {},
+  };
+}
+
+interface TorchResult {
+  blas: { kind: string; files: string[] };
+  torch: string;
+  runs: Array<{
+    method: string;
+    seed: number;
+    test: Record<string, number>;
+    probe?: Record<string, number>;
+  }>;
+}
+
+interface Measured {
+  seconds: number;
+  cpuSeconds?: number;
+  idle?: number;
+  loadBefore: number;
+  loadAfter: number;
+  loadMean: number;
+}
+
+const rows: Array<Record<string, Measured>> = [];
+const accuracy: Record<
+  string,
+  Record<string, { fused: number; audio: number; visual: number }>
+> = {};
+let blas: TorchResult['blas'] | undefined;
+let torchVersion: string | undefined;
+let oursRecords: string | undefined;
+let identicalOurs = true;
+
+function oursAccuracies(
+  out: string,
+): Record<string, { fused: number; audio: number; visual: number }> {
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as ComparisonSummary;
+  const expected = (METHODS.split(',').length + 1) * seeds;
+  if (summary.runs.length !== expected) {
+    throw new Error(`${out}: ${summary.runs.length} runs finished, expected ${expected}.`);
+  }
+  const records = JSON.stringify(
+    summary.runs.map(({ secondsPerEpoch: _s, peakMemoryMB: _m, ...r }) => r),
+  );
+  if (oursRecords === undefined) oursRecords = records;
+  else if (records !== oursRecords) identicalOurs = false;
+  const mean = (
+    method: string,
+    pick: (t: NonNullable<(typeof summary.runs)[number]['bestOnValidation']>['test']) => number,
+  ) => {
+    const runs = summary.runs.filter((r) => r.method === method);
+    return runs.reduce((a, r) => a + pick((r.bestOnValidation ?? r.final).test), 0) / runs.length;
+  };
+  return Object.fromEntries(
+    [...new Set(summary.runs.map((r) => r.method))].map((m) => [
+      m,
+      {
+        fused: mean(m, (t) => t.accuracy),
+        audio: mean(m, (t) => t.perModality['audio']!.accuracy),
+        visual: mean(m, (t) => t.perModality['visual']!.accuracy),
+      },
+    ]),
+  );
+}
+
+function torchAccuracies(
+  result: TorchResult,
+): Record<string, { fused: number; audio: number; visual: number }> {
+  const out: Record<string, { fused: number; audio: number; visual: number }> = {};
+  for (const m of [...new Set(result.runs.map((r) => r.method))]) {
+    const runs = result.runs.filter((r) => r.method === m);
+    const mean = (k: string) => runs.reduce((a, r) => a + r.test[k]!, 0) / runs.length;
+    out[m] = { fused: mean('fused'), audio: mean('audio'), visual: mean('visual') };
+  }
+  return out;
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+};
+
+function ratiosOf(row: Record<string, Measured>): Record<string, number> {
+  const r: Record<string, number> = {};
+  const torch = configs.filter((c) => c.side === 'torch' && row[c.name]);
+  const ours = configs.filter((c) => c.side === 'ours' && row[c.name]);
+  const bestTorch = torch.length ? Math.min(...torch.map((c) => row[c.name]!.seconds)) : Number.NaN;
+  for (const o of ours) {
+    for (const t of torch) r[`${o.name}/${t.name}`] = row[o.name]!.seconds / row[t.name]!.seconds;
+    if (torch.length) r[`${o.name}/torch-best`] = row[o.name]!.seconds / bestTorch;
+  }
+  if (ours.length && torch.length) {
+    r['ours-best/torch-best'] = Math.min(...ours.map((c) => row[c.name]!.seconds)) / bestTorch;
+  }
+  const seq = row['ours-sequential']?.seconds;
+  if (seq !== undefined) {
+    if (row['ours-jobs2']) r['speedup ours-jobs2'] = seq / row['ours-jobs2'].seconds;
+    if (row['ours-threads2']) r['speedup ours-threads2'] = seq / row['ours-threads2'].seconds;
+  }
+  const t1 = row['torch-1t']?.seconds;
+  if (t1 !== undefined) {
+    if (row['torch-2t']) r['speedup torch-2t'] = t1 / row['torch-2t'].seconds;
+    if (row['torch-jobs2']) r['speedup torch-jobs2'] = t1 / row['torch-jobs2'].seconds;
+  }
+  return r;
+}
+
+const command = `npx tsx bench/demo-grid.ts --seeds ${seeds} --rounds ${rounds}${epochs ? ` --epochs ${epochs}` : ''}${flag('configs') ? ` --configs ${chosen.join(',')}` : ''}${torchBlas ? ` --torch-blas ${torchBlas}` : ''}`;
+
+function save(): Record<string, unknown> {
+  const names = configs.map((c) => c.name);
+  const medians = Object.fromEntries(names.map((n) => [n, median(rows.map((r) => r[n]!.seconds))]));
+  const ratioRows = rows.map(ratiosOf);
+  const ratioKeys = [...new Set(ratioRows.flatMap((r) => Object.keys(r)))];
+  const summary = {
+    command: `cd packages/cli && FSDD_DIR=<recordings> ${command}`,
+    grid: `igm compare --dataset av-mnist-imbalanced --methods ${METHODS} --preset quick --seeds ${seeds} --backend auto${epochs ? ` --epochs ${epochs}` : ''} (7 runs per seed with the unimodal probe reference), from dist/, build excluded; PyTorch: tools/reference/demo/torch_demo_grid.py --plan <the dry run's JSON> on the same arrays`,
+    machine: `${machineLabel()}, shared with other work unless the load figures say otherwise`,
+    node: process.version,
+    torch: torchVersion,
+    torchBlas: blas,
+    note:
+      'seconds: wall time of the whole command (process start to exit; ours includes data loading, the linear probes and the HTML report). ' +
+      'loadBefore/loadAfter/loadMean: 1-minute load average at the start, at the end, and its mean over samples every 5 s; idle: fraction of the machine idle during the run (near 0: other work took the cores and the two-core configurations cannot show a speed-up). ' +
+      'cpuSeconds: user + system CPU of the command and its children. Ratios are taken within a round.',
+    rounds: rows.map((row, i) => ({ ...row, ratios: ratioRows[i] })),
+    medianSeconds: medians,
+    medianRatios: Object.fromEntries(
+      ratioKeys.map((k) => [k, median(ratioRows.map((r) => r[k]!).filter(Number.isFinite))]),
+    ),
+    identicalRecordsAcrossOurConfigurations: identicalOurs,
+    testAccuracy: accuracy,
+  };
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}
+
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 ? [...configs].reverse() : configs;
+  const row: Record<string, Measured> = {};
+  for (const c of order) {
+    const out = join(work, `r${round}-${c.name}`);
+    const { command: cmd, args, env } = commandOf(c, out);
+    console.log(`round ${round + 1}/${rounds}: ${c.name} ...`);
+    const t: TimedProcess = await timeProcess(cmd, args, { cwd: root, env });
+    if (t.code !== 0) {
+      throw new Error(`${c.name} exited with ${t.code}:\n${t.output.slice(-4000)}`);
+    }
+    row[c.name] = {
+      seconds: t.seconds,
+      ...(t.cpuSeconds !== undefined ? { cpuSeconds: t.cpuSeconds } : {}),
+      ...(t.idle !== undefined ? { idle: t.idle } : {}),
+      loadBefore: t.loadBefore,
+      loadAfter: t.loadAfter,
+      loadMean: t.loadMean,
+    };
+    if (c.side === 'ours') {
+      accuracy[c.name] ??= oursAccuracies(out);
+    } else {
+      const result = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as TorchResult;
+      blas = result.blas;
+      torchVersion = result.torch;
+      accuracy[c.name] ??= torchAccuracies(result);
+      if (result.blas.kind === 'reference') {
+        console.warn(
+          'WARNING: PyTorch ran on the reference BLAS (libblas3), ~30x slower on products than OpenBLAS: not a fair reference. Pass --torch-blas <openblas-pthread folder> (see the module doc).',
+        );
+      }
+    }
+    console.log(
+      `  ${t.seconds.toFixed(1)} s wall, ${t.cpuSeconds?.toFixed(1) ?? '?'} s CPU; load ${t.loadBefore.toFixed(2)} -> ${t.loadAfter.toFixed(2)} (mean ${t.loadMean.toFixed(2)}), machine idle ${t.idle !== undefined ? `${(100 * t.idle).toFixed(0)}%` : '?'}`,
+    );
+  }
+  rows.push(row);
+  const ratios = ratiosOf(row);
+  console.log(
+    `round ${round + 1}: ${Object.entries(ratios)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join(', ')}`,
+  );
+  save();
+}
+const summary = save();
+console.log(
+  JSON.stringify(
+    { medianSeconds: summary['medianSeconds'], medianRatios: summary['medianRatios'] },
+    null,
+    2,
+  ),
+);
+console.log(`wrote ${outFile}`);
