@@ -361,7 +361,6 @@ describeEachBackend('runTraining', () => {
         callbacks: [
           {
             name: 'aborter',
-            onTrainBegin: (logs) => void opts.onTrainBegin?.push(logs),
             onBatchEnd: () => {
               if (opts.abortAt !== undefined && --opts.abortAt === 0) controller.abort();
             },
