@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's main command: the AV-MNIST-style comparison of joint, OGM-GE, PMR, AGM, MLA and
-# IGM with the quick preset on this machine's CPU. Extra arguments go to `igm compare`.
+# The README's main command: the quick imbalance benchmark, joint, OGM-GE, PMR, AGM, MLA and IGM
+# on av-mnist-imbalanced with the quick preset, on this machine's CPU cores (one run per core at a
+# time). Extra arguments go to `igm compare`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
@@ -18,5 +19,5 @@ done
 # The command igm prints to continue a stopped demo, runnable from this checkout.
 export IGM_COMMAND="${IGM_COMMAND:-pnpm igm}"
 exec node packages/cli/dist/bin.js compare \
-  --dataset av-mnist --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 3 --preset quick \
-  --backend auto --out "runs/demo-av-mnist" ${replace[@]+"${replace[@]}"} "$@"
+  --dataset av-mnist-imbalanced --methods joint,ogm-ge,pmr,agm,mla,igm --seeds 1 --preset quick \
+  --backend auto --jobs auto --out "runs/demo-av-mnist-imbalanced" ${replace[@]+"${replace[@]}"} "$@"
