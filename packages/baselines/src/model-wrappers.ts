@@ -38,12 +38,14 @@ export class TorchDense {
     const bound = 1 / Math.sqrt(inputDim);
     const draw = (n: number) =>
       Float32Array.from({ length: n }, () => (2 * rng.uniform() - 1) * bound);
-    this.kernel = tf.variable(
-      tf.tensor2d(draw(inputDim * outputDim), [inputDim, outputDim]),
-      true,
-      `${prefix}/kernel#${nextId++}`,
+    // tf.variable shares its initial tensor's data but leaves that tensor alive: each tidy
+    // disposes the initial tensor (a variable is never tracked by a scope, so it survives).
+    const kernel = draw(inputDim * outputDim);
+    this.kernel = tf.tidy(() =>
+      tf.variable(tf.tensor2d(kernel, [inputDim, outputDim]), true, `${prefix}/kernel#${nextId++}`),
     );
-    this.bias = tf.variable(tf.tensor1d(draw(outputDim)), true, `${prefix}/bias#${nextId++}`);
+    const bias = draw(outputDim);
+    this.bias = tf.tidy(() => tf.variable(tf.tensor1d(bias), true, `${prefix}/bias#${nextId++}`));
   }
   get kernelKey(): string {
     return `${this.prefix}/kernel`;
@@ -179,7 +181,7 @@ export class ReconBoostModel implements MultimodalModelLike {
     const rng = createRng(seed).fork('reconboost-head');
     this.l1 = new TorchDense('head/shared/dense_0', d, hidden, rng);
     this.l2 = new TorchDense('head/shared/dense_1', hidden, this.numClasses, rng);
-    this.beta = tf.variable(tf.scalar(beta), true, `ensemble/beta#${nextId++}`);
+    this.beta = tf.tidy(() => tf.variable(tf.scalar(beta), true, `ensemble/beta#${nextId++}`));
   }
   params(): Param[] {
     return [

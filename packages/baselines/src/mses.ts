@@ -145,7 +145,9 @@ export class MsesController implements Callback {
         live.map(({ key, variable }) => ({
           key,
           live: variable,
-          copy: tf.variable(tf.clone(variable), false, `mses/best/${key}#${uniqueSuffix()}`),
+          copy: tf.tidy(() =>
+            tf.variable(tf.clone(variable), false, `mses/best/${key}#${uniqueSuffix()}`),
+          ),
         })),
       );
     }

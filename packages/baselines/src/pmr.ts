@@ -131,10 +131,12 @@ export class PmrPrototypes implements Callback {
       }
       this.vars.set(
         m,
-        tf.variable(
-          tf.zeros([C, d]),
-          false,
-          `pmr/prototypes/${m}#${Math.random().toString(36).slice(2)}`,
+        tf.tidy(() =>
+          tf.variable(
+            tf.zeros([C, d]),
+            false,
+            `pmr/prototypes/${m}#${Math.random().toString(36).slice(2)}`,
+          ),
         ),
       );
     }

@@ -159,8 +159,10 @@ export class DenseVariables {
     const k = init === 'pytorch' ? uniformValues(rng, shape, bound) : xavierNormal(rng, shape);
     const b =
       init === 'pytorch' ? uniformValues(rng, [outputDim], bound) : new Float32Array(outputDim);
-    this.kernel = tf.variable(tf.tensor2d(k, [inputDim, outputDim]), true);
-    this.bias = tf.variable(tf.tensor1d(b), true);
+    // tf.variable shares the initial tensor's data and leaves the tensor itself alive: the tidy
+    // disposes the two initial tensors (the variables, never tracked by a scope, survive it).
+    this.kernel = tf.tidy(() => tf.variable(tf.tensor2d(k, [inputDim, outputDim]), true));
+    this.bias = tf.tidy(() => tf.variable(tf.tensor1d(b), true));
   }
 
   get kernelKey(): string {

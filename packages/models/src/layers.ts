@@ -113,8 +113,11 @@ export class BatchNorm extends tfl.layers.Layer {
       undefined,
       false,
     );
-    if (g) this.gamma.write(tf.tensor1d(g));
-    if (b) this.beta.write(tf.tensor1d(b));
+    // LayerVariable.write keeps its argument alive: the tidy disposes the written tensors.
+    tf.tidy(() => {
+      if (g) this.gamma!.write(tf.tensor1d(g));
+      if (b) this.beta!.write(tf.tensor1d(b));
+    });
     this.built = true;
   }
 

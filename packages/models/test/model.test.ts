@@ -586,6 +586,95 @@ describeEachBackend('gradients and training', (backend) => {
   });
 });
 
+describeEachBackend('construct + dispose releases every tensor', () => {
+  /** Every head strategy with every fusion rule it accepts (the head type decides 'head'). */
+  const CONFIGS: Array<{
+    name: string;
+    head?: HeadSpec;
+    fusion?: MultimodalModelConfig['fusion'];
+  }> = [
+    { name: 'default per-modality head, mean-softmax' },
+    { name: 'per-modality, sum-log-softmax', fusion: { type: 'sum-log-softmax' } },
+    { name: 'per-modality, fixed', fusion: { type: 'fixed', weights: [0.55, 0.45] } },
+    { name: 'per-modality, entropy (sample)', fusion: { type: 'entropy', axis: 'sample' } },
+    {
+      name: 'per-modality xavier, per-modality hidden, entropy (batch)',
+      head: { type: 'per-modality', init: 'xavier', hidden: { audio: SMALL_HIDDEN } },
+      fusion: { type: 'entropy', axis: 'batch' },
+    },
+    { name: 'shared, entropy (default)', head: { type: 'shared' } },
+    {
+      name: 'shared pytorch init, mean-softmax',
+      head: { type: 'shared', init: 'pytorch' },
+      fusion: { type: 'mean-softmax' },
+    },
+    { name: 'concat, head', head: { type: 'concat' } },
+    { name: 'sum, head', head: { type: 'sum' }, fusion: { type: 'head' } },
+  ];
+
+  // The baseline is taken before the encoders are built: the model owns them, so nothing that
+  // construction created may survive dispose(). No warm-up: the count must return exactly.
+  it.each(CONFIGS)('$name: numTensors returns to the baseline (mlpEncoder encoders)', (config) => {
+    const baseline = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      const model = new MultimodalModel({
+        encoders: {
+          audio: mlpEncoder({ inputDim: 6, units: [8], name: 'audio_mlp' }),
+          text: mlpEncoder({ inputDim: 4, units: [8], name: 'text_mlp' }),
+        },
+        numClasses: 3,
+        seed: i,
+        ...(config.head ? { head: config.head } : {}),
+        ...(config.fusion ? { fusion: config.fusion } : {}),
+      });
+      expect(tf.memory().numTensors).toBeGreaterThan(baseline);
+      model.dispose();
+      expect(tf.memory().numTensors, `after model ${i + 1}`).toBe(baseline);
+    }
+  });
+
+  it('convolutional encoders, BatchNorm with initial gamma/beta, and the ResNet-18 preset', () => {
+    const baseline = tf.memory().numTensors;
+    const withBnInit = () => {
+      const input = tf.input({ shape: [3] });
+      const h = new BatchNorm({
+        name: 'bn_init',
+        gammaInit: Float32Array.from([1, 2, 3]),
+        betaInit: Float32Array.from([0, 1, 0]),
+      }).apply(input) as tf.SymbolicTensor;
+      return tf.model({ inputs: input, outputs: h });
+    };
+    const models = [
+      new MultimodalModel({
+        encoders: {
+          audio: resnet18({ inChannels: 1, widths: [2, 2, 2, 2], init: 'igm' }),
+          visual: smallCnn({ inChannels: 3, filters: [2, 3], outputDim: 4 }),
+        },
+        numClasses: 3,
+      }),
+      new MultimodalModel({ encoders: { x: withBnInit(), y: withBnInit() }, numClasses: 2 }),
+      audioVisualResNet18({
+        numClasses: 3,
+        widths: [2, 2, 2, 2],
+        head: { type: 'shared' },
+        fusion: { type: 'fixed', weights: MLA_FIXED_WEIGHTS.two },
+      }),
+    ];
+    for (const model of models) model.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('a model used for a forward pass still returns to the baseline', () => {
+    const baseline = tf.memory().numTensors;
+    const model = twoModality();
+    const inputs = batch(3, 5);
+    tf.dispose(Object.values(tf.tidy(() => model.forward(inputs, { training: true }))));
+    tf.dispose(Object.values(inputs));
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+});
+
 describe('MultimodalModel configuration', () => {
   // Backend-independent checks: run once, on the first configured backend.
   beforeAll(async () => {
