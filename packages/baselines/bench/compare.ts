@@ -2,7 +2,11 @@
  * Comparison experiment (not a unit test): every registered method on the synthetic imbalanced
  * dataset and on AV-MNIST-style, 3 seeds each, a small budget (wasm backend, 2 cores).
  *
- *   pnpm --filter @igm/baselines bench            # or: npx tsx bench/compare.ts [--quick]
+ *   FSDD_DIR=/path/to/free-spoken-digit-dataset/recordings pnpm --filter @igm/baselines bench
+ *   # or: npx tsx bench/compare.ts [--quick] [--fsdd-dir <path>]
+ *
+ * The AV-MNIST-style dataset needs the FSDD recordings folder: --fsdd-dir <path>, else FSDD_DIR;
+ * with neither the script stops before any training.
  *
  * Reports per dataset x method (mean +- std over seeds): test fused accuracy and macro-F1 at the
  * best-on-validation epoch and after the last epoch, per-modality test accuracy (final), and
@@ -33,7 +37,31 @@ import { registerWasmTrainingKernels } from '@igm/wasm-training';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { createMethod, methods, preset } from '../src';
 
-const quick = process.argv.includes('--quick');
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+
+/** The FSDD recordings folder: --fsdd-dir <path> (or --fsdd-dir=<path>), else FSDD_DIR. */
+function fsddDirFromArgs(): string {
+  const i = argv.indexOf('--fsdd-dir');
+  const fromFlag =
+    i >= 0
+      ? argv[i + 1]
+      : argv.find((a) => a.startsWith('--fsdd-dir='))?.slice('--fsdd-dir='.length);
+  if (i >= 0 && (fromFlag === undefined || fromFlag.startsWith('--'))) {
+    console.error(`bench/compare.ts: --fsdd-dir needs a path, e.g. --fsdd-dir ./recordings.`);
+    process.exit(2);
+  }
+  const dir = fromFlag || process.env['FSDD_DIR'];
+  if (!dir) {
+    console.error(
+      'bench/compare.ts: no FSDD recordings folder for the AV-MNIST-style runs. Set FSDD_DIR to the recordings folder of the Free Spoken Digit Dataset (e.g. FSDD_DIR=/path/to/free-spoken-digit-dataset/recordings) or pass --fsdd-dir <path>.',
+    );
+    process.exit(2);
+  }
+  return dir;
+}
+// Checked first: a missing folder must not surface after the synthetic runs.
+const fsddDir = fsddDirFromArgs();
 const seeds = quick ? [0] : [0, 1, 2];
 await tf.setBackend('wasm');
 await tf.ready();
@@ -117,7 +145,7 @@ const setups: DatasetSetup[] = [];
 }
 {
   const dataset = await avMnist({
-    fsddDir: process.env['FSDD_DIR'] ?? '/work/shared/data/fsdd/recordings',
+    fsddDir,
     progress: false,
   });
   const shapes = Object.fromEntries(dataset.modalities.map((m) => [m.name, m.shape]));

@@ -5,7 +5,8 @@
  * modality is weak at the defaults.
  *
  *   FSDD_DIR=/path/to/free-spoken-digit-dataset/recordings pnpm --filter @igm/datasets bench
- *   (options: --snr-sweep  probes audio at several SNRs; --quick  fewer probe epochs)
+ *   (options: --fsdd-dir <path>  the recordings folder instead of FSDD_DIR; --snr-sweep  probes
+ *   audio at several SNRs; --quick  fewer probe epochs)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +17,30 @@ import '@tensorflow/tfjs-backend-wasm';
 import { AV_MNIST_DEFAULT_SNR_DB, type AvMnistOptions, avMnist, disposeBatch } from '../src/node';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = new Set(process.argv.slice(2));
-const fsddDir = process.env['FSDD_DIR'] ?? '/work/shared/data/fsdd/recordings';
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+
+/** The FSDD recordings folder: --fsdd-dir <path> (or --fsdd-dir=<path>), else FSDD_DIR. */
+function fsddDirFromArgs(): string {
+  const i = argv.indexOf('--fsdd-dir');
+  const fromFlag =
+    i >= 0
+      ? argv[i + 1]
+      : argv.find((a) => a.startsWith('--fsdd-dir='))?.slice('--fsdd-dir='.length);
+  if (i >= 0 && (fromFlag === undefined || fromFlag.startsWith('--'))) {
+    console.error(`bench/avmnist.ts: --fsdd-dir needs a path, e.g. --fsdd-dir ./recordings.`);
+    process.exit(2);
+  }
+  const dir = fromFlag || process.env['FSDD_DIR'];
+  if (!dir) {
+    console.error(
+      'bench/avmnist.ts: no FSDD recordings folder. Set FSDD_DIR to the recordings folder of the Free Spoken Digit Dataset (e.g. FSDD_DIR=/path/to/free-spoken-digit-dataset/recordings) or pass --fsdd-dir <path>.',
+    );
+    process.exit(2);
+  }
+  return dir;
+}
+const fsddDir = fsddDirFromArgs();
 
 type Ds = Awaited<ReturnType<typeof avMnist>>;
 
