@@ -15,8 +15,7 @@
  *              panel per stage named by modality ("T of the audio head, applied to visual"), one
  *              line per head layer, eigenvalues from the most damped direction up.
  */
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as vl from 'vega-lite';
 import { meanStd } from './stats';
 import type { ComparisonSummary, EpochRecord } from './types';
 
@@ -58,8 +57,25 @@ export const PLOT_SECTIONS: ReadonlyArray<{
   },
 ];
 
+/**
+ * Vega and Vega-Lite, imported on the first render: both are ESM-only and Vega's module uses
+ * top-level await, so a static import would make `require('@igm/cli')` fail
+ * (ERR_REQUIRE_ASYNC_MODULE) and would load them in every command, including those that draw no
+ * plot.
+ */
+let renderers: Promise<[typeof import('vega'), typeof import('vega-lite')]> | undefined;
+
+function loadRenderers(): Promise<[typeof import('vega'), typeof import('vega-lite')]> {
+  renderers ??= Promise.all([import('vega'), import('vega-lite')]).catch((error: unknown) => {
+    renderers = undefined;
+    throw error;
+  });
+  return renderers;
+}
+
 async function render(spec: vl.TopLevelSpec): Promise<string> {
-  const compiled = vl.compile(spec).spec;
+  const [vega, vegaLite] = await loadRenderers();
+  const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();
