@@ -32,6 +32,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { avMnist, synthetic } from '@igm/datasets';
 import { mlpEncoder } from '@igm/models';
+import { fsddDirFromArgs } from '@igm/test-utils/bench';
 import { type RunSummary, runTraining } from '@igm/trainer';
 import { registerWasmTrainingKernels } from '@igm/wasm-training';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -40,28 +41,8 @@ import { createMethod, methods, preset } from '../src';
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 
-/** The FSDD recordings folder: --fsdd-dir <path> (or --fsdd-dir=<path>), else FSDD_DIR. */
-function fsddDirFromArgs(): string {
-  const i = argv.indexOf('--fsdd-dir');
-  const fromFlag =
-    i >= 0
-      ? argv[i + 1]
-      : argv.find((a) => a.startsWith('--fsdd-dir='))?.slice('--fsdd-dir='.length);
-  if (i >= 0 && (fromFlag === undefined || fromFlag.startsWith('--'))) {
-    console.error(`bench/compare.ts: --fsdd-dir needs a path, e.g. --fsdd-dir ./recordings.`);
-    process.exit(2);
-  }
-  const dir = fromFlag || process.env['FSDD_DIR'];
-  if (!dir) {
-    console.error(
-      'bench/compare.ts: no FSDD recordings folder for the AV-MNIST-style runs. Set FSDD_DIR to the recordings folder of the Free Spoken Digit Dataset (e.g. FSDD_DIR=/path/to/free-spoken-digit-dataset/recordings) or pass --fsdd-dir <path>.',
-    );
-    process.exit(2);
-  }
-  return dir;
-}
 // Checked first: a missing folder must not surface after the synthetic runs.
-const fsddDir = fsddDirFromArgs();
+const fsddDir = fsddDirFromArgs('bench/compare.ts', argv);
 const seeds = quick ? [0] : [0, 1, 2];
 await tf.setBackend('wasm');
 await tf.ready();

@@ -14,33 +14,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { fsddDirFromArgs } from '@igm/test-utils/bench';
 import { AV_MNIST_DEFAULT_SNR_DB, type AvMnistOptions, avMnist, disposeBatch } from '../src/node';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const args = new Set(argv);
 
-/** The FSDD recordings folder: --fsdd-dir <path> (or --fsdd-dir=<path>), else FSDD_DIR. */
-function fsddDirFromArgs(): string {
-  const i = argv.indexOf('--fsdd-dir');
-  const fromFlag =
-    i >= 0
-      ? argv[i + 1]
-      : argv.find((a) => a.startsWith('--fsdd-dir='))?.slice('--fsdd-dir='.length);
-  if (i >= 0 && (fromFlag === undefined || fromFlag.startsWith('--'))) {
-    console.error(`bench/avmnist.ts: --fsdd-dir needs a path, e.g. --fsdd-dir ./recordings.`);
-    process.exit(2);
-  }
-  const dir = fromFlag || process.env['FSDD_DIR'];
-  if (!dir) {
-    console.error(
-      'bench/avmnist.ts: no FSDD recordings folder. Set FSDD_DIR to the recordings folder of the Free Spoken Digit Dataset (e.g. FSDD_DIR=/path/to/free-spoken-digit-dataset/recordings) or pass --fsdd-dir <path>.',
-    );
-    process.exit(2);
-  }
-  return dir;
-}
-const fsddDir = fsddDirFromArgs();
+const fsddDir = fsddDirFromArgs('bench/avmnist.ts', argv);
 
 type Ds = Awaited<ReturnType<typeof avMnist>>;
 
