@@ -448,6 +448,9 @@ export async function runComparison(
     backend: backendLabel,
     createdAt: new Date().toISOString(),
     runs: withUtilization(records),
+    ...(failures.length
+      ? { failures: failures.map(({ method, seed, error }) => ({ method, seed, error })) }
+      : {}),
   });
   const flush = async () => {
     await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summaryOf(), null, 2)}\n`);

@@ -290,6 +290,14 @@ describe('--out, --resume and --overwrite (the built binary)', () => {
     expect(r.err).not.toMatch(/resume: true|checkpoints[\\/]last/);
     expect(r.out).toMatch(/unimodal\s+1\s+\d/); // the other run's table
     expect(r.err).toMatch(/\nigm: 1 of 2 runs failed: joint seed 0 \(training diverged/);
+    // The failure is in summary.json and in the report, not only on the terminal.
+    const saved = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
+      failures?: { method: string; seed: number; error: string }[];
+    };
+    expect(saved.failures?.map((f) => `${f.method} ${f.seed}`)).toEqual(['joint 0']);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(
+      /## Runs that failed \(1\)[\s\S]*- joint seed 0: training diverged/,
+    );
 
     // A StepLR factor of 1e12 after epoch 2: the checkpoint of epoch 2 exists and is named.
     const late = file(

@@ -154,6 +154,46 @@ describe('writeReport', () => {
     expect(md).toContain('## Spectrum of the flat projection T per stage');
   });
 
+  it('lists the runs that failed under the table (markdown and html), none when all finished', async () => {
+    const data = sampleComparison();
+    const withFailures = {
+      ...data,
+      summary: {
+        ...data.summary,
+        failures: [
+          {
+            method: 'domfn',
+            seed: 0,
+            error: 'training diverged (loss NaN at epoch 1, batch 27) <x>',
+          },
+          {
+            method: 'domfn',
+            seed: 1,
+            error: 'training diverged (loss Infinity at epoch 2, batch 3)',
+          },
+        ],
+      },
+    };
+    const finished = data.summary.runs.length;
+    const { markdown, html } = await writeReport(await writeSampleRun(withFailures));
+    const md = await readFile(markdown, 'utf8');
+    expect(md).toContain(`Runs: ${finished} finished, 2 failed.`);
+    expect(md).toContain('## Runs that failed (2)');
+    expect(md).toContain('- domfn seed 0: training diverged (loss NaN at epoch 1, batch 27) <x>');
+    expect(md).toContain('- domfn seed 1: training diverged (loss Infinity at epoch 2, batch 3)');
+    const page = await readFile(html, 'utf8');
+    expect(page).toContain(`Runs: ${finished} finished, 2 failed`);
+    expect(page).toContain('<section id="failed-runs"><h2>Runs that failed (2)</h2>');
+    // The error text is escaped in HTML.
+    expect(page).toContain(
+      '<strong>domfn seed 0</strong>: training diverged (loss NaN at epoch 1, batch 27) &lt;x&gt;',
+    );
+
+    const clean = await writeReport(await writeSampleRun());
+    expect(await readFile(clean.markdown, 'utf8')).not.toContain('Runs that failed');
+    expect(await readFile(clean.html, 'utf8')).not.toContain('failed-runs');
+  });
+
   it('names the file and the line of bad input', async () => {
     const dir = await writeSampleRun();
     await writeFile(join(dir, 'metrics.jsonl'), '{"ok": 1}\nnot json\n');

@@ -85,6 +85,14 @@ export interface RunRecord {
   readonly utilization?: Readonly<Record<string, number>>;
 }
 
+/** A run of the comparison that ended with an error: it has no record, so no row in the table. */
+export interface FailedRun {
+  readonly method: string;
+  readonly seed: number;
+  /** The error it ended with (secrets masked). */
+  readonly error: string;
+}
+
 export interface ComparisonSummary {
   readonly name: string;
   readonly dataset: string;
@@ -92,4 +100,6 @@ export interface ComparisonSummary {
   readonly backend: string;
   readonly createdAt: string;
   readonly runs: readonly RunRecord[];
+  /** Runs that failed (absent when none did): the report lists them under the table. */
+  readonly failures?: readonly FailedRun[];
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '@igm/trainer/node';
 import { buildPlots, PLOT_SECTIONS, type Plot } from './plots';
 import { buildResultsTable, type ResultsTable, tableToMarkdown } from './table';
-import type { ComparisonSummary, EpochRecord } from './types';
+import type { ComparisonSummary, EpochRecord, FailedRun } from './types';
 
 /**
  * Writes a file atomically (temporary file + rename), so a killed run never leaves half a report
@@ -52,6 +52,26 @@ export async function readRunDirectory(
 const escapeHtml = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
+const FAILED_RUNS_INTRO =
+  'These runs ended with an error, so they have no row in the table and no curves; the table averages only the seeds that finished.';
+
+function failedRuns(summary: ComparisonSummary): readonly FailedRun[] {
+  return summary.failures ?? [];
+}
+
+function failedRunsTitle(summary: ComparisonSummary): string {
+  const n = failedRuns(summary).length;
+  return `Runs that failed (${n})`;
+}
+
+/** "Runs: 90" or "Runs: 90 finished, 5 failed". */
+function runCount(summary: ComparisonSummary): string {
+  const failed = failedRuns(summary).length;
+  return failed
+    ? `Runs: ${summary.runs.length} finished, ${failed} failed`
+    : `Runs: ${summary.runs.length}`;
+}
+
 export function renderMarkdown(
   summary: ComparisonSummary,
   table: ResultsTable,
@@ -60,12 +80,22 @@ export function renderMarkdown(
   return [
     `# ${summary.name}: ${summary.datasetLabel}`,
     '',
-    `Backend: ${summary.backend}. Created ${summary.createdAt}. Runs: ${summary.runs.length}.`,
+    `Backend: ${summary.backend}. Created ${summary.createdAt}. ${runCount(summary)}.`,
     '',
     tableToMarkdown(table),
     '',
     ...table.notes.map((n) => `- ${n}`),
     '',
+    ...(failedRuns(summary).length
+      ? [
+          `## ${failedRunsTitle(summary)}`,
+          '',
+          FAILED_RUNS_INTRO,
+          '',
+          ...failedRuns(summary).map((f) => `- ${f.method} seed ${f.seed}: ${f.error}`),
+          '',
+        ]
+      : []),
     ...PLOT_SECTIONS.flatMap(({ section, title }) => {
       const own = plots.filter((p) => p.section === section);
       if (own.length === 0) return [];
@@ -123,12 +153,23 @@ h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
 </style></head>
 <body>
 <h1>${escapeHtml(summary.name)}: ${escapeHtml(summary.datasetLabel)}</h1>
-<p>Backend: ${escapeHtml(summary.backend)} · created ${escapeHtml(summary.createdAt)} · ${summary.runs.length} runs</p>
+<p>Backend: ${escapeHtml(summary.backend)} · created ${escapeHtml(summary.createdAt)} · ${escapeHtml(runCount(summary))}</p>
 <table id="results"><thead><tr>${head}</tr></thead><tbody>
 ${rows}
 </tbody></table>
 <ul class="notes">${table.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
-${figures}
+${
+  failedRuns(summary).length
+    ? `<section id="failed-runs"><h2>${escapeHtml(failedRunsTitle(summary))}</h2><p class="intro">${escapeHtml(FAILED_RUNS_INTRO)}</p><ul>${failedRuns(
+        summary,
+      )
+        .map(
+          (f) =>
+            `<li><strong>${escapeHtml(f.method)} seed ${f.seed}</strong>: ${escapeHtml(f.error)}</li>`,
+        )
+        .join('')}</ul></section>\n`
+    : ''
+}${figures}
 </body></html>
 `;
 }
