@@ -61,7 +61,7 @@ import {
   writeReport,
 } from './report';
 import { runDirOf, runJob } from './run-job';
-import { FSDD_DATASETS } from './setups';
+import { FSDD_DATASETS, PROGRESS_DATASETS, ROOT_DATASETS } from './setups';
 
 registerIgmMethods(igm as never);
 
@@ -162,7 +162,9 @@ export function datasetOptions(
   ) {
     o['fsddDir'] = process.env['FSDD_DIR'];
   }
-  if (config.dataset !== 'synthetic' && o['progress'] === undefined) o['progress'] = true;
+  if (PROGRESS_DATASETS.includes(config.dataset) && o['progress'] === undefined) {
+    o['progress'] = true;
+  }
   return o;
 }
 
@@ -181,10 +183,15 @@ function fsddRecordingsMissing(options: Record<string, unknown>, message: string
   }
 }
 
-/** Loads the dataset, turning "recordings not found" into instructions. */
+/**
+ * Loads the dataset, turning "recordings not found" and "no dataset folder" into instructions.
+ * `rootHint` says how the caller takes a dataset's folder (igm compare/train: the config file's
+ * `datasetOptions.root`; igm data: `--root <dir>`).
+ */
 export async function openDataset(
   name: string,
   options: Record<string, unknown>,
+  rootHint = 'datasetOptions: { root: <dir> } in a --config file',
 ): Promise<MultimodalDataset> {
   if (!(DATASET_NAMES as readonly string[]).includes(name)) {
     throw new Error(`Unknown dataset "${name}". Valid datasets: ${DATASET_NAMES.join(', ')}.`);
@@ -198,6 +205,11 @@ export async function openDataset(
         `${msg}\nAV-MNIST-style needs the Free Spoken Digit Dataset recordings (3,000 WAV files, CC BY-SA 4.0). ` +
           'Clone github.com/Jakobovski/free-spoken-digit-dataset and pass its recordings folder with ' +
           '--fsdd-dir <path> or the FSDD_DIR environment variable, or run "igm data prepare av-mnist" on a machine with internet to download it into the cache.',
+      );
+    }
+    if (ROOT_DATASETS.includes(name) && options['root'] === undefined) {
+      throw new Error(
+        `${msg}\nThe ${name} dataset is read from your copy of it: give its folder with ${rootHint}.`,
       );
     }
     throw e;
@@ -234,7 +246,14 @@ async function inspectOut(dir: string, plan: readonly RunSpec[]): Promise<OutFol
   let entries: string[];
   try {
     entries = await readdir(dir);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') {
+      throw new Error(`--out ${dir} is a file, not a folder: choose another --out.`);
+    }
+    if (code !== 'ENOENT') {
+      throw new Error(`--out ${dir}: cannot read the folder (${(e as Error).message}).`);
+    }
     return { kind: 'empty' };
   }
   if (!entries.length) return { kind: 'empty' };

@@ -1,7 +1,10 @@
 /** `igm data prepare|info <dataset>`. */
 import { describeDataset } from '@igm/datasets';
 import { openDataset } from './compare';
-import { FSDD_DATASETS } from './setups';
+import { FSDD_DATASETS, PROGRESS_DATASETS } from './setups';
+
+/** How `igm data` takes a dataset's folder. */
+const ROOT_HINT = '--root <dir>';
 
 function options(
   name: string,
@@ -13,7 +16,7 @@ function options(
     const dir = flags.fsddDir ?? process.env['FSDD_DIR'];
     if (dir) o['fsddDir'] = dir;
   }
-  if (name !== 'synthetic') o['progress'] = true;
+  if (PROGRESS_DATASETS.includes(name)) o['progress'] = true;
   return o;
 }
 
@@ -23,7 +26,7 @@ export async function prepareDataset(
   flags: { fsddDir?: string; root?: string },
 ): Promise<void> {
   const started = Date.now();
-  const ds = await openDataset(name, options(name, flags));
+  const ds = await openDataset(name, options(name, flags), ROOT_HINT);
   process.stdout.write(
     `${describeDataset(ds)}\nprepared in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
   );
@@ -33,5 +36,5 @@ export async function describeDatasetByName(
   name: string,
   flags: { fsddDir?: string; root?: string },
 ): Promise<string> {
-  return describeDataset(await openDataset(name, options(name, flags)));
+  return describeDataset(await openDataset(name, options(name, flags), ROOT_HINT));
 }

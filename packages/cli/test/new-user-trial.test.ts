@@ -1,0 +1,157 @@
+/**
+ * Findings of a new user's trial of the README commands, run through the real built binary:
+ * igm train's --method (a mistyped flag named as such), --out naming a file, igm data info and
+ * igm compare on the datasets read from a folder of the user's (each loader gets only options it
+ * accepts; a missing folder says how to give it), and igm report on a stopped comparison (says so,
+ * JSON status "incomplete").
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ResultsJson } from '../src/report';
+import { igm, startIgmBin, stopBins } from './bin';
+
+const base = mkdtempSync(join(tmpdir(), 'igm-trial-'));
+
+afterAll(stopBins);
+
+describe('igm train --method (the built binary)', () => {
+  it('a mistyped flag is named as unknown; a missing or listed --method says what to do', async () => {
+    const out = join(base, 'train-bad');
+    const tiny = ['--dataset', 'synthetic', '--backend', 'cpu', '--epochs', '1', '--out', out];
+    const typo = await igm(['train', '--methods', 'joint', ...tiny]);
+    expect(typo.code).toBe(1);
+    expect(typo.err).toMatch(/unknown option '--methods'\n\(Did you mean --method\?\)/);
+
+    const missing = await igm(['train', ...tiny]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/^igm: igm train needs --method <name>, e\.g\. --method igm/);
+
+    const several = await igm(['train', '--method', 'joint,igm', ...tiny]);
+    expect(several.code).toBe(1);
+    expect(several.err).toMatch(
+      /^igm: --method joint,igm: igm train trains one method; use igm compare --methods joint,igm/,
+    );
+    for (const r of [typo, missing, several]) expect(r.out).toBe('');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('--out naming a file: refused naming it, before any training', async () => {
+    const path = join(base, 'a-file.txt');
+    writeFileSync(path, 'notes\n');
+    const r = await igm(
+      ['train', '--method', 'joint', '--dataset', 'synthetic', '--epochs', '1'].concat([
+        '--backend',
+        'cpu',
+        '--out',
+        path,
+      ]),
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`igm: --out ${path} is a file, not a folder`));
+    expect(r.err).not.toMatch(/EEXIST/);
+  });
+});
+
+describe("datasets read from a folder of the user's (the built binary)", () => {
+  const empty = join(base, 'empty-root');
+  mkdirSync(empty, { recursive: true });
+
+  it('igm data info reaches every loader with options it accepts', async () => {
+    // Each loader then reports the first file it misses under --root (not an option it rejects).
+    const expected: Array<[string, RegExp]> = [
+      ['twitter-2015', /train\.tsv: file not found; expected a Twitter-2015 TSV/],
+      ['sarcasm', /text\/train\.txt: file not found; expected a Sarcasm text file/],
+      ['nvgesture', /\.lst: file not found; expected an NVGesture split list/],
+      ['kinetics-sounds', /annotations\/train\.csv: file not found; expected a Kinetics-Sounds/],
+      ['crema-d', /AudioWAV: folder not found; expected the CREMA-D audio folder/],
+    ];
+    for (const [name, pattern] of expected) {
+      for (const command of ['info', 'prepare']) {
+        const r = await igm(['data', command, name, '--root', empty]);
+        expect(r.code, `${command} ${name}`).toBe(1);
+        expect(r.err, `${command} ${name}`).toMatch(pattern);
+        expect(r.err, `${command} ${name}`).not.toMatch(/unknown option/);
+      }
+    }
+  });
+
+  it('no folder given: the loader message and how to give it (--root, or datasetOptions.root)', async () => {
+    const info = await igm(['data', 'info', 'crema-d']);
+    expect(info.code).toBe(1);
+    expect(info.err).toMatch(/cremaD: received root=undefined/);
+    expect(info.err).toMatch(
+      /The crema-d dataset is read from your copy of it: give its folder with --root <dir>\./,
+    );
+
+    const compare = await igm([
+      ...['compare', '--dataset', 'crema-d', '--methods', 'joint', '--epochs', '1'],
+      ...['--backend', 'cpu', '--out', join(base, 'crema-no-root')],
+    ]);
+    expect(compare.code).toBe(1);
+    expect(compare.err).toMatch(
+      /give its folder with datasetOptions: \{ root: <dir> \} in a --config file\./,
+    );
+  });
+
+  it('igm compare --dataset kinetics-sounds gets to the folder (its loader takes no progress option)', async () => {
+    const config = join(base, 'ks.json');
+    writeFileSync(config, JSON.stringify({ datasetOptions: { root: empty } }));
+    const r = await igm([
+      ...['compare', '--dataset', 'kinetics-sounds', '--methods', 'joint', '--epochs', '1'],
+      ...['--config', config, '--backend', 'cpu', '--out', join(base, 'ks-run')],
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      new RegExp(
+        `${empty}/annotations/train\\.csv: file not found; expected a Kinetics-Sounds CSV`,
+      ),
+    );
+    expect(r.err).not.toMatch(/progress/);
+  });
+});
+
+describe('igm report on a stopped comparison (the built binary)', () => {
+  it('says how many of the planned runs it holds; --json status "incomplete"', async () => {
+    const out = join(base, 'stopped');
+    const run = startIgmBin([
+      ...['compare', '--dataset', 'synthetic', '--methods', 'joint,mla', '--epochs', '100'],
+      ...['--no-probe', '--backend', 'cpu', '--out', out],
+    ]);
+    try {
+      // joint's 100 epochs end first; mla is then running.
+      await run.waitForErr(/mla seed 0 · epoch/);
+      run.child.kill('SIGINT');
+      const stopped = await run.exited;
+      expect(stopped.code, stopped.err).toBe(130);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+    expect(readdirSync(out)).toContain('summary.json');
+
+    const text = await igm(['report', out]);
+    expect(text.code, text.err).toBe(0);
+    expect(text.err).toMatch(
+      /igm: .*stopped holds 1 of the 2 planned runs \(the comparison was stopped, or some runs failed\)/,
+    );
+    expect(text.out).toMatch(/^joint +1 /m);
+
+    const json = await igm(['report', out, '--json']);
+    expect(json.code, json.err).toBe(0);
+    const table = JSON.parse(json.out) as ResultsJson;
+    expect(table.status).toBe('incomplete');
+    expect(table.rows.map((row) => row.method)).toEqual(['joint']);
+
+    // A finished comparison stays "completed", with nothing on stderr.
+    const done = join(base, 'done');
+    const finished = await igm([
+      ...['compare', '--dataset', 'synthetic', '--methods', 'joint', '--epochs', '1'],
+      ...['--no-probe', '--backend', 'cpu', '--out', done],
+    ]);
+    expect(finished.code, finished.err).toBe(0);
+    const again = await igm(['report', done, '--json']);
+    expect((JSON.parse(again.out) as ResultsJson).status).toBe('completed');
+    expect(again.err).toBe('');
+  });
+});
