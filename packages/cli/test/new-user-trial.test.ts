@@ -2,8 +2,8 @@
  * Findings of a new user's trial of the README commands, run through the real built binary:
  * igm train's --method (a mistyped flag named as such), --out naming a file, igm data info and
  * igm compare on the datasets read from a folder of the user's (each loader gets only options it
- * accepts; a missing folder says how to give it), and igm report on a stopped comparison (says so,
- * JSON status "incomplete").
+ * accepts; a missing folder says how to give it), --threads on the cpu backend (said to be
+ * unused), no empty utilization columns with --no-probe, and igm report on a stopped comparison (says so, JSON status "incomplete").
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +51,27 @@ describe('igm train --method (the built binary)', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(new RegExp(`igm: --out ${path} is a file, not a folder`));
     expect(r.err).not.toMatch(/EEXIST/);
+  });
+});
+
+describe('--threads on a backend that does not use them (the built binary)', () => {
+  it('says so next to the backend line; wasm takes them', async () => {
+    const run = (backend: string, out: string) =>
+      igm([
+        ...['compare', '--dataset', 'synthetic', '--methods', 'joint', '--epochs', '1'],
+        ...['--no-probe', '--threads', '2', '--backend', backend, '--out', join(base, out)],
+      ]);
+    const cpu = await run('cpu', 'threads-cpu');
+    expect(cpu.code, cpu.err).toBe(0);
+    expect(cpu.err).toMatch(
+      /^backend: cpu \(pure JavaScript\)\n--threads 2: not used on cpu \(pure JavaScript\); --threads sets the wasm backend's threads \(the cpu backend runs on one\)\n/,
+    );
+    // --no-probe: no utilization, so no utilization columns (they were all "–").
+    expect(cpu.out).toMatch(/^method +seeds +accuracy/m);
+    expect(cpu.out).not.toMatch(/utilization/);
+    const wasm = await run('wasm', 'threads-wasm');
+    expect(wasm.code, wasm.err).toBe(0);
+    expect(wasm.err).not.toMatch(/not used on/);
   });
 });
 
@@ -142,6 +163,7 @@ describe('igm report on a stopped comparison (the built binary)', () => {
     const table = JSON.parse(json.out) as ResultsJson;
     expect(table.status).toBe('incomplete');
     expect(table.rows.map((row) => row.method)).toEqual(['joint']);
+    expect(table.columns.filter((c) => c.startsWith('utilization'))).toEqual([]);
 
     // A finished comparison stays "completed", with nothing on stderr.
     const done = join(base, 'done');

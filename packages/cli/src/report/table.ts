@@ -245,12 +245,16 @@ export function tableToText(
   ].join('\n');
 }
 
-/** The columns the terminal shows after a comparison (the report has them all). */
+/**
+ * The columns the terminal shows after a comparison (the report has them all); utilization
+ * columns only when some row has one (none with --no-probe).
+ */
 export function printedColumns(table: ResultsTable): string[] {
   return table.columns.filter(
     (c) =>
       !/^(contrib|probe) /.test(c) &&
-      !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c),
+      !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c) &&
+      !(c.startsWith('utilization ') && table.rows.every((r) => r.values[c] == null)),
   );
 }
 
