@@ -395,9 +395,11 @@ export async function runComparison(
   ) {
     const { summary } = await readRunDirectory(dir);
     const html = join(dir, 'report.html');
-    const report = existsSync(html) ? html : (await writeReport(dir)).html;
+    // Stopped after its last run but before its report: the report is written now.
+    const hadReport = existsSync(html);
+    const report = hadReport ? html : (await writeReport(dir)).html;
     reporter.log(
-      `${plan.length === 1 ? 'The run' : `All ${plan.length} runs`} of ${dir} ${plan.length === 1 ? 'is' : 'are'} finished; nothing to do (its files are unchanged).`,
+      `${plan.length === 1 ? 'The run' : `All ${plan.length} runs`} of ${dir} ${plan.length === 1 ? 'is' : 'are'} finished; nothing to do (${hadReport ? 'its files are unchanged' : 'its report was missing and is written now; the runs are unchanged'}).`,
     );
     reporter.done();
     printTable(out, format, summary, dir, report, []);

@@ -5,7 +5,7 @@
  * accepts; a missing folder says how to give it), --threads on the cpu backend (said to be
  * unused), no empty utilization columns with --no-probe, and igm report on a stopped comparison (says so, JSON status "incomplete").
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -175,5 +175,19 @@ describe('igm report on a stopped comparison (the built binary)', () => {
     const again = await igm(['report', done, '--json']);
     expect((JSON.parse(again.out) as ResultsJson).status).toBe('completed');
     expect(again.err).toBe('');
+
+    // Stopped after its last run but before its report (the state such a Ctrl-C leaves): the
+    // resume writes the report and says so, instead of "its files are unchanged".
+    rmSync(join(done, 'report.html'));
+    rmSync(join(done, 'report.md'));
+    const resumed = await igm([
+      ...['compare', '--dataset', 'synthetic', '--methods', 'joint', '--epochs', '1'],
+      ...['--no-probe', '--backend', 'cpu', '--out', done, '--resume'],
+    ]);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toMatch(
+      /nothing to do \(its report was missing and is written now; the runs are unchanged\)/,
+    );
+    expect(existsSync(join(done, 'report.html'))).toBe(true);
   });
 });
