@@ -498,12 +498,15 @@ code with twitter2015(), sarcasm(), nvGesture() from @igm/datasets.`,
   data
     .command('prepare')
     .argument('<dataset>', 'dataset name')
-    .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)')
+    .option(
+      '--fsdd-dir <dir>',
+      'folder with the FSDD recordings (default $FSDD_DIR; with neither, av-mnist and av-mnist-imbalanced download them into the cache, pinned commit, SHA-256 checked)',
+    )
     .option('--root <dir>', 'dataset root folder (benchmark datasets)')
     .description('run and cache the preprocessing')
     .addHelpText(
       'after',
-      '\nExample:\n  igm data prepare av-mnist --fsdd-dir ./free-spoken-digit-dataset/recordings\n',
+      '\nExamples:\n  igm data prepare av-mnist --fsdd-dir ./free-spoken-digit-dataset/recordings\n  igm data prepare av-mnist        # no FSDD_DIR: downloads the recordings (27 MB) into the cache\n',
     )
     .action(async (name: string, flags: { fsddDir?: string; root?: string }) => {
       const { prepareDataset } = await import('./data');

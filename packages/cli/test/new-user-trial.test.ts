@@ -1,6 +1,7 @@
 /**
  * Findings of a new user's trial of the README commands, run through the real built binary:
- * igm train's --method (a mistyped flag named as such), --out naming a file, igm data info and
+ * igm train's --method (a mistyped flag named as such), --out naming a file, igm data prepare
+ * av-mnist downloading the recordings when no folder is given (as the hint says), igm data info and
  * igm compare on the datasets read from a folder of the user's (each loader gets only options it
  * accepts; a missing folder says how to give it), --threads on the cpu backend (said to be
  * unused), no empty utilization columns with --no-probe, and igm report on a stopped comparison (says so, JSON status "incomplete").
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ResultsJson } from '../src/report';
-import { igm, startIgmBin, stopBins } from './bin';
+import { BIN, igm, startIgmBin, stopBins } from './bin';
 
 const base = mkdtempSync(join(tmpdir(), 'igm-trial-'));
 
@@ -51,6 +52,28 @@ describe('igm train --method (the built binary)', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(new RegExp(`igm: --out ${path} is a file, not a folder`));
     expect(r.err).not.toMatch(/EEXIST/);
+  });
+});
+
+describe('igm data prepare av-mnist without recordings (the built binary)', () => {
+  it('downloads them into the cache, as the missing-recordings hint says; info does not', async () => {
+    // No network here: a preload makes every fetch fail, naming the URL it was asked for.
+    const offline = join(base, 'offline.mjs');
+    writeFileSync(
+      offline,
+      "globalThis.fetch = async (url) => { throw new Error('offline test (' + url + ')'); };\n",
+    );
+    const env = { FSDD_DIR: '', IGM_CACHE_DIR: join(base, 'cache') };
+    const command = [process.execPath, '--import', offline, BIN];
+    const prepare = await igm(['data', 'prepare', 'av-mnist'], { env, command });
+    expect(prepare.code).toBe(1);
+    expect(prepare.err).toMatch(
+      /^igm: https:\/\/raw\.githubusercontent\.com\/Jakobovski\/free-spoken-digit-dataset\/[0-9a-f]{40}\/recordings\/\S+\.wav: download failed \(offline test/m,
+    );
+    const info = await igm(['data', 'info', 'av-mnist'], { env, command });
+    expect(info.code).toBe(1);
+    expect(info.err).not.toMatch(/offline test/);
+    expect(info.err).toMatch(/run "igm data prepare av-mnist" on a machine with internet/);
   });
 });
 
