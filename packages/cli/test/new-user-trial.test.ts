@@ -1,7 +1,8 @@
 /**
  * Findings of a new user's trial of the README commands, run through the real built binary:
  * igm train's --method (a mistyped flag named as such), --out naming a file, igm data prepare
- * av-mnist downloading the recordings when no folder is given (as the hint says), igm data info and
+ * av-mnist downloading the recordings when no folder is given (as the hint says), pnpm igm's
+ * relative paths taken from where it was typed, igm data info and
  * igm compare on the datasets read from a folder of the user's (each loader gets only options it
  * accepts; a missing folder says how to give it), --threads on the cpu backend (said to be
  * unused), no empty utilization columns with --no-probe, and igm report on a stopped comparison (says so, JSON status "incomplete").
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ResultsJson } from '../src/report';
-import { BIN, igm, startIgmBin, stopBins } from './bin';
+import { BIN, igm, REPO, startIgmBin, stopBins } from './bin';
 
 const base = mkdtempSync(join(tmpdir(), 'igm-trial-'));
 
@@ -74,6 +75,30 @@ describe('igm data prepare av-mnist without recordings (the built binary)', () =
     expect(info.code).toBe(1);
     expect(info.err).not.toMatch(/offline test/);
     expect(info.err).toMatch(/run "igm data prepare av-mnist" on a machine with internet/);
+  });
+});
+
+describe('pnpm igm from a folder of the checkout (the real script)', () => {
+  it('relative --config and --out are taken from where the command was typed', async () => {
+    const results = join(REPO, '.test-results');
+    mkdirSync(results, { recursive: true });
+    const cwd = mkdtempSync(join(results, 'pnpm-igm-cwd-'));
+    try {
+      writeFileSync(join(cwd, 'methods.yaml'), 'methods: [joint]\n');
+      const r = await igm(
+        [
+          ...['compare', '--dataset', 'synthetic', '--config', 'methods.yaml', '--epochs', '1'],
+          ...['--no-probe', '--backend', 'cpu', '--out', 'runs/here'],
+        ],
+        { command: ['pnpm', '-s', '-w', 'igm'], cwd },
+      );
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain(`Report: ${join(cwd, 'runs', 'here', 'report.html')}`);
+      expect(existsSync(join(cwd, 'runs', 'here', 'summary.json'))).toBe(true);
+      expect(existsSync(join(REPO, 'runs', 'here'))).toBe(false);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
 
