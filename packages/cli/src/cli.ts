@@ -338,7 +338,7 @@ Examples:
   igm compare --dataset crema-d --preset paper --methods joint,igm --epochs 1 --dry-run --json
   igm compare --dataset synthetic --methods joint,igm --epochs 2 --json > results.json
   igm compare --dataset synthetic --methods joint,igm --seeds 4 --jobs 2
-  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --queue --seeds 5 --out /shared/runs/grid-1
+  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --methods joint,igm --seeds 5 --queue --out /shared/runs/grid-1
 
 A config file can define labelled variants, usable in --methods (the IGM ablation):
   variants:

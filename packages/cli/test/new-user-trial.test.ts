@@ -2,7 +2,7 @@
  * Findings of a new user's trial of the README commands, run through the real built binary:
  * igm train's --method (a mistyped flag named as such), --out naming a file, igm data prepare
  * av-mnist downloading the recordings when no folder is given (as the hint says), pnpm igm's
- * relative paths taken from where it was typed, igm data info and
+ * relative paths taken from where it was typed, the help examples accepted as written, igm data info and
  * igm compare on the datasets read from a folder of the user's (each loader gets only options it
  * accepts; a missing folder says how to give it), --threads on the cpu backend (said to be
  * unused), no empty utilization columns with --no-probe, and igm report on a stopped comparison (says so, JSON status "incomplete").
@@ -99,6 +99,39 @@ describe('pnpm igm from a folder of the checkout (the real script)', () => {
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the examples of igm compare --help and igm train --help (the built binary)', () => {
+  it('each one is accepted as written (checked with --dry-run: no data, no training)', async () => {
+    let checked = 0;
+    for (const command of ['compare', 'train']) {
+      const help = await igm([command, '--help']);
+      const examples = help.out
+        .split('\nExamples:\n')[1]!
+        .split('\n\n')[0]!
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => /^(\w+=\S+ )*igm /.test(line));
+      expect(examples.length, help.out).toBeGreaterThan(0);
+      for (const example of examples) {
+        // A config file of the user's is not here to read; the shell's redirection is not igm's.
+        if (example.includes('--config')) continue;
+        const words = example.replace(/\s*>\s*\S+$/, '').split(/\s+/);
+        const env: Record<string, string> = {};
+        while (/^\w+=/.test(words[0]!)) {
+          const [key, ...value] = words.shift()!.split('=');
+          env[key!] = value.join('=');
+        }
+        expect(words.shift()).toBe('igm');
+        const args = words.includes('--dry-run') ? words : [...words, '--dry-run'];
+        const r = await igm(args, { env });
+        expect(r.code, `${example}\n${r.err}`).toBe(0);
+        expect(r.out, example).toMatch(/Plan \(dry run|"runs"/);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
   });
 });
 
