@@ -2,7 +2,8 @@
  * Findings of a new user's trial of the README commands, run through the real built binary:
  * igm train's --method (a mistyped flag named as such), --out naming a file, igm data prepare
  * av-mnist downloading the recordings when no folder is given (as the hint says), pnpm igm's
- * relative paths taken from where it was typed, the help examples accepted as written, igm data info and
+ * relative paths taken from where it was typed, the help examples accepted as written, config
+ * files of the wrong shape, igm data info and
  * igm compare on the datasets read from a folder of the user's (each loader gets only options it
  * accepts; a missing folder says how to give it), --threads on the cpu backend (said to be
  * unused), no empty utilization columns with --no-probe, and igm report on a stopped comparison (says so, JSON status "incomplete").
@@ -132,6 +133,25 @@ describe('the examples of igm compare --help and igm train --help (the built bin
       }
     }
     expect(checked).toBeGreaterThanOrEqual(6);
+  });
+});
+
+describe('config files of the wrong shape (the built binary)', () => {
+  it('a list at the top level, or methods as one string: named, with the form expected', async () => {
+    const list = join(base, 'list.yaml');
+    writeFileSync(list, '- joint\n- igm\n');
+    const top = await igm(['compare', '--config', list, '--dry-run']);
+    expect(top.code).toBe(1);
+    expect(top.err).toBe(
+      `igm: Config file ${list} holds a list at the top level; expected a mapping of option names to values (e.g. "dataset: synthetic" and "methods: [joint, igm]" on their own lines).\n`,
+    );
+    const string = join(base, 'string.yaml');
+    writeFileSync(string, 'dataset: synthetic\nmethods: joint,igm\n');
+    const methods = await igm(['compare', '--config', string, '--dry-run']);
+    expect(methods.code).toBe(1);
+    expect(methods.err).toMatch(
+      /\n {2}methods: .*expected array, received string; write a list of method names, e\.g\. methods: \[joint, igm\] \(YAML\)/,
+    );
   });
 });
 
