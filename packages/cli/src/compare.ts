@@ -231,6 +231,29 @@ function datasetLine(dataset: MultimodalDataset): string {
   ].join(' · ');
 }
 
+/**
+ * Every run's batch size fits in the training split (the runs drop the last incomplete batch,
+ * so a larger one would give epochs without a batch): checked once the data is loaded, before
+ * any run, naming the flag or the preset it came from.
+ */
+function checkBatchSizes(
+  plan: readonly RunSpec[],
+  config: CompareConfig,
+  dataset: MultimodalDataset,
+): void {
+  const train = dataset.splitSizes['train'];
+  if (train === undefined) return;
+  const tooLarge = plan.filter((spec) => spec.batchSize > train);
+  if (!tooLarge.length) return;
+  const from =
+    config.batchSize !== undefined
+      ? `--batch-size ${config.batchSize}`
+      : `the ${config.preset} preset's batch size (${[...new Set(tooLarge.map((s) => `${s.method}: ${s.batchSize}`))].join(', ')})`;
+  throw new Error(
+    `${from} exceeds the ${train} training samples of ${config.dataset}: an epoch would have no full batch. Give --batch-size ${train} or less.`,
+  );
+}
+
 /** What the folder `out` holds before a comparison starts. */
 type OutFolder =
   | { readonly kind: 'empty' }
@@ -425,6 +448,7 @@ export async function runComparison(
   if (!gridMode) {
     dataset = await openDataset(config.dataset, datasetOptions(config));
     reporter.log(datasetLine(dataset));
+    checkBatchSizes(plan, config, dataset);
   }
 
   // A resumed comparison keeps the config.json it was started with (the same result options).

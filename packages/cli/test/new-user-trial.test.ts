@@ -3,7 +3,7 @@
  * igm train's --method (a mistyped flag named as such), --out naming a file, igm data prepare
  * av-mnist downloading the recordings when no folder is given (as the hint says), pnpm igm's
  * relative paths taken from where it was typed, the help examples accepted as written, config
- * files of the wrong shape, igm data info and
+ * files of the wrong shape, a batch size larger than the training split, igm data info and
  * igm compare on the datasets read from a folder of the user's (each loader gets only options it
  * accepts; a missing folder says how to give it), --threads on the cpu backend (said to be
  * unused), no empty utilization columns with --no-probe, and igm report on a stopped comparison (says so, JSON status "incomplete").
@@ -152,6 +152,20 @@ describe('config files of the wrong shape (the built binary)', () => {
     expect(methods.err).toMatch(
       /\n {2}methods: .*expected array, received string; write a list of method names, e\.g\. methods: \[joint, igm\] \(YAML\)/,
     );
+  });
+});
+
+describe('a batch size larger than the training split (the built binary)', () => {
+  it('is refused once the data is loaded, before any run, naming --batch-size and the split', async () => {
+    const out = join(base, 'batch');
+    const args = ['compare', '--dataset', 'synthetic', '--methods', 'joint', '--epochs', '1'];
+    const r = await igm([...args, '--batch-size', '100000', '--backend', 'cpu', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /\nigm: --batch-size 100000 exceeds the 512 training samples of synthetic: an epoch would have no full batch\. Give --batch-size 512 or less\.\n$/,
+    );
+    expect(r.err).not.toMatch(/runs failed/);
+    expect(readdirSync(out)).toEqual([]); // nothing trained, nothing written
   });
 });
 
