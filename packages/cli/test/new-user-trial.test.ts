@@ -273,6 +273,13 @@ describe('igm report on a stopped comparison (the built binary)', () => {
     );
     expect(text.out).toMatch(/^joint +1 /m);
 
+    // The folder of one run (it has a summary.json of its own): pointed to its comparison.
+    const one = await igm(['report', join(out, 'joint', 'seed-0')]);
+    expect(one.code).toBe(1);
+    expect(one.err).toBe(
+      `igm: ${join(out, 'joint', 'seed-0')} is the folder of one run; igm report takes the folder of its comparison (${out}).\n`,
+    );
+
     const json = await igm(['report', out, '--json']);
     expect(json.code, json.err).toBe(0);
     const table = JSON.parse(json.out) as ResultsJson;
