@@ -116,4 +116,8 @@ if (stale.length) {
 // biome-ignore lint/suspicious/noUndeclaredEnvVars: pnpm sets it when running the igm script.
 const viaPnpm = process.env.npm_lifecycle_event === 'igm';
 process.env.IGM_COMMAND ??= viaPnpm ? 'pnpm igm' : 'node scripts/igm.mjs';
+// pnpm runs the script in the repository root; relative paths the user typed (--out, --config,
+// igm report runs/NAME) are meant from the folder where the command was typed (INIT_CWD).
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: pnpm sets it when running a script.
+if (viaPnpm && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
 await import(pathToFileURL(join(root, 'packages', 'cli', 'dist', 'bin.js')).href);

@@ -33,6 +33,8 @@ export interface BackendChoice {
   readonly kernels?: readonly string[];
   /** Threads the wasm backend runs on (wasm only). */
   readonly threads?: number;
+  /** Threads asked for that this backend does not use (--threads above 1 on cpu or tfjs-node). */
+  readonly unusedThreads?: number;
 }
 
 export interface SelectBackendOptions {
@@ -131,13 +133,25 @@ async function tryWasm(
   }
 }
 
-/** Activates the requested backend; see the module doc for the order `auto` tries. */
+/**
+ * Activates the requested backend; see the module doc for the order `auto` tries. Threads above
+ * 1 on a backend other than wasm are recorded in `unusedThreads` (describeBackendChoice says so).
+ */
 export async function selectBackend(
   request: BackendRequest,
   importer: Importer = defaultImporter,
   options: SelectBackendOptions = {},
 ): Promise<BackendChoice> {
   const threads = await resolveThreads(options.threads ?? 1);
+  const choice = await activateBackend(request, importer, threads);
+  return choice.backend !== 'wasm' && threads > 1 ? { ...choice, unusedThreads: threads } : choice;
+}
+
+async function activateBackend(
+  request: BackendRequest,
+  importer: Importer,
+  threads: number,
+): Promise<BackendChoice> {
   if (!BACKEND_REQUESTS.includes(request)) {
     throw new BackendUnavailableError(
       `Unknown backend "${String(request)}". Expected one of ${BACKEND_REQUESTS.join(', ')}.`,
@@ -194,5 +208,8 @@ async function resolveThreads(threads: number | 'auto'): Promise<number> {
 
 export function describeBackendChoice(choice: BackendChoice): string {
   const why = choice.reasons.length ? ` (skipped: ${choice.reasons.join('; ')})` : '';
-  return `backend: ${choice.label}${why}`;
+  const unused = choice.unusedThreads
+    ? `\n--threads ${choice.unusedThreads}: not used on ${choice.label}; --threads sets the wasm backend's threads (${choice.backend === 'cpu' ? 'the cpu backend runs on one' : 'tfjs-node manages its own'})`
+    : '';
+  return `backend: ${choice.label}${why}${unused}`;
 }

@@ -200,6 +200,40 @@ async function runFromFlags(
   }
 }
 
+/**
+ * How many runs the comparison in `dir` planned (from the config.json it was started with), or
+ * undefined when that cannot be told (no config.json, or a plan this version cannot rebuild).
+ */
+async function plannedRunCount(dir: string): Promise<number | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { planRuns } = await import('./plan');
+  try {
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+    return planRuns(config).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `igm train --method <name>`: one method. Checked in the action (not as a required option), so
+ * that a mistyped flag (`--methods`) is reported as the unknown option it is.
+ */
+function trainMethod(method: string | undefined): string {
+  if (method === undefined || method.trim() === '') {
+    throw new Error(
+      'igm train needs --method <name>, e.g. --method igm (igm methods lists them); igm compare --methods a,b trains several.',
+    );
+  }
+  if (method.includes(',')) {
+    throw new Error(
+      `--method ${method}: igm train trains one method; use igm compare --methods ${method} for several.`,
+    );
+  }
+  return method.trim();
+}
+
 function addRunOptions(cmd: Command): Command {
   return cmd
     .option(
@@ -304,7 +338,7 @@ Examples:
   igm compare --dataset crema-d --preset paper --methods joint,igm --epochs 1 --dry-run --json
   igm compare --dataset synthetic --methods joint,igm --epochs 2 --json > results.json
   igm compare --dataset synthetic --methods joint,igm --seeds 4 --jobs 2
-  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --queue --seeds 5 --out /shared/runs/grid-1
+  IGM_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379 igm compare --methods joint,igm --seeds 5 --queue --out /shared/runs/grid-1
 
 A config file can define labelled variants, usable in --methods (the IGM ablation):
   variants:
@@ -321,11 +355,13 @@ A config file can define labelled variants, usable in --methods (the IGM ablatio
     program
       .command('train')
       .description('train one method (one seed unless --seeds) and write a report')
-      .requiredOption('--method <name>', 'method name, e.g. igm')
+      .option('--method <name>', 'the method to train, e.g. igm (igm methods lists them)')
       .option('--seeds <n>', 'number of seeds', integer('--seeds')),
   )
     .addHelpText('after', '\nExamples:\n  igm train --method igm --dataset av-mnist --epochs 8\n')
-    .action(async (flags: RunFlags) => runFromFlags(flags, [flags.method!], context, 'train'));
+    .action(async (flags: RunFlags) =>
+      runFromFlags(flags, [trainMethod(flags.method)], context, 'train'),
+    );
 
   program
     .command('methods')
@@ -373,6 +409,13 @@ Examples:
       const { summary } = await readRunDirectory(dir);
       const table = buildResultsTable(summary);
       const columns = printedColumns(table);
+      const planned = await plannedRunCount(dir);
+      const incomplete = planned !== undefined && summary.runs.length < planned;
+      if (incomplete) {
+        process.stderr.write(
+          `igm: ${dir} holds ${summary.runs.length} of the ${planned} planned runs (the comparison was stopped, or some runs failed); the table and report show those. The command that started it, with --resume, continues it.\n`,
+        );
+      }
       if (flags.json) {
         const json = tableToJson(table, columns, {
           dataset: summary.dataset,
@@ -380,7 +423,7 @@ Examples:
           backend: summary.backend,
           out: dir,
           report: html,
-          status: 'completed',
+          status: incomplete ? 'incomplete' : 'completed',
         });
         process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
       } else {
@@ -455,12 +498,15 @@ code with twitter2015(), sarcasm(), nvGesture() from @igm/datasets.`,
   data
     .command('prepare')
     .argument('<dataset>', 'dataset name')
-    .option('--fsdd-dir <dir>', 'folder with the FSDD recordings (default $FSDD_DIR)')
+    .option(
+      '--fsdd-dir <dir>',
+      'folder with the FSDD recordings (default $FSDD_DIR; with neither, av-mnist and av-mnist-imbalanced download them into the cache, pinned commit, SHA-256 checked)',
+    )
     .option('--root <dir>', 'dataset root folder (benchmark datasets)')
     .description('run and cache the preprocessing')
     .addHelpText(
       'after',
-      '\nExample:\n  igm data prepare av-mnist --fsdd-dir ./free-spoken-digit-dataset/recordings\n',
+      '\nExamples:\n  igm data prepare av-mnist --fsdd-dir ./free-spoken-digit-dataset/recordings\n  igm data prepare av-mnist        # no FSDD_DIR: downloads the recordings (27 MB) into the cache\n',
     )
     .action(async (name: string, flags: { fsddDir?: string; root?: string }) => {
       const { prepareDataset } = await import('./data');

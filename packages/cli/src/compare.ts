@@ -61,7 +61,7 @@ import {
   writeReport,
 } from './report';
 import { runDirOf, runJob } from './run-job';
-import { FSDD_DATASETS } from './setups';
+import { FSDD_DATASETS, PROGRESS_DATASETS, ROOT_DATASETS } from './setups';
 
 registerIgmMethods(igm as never);
 
@@ -162,7 +162,9 @@ export function datasetOptions(
   ) {
     o['fsddDir'] = process.env['FSDD_DIR'];
   }
-  if (config.dataset !== 'synthetic' && o['progress'] === undefined) o['progress'] = true;
+  if (PROGRESS_DATASETS.includes(config.dataset) && o['progress'] === undefined) {
+    o['progress'] = true;
+  }
   return o;
 }
 
@@ -181,10 +183,15 @@ function fsddRecordingsMissing(options: Record<string, unknown>, message: string
   }
 }
 
-/** Loads the dataset, turning "recordings not found" into instructions. */
+/**
+ * Loads the dataset, turning "recordings not found" and "no dataset folder" into instructions.
+ * `rootHint` says how the caller takes a dataset's folder (igm compare/train: the config file's
+ * `datasetOptions.root`; igm data: `--root <dir>`).
+ */
 export async function openDataset(
   name: string,
   options: Record<string, unknown>,
+  rootHint = 'datasetOptions: { root: <dir> } in a --config file',
 ): Promise<MultimodalDataset> {
   if (!(DATASET_NAMES as readonly string[]).includes(name)) {
     throw new Error(`Unknown dataset "${name}". Valid datasets: ${DATASET_NAMES.join(', ')}.`);
@@ -198,6 +205,11 @@ export async function openDataset(
         `${msg}\nAV-MNIST-style needs the Free Spoken Digit Dataset recordings (3,000 WAV files, CC BY-SA 4.0). ` +
           'Clone github.com/Jakobovski/free-spoken-digit-dataset and pass its recordings folder with ' +
           '--fsdd-dir <path> or the FSDD_DIR environment variable, or run "igm data prepare av-mnist" on a machine with internet to download it into the cache.',
+      );
+    }
+    if (ROOT_DATASETS.includes(name) && options['root'] === undefined) {
+      throw new Error(
+        `${msg}\nThe ${name} dataset is read from your copy of it: give its folder with ${rootHint}.`,
       );
     }
     throw e;
@@ -219,6 +231,29 @@ function datasetLine(dataset: MultimodalDataset): string {
   ].join(' · ');
 }
 
+/**
+ * Every run's batch size fits in the training split (the runs drop the last incomplete batch,
+ * so a larger one would give epochs without a batch): checked once the data is loaded, before
+ * any run, naming the flag or the preset it came from.
+ */
+function checkBatchSizes(
+  plan: readonly RunSpec[],
+  config: CompareConfig,
+  dataset: MultimodalDataset,
+): void {
+  const train = dataset.splitSizes['train'];
+  if (train === undefined) return;
+  const tooLarge = plan.filter((spec) => spec.batchSize > train);
+  if (!tooLarge.length) return;
+  const from =
+    config.batchSize !== undefined
+      ? `--batch-size ${config.batchSize}`
+      : `the ${config.preset} preset's batch size (${[...new Set(tooLarge.map((s) => `${s.method}: ${s.batchSize}`))].join(', ')})`;
+  throw new Error(
+    `${from} exceeds the ${train} training samples of ${config.dataset}: an epoch would have no full batch. Give --batch-size ${train} or less.`,
+  );
+}
+
 /** What the folder `out` holds before a comparison starts. */
 type OutFolder =
   | { readonly kind: 'empty' }
@@ -234,7 +269,14 @@ async function inspectOut(dir: string, plan: readonly RunSpec[]): Promise<OutFol
   let entries: string[];
   try {
     entries = await readdir(dir);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') {
+      throw new Error(`--out ${dir} is a file, not a folder: choose another --out.`);
+    }
+    if (code !== 'ENOENT') {
+      throw new Error(`--out ${dir}: cannot read the folder (${(e as Error).message}).`);
+    }
     return { kind: 'empty' };
   }
   if (!entries.length) return { kind: 'empty' };
@@ -376,9 +418,11 @@ export async function runComparison(
   ) {
     const { summary } = await readRunDirectory(dir);
     const html = join(dir, 'report.html');
-    const report = existsSync(html) ? html : (await writeReport(dir)).html;
+    // Stopped after its last run but before its report: the report is written now.
+    const hadReport = existsSync(html);
+    const report = hadReport ? html : (await writeReport(dir)).html;
     reporter.log(
-      `${plan.length === 1 ? 'The run' : `All ${plan.length} runs`} of ${dir} ${plan.length === 1 ? 'is' : 'are'} finished; nothing to do (its files are unchanged).`,
+      `${plan.length === 1 ? 'The run' : `All ${plan.length} runs`} of ${dir} ${plan.length === 1 ? 'is' : 'are'} finished; nothing to do (${hadReport ? 'its files are unchanged' : 'its report was missing and is written now; the runs are unchanged'}).`,
     );
     reporter.done();
     printTable(out, format, summary, dir, report, []);
@@ -404,6 +448,7 @@ export async function runComparison(
   if (!gridMode) {
     dataset = await openDataset(config.dataset, datasetOptions(config));
     reporter.log(datasetLine(dataset));
+    checkBatchSizes(plan, config, dataset);
   }
 
   // A resumed comparison keeps the config.json it was started with (the same result options).

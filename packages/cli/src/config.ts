@@ -114,6 +114,9 @@ export function formatIssues(
     if (issue.code === 'unrecognized_keys') {
       return `  ${path}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     }
+    if (key === 'methods' && issue.code === 'invalid_type') {
+      return `  ${path}: ${issue.message}; write a list of method names, e.g. methods: [joint, igm] (YAML) or "methods": ["joint", "igm"] (JSON)`;
+    }
     return `  ${path}: ${issue.message}`;
   });
   return `Invalid configuration (${source}):\n${lines.join('\n')}`;
@@ -131,17 +134,21 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   } catch (e) {
     throw new ConfigError(`Cannot read config file ${path}: ${(e as Error).message}`);
   }
+  let value: unknown;
   try {
-    const value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new Error('expected a mapping of option names to values at the top level');
-    }
-    return value as Record<string, unknown>;
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
     throw new ConfigError(
       `Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`,
     );
   }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const found = value === null ? 'nothing' : Array.isArray(value) ? 'a list' : typeof value;
+    throw new ConfigError(
+      `Config file ${path} holds ${found} at the top level; expected a mapping of option names to values (e.g. "dataset: synthetic" and "methods: [joint, igm]" on their own lines).`,
+    );
+  }
+  return value as Record<string, unknown>;
 }
 
 /** Merges file values under command-line values (flags win) and validates the result. */

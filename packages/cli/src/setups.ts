@@ -95,6 +95,21 @@ const QUICK_BUDGET: Readonly<Record<string, number>> = {
 export const FSDD_DATASETS: readonly string[] = ['av-mnist', 'av-mnist-imbalanced'];
 
 /**
+ * The datasets whose loader shows its preprocessing progress (`progress` option); the other
+ * loaders reject the option.
+ */
+export const PROGRESS_DATASETS: readonly string[] = [...FSDD_DATASETS, 'crema-d'];
+
+/** The datasets read from a folder of the user's (`root`). */
+export const ROOT_DATASETS: readonly string[] = [
+  'crema-d',
+  'kinetics-sounds',
+  'twitter-2015',
+  'sarcasm',
+  'nvgesture',
+];
+
+/**
  * What the quick preset changes besides the budget: methods trained for `epochs` epochs use a
  * constant learning rate 0.01 (their reference StepLR steps lie beyond a quick run), and OGM-GE
  * modulates every encoder tensor, as the quick encoders are dense (no conv kernels). Stage-wise

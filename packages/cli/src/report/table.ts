@@ -245,12 +245,16 @@ export function tableToText(
   ].join('\n');
 }
 
-/** The columns the terminal shows after a comparison (the report has them all). */
+/**
+ * The columns the terminal shows after a comparison (the report has them all); utilization
+ * columns only when some row has one (none with --no-probe).
+ */
 export function printedColumns(table: ResultsTable): string[] {
   return table.columns.filter(
     (c) =>
       !/^(contrib|probe) /.test(c) &&
-      !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c),
+      !['unimodal protocol', 'fusion', 'checkpoint chosen by', 'peak MB'].includes(c) &&
+      !(c.startsWith('utilization ') && table.rows.every((r) => r.values[c] == null)),
   );
 }
 
@@ -258,7 +262,7 @@ export function printedColumns(table: ResultsTable): string[] {
  * The results table as JSON (`igm compare|train|report --json`), format "igm-results-table/1":
  *
  *   { "format": "igm-results-table/1", "dataset", "datasetLabel", "backend", "out", "report",
- *     "status": "completed" | "failed",
+ *     "status": "completed" | "failed" | "incomplete",
  *     "columns": [ "method", "seeds", "accuracy", ... ],   the printed table's columns, in order
  *     "units": { "accuracy": "percent", "utilization audio": "ratio", "s / epoch": "seconds", ... },
  *     "rows": [ { "method": "joint", "role"?: "probe-reference",
@@ -278,7 +282,11 @@ export interface ResultsJson {
   readonly backend: string;
   readonly out: string;
   readonly report: string | null;
-  readonly status: 'completed' | 'failed';
+  /**
+   * "failed": some runs failed (listed in `failures`); "incomplete" (`igm report` only): the
+   * folder holds fewer runs than its comparison planned (stopped, or runs failed).
+   */
+  readonly status: 'completed' | 'failed' | 'incomplete';
   readonly columns: readonly string[];
   readonly units: Readonly<Record<string, ColumnUnit>>;
   readonly rows: ReadonlyArray<{

@@ -2,6 +2,7 @@
  * `runs/<name>/` -> `report.md` + `report.html`. Reads only `summary.json` and
  * `metrics.jsonl`, so `igm report runs/<name>` can rebuild a report at any time.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@igm/trainer/node';
@@ -28,7 +29,13 @@ export async function readRunDirectory(
     );
   }
   if (!Array.isArray(summary.runs)) {
-    throw new Error(`${summaryPath}: field "runs" is missing or not an array.`);
+    // One run's folder (<comparison>/<method>/seed-<s>) has a summary.json of its own.
+    const ofOneRun = existsSync(join(dir, 'record.json')) || existsSync(join(dir, 'checkpoints'));
+    throw new Error(
+      ofOneRun
+        ? `${dir} is the folder of one run; igm report takes the folder of its comparison (${join(dir, '..', '..')}).`
+        : `${summaryPath}: field "runs" is missing or not an array.`,
+    );
   }
   const epochs: EpochRecord[] = [];
   const metricsPath = join(dir, 'metrics.jsonl');
