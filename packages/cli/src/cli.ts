@@ -410,10 +410,16 @@ Examples:
       const table = buildResultsTable(summary);
       const columns = printedColumns(table);
       const planned = await plannedRunCount(dir);
-      const incomplete = planned !== undefined && summary.runs.length < planned;
+      const failures = (summary.failures ?? []).map((f) => ({ ...f, attempts: f.attempts ?? 1 }));
+      const incomplete = planned !== undefined && summary.runs.length + failures.length < planned;
       if (incomplete) {
         process.stderr.write(
           `igm: ${dir} holds ${summary.runs.length} of the ${planned} planned runs (the comparison was stopped, or some runs failed); the table and report show those. The command that started it, with --resume, continues it.\n`,
+        );
+      }
+      if (failures.length) {
+        process.stderr.write(
+          `igm: ${failures.length} run${failures.length === 1 ? '' : 's'} of ${dir} failed (${failures.map((f) => `${f.method} seed ${f.seed}`).join(', ')}); the report lists them.\n`,
         );
       }
       if (flags.json) {
@@ -423,7 +429,8 @@ Examples:
           backend: summary.backend,
           out: dir,
           report: html,
-          status: incomplete ? 'incomplete' : 'completed',
+          status: incomplete ? 'incomplete' : failures.length ? 'failed' : 'completed',
+          failures,
         });
         process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
       } else {

@@ -494,7 +494,14 @@ export async function runComparison(
     createdAt: new Date().toISOString(),
     runs: withUtilization(records),
     ...(failures.length
-      ? { failures: failures.map(({ method, seed, error }) => ({ method, seed, error })) }
+      ? {
+          failures: failures.map(({ method, seed, error, attempts }) => ({
+            method,
+            seed,
+            error,
+            attempts,
+          })),
+        }
       : {}),
   });
   const flush = async () => {

@@ -298,6 +298,15 @@ describe('--out, --resume and --overwrite (the built binary)', () => {
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(
       /## Runs that failed \(1\)[\s\S]*- joint seed 0: training diverged/,
     );
+    const rebuilt = await igm(['report', out, '--json']);
+    expect(rebuilt.code).toBe(0);
+    const json = JSON.parse(rebuilt.out) as {
+      status: string;
+      failures: { method: string; seed: number; attempts: number }[];
+    };
+    expect(json.status).toBe('failed');
+    expect(json.failures.map((f) => [f.method, f.seed, f.attempts])).toEqual([['joint', 0, 1]]);
+    expect(rebuilt.err).toMatch(/1 run of .* failed \(joint seed 0\); the report lists them/);
 
     // A StepLR factor of 1e12 after epoch 2: the checkpoint of epoch 2 exists and is named.
     const late = file(

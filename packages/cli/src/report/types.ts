@@ -91,6 +91,8 @@ export interface FailedRun {
   readonly seed: number;
   /** The error it ended with (secrets masked). */
   readonly error: string;
+  /** How many times it was started (grids retry transient failures). */
+  readonly attempts?: number;
 }
 
 export interface ComparisonSummary {
