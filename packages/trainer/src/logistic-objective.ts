@@ -18,8 +18,8 @@ export function objectiveScratch(n: number, C: number): ObjectiveScratch {
  * on row-major `x` [n, d]; `grad` is overwritten. Every sum runs in the order of the plain
  * row-by-row loop (a logit over k, a gradient entry and the loss over rows i, zero features
  * skipped), so the values are bit-identical to it; the work is arranged for speed: the logits of
- * all rows first (four rows per pass over W), then each gradient entry summed over four rows at a
- * time in a local.
+ * all rows first (four rows, and two features where all eight values are non-zero, per pass over
+ * W), then each gradient entry summed over four rows at a time in a local.
  */
 export function logisticObjective(
   theta: Float64Array,
@@ -53,6 +53,26 @@ export function logisticObjective(
       const v3 = x[x0 + 3 * d + k]!;
       const w = k * C;
       if (v0 !== 0 && v1 !== 0 && v2 !== 0 && v3 !== 0) {
+        if (k + 1 < d) {
+          const u0 = x[x0 + k + 1]!;
+          const u1 = x[x0 + d + k + 1]!;
+          const u2 = x[x0 + 2 * d + k + 1]!;
+          const u3 = x[x0 + 3 * d + k + 1]!;
+          if (u0 !== 0 && u1 !== 0 && u2 !== 0 && u3 !== 0) {
+            // Features k and k + 1 of the four rows, added in that order.
+            const w1 = w + C;
+            for (let c = 0; c < C; c++) {
+              const t = theta[w + c]!;
+              const t1 = theta[w1 + c]!;
+              r[r0 + c] = r[r0 + c]! + v0 * t + u0 * t1;
+              r[r1 + c] = r[r1 + c]! + v1 * t + u1 * t1;
+              r[r2 + c] = r[r2 + c]! + v2 * t + u2 * t1;
+              r[r3 + c] = r[r3 + c]! + v3 * t + u3 * t1;
+            }
+            k++;
+            continue;
+          }
+        }
         for (let c = 0; c < C; c++) {
           const t = theta[w + c]!;
           r[r0 + c]! += v0 * t;
