@@ -53,8 +53,12 @@ import {
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchScore, checkWindow, type EpochWindow, encoderModality, inWindow } from './common';
+import { seededRandomNormal } from './normal-draws';
 
-/** Standard-normal draws for the GE noise of one gradient; default `tf.randomNormal` seeded from `ctx.rng`. */
+/**
+ * Standard-normal draws for the GE noise of one gradient; default: the values of
+ * `tf.randomNormal(shape, 0, 1, 'float32', ctx.rng.nextSeed())`, computed in one loop.
+ */
 export type NormalDraws = (key: string, shape: readonly number[], ctx: StepContext) => tf.Tensor;
 
 export interface OgmGeOptions {
@@ -164,8 +168,7 @@ export function ogmGe(options: OgmGeOptions): GradientTransform<null> {
   const noise = options.noise ?? true;
   const tensors = checkChoice(where, 'tensors', options.tensors ?? 'conv', ['conv', 'encoder']);
   const draws: NormalDraws =
-    options.normalDraws ??
-    ((_key, shape, ctx) => tf.randomNormal(shape as number[], 0, 1, 'float32', ctx.rng.nextSeed()));
+    options.normalDraws ?? ((_key, shape, ctx) => seededRandomNormal(shape, ctx.rng.nextSeed()));
   let modalities: readonly string[] | undefined = options.modalities;
   let selected = new Map<string, string>();
   return {

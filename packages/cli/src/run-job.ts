@@ -150,11 +150,16 @@ async function loadBestWeights(
   return true;
 }
 
-/** Samples the process's resident memory at every batch end; the maximum is the run's peak. */
+/**
+ * Samples the process's resident memory at every batch end; the maximum is the run's peak.
+ * `process.memoryUsage.rss()` reads the resident size only: `process.memoryUsage()` also walks
+ * the V8 heap for its statistics, which cost up to ~1 ms per call in a training process (some
+ * 5 % of a quick run's CPU time when sampled at every batch).
+ */
 function memoryProbe(): Callback & { peakMB: () => number } {
-  let peak = process.memoryUsage().rss;
+  let peak = process.memoryUsage.rss();
   const sample = () => {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
   };
   return {
     name: 'memory-probe',

@@ -37,6 +37,7 @@ import {
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { inferenceBatches } from './evaluate';
+import { logisticObjective, objectiveScratch } from './logistic-objective';
 
 /** Options of {@link fitLogisticRegression}. */
 export interface LogisticRegressionOptions {
@@ -140,62 +141,6 @@ export function standardize(
   return out;
 }
 
-/**
- * Objective and gradient of the penalised multinomial logistic loss at theta = [W (d x C), b (C)].
- * `grad` is overwritten.
- */
-function objective(
-  theta: Float64Array,
-  grad: Float64Array,
-  x: Float64Array,
-  labels: ArrayLike<number>,
-  n: number,
-  d: number,
-  C: number,
-  l2: number,
-): number {
-  grad.fill(0);
-  const z = new Float64Array(C);
-  const bOff = d * C;
-  let loss = 0;
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < C; c++) z[c] = theta[bOff + c]!;
-    const row = i * d;
-    for (let k = 0; k < d; k++) {
-      const v = x[row + k]!;
-      if (v === 0) continue;
-      const w = k * C;
-      for (let c = 0; c < C; c++) z[c]! += v * theta[w + c]!;
-    }
-    let max = z[0]!;
-    for (let c = 1; c < C; c++) if (z[c]! > max) max = z[c]!;
-    let sum = 0;
-    for (let c = 0; c < C; c++) {
-      z[c] = Math.exp(z[c]! - max);
-      sum += z[c]!;
-    }
-    const y = labels[i]!;
-    loss += Math.log(sum) - Math.log(z[y]!);
-    // z <- p - onehot(y), the gradient of the loss w.r.t. the logits of row i.
-    for (let c = 0; c < C; c++) z[c] = z[c]! / sum;
-    z[y]! -= 1;
-    for (let c = 0; c < C; c++) grad[bOff + c]! += z[c]!;
-    for (let k = 0; k < d; k++) {
-      const v = x[row + k]!;
-      if (v === 0) continue;
-      const w = k * C;
-      for (let c = 0; c < C; c++) grad[w + c]! += v * z[c]!;
-    }
-  }
-  let penalty = 0;
-  for (let j = 0; j < grad.length; j++) grad[j]! /= n;
-  for (let j = 0; j < bOff; j++) {
-    penalty += theta[j]! * theta[j]!;
-    grad[j]! += l2 * theta[j]!;
-  }
-  return loss / n + 0.5 * l2 * penalty;
-}
-
 function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
   for (let j = 0; j < a.length; j++) s += a[j]! * b[j]!;
@@ -243,7 +188,8 @@ export function fitLogisticRegression(
   const P = d * C + C;
   let theta = new Float64Array(P);
   let grad = new Float64Array(P);
-  let f = objective(theta, grad, xs, labels, n, d, C, l2);
+  const scratch = objectiveScratch(n, C);
+  let f = logisticObjective(theta, grad, xs, labels, n, d, C, l2, scratch);
   const S: Float64Array[] = [];
   const Y: Float64Array[] = [];
   const rho: number[] = [];
@@ -286,7 +232,7 @@ export function fitLogisticRegression(
     let accepted = false;
     for (let halvings = 0; halvings < 50; halvings++) {
       for (let j = 0; j < P; j++) next[j] = theta[j]! + step * dir[j]!;
-      fNext = objective(next, nextGrad, xs, labels, n, d, C, l2);
+      fNext = logisticObjective(next, nextGrad, xs, labels, n, d, C, l2, scratch);
       if (fNext <= f + 1e-4 * step * slope) {
         accepted = true;
         break;
