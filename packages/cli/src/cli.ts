@@ -10,7 +10,7 @@
  *   igm --version
  *
  * Exit codes: 0 done; 1 bad input or failed runs (the message names them); 130 stopped by
- * Ctrl-C (after a checkpoint; the message gives the command that continues).
+ * Ctrl-C, 143 by SIGTERM (after a checkpoint; the message gives the command that continues).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import packageJson from '../package.json';
@@ -188,13 +188,13 @@ async function runFromFlags(
     );
     return;
   }
-  const { runComparison } = await import('./compare');
+  const { exitCodeOfSignal, runComparison } = await import('./compare');
   const result = await runComparison(config, {
     resumeCommand: resumeCommandOf(context.argv, config.out),
     format: flags.json ? 'json' : 'text',
     command,
   });
-  if (result.status === 'aborted') context.exitCode = 130;
+  if (result.status === 'aborted') context.exitCode = exitCodeOfSignal(result.stoppedBy);
   if (result.failures?.length) {
     throw new RunsFailedError(result.failures, result.summary.runs.length + result.failures.length);
   }
@@ -317,8 +317,8 @@ export function buildProgram(
     .addHelpText(
       'after',
       `
-Exit codes: 0 done; 1 bad input or failed runs (named); 130 stopped by Ctrl-C (it prints the
-command that continues).`,
+Exit codes: 0 done; 1 bad input or failed runs (named); 130 stopped by Ctrl-C, 143 by
+SIGTERM (it prints the command that continues).`,
     );
 
   addRunOptions(

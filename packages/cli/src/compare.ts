@@ -88,6 +88,16 @@ export interface ComparisonResult {
   readonly unchanged?: boolean;
   readonly report?: { markdown: string; html: string };
   readonly failures?: readonly RunFailure[];
+  /** The signal that stopped an 'aborted' comparison (absent when `hooks.signal` stopped it). */
+  readonly stoppedBy?: NodeJS.Signals;
+}
+
+/** Signals closer together than this count as one (a process-group signal arrives twice). */
+const SIMULTANEOUS_SIGNALS_MS = 250;
+
+/** The shell's convention: 128 + the signal's number (SIGINT 130, SIGTERM 143). */
+export function exitCodeOfSignal(signal: NodeJS.Signals | undefined): number {
+  return signal === 'SIGTERM' ? 143 : 130;
 }
 
 /** Runs at once: `jobs`, with `auto` for every core of this machine. */
@@ -473,12 +483,24 @@ export async function runComparison(
   }
 
   const controller = new AbortController();
-  const onSigint = () => {
-    reporter.log('Stopping after the current step (Ctrl-C again to force)...');
+  // Ctrl-C (SIGINT) or SIGTERM (kill, a container stop): stop after the current step with a
+  // checkpoint and print the command that continues. A second signal forces the exit, unless it
+  // comes with the first: a signal sent to the process group (e.g. `timeout -s INT`) reaches igm
+  // more than once at the same moment.
+  let stoppedBy: { signal: NodeJS.Signals; at: number } | undefined;
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (stoppedBy) {
+      if (Date.now() - stoppedBy.at < SIMULTANEOUS_SIGNALS_MS) return;
+      process.exit(exitCodeOfSignal(signal));
+    }
+    stoppedBy = { signal, at: Date.now() };
+    reporter.log(
+      `Stopping after the current step (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to force)...`,
+    );
     controller.abort();
-    process.once('SIGINT', () => process.exit(130));
   };
-  process.once('SIGINT', onSigint);
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGTERM', onStopSignal);
   hooks.signal?.addEventListener('abort', () => controller.abort(), { once: true });
 
   const records: RunRecord[] = [];
@@ -583,7 +605,8 @@ export async function runComparison(
       if (controller.signal.aborted) status = 'aborted';
     }
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGINT', onStopSignal);
+    process.removeListener('SIGTERM', onStopSignal);
     reporter.done();
   }
 
@@ -595,7 +618,7 @@ export async function runComparison(
         ? `Stopped. Finished runs are in ${dir}; continue with:\n  ${hooks.resumeCommand}`
         : `Stopped. Finished runs are in ${dir}; continue with the same command and --resume.`,
     );
-    return { dir, summary, status };
+    return { dir, summary, status, ...(stoppedBy ? { stoppedBy: stoppedBy.signal } : {}) };
   }
   if (failures.length) {
     reporter.log(

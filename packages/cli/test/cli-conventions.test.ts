@@ -240,6 +240,22 @@ describe('--out, --resume and --overwrite (the built binary)', () => {
     expect(nothing.err).toMatch(/--resume: .* holds no comparison to continue\. Drop --resume/);
   });
 
+  it('SIGTERM stops like Ctrl-C: a checkpoint, exit 143 and the command that continues', async () => {
+    const out = join(base, 'sigterm');
+    const args = [
+      ...['train', '--method', 'joint', '--dataset', 'synthetic', '--epochs', '60'],
+      ...['--no-probe', '--backend', 'cpu', '--out', out],
+    ];
+    const run = startIgmBin(args);
+    await waitForCheckpoint(join(out, 'joint', 'seed-0'), 2);
+    run.child.kill('SIGTERM');
+    const stopped = await run.exited;
+    expect(stopped.code, stopped.err).toBe(143);
+    expect(stopped.err).toMatch(/Stopping after the current step \(SIGTERM again to force\)/);
+    expect(resumeCommandIn(stopped.err)).toBe(`igm ${args.join(' ')} --resume`);
+    expect(lastCheckpointEpoch(join(out, 'joint', 'seed-0'))).toBeGreaterThanOrEqual(2);
+  });
+
   it('igm train: Ctrl-C exits 130 with its own resume command; the resumed run says where it continues', async () => {
     const out = join(base, 'train');
     const args = [
