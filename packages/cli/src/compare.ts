@@ -149,15 +149,11 @@ function gitCommit(): string | null {
 }
 
 /**
- * Each run's epochs (its stages' sum for stage-wise methods), the cost a parallel grid orders its
- * runs by; undefined when a run has no budget plan (plan order is kept then).
+ * Each run's planned epochs (its stages' sum for stage-wise methods): the progress weights of a
+ * comparison and the cost a parallel grid orders its runs by (longest first).
  */
-export function runCosts(plan: readonly RunSpec[], config: CompareConfig): number[] | undefined {
-  try {
-    return plan.map((spec) => planOfRun(spec, config).epochs);
-  } catch {
-    return undefined;
-  }
+export function plannedEpochs(plan: readonly RunSpec[], config: CompareConfig): number[] {
+  return plan.map((spec) => planOfRun(spec, config).epochs);
 }
 
 /** The loader options of a comparison: its `datasetOptions`, with this machine's FSDD_DIR. */
@@ -407,7 +403,7 @@ export async function runComparison(
   const reporter = hooks.progress ?? new ProgressReporter();
   // Bad methods or options fail before any work.
   const plan = planRuns(config, command === 'train' ? '--method' : '--methods');
-  const epochsOfRun = plan.map((spec) => planOfRun(spec, config).epochs);
+  const epochsOfRun = plannedEpochs(plan, config);
   // Parallel and queued runs choose their backend and load the data in their own processes.
   const gridMode = config.queue ? 'queue' : jobsOf(config) > 1 ? 'processes' : undefined;
   if (config.queue && config.jobs !== 1) {
@@ -515,16 +511,7 @@ export async function runComparison(
     backend: backendLabel,
     createdAt: new Date().toISOString(),
     runs: withUtilization(records),
-    ...(failures.length
-      ? {
-          failures: failures.map(({ method, seed, error, attempts }) => ({
-            method,
-            seed,
-            error,
-            attempts,
-          })),
-        }
-      : {}),
+    ...(failures.length ? { failures } : {}),
   });
   const flush = async () => {
     await writeFileAtomic(join(dir, 'summary.json'), `${JSON.stringify(summaryOf(), null, 2)}\n`);
@@ -553,7 +540,6 @@ export async function runComparison(
               signal: controller.signal,
               grid,
               epochsOfRun,
-              costs: runCosts(plan, config),
             });
       // Plan order, whatever order the runs finished in.
       for (let i = 0; i < plan.length; i++) {

@@ -20,6 +20,7 @@ import { describeMethods } from '@igm/baselines';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ResultsJson } from '../src/report';
 import { CLI_PACKAGE, igm, REPO, startIgmBin, stopBins } from './bin';
+import { lastCheckpointEpoch } from './run-folder';
 
 const base = mkdtempSync(join(tmpdir(), 'igm-conventions-'));
 const version = JSON.parse(readFileSync(join(CLI_PACKAGE, 'package.json'), 'utf8')).version;
@@ -42,18 +43,6 @@ function snapshot(dir: string): Record<string, string> {
     if (s.isFile()) out[f] = `${s.mtimeMs} ${readFileSync(path, 'latin1')}`;
   }
   return out;
-}
-
-/** The last epoch checkpointed in a run folder, or -1. */
-function lastCheckpointEpoch(runDir: string): number {
-  try {
-    const state = JSON.parse(
-      readFileSync(join(runDir, 'checkpoints', 'last', 'state.json'), 'utf8'),
-    );
-    return state.position.globalEpoch as number;
-  } catch {
-    return -1;
-  }
 }
 
 async function waitForCheckpoint(runDir: string, epoch: number, timeoutMs = 120_000) {

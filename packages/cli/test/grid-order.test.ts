@@ -1,6 +1,6 @@
 /** The order a parallel grid (`igm compare --jobs N`) starts its runs in: longest first. */
 import { describe, expect, it } from 'vitest';
-import { runCosts } from '../src/compare';
+import { plannedEpochs } from '../src/compare';
 import { resolveCompareConfig } from '../src/config';
 import { longestFirst } from '../src/grid/local';
 import { planRuns } from '../src/plan';
@@ -27,7 +27,7 @@ describe('longestFirst', () => {
       out: 'unused',
     });
     const plan = planRuns(config);
-    const costs = runCosts(plan, config)!;
+    const costs = plannedEpochs(plan, config);
     expect(plan.map((s) => s.method)).toEqual([
       'joint',
       'ogm-ge',

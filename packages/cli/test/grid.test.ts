@@ -23,6 +23,7 @@ import { maskSecrets, parseRedisUrl, resolveQueueUrl } from '../src/grid/redis-u
 import type { ComparisonSummary, RunRecord } from '../src/report';
 import { isAlive, runMain, sleep, startIgm, stopAll } from './processes';
 import { type RedisServer, redisTestsEnabled, startRedis } from './redis-server';
+import { lastCheckpointEpoch } from './run-folder';
 
 const base = mkdtempSync(join(tmpdir(), 'igm-grid-'));
 /** The grid every test runs: 2 methods x 2 seeds, 4 epochs each (IGM: stages). */
@@ -77,18 +78,6 @@ function expectSameResults(dir: string, reference: string): void {
   expect(b.map((r) => `${r.method}/${r.seed}`)).toEqual(a.map((r) => `${r.method}/${r.seed}`));
   expect(b).toEqual(a);
   expect(epochLines(dir)).toEqual(epochLines(reference));
-}
-
-/** The last epoch checkpointed in a run folder, or -1. */
-function lastCheckpointEpoch(runDir: string): number {
-  try {
-    const state = JSON.parse(
-      readFileSync(join(runDir, 'checkpoints', 'last', 'state.json'), 'utf8'),
-    );
-    return state.position.globalEpoch as number;
-  } catch {
-    return -1; // none yet, or being renamed into place
-  }
 }
 
 /** Every file under `dir`, as text (binary files too: a password would show as its bytes). */

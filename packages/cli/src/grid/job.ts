@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CompareConfig } from '../config';
 import type { RunSpec } from '../plan';
-import type { EpochRecord, RunRecord } from '../report';
+import type { EpochRecord, FailedRun, RunRecord } from '../report';
 import { runDirOf } from '../run-job';
 
 /** What every run of a grid shares. */
@@ -43,11 +43,8 @@ export interface GridJob {
   readonly settings: GridSettings;
 }
 
-/** A run that did not finish, as the comparison reports it. */
-export interface RunFailure {
-  readonly method: string;
-  readonly seed: number;
-  readonly error: string;
+/** A run that did not finish, as the comparison reports it (and keeps in summary.json). */
+export interface RunFailure extends FailedRun {
   /** How many times it was started. */
   readonly attempts: number;
 }

@@ -3,7 +3,7 @@
  * its own tfjs backend and `--threads` threads), through the same job code as `igm worker`.
  * A run that fails deterministically is reported once; one whose process died or hit an I/O
  * error is retried (at most TRANSIENT_ATTEMPTS starts), continuing from its last checkpoint.
- * With `costs`, the runs start longest first (see {@link longestFirst}), so that a long run (IGM's
+ * With `epochsOfRun`, the runs start longest first (see {@link longestFirst}), so that a long run (IGM's
  * stages) does not start last and leave the other processes idle at the end; the results and the
  * report keep the plan's order whatever order the runs ran in.
  */
@@ -29,10 +29,11 @@ export interface LocalGridOptions {
   readonly signal?: AbortSignal;
   /** The grid's id, for job payloads (see gridIdOf). */
   readonly grid: string;
-  /** Planned epochs of each run (progress weights); 1 each when absent. */
+  /**
+   * Planned epochs of each run: the progress weights (1 each when absent) and the cost the runs
+   * start in decreasing order of (plan order when absent).
+   */
   readonly epochsOfRun?: readonly number[];
-  /** Estimated cost of each run of the plan (e.g. its epochs), to start the longest first. */
-  readonly costs?: readonly number[];
 }
 
 /**
@@ -54,7 +55,7 @@ export async function runLocalGrid(
   const size = Math.max(1, Math.min(options.jobs, plan.length));
   const threads = threadsPerProcess(settings.threads, size, availableParallelism());
   const book = new GridBook(plan, reporter, options.epochsOfRun);
-  const pending = longestFirst(book.reuseFinished(settings), options.costs);
+  const pending = longestFirst(book.reuseFinished(settings), options.epochsOfRun);
   reporter.log(
     `${size} job process${size > 1 ? 'es' : ''} (${threads} thread${threads > 1 ? 's' : ''} each), ${pending.length} run${pending.length === 1 ? '' : 's'} to go`,
   );

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '@igm/trainer/node';
 import { buildPlots, PLOT_SECTIONS, type Plot } from './plots';
 import { buildResultsTable, type ResultsTable, tableToMarkdown } from './table';
-import type { ComparisonSummary, EpochRecord, FailedRun } from './types';
+import type { ComparisonSummary, EpochRecord } from './types';
 
 /**
  * Writes a file atomically (temporary file + rename), so a killed run never leaves half a report
@@ -62,18 +62,9 @@ const escapeHtml = (s: string) =>
 const FAILED_RUNS_INTRO =
   'These runs ended with an error, so they have no row in the table and no curves; the table averages only the seeds that finished.';
 
-function failedRuns(summary: ComparisonSummary): readonly FailedRun[] {
-  return summary.failures ?? [];
-}
-
-function failedRunsTitle(summary: ComparisonSummary): string {
-  const n = failedRuns(summary).length;
-  return `Runs that failed (${n})`;
-}
-
 /** "Runs: 90" or "Runs: 90 finished, 5 failed". */
 function runCount(summary: ComparisonSummary): string {
-  const failed = failedRuns(summary).length;
+  const failed = summary.failures?.length ?? 0;
   return failed
     ? `Runs: ${summary.runs.length} finished, ${failed} failed`
     : `Runs: ${summary.runs.length}`;
@@ -84,6 +75,7 @@ export function renderMarkdown(
   table: ResultsTable,
   plots: readonly Plot[],
 ): string {
+  const failed = summary.failures ?? [];
   return [
     `# ${summary.name}: ${summary.datasetLabel}`,
     '',
@@ -93,13 +85,13 @@ export function renderMarkdown(
     '',
     ...table.notes.map((n) => `- ${n}`),
     '',
-    ...(failedRuns(summary).length
+    ...(failed.length
       ? [
-          `## ${failedRunsTitle(summary)}`,
+          `## Runs that failed (${failed.length})`,
           '',
           FAILED_RUNS_INTRO,
           '',
-          ...failedRuns(summary).map((f) => `- ${f.method} seed ${f.seed}: ${f.error}`),
+          ...failed.map((f) => `- ${f.method} seed ${f.seed}: ${f.error}`),
           '',
         ]
       : []),
@@ -122,6 +114,7 @@ export function renderHtml(
   table: ResultsTable,
   plots: readonly Plot[],
 ): string {
+  const failed = summary.failures ?? [];
   const head = table.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
   const rows = table.rows
     .map(
@@ -166,10 +159,8 @@ ${rows}
 </tbody></table>
 <ul class="notes">${table.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
 ${
-  failedRuns(summary).length
-    ? `<section id="failed-runs"><h2>${escapeHtml(failedRunsTitle(summary))}</h2><p class="intro">${escapeHtml(FAILED_RUNS_INTRO)}</p><ul>${failedRuns(
-        summary,
-      )
+  failed.length
+    ? `<section id="failed-runs"><h2>Runs that failed (${failed.length})</h2><p class="intro">${escapeHtml(FAILED_RUNS_INTRO)}</p><ul>${failed
         .map(
           (f) =>
             `<li><strong>${escapeHtml(f.method)} seed ${f.seed}</strong>: ${escapeHtml(f.error)}</li>`,
