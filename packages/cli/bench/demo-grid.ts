@@ -23,12 +23,16 @@
  *
  *   pnpm build && cd packages/cli && FSDD_DIR=... npx tsx bench/demo-grid.ts \
  *     [--seeds 1] [--rounds 1] [--epochs N] [--configs a,b] [--torch-blas DIR] [--data DIR]
- *     [--out bench/results/demo-grid.json]
+ *     [--count-work] [--out bench/results/demo-grid.json]
  *
  * --torch-blas DIR: a folder put first on PyTorch's LD_LIBRARY_PATH, e.g. the openblas-pthread
  * folder of Debian's libopenblas0-pthread. Debian's python3-torch runs its products on the system
  * libblas.so.3; with only the reference BLAS installed it is not the PyTorch anyone would compare
  * with, and the bench says so (the JSON records which BLAS PyTorch loaded).
+ * --count-work: also runs the grid once more, untimed, counting every tfjs kernel call and the
+ * FLOPs of the matrix products (bench/demo-grid/count-work.ts), with the multiply-add peak of one
+ * wasm thread: `work.productsAtPeakSeconds` is what the products alone would take at that peak,
+ * a floor for our grid on one core, set against PyTorch's whole grid.
  * --epochs N: a shorter budget for a smoke test. The PyTorch script gets the plan of
  * `igm compare ... --dry-run --json` (epochs, windows, IGM's stages, learning rates per run).
  */
@@ -55,6 +59,7 @@ const epochs = flag('epochs');
 const torchBlas = flag('torch-blas');
 const outFile = resolve(flag('out', join(pkg, 'bench', 'results', 'demo-grid.json'))!);
 const python = flag('python', '/usr/bin/python3')!;
+const countWork = process.argv.includes('--count-work');
 
 interface Config {
   readonly name: string;
@@ -87,16 +92,16 @@ if (!existsSync(bin) || !existsSync(join(pkg, 'dist', 'job-child.js'))) {
 const fsddDir = process.env['FSDD_DIR'];
 if (!fsddDir) throw new Error('Set FSDD_DIR to the FSDD recordings folder.');
 
-const work = mkdtempSync(join(tmpdir(), 'igm-demo-grid-'));
-process.once('exit', () => rmSync(work, { recursive: true, force: true }));
-const data = flag('data') ?? join(work, 'data');
+const workDir = mkdtempSync(join(tmpdir(), 'igm-demo-grid-'));
+process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
+const data = flag('data') ?? join(workDir, 'data');
 if (!flag('data')) {
   console.log(`exporting av-mnist-imbalanced to ${data} ...`);
   await exportDataset('av-mnist-imbalanced', data, { fsddDir });
 }
 
 /** The grid's plan as the CLI resolves it; the PyTorch script trains exactly these runs. */
-const planFile = join(work, 'plan.json');
+const planFile = join(workDir, 'plan.json');
 {
   const { execFileSync } = await import('node:child_process');
   const plan = execFileSync(
@@ -197,6 +202,16 @@ let blas: TorchResult['blas'] | undefined;
 let torchVersion: string | undefined;
 let oursRecords: string | undefined;
 let identicalOurs = true;
+/** The grid's arithmetic (--count-work), from bench/demo-grid/count-work.ts. */
+let work:
+  | {
+      productFlops: number;
+      kernelCalls: number;
+      byKernel: Record<string, { calls: number; flops: number }>;
+      maddPeakGflopsPerThread: number;
+      productsAtPeakSeconds: number;
+    }
+  | undefined;
 
 function oursAccuracies(
   out: string,
@@ -273,7 +288,7 @@ function ratiosOf(row: Record<string, Measured>): Record<string, number> {
   return r;
 }
 
-const command = `npx tsx bench/demo-grid.ts --seeds ${seeds} --rounds ${rounds}${epochs ? ` --epochs ${epochs}` : ''}${flag('configs') ? ` --configs ${chosen.join(',')}` : ''}${torchBlas ? ` --torch-blas ${torchBlas}` : ''}`;
+const command = `npx tsx bench/demo-grid.ts --seeds ${seeds} --rounds ${rounds}${epochs ? ` --epochs ${epochs}` : ''}${flag('configs') ? ` --configs ${chosen.join(',')}` : ''}${torchBlas ? ` --torch-blas ${torchBlas}` : ''}${countWork ? ' --count-work' : ''}`;
 
 function save(): Record<string, unknown> {
   const names = configs.map((c) => c.name);
@@ -297,6 +312,25 @@ function save(): Record<string, unknown> {
       ratioKeys.map((k) => [k, median(ratioRows.map((r) => r[k]!).filter(Number.isFinite))]),
     ),
     identicalRecordsAcrossOurConfigurations: identicalOurs,
+    ...(work
+      ? {
+          work: {
+            ...work,
+            note:
+              'One untimed sequential run of the grid (wasm, 1 thread) with every kernel call counted. productFlops: the matrix products counted directly (2·m·n·k). ' +
+              'productsAtPeakSeconds: productFlops at maddPeakGflopsPerThread (independent 128-bit FMA chains, CPU time), the least time the products alone need on one core. ' +
+              "productsAtPeakOverTorch1t: that floor divided by the median wall time of PyTorch's whole grid on one thread.",
+            productsAtPeakOverTorch1t:
+              medians['torch-1t'] !== undefined
+                ? work.productsAtPeakSeconds / medians['torch-1t']
+                : undefined,
+            kernelCallsPerSecondOfOursSequential:
+              medians['ours-sequential'] !== undefined
+                ? work.kernelCalls / medians['ours-sequential']
+                : undefined,
+          },
+        }
+      : {}),
     testAccuracy: accuracy,
   };
   mkdirSync(dirname(outFile), { recursive: true });
@@ -304,11 +338,31 @@ function save(): Record<string, unknown> {
   return summary;
 }
 
+if (countWork) {
+  const { execFileSync } = await import('node:child_process');
+  console.log("counting the grid's kernel calls and product FLOPs (one untimed run) ...");
+  const printed = execFileSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(pkg, 'bench', 'demo-grid', 'count-work.ts'),
+      join(workDir, 'count'),
+      ...gridFlags(),
+    ],
+    { cwd: root, env: { ...process.env, FSDD_DIR: fsddDir }, encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+  work = JSON.parse(printed.trim().split('\n').pop()!);
+  console.log(
+    `  ${(work!.productFlops / 1e12).toFixed(3)} TFLOP in products, ${work!.kernelCalls} kernel calls; products at ${work!.maddPeakGflopsPerThread.toFixed(1)} GFLOP/s (one thread's FMA peak): ${work!.productsAtPeakSeconds.toFixed(1)} s`,
+  );
+}
+
 for (let round = 0; round < rounds; round++) {
   const order = round % 2 ? [...configs].reverse() : configs;
   const row: Record<string, Measured> = {};
   for (const c of order) {
-    const out = join(work, `r${round}-${c.name}`);
+    const out = join(workDir, `r${round}-${c.name}`);
     const { command: cmd, args, env } = commandOf(c, out);
     console.log(`round ${round + 1}/${rounds}: ${c.name} ...`);
     const t: TimedProcess = await timeProcess(cmd, args, { cwd: root, env });

@@ -30,3 +30,96 @@ export function fsddDirFromArgs(
   }
   return dir;
 }
+
+/** What {@link countKernelWork} saw between its start and `stop()`. */
+export interface KernelWork {
+  /** Floating-point operations of the matrix products and convolutions (multiply and add = 2). */
+  productFlops: number;
+  /** Every kernel call (tfjs dispatches), the products included. */
+  kernelCalls: number;
+  /** Calls and product FLOPs per kernel name. */
+  byKernel: Record<string, { calls: number; flops: number }>;
+}
+
+interface ShapeOf {
+  shape: readonly number[];
+}
+type KernelRunner = (name: string, inputs: Record<string, ShapeOf>, attrs?: object) => unknown;
+
+const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+/**
+ * The FLOPs of one kernel call, counted as a direct (textbook) product: 2·m·n·k per matrix
+ * product (times the batch), 2·N·OH·OW·OC·KH·KW·IC/groups per convolution and its two
+ * gradients. Fast algorithms (Winograd) do fewer multiplications; this is the work the model
+ * defines, the same for every library. Kernels that are not products count 0.
+ */
+export function productFlopsOf(
+  name: string,
+  inputs: Record<string, ShapeOf>,
+  attrs: Record<string, unknown> = {},
+): number {
+  if (name === 'BatchMatMul' || name === '_FusedMatMul') {
+    const a = inputs['a']!.shape;
+    const b = inputs['b']!.shape;
+    const m = attrs['transposeA'] ? a[a.length - 1]! : a[a.length - 2]!;
+    const k = attrs['transposeA'] ? a[a.length - 2]! : a[a.length - 1]!;
+    const n = attrs['transposeB'] ? b[b.length - 2]! : b[b.length - 1]!;
+    const batch = Math.max(size(a.slice(0, -2)), size(b.slice(0, -2)));
+    return 2 * batch * m * n * k;
+  }
+  // Convolutions: the filter is [KH, KW, IC, OC]; the output (or dy) is [N, OH, OW, OC].
+  if (name === 'Conv2D' || name === 'FusedConv2D') {
+    const x = inputs['x']!.shape;
+    const f = inputs['filter']!.shape;
+    const strides = (attrs['strides'] as number | [number, number] | undefined) ?? 1;
+    const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
+    const pad = attrs['pad'];
+    const [oh, ow] =
+      pad === 'same'
+        ? [Math.ceil(x[1]! / sh), Math.ceil(x[2]! / sw)]
+        : [
+            Math.floor((x[1]! + 2 * (typeof pad === 'number' ? pad : 0) - f[0]!) / sh) + 1,
+            Math.floor((x[2]! + 2 * (typeof pad === 'number' ? pad : 0) - f[1]!) / sw) + 1,
+          ];
+    return 2 * x[0]! * oh * ow * size(f);
+  }
+  if (name === 'Conv2DBackpropInput') {
+    const dy = inputs['dy']!.shape;
+    const f = inputs['filter']!.shape;
+    return 2 * dy[0]! * dy[1]! * dy[2]! * size(f);
+  }
+  if (name === 'Conv2DBackpropFilter') {
+    const dy = inputs['dy']!.shape;
+    const shape = attrs['filterShape'] as readonly number[];
+    return 2 * dy[0]! * dy[1]! * dy[2]! * size(shape);
+  }
+  return 0;
+}
+
+/**
+ * Counts the kernel calls (and the products' FLOPs) that tfjs runs from now until `stop()`, by
+ * wrapping the engine's `runKernel`, through which every op reaches its backend. Pass
+ * `tf.engine()` of the tfjs instance the work runs on. For benchmarks only: the wrapper adds a
+ * map update per call.
+ */
+export function countKernelWork(engine: { runKernel: KernelRunner }): { stop(): KernelWork } {
+  const work: KernelWork = { productFlops: 0, kernelCalls: 0, byKernel: {} };
+  const original = engine.runKernel;
+  engine.runKernel = function (this: unknown, name, inputs, attrs) {
+    const flops = productFlopsOf(name, inputs, (attrs ?? {}) as Record<string, unknown>);
+    work.byKernel[name] ??= { calls: 0, flops: 0 };
+    const entry = work.byKernel[name];
+    entry.calls++;
+    entry.flops += flops;
+    work.kernelCalls++;
+    work.productFlops += flops;
+    return original.call(this, name, inputs, attrs);
+  };
+  return {
+    stop() {
+      engine.runKernel = original;
+      return work;
+    },
+  };
+}

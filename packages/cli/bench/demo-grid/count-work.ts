@@ -1,0 +1,64 @@
+/**
+ * The demo grid's arithmetic, for the demo-grid bench's floor (`--count-work`): runs the grid
+ * once in this process (`igm compare ... --jobs 1 --threads 1` from dist/, wasm backend), counting
+ * every tfjs kernel call and the FLOPs of the matrix products (direct count, 2·m·n·k), then
+ * measures the multiply-add peak of one wasm thread (independent 128-bit FMA chains). Prints one
+ * JSON line: { productFlops, kernelCalls, byKernel, maddPeakGflopsPerThread, productsAtPeakSeconds }.
+ * Not timed: the counting wrapper slows every kernel call.
+ *
+ *   FSDD_DIR=... npx tsx bench/demo-grid/count-work.ts <out dir> <igm compare grid flags...>
+ */
+import { countKernelWork } from '@igm/test-utils/bench';
+import { nativeKernels, runParts } from '@igm/wasm-training/node';
+import * as tf from '@tensorflow/tfjs-core';
+
+const [out, ...gridFlags] = process.argv.slice(2);
+if (!out || gridFlags.length === 0) {
+  console.error('usage: count-work.ts <out dir> <igm compare grid flags...>');
+  process.exit(2);
+}
+const { main } = (await import('../../dist/index.js')) as {
+  main(argv: string[]): Promise<number>;
+};
+const counter = countKernelWork(tf.engine() as never);
+const code = await main([
+  'node',
+  'igm',
+  'compare',
+  ...gridFlags,
+  '--jobs',
+  '1',
+  '--threads',
+  '1',
+  '--out',
+  out,
+  '--overwrite',
+]);
+const work = counter.stop();
+if (code !== 0) {
+  console.error(`igm compare exited with ${code}`);
+  process.exit(1);
+}
+
+// The multiply-add peak of one thread, by CPU time (best of 5 after a warm-up).
+const backend = tf.backend() as never;
+if (nativeKernels(backend) === null) throw new Error('the wasm kernels are not loaded');
+const n = 5_000_000;
+let cpu = Number.POSITIVE_INFINITY;
+for (let i = 0; i < 6; i++) {
+  const c0 = process.cpuUsage();
+  runParts(backend, 'madd_peak_f32x4', [[n, 1]]);
+  const c = process.cpuUsage(c0);
+  if (i > 0) cpu = Math.min(cpu, (c.user + c.system) / 1e6);
+}
+// madd_peak_f32x4 runs 12 independent f32x4 multiply-add chains: 96 FLOPs per iteration.
+const peak = (96 * n) / cpu / 1e9;
+console.log(
+  JSON.stringify({
+    productFlops: work.productFlops,
+    kernelCalls: work.kernelCalls,
+    byKernel: work.byKernel,
+    maddPeakGflopsPerThread: peak,
+    productsAtPeakSeconds: work.productFlops / (peak * 1e9),
+  }),
+);
