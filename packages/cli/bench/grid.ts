@@ -1,6 +1,6 @@
 /**
  * Grid bench: the wall time of one `igm compare` of 2 methods x 4 seeds on synthetic data, run
- *   sequential   --jobs 1 (today's default: one run after another in one process)
+ *   sequential   --jobs 1 (one run after another in one process)
  *   jobs-2       --jobs 2 (2 job processes, 1 thread each)
  *   queue-2      --queue with 2 `igm worker`s (concurrency 1) on a local redis-server
  * in one command, so the speed-ups are ratios taken on the same machine minutes apart. Every
@@ -167,6 +167,8 @@ try {
       'compare',
       '--config',
       config,
+      '--jobs',
+      '1',
       '--out',
       outs.sequential,
     ]);

@@ -12,6 +12,7 @@
  * is an error that gives the install command.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { ComputeBackend } from './jobs';
 
 export type BackendRequest = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'cuda';
 export const BACKEND_REQUESTS: readonly BackendRequest[] = [
@@ -50,7 +51,8 @@ export class BackendUnavailableError extends Error {
   override name = 'BackendUnavailableError';
 }
 
-type Importer = (specifier: string) => Promise<unknown>;
+/** Imports a module by specifier (tests pass one where the tfjs-node packages are missing). */
+export type Importer = (specifier: string) => Promise<unknown>;
 const defaultImporter: Importer = (s) => import(s);
 
 const NODE_PACKAGES: Record<'tensorflow' | 'cuda', { pkg: string; install: string }> = {
@@ -191,6 +193,39 @@ async function activateBackend(
   await tf.setBackend('cpu');
   await tf.ready();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
+}
+
+/**
+ * What `request` computes on, for `--jobs auto`, without starting wasm or cpu: `auto` imports the
+ * tfjs-node packages in selectBackend's order (the first that loads is the one selectBackend
+ * takes; importing it starts its backend, which a single-process comparison then uses), and is
+ * wasm when neither loads and @tensorflow/tfjs-backend-wasm imports, else cpu.
+ */
+export async function computeBackendOf(
+  request: BackendRequest,
+  importer: Importer = defaultImporter,
+): Promise<ComputeBackend> {
+  if (request === 'cuda' || request === 'tensorflow' || request === 'wasm' || request === 'cpu')
+    return request;
+  if (request !== 'auto') {
+    throw new BackendUnavailableError(
+      `Unknown backend "${String(request)}". Expected one of ${BACKEND_REQUESTS.join(', ')}.`,
+    );
+  }
+  for (const kind of ['cuda', 'tensorflow'] as const) {
+    try {
+      await importer(NODE_PACKAGES[kind].pkg);
+      return kind;
+    } catch {
+      // not installed or does not load: selectBackend goes on to the next one too
+    }
+  }
+  try {
+    await importer('@tensorflow/tfjs-backend-wasm');
+    return 'wasm';
+  } catch {
+    return 'cpu';
+  }
 }
 
 async function resolveThreads(threads: number | 'auto'): Promise<number> {

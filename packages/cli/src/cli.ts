@@ -180,11 +180,15 @@ async function runFromFlags(
     flags.config ? `${flags.config} + command line` : 'command line',
   );
   if (flags.dryRun) {
-    // No data, no backend: the plan from the config alone.
+    // No data, no training: the plan from the config alone, and the runs at once as a fresh
+    // start would decide them (--backend auto: which backend it would take; see jobs.ts).
     const { dryRun, formatDryRun } = await import('./dry-run');
-    const plan = dryRun(config);
+    const { decideJobs } = await import('./jobs');
+    const runs = dryRun(config);
+    const jobs = config.queue ? undefined : await decideJobs(config, runs.runs.length);
+    const plan = jobs ? { ...runs, jobs: jobs.jobs } : runs;
     process.stdout.write(
-      flags.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatDryRun(plan)}\n`,
+      flags.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatDryRun(plan, jobs)}\n`,
     );
     return;
   }
@@ -295,7 +299,7 @@ function addRunOptions(cmd: Command): Command {
     )
     .option(
       '--jobs <n>',
-      'runs at once on this machine, each in its own process with --threads threads (auto: one per core; default 1)',
+      'runs at once on this machine, each in its own process with --threads wasm threads (default auto: on wasm and cpu, as many as the cores allow, cores / --threads, at most the runs to go, capped by memory when resuming; 1 on tfjs-node(-gpu), which use every core or the GPU themselves; the first line says what was decided). 1: one after another in the igm process',
       jobCount,
     )
     .option(

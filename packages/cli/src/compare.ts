@@ -19,14 +19,15 @@
  * that continues (`resumeCommand`). A run that fails (e.g. its loss diverged) is reported and the
  * others go on; the comparison then ends 'failed', naming it.
  *
- * By default the runs go one after another in this process. `jobs > 1` runs that many at once in
- * job processes of this machine, `queue` enqueues them on Redis for `igm worker`s (see
- * grid/local.ts and grid/queue.ts); both run the same `runJob` and leave the same folder.
+ * `jobs` decides how many runs go at once on this machine (default `auto`: decided from the
+ * backend, the cores and the threads per run, see jobs.ts; the decision is the first line
+ * printed). One goes through the runs one after another in this process; more run that many at
+ * once in job processes (grid/local.ts). `queue` enqueues them on Redis for `igm worker`s
+ * (grid/queue.ts). All run the same `runJob` and leave the same folder.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerIgmMethods } from '@igm/baselines';
@@ -45,6 +46,7 @@ import { gridIdOf, gridSettingsOf, type RunFailure, readRunRecord, runLabel } fr
 import { runLocalGrid } from './grid/local';
 import { liveGridJobs, probeQueue, runQueuedGrid } from './grid/queue';
 import { maskSecrets } from './grid/redis-url';
+import { decideJobs, describeJobs } from './jobs';
 import { planOfRun, planRuns, type RunSpec } from './plan';
 import { ProgressReporter } from './progress';
 import {
@@ -98,11 +100,6 @@ const SIMULTANEOUS_SIGNALS_MS = 250;
 /** The shell's convention: 128 + the signal's number (SIGINT 130, SIGTERM 143). */
 export function exitCodeOfSignal(signal: NodeJS.Signals | undefined): number {
   return signal === 'SIGTERM' ? 143 : 130;
-}
-
-/** Runs at once: `jobs`, with `auto` for every core of this machine. */
-export function jobsOf(config: Pick<CompareConfig, 'jobs'>): number {
-  return config.jobs === 'auto' ? availableParallelism() : config.jobs;
 }
 
 const DATASET_LABELS: Record<string, string> = {
@@ -365,6 +362,27 @@ async function claimOut(
   return undefined;
 }
 
+/**
+ * The largest peak resident memory (MiB) of the finished runs of the comparison in `dir`, or
+ * undefined when none finished: the memory estimate of `--jobs auto` (see jobs.ts).
+ */
+async function peakMemoryOfFinished(
+  dir: string,
+  plan: readonly RunSpec[],
+): Promise<number | undefined> {
+  let peak: number | undefined;
+  for (const spec of plan) {
+    if (!existsSync(join(runDirOf(dir, spec), 'record.json'))) continue;
+    try {
+      const mb = (await readRunRecord(dir, spec)).record.peakMemoryMB;
+      if (Number.isFinite(mb) && mb > 0) peak = Math.max(peak ?? 0, mb);
+    } catch {
+      // an unreadable record is reported where the run is reused; it gives no estimate here
+    }
+  }
+  return peak;
+}
+
 /** The table after a comparison: text for the terminal, or the JSON of tableToJson. */
 function printTable(
   out: NodeJS.WritableStream,
@@ -404,9 +422,8 @@ export async function runComparison(
   // Bad methods or options fail before any work.
   const plan = planRuns(config, command === 'train' ? '--method' : '--methods');
   const epochsOfRun = plannedEpochs(plan, config);
-  // Parallel and queued runs choose their backend and load the data in their own processes.
-  const gridMode = config.queue ? 'queue' : jobsOf(config) > 1 ? 'processes' : undefined;
-  if (config.queue && config.jobs !== 1) {
+  // --jobs auto (the default) leaves the queue's workers to decide; a number does not combine.
+  if (config.queue && typeof config.jobs === 'number' && config.jobs !== 1) {
     throw new Error(
       '--jobs and --queue do not combine: with --queue, igm workers run the jobs (start them with igm worker --concurrency N).',
     );
@@ -441,6 +458,20 @@ export async function runComparison(
     };
   }
 
+  // Runs at once here, for the runs still to train (a queue's workers decide for themselves).
+  let jobs = 1;
+  if (!config.queue) {
+    const toGo = plan.filter((spec) => !existsSync(join(runDirOf(dir, spec), 'record.json')));
+    const decision = await decideJobs(config, toGo.length, {
+      ...(config.jobs === 'auto' ? { perRunMB: await peakMemoryOfFinished(dir, plan) } : {}),
+    });
+    jobs = decision.jobs;
+    // Nothing to decide for a single run: no line.
+    if (toGo.length > 1) reporter.log(describeJobs(decision));
+  }
+  // Parallel and queued runs choose their backend in their own processes.
+  const gridMode = config.queue ? 'queue' : jobs > 1 ? 'processes' : undefined;
+
   let choice: BackendChoice | undefined;
   if (!gridMode) {
     choice = await selectBackend(config.backend as BackendRequest, undefined, {
@@ -450,11 +481,15 @@ export async function runComparison(
   }
 
   await mkdir(dir, { recursive: true });
+  // Every local comparison loads the data here, so that missing data or a batch size its split
+  // cannot hold stops it before any run with one message, and the cache is written once. Job
+  // processes then load their own copy (this one is dropped); queued runs load it on the workers.
   let dataset: MultimodalDataset | undefined;
-  if (!gridMode) {
-    dataset = await openDataset(config.dataset, datasetOptions(config));
-    reporter.log(datasetLine(dataset));
-    checkBatchSizes(plan, config, dataset);
+  if (gridMode !== 'queue') {
+    const loaded = await openDataset(config.dataset, datasetOptions(config));
+    reporter.log(datasetLine(loaded));
+    checkBatchSizes(plan, config, loaded);
+    if (!gridMode) dataset = loaded;
   }
 
   // A resumed comparison keeps the config.json it was started with (the same result options).
@@ -535,7 +570,7 @@ export async function runComparison(
               epochsOfRun,
             })
           : await runLocalGrid(plan, settings, {
-              jobs: jobsOf(config),
+              jobs,
               reporter,
               signal: controller.signal,
               grid,

@@ -28,8 +28,11 @@ export const compareConfigSchema = z
     resume: z.boolean().default(false),
     /** Replace the comparison in a non-empty `out` (an igm comparison folder only). */
     overwrite: z.boolean().default(false),
-    /** Runs at once on this machine, each in its own process ('auto': one per core). */
-    jobs: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
+    /**
+     * Runs at once on this machine, each in its own process above 1 ('auto', the default: decided
+     * from the backend, the cores and --threads; see jobs.ts). 1: one after another in-process.
+     */
+    jobs: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
     /** Redis URL of the job queue (runs go to `igm worker`s); its password is never saved. */
     queue: z
       .string()

@@ -4,16 +4,19 @@
  *
  *   { "runs": [ { "method", "seed", "epochs", "stages": [ { "modality", "epochs", "trains" } ],
  *                 "perModality", "batchSize", "options", "baseMethod"?, "role"? } ],
- *     "dataset", "preset", "budget", "modalities" }
+ *     "dataset", "preset", "budget", "modalities", "jobs"? }
  *
  * `epochs` is the run's total; `stages` (stage-wise methods only) the stage list in order, where
  * `modality` is the stage's name (a modality, or ReconBoost's 'ensemble' correction) and
  * `trains` the modalities whose encoders it trains; `perModality` the epochs each modality's
  * encoder is trained. `budget` is the per-modality minimum the config asks for (quick preset or
- * --epochs), null for the paper preset as published.
+ * --epochs), null for the paper preset as published. `jobs` is how many runs igm compare would run
+ * at once on this machine (`--jobs`, decided as for a fresh start: a resumed comparison counts
+ * only the runs left); absent with `--queue`, where the workers decide.
  */
 import type { PlannedStage } from '@igm/baselines';
 import type { CompareConfig } from './config';
+import { describeJobs, type JobsDecision } from './jobs';
 import { budgetOf, modalitiesOf, planOfRun, planRuns } from './plan';
 
 /** One planned run. */
@@ -36,9 +39,11 @@ export interface DryRun {
   /** Every modality trains at least this many epochs in every run; null: the presets as given. */
   readonly budget: number | null;
   readonly modalities: readonly string[];
+  /** Runs at once on this machine (see the module doc); absent with a queue. */
+  readonly jobs?: number;
 }
 
-/** The plan of `config` (see the module doc). */
+/** The plan of `config` (see the module doc); the caller adds `jobs` (see jobs.ts). */
 export function dryRun(config: CompareConfig): DryRun {
   const runs = planRuns(config).map((spec): DryRunEntry => {
     const plan = planOfRun(spec, config);
@@ -75,8 +80,8 @@ export function describeStages(stages: readonly PlannedStage[]): string {
   return items.join(', ');
 }
 
-/** The plan as a table for the terminal. */
-export function formatDryRun(plan: DryRun): string {
+/** The plan as a table for the terminal; `jobs`: how it would run, as igm compare says it. */
+export function formatDryRun(plan: DryRun, jobs?: JobsDecision): string {
   const header = ['method', 'seed', 'batch', 'epochs', ...plan.modalities, 'stages'];
   const rows = plan.runs.map((r) => [
     `${r.method}${r.role ? ' *' : ''}${r.baseMethod ? ` (${r.baseMethod})` : ''}`,
@@ -97,7 +102,7 @@ export function formatDryRun(plan: DryRun): string {
       ? 'the presets as published'
       : `every modality >= ${plan.budget} epochs in every method`;
   return [
-    `Plan (dry run, nothing trained): ${plan.dataset} (${plan.modalities.join(', ')}), preset ${plan.preset}, budget: ${budget}. ${plan.runs.length} runs.`,
+    `Plan (dry run, nothing trained): ${plan.dataset} (${plan.modalities.join(', ')}), preset ${plan.preset}, budget: ${budget}. ${plan.runs.length} runs${jobs ? `, ${describeJobs(jobs)}` : ''}.`,
     `Columns: batch = training batch size (--batch-size, else the preset's); ${plan.modalities.join(', ')} = epochs in which that modality's encoder is trained.`,
     '',
     line(header),

@@ -144,6 +144,8 @@ describe('igm conventions (the built binary)', () => {
       '--epochs',
       '1',
       '--json',
+      '--jobs',
+      '1',
       '--out',
       out,
     ]);
@@ -286,7 +288,7 @@ describe('--out, --resume and --overwrite (the built binary)', () => {
     const out = join(base, 'diverged');
     const r = await igm([
       ...['compare', ...TINY, '--config', early, '--methods', 'joint,unimodal'],
-      ...['--epochs', '3', '--no-probe', '--out', out],
+      ...['--epochs', '3', '--no-probe', '--jobs', '1', '--out', out],
     ]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(

@@ -127,6 +127,9 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
       '2',
       '--backend',
       'cpu',
+      // One run after another in this process (the parallel path: grid.test.ts, jobs.test.ts).
+      '--jobs',
+      '1',
       '--out',
       dir,
     ];

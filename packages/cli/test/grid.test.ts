@@ -42,15 +42,26 @@ const GRID = [
   '--no-probe',
 ];
 
-/** A grid whose every run fails deterministically: the dataset options are invalid. */
-function failingGrid(out: string): string[] {
-  const cfg = join(base, 'bad-data.yaml');
-  writeFileSync(cfg, 'datasetOptions:\n  classes: 1\n');
+/** joint x 2 seeds, 2 epochs, with the config file `name` holding `yaml`. */
+function jointGrid(name: string, yaml: string, out: string): string[] {
+  const cfg = join(base, name);
+  writeFileSync(cfg, yaml);
   return [
     ...['compare', '--config', cfg, '--dataset', 'synthetic', '--methods', 'joint'],
     ...['--seeds', '2', '--epochs', '2', '--backend', 'cpu', '--no-probe', '--out', out],
   ];
 }
+
+/**
+ * A grid whose every run fails deterministically where the runs load the data: the dataset
+ * options are invalid (a local comparison refuses it before any run, having loaded the data).
+ */
+const failingGrid = (out: string) =>
+  jointGrid('bad-data.yaml', 'datasetOptions:\n  classes: 1\n', out);
+
+/** A grid whose every run fails deterministically in training: joint's loss diverges. */
+const divergingGrid = (out: string) =>
+  jointGrid('diverging.yaml', 'methodOptions:\n  joint: { learningRate: 1.0e+30 }\n', out);
 
 /** A record without what depends on the machine's load (time, memory). */
 function comparable(r: RunRecord): Omit<RunRecord, 'secondsPerEpoch' | 'peakMemoryMB'> {
@@ -99,7 +110,7 @@ function expectNoSecret(secret: string, dir: string, logs: Record<string, string
 const reference = join(base, 'sequential');
 
 beforeAll(async () => {
-  const run = await runMain([...GRID, '--out', reference]);
+  const run = await runMain([...GRID, '--jobs', '1', '--out', reference]);
   expect(run.code, run.err).toBe(0);
 }, 300_000);
 
@@ -211,10 +222,18 @@ describe('igm compare --jobs (job processes)', () => {
   }, 300_000);
 
   it('reports a deterministic failure once per run and exits non-zero naming the runs', async () => {
-    const run = await runMain([...failingGrid(join(base, 'jobs-bad')), '--jobs', '2']);
+    const run = await runMain([...divergingGrid(join(base, 'jobs-bad')), '--jobs', '2']);
     expect(run.code).toBe(1);
-    expect(run.err).toMatch(/igm: 2 of 2 runs failed: joint seed 0 \(.*classes.*\); joint seed 1/);
+    expect(run.err).toMatch(
+      /igm: 2 of 2 runs failed: joint seed 0 \(training diverged.*\); joint seed 1 \(training diverged/,
+    );
     expect(run.err).not.toMatch(/retrying/);
+    // Bad data is refused before any job process starts, with the loader's one message.
+    const data = await runMain([...failingGrid(join(base, 'jobs-bad-data')), '--jobs', '2']);
+    expect(data.code).toBe(1);
+    expect(data.err).toMatch(/\nigm: synthetic: received classes=1\./);
+    expect(data.err).not.toMatch(/job process|runs failed/);
+    expect(readdirSync(join(base, 'jobs-bad-data'))).toEqual([]);
   }, 120_000);
 });
 

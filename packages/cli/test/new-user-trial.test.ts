@@ -253,10 +253,10 @@ describe('igm report on a stopped comparison (the built binary)', () => {
     const out = join(base, 'stopped');
     const run = startIgmBin([
       ...['compare', '--dataset', 'synthetic', '--methods', 'joint,mla', '--epochs', '100'],
-      ...['--no-probe', '--backend', 'cpu', '--out', out],
+      ...['--no-probe', '--backend', 'cpu', '--jobs', '1', '--out', out],
     ]);
     try {
-      // joint's 100 epochs end first; mla is then running.
+      // One run after another (--jobs 1): joint's 100 epochs end first; mla is then running.
       await run.waitForErr(/mla seed 0 · epoch/);
       run.child.kill('SIGINT');
       const stopped = await run.exited;
