@@ -210,6 +210,8 @@ let work:
       byKernel: Record<string, { calls: number; flops: number }>;
       maddPeakGflopsPerThread: number;
       productsAtPeakSeconds: number;
+      dispatchMicrosecondsPerCall: number;
+      dispatchSeconds: number;
     }
   | undefined;
 
@@ -324,6 +326,19 @@ function save(): Record<string, unknown> {
               medians['torch-1t'] !== undefined
                 ? work.productsAtPeakSeconds / medians['torch-1t']
                 : undefined,
+            floorOverTorch1t:
+              medians['torch-1t'] !== undefined
+                ? (work.productsAtPeakSeconds + work.dispatchSeconds) / medians['torch-1t']
+                : undefined,
+            floorTwoCoresOverTorchBest: (() => {
+              const torch = configs
+                .filter((c) => c.side === 'torch')
+                .map((c) => medians[c.name])
+                .filter((v): v is number => v !== undefined);
+              return torch.length
+                ? (work.productsAtPeakSeconds + work.dispatchSeconds) / 2 / Math.min(...torch)
+                : undefined;
+            })(),
             kernelCallsPerSecondOfOursSequential:
               medians['ours-sequential'] !== undefined
                 ? work.kernelCalls / medians['ours-sequential']
@@ -354,7 +369,7 @@ if (countWork) {
   );
   work = JSON.parse(printed.trim().split('\n').pop()!);
   console.log(
-    `  ${(work!.productFlops / 1e12).toFixed(3)} TFLOP in products, ${work!.kernelCalls} kernel calls; products at ${work!.maddPeakGflopsPerThread.toFixed(1)} GFLOP/s (one thread's FMA peak): ${work!.productsAtPeakSeconds.toFixed(1)} s`,
+    `  ${(work!.productFlops / 1e12).toFixed(3)} TFLOP in products, ${work!.kernelCalls} kernel calls; products at ${work!.maddPeakGflopsPerThread.toFixed(1)} GFLOP/s (one thread's FMA peak): ${work!.productsAtPeakSeconds.toFixed(1)} s; ${work!.dispatchMicrosecondsPerCall.toFixed(2)} µs per kernel call: ${work!.dispatchSeconds.toFixed(1)} s`,
   );
 }
 

@@ -2,8 +2,9 @@
  * The demo grid's arithmetic, for the demo-grid bench's floor (`--count-work`): runs the grid
  * once in this process (`igm compare ... --jobs 1 --threads 1` from dist/, wasm backend), counting
  * every tfjs kernel call and the FLOPs of the matrix products (direct count, 2·m·n·k), then
- * measures the multiply-add peak of one wasm thread (independent 128-bit FMA chains). Prints one
- * JSON line: { productFlops, kernelCalls, byKernel, maddPeakGflopsPerThread, productsAtPeakSeconds }.
+ * measures the multiply-add peak of one wasm thread (independent 128-bit FMA chains) and the CPU
+ * cost of one tiny kernel call. Prints one JSON line: { productFlops, kernelCalls, byKernel,
+ * maddPeakGflopsPerThread, productsAtPeakSeconds, dispatchMicrosecondsPerCall, dispatchSeconds }.
  * Not timed: the counting wrapper slows every kernel call.
  *
  *   FSDD_DIR=... npx tsx bench/demo-grid/count-work.ts <out dir> <igm compare grid flags...>
@@ -53,6 +54,22 @@ for (let i = 0; i < 6; i++) {
 }
 // madd_peak_f32x4 runs 12 independent f32x4 multiply-add chains: 96 FLOPs per iteration.
 const peak = (96 * n) / cpu / 1e9;
+
+// What one kernel call costs besides its arithmetic: tfjs's dispatch (kernel lookup, scopes,
+// tensor bookkeeping) and the disposal, timed on 4-element Adds outside any gradient tape (the
+// cheapest case: on the tape, tfjs also records a node and saves inputs). CPU time per call, best
+// of 5 rounds of 20,000 after a warm-up round.
+const a = tf.ones([4]);
+const b = tf.ones([4]);
+let dispatch = Number.POSITIVE_INFINITY;
+for (let round = 0; round < 6; round++) {
+  const calls = 20_000;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < calls; i++) tf.add(a, b).dispose();
+  const c = process.cpuUsage(c0);
+  if (round > 0) dispatch = Math.min(dispatch, (c.user + c.system) / calls);
+}
+tf.dispose([a, b]);
 console.log(
   JSON.stringify({
     productFlops: work.productFlops,
@@ -60,5 +77,7 @@ console.log(
     byKernel: work.byKernel,
     maddPeakGflopsPerThread: peak,
     productsAtPeakSeconds: work.productFlops / (peak * 1e9),
+    dispatchMicrosecondsPerCall: dispatch,
+    dispatchSeconds: (work.kernelCalls * dispatch) / 1e6,
   }),
 );
