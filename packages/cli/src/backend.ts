@@ -11,6 +11,7 @@
  * them on a machine with internet (and CUDA for -gpu). A requested backend that is not installed
  * is an error that gives the install command.
  */
+import { registerCpuSgdMomentumKernel } from '@igm/core';
 import * as tf from '@tensorflow/tfjs';
 
 export type BackendRequest = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'cuda';
@@ -169,11 +170,7 @@ async function activateBackend(
     }
   }
   if (request === 'wasm') return tryWasm(importer, [], threads);
-  if (request === 'cpu') {
-    await tf.setBackend('cpu');
-    await tf.ready();
-    return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons: [] };
-  }
+  if (request === 'cpu') return useCpu([]);
   const reasons: string[] = [];
   for (const kind of ['cuda', 'tensorflow'] as const) {
     try {
@@ -188,8 +185,14 @@ async function activateBackend(
   } catch (e) {
     reasons.push(`@tensorflow/tfjs-backend-wasm: ${describeFailure(e)}`);
   }
+  return useCpu(reasons);
+}
+
+/** The cpu backend, with @igm/core's fused SGD update (one pass per parameter, same bits). */
+async function useCpu(reasons: string[]): Promise<BackendChoice> {
   await tf.setBackend('cpu');
   await tf.ready();
+  registerCpuSgdMomentumKernel();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
 }
 
