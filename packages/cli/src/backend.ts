@@ -170,7 +170,13 @@ async function activateBackend(
     }
   }
   if (request === 'wasm') return tryWasm(importer, [], threads);
-  if (request === 'cpu') return useCpu([]);
+  if (request === 'cpu') {
+    await tf.setBackend('cpu');
+    await tf.ready();
+    // @igm/core's fused SGD update: one pass per parameter, the op chain's bits.
+    registerCpuSgdMomentumKernel();
+    return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons: [] };
+  }
   const reasons: string[] = [];
   for (const kind of ['cuda', 'tensorflow'] as const) {
     try {
@@ -185,11 +191,6 @@ async function activateBackend(
   } catch (e) {
     reasons.push(`@tensorflow/tfjs-backend-wasm: ${describeFailure(e)}`);
   }
-  return useCpu(reasons);
-}
-
-/** The cpu backend, with @igm/core's fused SGD update (one pass per parameter, same bits). */
-async function useCpu(reasons: string[]): Promise<BackendChoice> {
   await tf.setBackend('cpu');
   await tf.ready();
   registerCpuSgdMomentumKernel();
