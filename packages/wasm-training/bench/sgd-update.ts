@@ -16,7 +16,7 @@
  * which goes first, so both see the same machine load. Reports per case the median over rounds of the per-step
  * process CPU time and wall time, and op chain / fused ratios (> 1: the fused kernel is faster).
  *
- *   pnpm --filter @igm/wasm-training exec tsx bench/sgd-update.ts [--rounds 7]
+ *   pnpm --filter @igm/wasm-training bench:sgd-update [--rounds 7]
  *     [--min-steps 3] [--min-ms 300]   (each measurement: at least this many steps and ms)
  *     [--models demo-mlp,demo-cnn] [--backend wasm|cpu]
  *
