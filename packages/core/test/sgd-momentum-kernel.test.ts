@@ -1,4 +1,4 @@
-import { expectNoTensorLeak, loadFixture, tf, useBackend } from '@igm/test-utils';
+import { expectNoTensorLeak, tf, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   adam,
@@ -11,7 +11,6 @@ import {
   IgmSgdMomentumUpdate,
   type Param,
   registerCpuSgdMomentumKernel,
-  type SgdMomentumUpdateAttrs,
   scale,
   scaleByLearningRate,
   sgd,
@@ -20,41 +19,15 @@ import {
   unregisterCpuSgdMomentumKernel,
 } from '../src';
 import {
+  expectKernelMatchesReference,
   expectSameBits,
   expectSameRecords,
+  kernelReference,
+  runSgdMomentumKernel,
   runTailScenario,
   seededValues,
   TAIL_SCENARIOS,
 } from './sgd-tail-scenario';
-
-interface KernelFixture {
-  source: string;
-  cases: Array<{
-    shape: number[];
-    attrs: SgdMomentumUpdateAttrs;
-    gradient: number[];
-    param: number[];
-    buffer: number[];
-    nextBuffer: number[];
-    update: number[];
-  }>;
-}
-
-const fixture = loadFixture<KernelFixture>(
-  new URL('./fixtures/sgd-momentum-kernel.json', import.meta.url),
-);
-
-function runKernel(
-  inputs: Record<string, tf.Tensor>,
-  attrs: SgdMomentumUpdateAttrs,
-): [tf.Tensor, tf.Tensor] {
-  return tf
-    .engine()
-    .runKernel(IgmSgdMomentumUpdate, inputs, attrs as unknown as tf.NamedAttrMap) as [
-    tf.Tensor,
-    tf.Tensor,
-  ];
-}
 
 function params(shapes: Record<string, number[]>, seed = 1): Param[] {
   return Object.entries(shapes).map(([key, shape], i) => ({
@@ -105,33 +78,20 @@ describe('IgmSgdMomentumUpdate on cpu (registerCpuSgdMomentumKernel)', () => {
     expect(tf.getKernel(IgmSgdMomentumUpdate, 'cpu')).toBeDefined();
   });
 
-  it(`equals the NumPy float32 reference bit for bit (${fixture.cases.length} cases)`, () => {
-    for (const [i, c] of fixture.cases.entries()) {
-      const label = `case ${i} [${c.shape}] ${JSON.stringify(c.attrs)}`;
-      tf.tidy(() => {
-        const inputs = {
-          gradient: tf.tensor(c.gradient, c.shape),
-          param: tf.tensor(c.param, c.shape),
-          buffer: tf.tensor(c.buffer, c.shape),
-        };
-        const [next, update] = runKernel(inputs, c.attrs);
-        expect(next.shape).toEqual(c.shape);
-        expectSameBits(next.dataSync(), c.nextBuffer, `${label} nextBuffer`);
-        expectSameBits(update.dataSync(), c.update, `${label} update`);
-      });
-    }
+  it(`equals the NumPy float32 reference bit for bit (${kernelReference.cases.length} cases)`, () => {
+    expectKernelMatchesReference('cpu');
   });
 
   it('with weightDecay 0 needs no param and never reads it', () => {
-    const c = fixture.cases.find((k) => k.attrs.weightDecay === 0 && k.shape.length === 2)!;
+    const c = kernelReference.cases.find((k) => k.attrs.weightDecay === 0 && k.shape.length === 2)!;
     tf.tidy(() => {
       const gradient = tf.tensor(c.gradient, c.shape);
       const buffer = tf.tensor(c.buffer, c.shape);
-      const [next, update] = runKernel({ gradient, buffer }, c.attrs);
+      const [next, update] = runSgdMomentumKernel({ gradient, buffer }, c.attrs);
       expectSameBits(next.dataSync(), c.nextBuffer, 'nextBuffer');
       expectSameBits(update.dataSync(), c.update, 'update');
       const poisoned = tf.fill(c.shape, Number.NaN);
-      const [, u2] = runKernel({ gradient, param: poisoned, buffer }, c.attrs);
+      const [, u2] = runSgdMomentumKernel({ gradient, param: poisoned, buffer }, c.attrs);
       expectSameBits(u2.dataSync(), c.update, 'update with a NaN param');
     });
   });
@@ -141,21 +101,26 @@ describe('IgmSgdMomentumUpdate on cpu (registerCpuSgdMomentumKernel)', () => {
     tf.tidy(() => {
       const g = tf.ones([3]);
       const b = tf.zeros([3]);
-      expect(() => runKernel({ gradient: g, buffer: b }, attrs)).toThrow(/needs the input param/);
-      expect(() => runKernel({ gradient: g, param: tf.ones([4]), buffer: b }, attrs)).toThrow(
-        /input param has shape \[4\]; expected the gradient's shape \[3\]/,
+      expect(() => runSgdMomentumKernel({ gradient: g, buffer: b }, attrs)).toThrow(
+        /needs the input param/,
       );
       expect(() =>
-        runKernel({ gradient: g, param: g, buffer: tf.zeros([3], 'int32') }, attrs),
+        runSgdMomentumKernel({ gradient: g, param: tf.ones([4]), buffer: b }, attrs),
+      ).toThrow(/input param has shape \[4\]; expected the gradient's shape \[3\]/);
+      expect(() =>
+        runSgdMomentumKernel({ gradient: g, param: g, buffer: tf.zeros([3], 'int32') }, attrs),
       ).toThrow(/input buffer has dtype int32; expected float32/);
       expect(() =>
-        runKernel({ gradient: g, param: g, buffer: b }, { ...attrs, momentum: 2 }),
+        runSgdMomentumKernel({ gradient: g, param: g, buffer: b }, { ...attrs, momentum: 2 }),
       ).toThrow(IgmArgumentError);
       expect(() =>
-        runKernel({ gradient: g, param: g, buffer: b }, { ...attrs, learningRate: Number.NaN }),
+        runSgdMomentumKernel(
+          { gradient: g, param: g, buffer: b },
+          { ...attrs, learningRate: Number.NaN },
+        ),
       ).toThrow(/attribute learningRate=NaN/);
       expect(() =>
-        runKernel(
+        runSgdMomentumKernel(
           { gradient: g, param: g, buffer: b },
           {
             ...attrs,
@@ -163,9 +128,9 @@ describe('IgmSgdMomentumUpdate on cpu (registerCpuSgdMomentumKernel)', () => {
           },
         ),
       ).toThrow(/attribute nesterov is 1; expected true or false/);
-      expect(() => runKernel({ gradient: g } as Record<string, tf.Tensor>, attrs)).toThrow(
-        /inputs need gradient and buffer/,
-      );
+      expect(() =>
+        runSgdMomentumKernel({ gradient: g } as Record<string, tf.Tensor>, attrs),
+      ).toThrow(/inputs need gradient and buffer/);
     });
   });
 

@@ -4,16 +4,20 @@
  * awkward sizes (scalars, sizes that are not multiples of 4) with keys that get no gradient in
  * some steps. `runTailScenario` records everything a step changes (parameters, state variables
  * by name, logs) so two runs, one fused and one through the op chain, can be compared bit for bit.
- * Shared by @igm/core's cpu tests and @igm/wasm-training's wasm tests.
+ * `expectKernelMatchesReference` checks the kernel of the active backend against the NumPy
+ * float32 reference (tools/reference/core/sgd_momentum_kernel.py). Shared by @igm/core's cpu
+ * tests and @igm/wasm-training's wasm tests.
  */
-import { tf } from '@igm/test-utils';
+import { loadFixture, tf } from '@igm/test-utils';
 import { expect } from 'vitest';
 import {
   addDecayedWeights,
   chain,
   GradientOptimizer,
   type GradientTransform,
+  IgmSgdMomentumUpdate,
   type Param,
+  type SgdMomentumUpdateAttrs,
   scale,
   scaleByLearningRate,
   sgd,
@@ -199,4 +203,53 @@ export function expectSameRecords(actual: TailRecord, expected: TailRecord, labe
     for (const [name, values] of Object.entries(snapshot))
       expectSameBits(actual.steps[step]![name]!, values, `${label}, step ${step}, ${name}`);
   });
+}
+
+/** One step of the kernel per case, from tools/reference/core/sgd_momentum_kernel.py. */
+export interface KernelReference {
+  source: string;
+  cases: Array<{
+    shape: number[];
+    attrs: SgdMomentumUpdateAttrs;
+    gradient: number[];
+    param: number[];
+    buffer: number[];
+    nextBuffer: number[];
+    update: number[];
+  }>;
+}
+
+export const kernelReference = loadFixture<KernelReference>(
+  new URL('./fixtures/sgd-momentum-kernel.json', import.meta.url),
+);
+
+/** Runs IgmSgdMomentumUpdate on the active backend (whatever is registered for it). */
+export function runSgdMomentumKernel(
+  inputs: Record<string, tf.Tensor>,
+  attrs: SgdMomentumUpdateAttrs,
+): [tf.Tensor, tf.Tensor] {
+  return tf
+    .engine()
+    .runKernel(IgmSgdMomentumUpdate, inputs, attrs as unknown as tf.NamedAttrMap) as [
+    tf.Tensor,
+    tf.Tensor,
+  ];
+}
+
+/** Asserts the active backend's kernel gives the reference's bits in every case. */
+export function expectKernelMatchesReference(label: string): void {
+  for (const [i, c] of kernelReference.cases.entries()) {
+    const where = `${label}, case ${i} [${c.shape}] ${JSON.stringify(c.attrs)}`;
+    tf.tidy(() => {
+      const inputs = {
+        gradient: tf.tensor(c.gradient, c.shape),
+        param: tf.tensor(c.param, c.shape),
+        buffer: tf.tensor(c.buffer, c.shape),
+      };
+      const [next, update] = runSgdMomentumKernel(inputs, c.attrs);
+      expect(next.shape, where).toEqual(c.shape);
+      expectSameBits(next.dataSync(), c.nextBuffer, `${where} nextBuffer`);
+      expectSameBits(update.dataSync(), c.update, `${where} update`);
+    });
+  }
 }

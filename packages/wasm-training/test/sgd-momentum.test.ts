@@ -7,15 +7,15 @@ import {
   GradientOptimizer,
   IgmSgdMomentumUpdate,
   registerCpuSgdMomentumKernel,
-  type SgdMomentumUpdateAttrs,
   sgd,
   unregisterCpuSgdMomentumKernel,
 } from '@igm/core';
-import { expectNoTensorLeak, loadFixture, tf, useBackend } from '@igm/test-utils';
+import { expectNoTensorLeak, tf, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  expectSameBits,
+  expectKernelMatchesReference,
   expectSameRecords,
+  kernelReference,
   runTailScenario,
   seededValues,
   TAIL_SCENARIOS,
@@ -29,23 +29,6 @@ import {
   unregisterWasmTrainingKernels,
   WASM_TRAINING_KERNELS,
 } from '../src/index';
-
-interface KernelFixture {
-  cases: Array<{
-    shape: number[];
-    attrs: SgdMomentumUpdateAttrs;
-    gradient: number[];
-    param: number[];
-    buffer: number[];
-    nextBuffer: number[];
-    update: number[];
-  }>;
-}
-
-// The reference is @igm/core's (tools/reference/core/sgd_momentum_kernel.py): the same kernel.
-const fixture = loadFixture<KernelFixture>(
-  new URL('../../core/test/fixtures/sgd-momentum-kernel.json', import.meta.url),
-);
 
 const MODES = [
   { name: 'SIMD, relaxed build', native: true, relaxed: true },
@@ -100,24 +83,9 @@ describe('IgmSgdMomentumUpdate on wasm', () => {
       beforeAll(() => setMode(mode));
       afterAll(restoreDefaults);
 
-      it(`equals the NumPy float32 reference bit for bit (${fixture.cases.length} cases)`, () => {
+      it(`equals the NumPy float32 reference bit for bit (${kernelReference.cases.length} cases)`, () => {
         expect(nativeKernels(tf.backend() as never) !== null).toBe(mode.native);
-        for (const [i, c] of fixture.cases.entries()) {
-          const label = `case ${i} [${c.shape}] ${JSON.stringify(c.attrs)}`;
-          tf.tidy(() => {
-            const inputs = {
-              gradient: tf.tensor(c.gradient, c.shape),
-              param: tf.tensor(c.param, c.shape),
-              buffer: tf.tensor(c.buffer, c.shape),
-            };
-            const [next, update] = tf
-              .engine()
-              .runKernel(IgmSgdMomentumUpdate, inputs, c.attrs as never) as tf.Tensor[];
-            expect(next!.shape).toEqual(c.shape);
-            expectSameBits(next!.dataSync(), c.nextBuffer, `${label} nextBuffer`);
-            expectSameBits(update!.dataSync(), c.update, `${label} update`);
-          });
-        }
+        expectKernelMatchesReference(mode.name);
       });
 
       for (const scenario of TAIL_SCENARIOS) {
