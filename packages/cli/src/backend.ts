@@ -11,6 +11,7 @@
  * them on a machine with internet (and CUDA for -gpu). A requested backend that is not installed
  * is an error that gives the install command.
  */
+import { registerCpuSgdMomentumKernel } from '@igm/core';
 import * as tf from '@tensorflow/tfjs';
 import type { ComputeBackend } from './jobs';
 
@@ -174,6 +175,8 @@ async function activateBackend(
   if (request === 'cpu') {
     await tf.setBackend('cpu');
     await tf.ready();
+    // @igm/core's fused SGD update: one pass per parameter, the op chain's bits.
+    registerCpuSgdMomentumKernel();
     return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons: [] };
   }
   const reasons: string[] = [];
@@ -192,6 +195,7 @@ async function activateBackend(
   }
   await tf.setBackend('cpu');
   await tf.ready();
+  registerCpuSgdMomentumKernel();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
 }
 

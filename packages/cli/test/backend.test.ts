@@ -1,3 +1,4 @@
+import { IgmSgdMomentumUpdate } from '@igm/core';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, describeBackendChoice, selectBackend } from '../src/backend';
@@ -29,9 +30,10 @@ describe('selectBackend', () => {
     );
   });
 
-  it('cpu is always available', async () => {
+  it('cpu is always available, with the fused SGD update registered', async () => {
     const choice = await selectBackend('cpu', withoutNode);
     expect(choice.backend).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
+    expect(tf.getKernel(IgmSgdMomentumUpdate, 'cpu')).toBeDefined();
   });
 });

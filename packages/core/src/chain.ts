@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { IgmArgumentError } from './errors';
+import { sgdTailRuns, updateSgdTail } from './transforms/sgd-tail';
 import type { GradientTransform, Grads, NamedVariable, Param, StepContext } from './types';
 
 /** State of a chain: one entry per member, in order. */
@@ -19,6 +20,12 @@ export interface ChainState {
  *
  * State names are prefixed with the member's position and name (`0.sam/...`), so checkpoints of
  * different chains never collide.
+ *
+ * Consecutive members `[addDecayedWeights(wd)] traceMomentum(mu, nesterov) scaleByLearningRate(lr)`
+ * (the tail of `sgd`) run as one `IgmSgdMomentumUpdate` kernel per parameter when the active
+ * backend has it registered (@igm/wasm-training on wasm, `registerCpuSgdMomentumKernel` on cpu)
+ * and every tensor is float32 of matching shape; the result is bit for bit that of the members
+ * one by one, which run otherwise. States and their names are the members' own either way.
  */
 // biome-ignore lint/suspicious/noExplicitAny: members carry state types of their own
 export function chain(...transforms: GradientTransform<any>[]): GradientTransform<ChainState> {
@@ -30,6 +37,7 @@ export function chain(...transforms: GradientTransform<any>[]): GradientTransfor
     }
   });
   const name = `chain(${transforms.map((t) => t.name).join(', ')})`;
+  const fused = sgdTailRuns(transforms);
   return {
     name,
     init(params) {
@@ -38,8 +46,17 @@ export function chain(...transforms: GradientTransform<any>[]): GradientTransfor
     update(grads, state, ctx) {
       assertState(name, state, transforms.length);
       let g = grads;
-      for (let i = 0; i < transforms.length; i++)
-        g = transforms[i]!.update(g, state.members[i], ctx);
+      for (let i = 0; i < transforms.length; ) {
+        const run = fused.get(i);
+        const out = run ? updateSgdTail(run, g, state.members, ctx) : null;
+        if (out !== null) {
+          g = out;
+          i = run!.end;
+        } else {
+          g = transforms[i]!.update(g, state.members[i], ctx);
+          i++;
+        }
+      }
       return g;
     },
     state(s) {

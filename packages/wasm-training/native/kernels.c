@@ -1128,6 +1128,71 @@ EXPORT void step_f32(const float *x, float *out, int n, float alpha) {
 }
 
 /*
+ * The fused SGD-with-momentum update (the IgmSgdMomentumUpdate kernel of @igm/core) over n
+ * elements, in the op chain's order, each step one IEEE float32 multiply or add:
+ *
+ *   d = decay ? g + theta * wd : g;   buf' = buf * mu + d;   out = nesterov ? d + buf' * mu : buf';
+ *   u = out * negLr
+ *
+ * so the result equals addDecayedWeights -> traceMomentum -> scaleByLearningRate bit for bit.
+ * Never a fused multiply-add, in every build: wasm_f32x4_mul then wasm_f32x4_add (not
+ * F32X4_MADD), and contraction off for the scalar tail. wd, mu and negLr (the float32 of -lr)
+ * arrive as their float32 bit patterns, so helper threads can take them in their integer
+ * argument slots; theta is read only when decay is set. Callers split n in groups of 4 over
+ * threads by offsetting the pointers.
+ */
+static inline float float_of_bits(int b) {
+  union { int i; float f; } u;
+  u.i = b;
+  return u.f;
+}
+
+static inline void sgd_momentum(const float *g, const float *theta, const float *buf, float *nextBuf,
+                                float *update, int n, int decay, int nesterov, float wd, float mu,
+                                float negLr) {
+#pragma clang fp contract(off)
+  const v128_t wd4 = wasm_f32x4_splat(wd), mu4 = wasm_f32x4_splat(mu);
+  const v128_t lr4 = wasm_f32x4_splat(negLr);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t d = wasm_v128_load(g + i);
+    if (decay) d = wasm_f32x4_add(d, wasm_f32x4_mul(wasm_v128_load(theta + i), wd4));
+    const v128_t b = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(buf + i), mu4), d);
+    wasm_v128_store(nextBuf + i, b);
+    const v128_t out = nesterov ? wasm_f32x4_add(d, wasm_f32x4_mul(b, mu4)) : b;
+    wasm_v128_store(update + i, wasm_f32x4_mul(out, lr4));
+  }
+  for (; i < n; i++) {
+    float d = g[i];
+    if (decay) {
+      const float decayTerm = theta[i] * wd;
+      d = d + decayTerm;
+    }
+    const float kept = buf[i] * mu;
+    const float b = kept + d;
+    nextBuf[i] = b;
+    float out = b;
+    if (nesterov) {
+      const float ahead = b * mu;
+      out = d + ahead;
+    }
+    update[i] = out * negLr;
+  }
+}
+
+EXPORT void sgd_momentum_f32(const float *g, const float *theta, const float *buf, float *nextBuf,
+                             float *update, int n, int decay, int nesterov, int wdBits, int muBits,
+                             int negLrBits) {
+  const float wd = float_of_bits(wdBits), mu = float_of_bits(muBits);
+  const float negLr = float_of_bits(negLrBits);
+  /* One specialisation per flag pair, so the loop carries no branch. */
+  if (decay && nesterov) sgd_momentum(g, theta, buf, nextBuf, update, n, 1, 1, wd, mu, negLr);
+  else if (decay) sgd_momentum(g, theta, buf, nextBuf, update, n, 1, 0, wd, mu, negLr);
+  else if (nesterov) sgd_momentum(g, theta, buf, nextBuf, update, n, 0, 1, wd, mu, negLr);
+  else sgd_momentum(g, theta, buf, nextBuf, update, n, 0, 0, wd, mu, negLr);
+}
+
+/*
  * The benchmark's ceiling probe (bench/training-step.ts), not a kernel: n rounds of 12
  * independent F32X4_MADD chains (12 * 8 * n flops), so the time measures the core's peak
  * multiply-add throughput for 128-bit wasm SIMD (two FMA ports, four-cycle latency: 8 chains in

@@ -100,6 +100,7 @@ const EXPORTS: Record<NativeKernelName, true> = {
   bias_act_f32: true,
   conv2d_im2col: true,
   step_f32: true,
+  sgd_momentum_f32: true,
   madd_peak_f32x4: true,
   winograd4_filter: true,
   conv2d_winograd4: true,

@@ -120,6 +120,24 @@ export interface NativeKernels {
   conv2d_input_grad_im2col(...pointersGeometryAndRange: number[]): void;
   /** out[i] = NaN for NaN, 1 where x[i] > 0, else alpha (tfjs's Step, ReLU's gradient mask). */
   step_f32(x: number, out: number, n: number, alpha: number): void;
+  /**
+   * The fused SGD-with-momentum update over n elements (IgmSgdMomentumUpdate): nextBuf = buf * mu
+   * + d, update = (nesterov ? d + nextBuf * mu : nextBuf) * negLr with d = g (+ theta * wd when
+   * decay is 1); wd, mu and negLr as float32 bit patterns. See native/kernels.c.
+   */
+  sgd_momentum_f32(
+    g: number,
+    theta: number,
+    buf: number,
+    nextBuf: number,
+    update: number,
+    n: number,
+    decay: number,
+    nesterov: number,
+    wdBits: number,
+    muBits: number,
+    negLrBits: number,
+  ): void;
   /** out[i] = max(x[i], 0) as the cpu backend's Math.max(0, x): NaN stays NaN, -0 becomes +0. */
   relu_f32(x: number, out: number, n: number): void;
   /**

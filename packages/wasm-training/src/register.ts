@@ -1,7 +1,7 @@
 /**
  * Registers the kernels of this package on the tfjs wasm backend.
  */
-import { checkKnownKeys, IgmArgumentError } from '@igm/core';
+import { checkKnownKeys, IgmArgumentError, IgmSgdMomentumUpdate } from '@igm/core';
 import {
   _FusedMatMul,
   Add,
@@ -37,6 +37,7 @@ import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
 import { makeIdentity, makeSum, makeTile, maxPoolGrad } from './elementwise';
+import { sgdMomentumUpdate } from './sgd-momentum';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 import type { KernelImpl } from './wasm-backend';
 
@@ -64,6 +65,7 @@ export const WASM_TRAINING_KERNELS = [
   Relu,
   Step,
   _FusedMatMul,
+  IgmSgdMomentumUpdate,
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -136,6 +138,8 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return makeStep(stockImpl(Step));
     case _FusedMatMul:
       return makeFusedMatMul(stockImpl(_FusedMatMul), makeBatchMatMul(stockImpl(BatchMatMul)));
+    case IgmSgdMomentumUpdate:
+      return sgdMomentumUpdate;
   }
 }
 
@@ -166,6 +170,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
  * - Relu, Step (override): one SIMD pass each (large tensors over the helper threads).
  * - _FusedMatMul (override): the product on this package's BatchMatMul, then bias and ReLU in
  *   one pass; other activations: stock.
+ * - IgmSgdMomentumUpdate (added): @igm/core's fused SGD-with-momentum update, so `sgd()` and
+ *   every chain ending in `[addDecayedWeights] traceMomentum scaleByLearningRate` update each
+ *   parameter in one SIMD pass (large tensors over the helper threads), bit for bit as the op
+ *   chain.
  */
 export function registerWasmTrainingKernels(
   options: RegisterWasmTrainingOptions = {},

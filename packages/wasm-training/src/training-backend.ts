@@ -2,7 +2,7 @@
  * The backend switch every training app makes: the app picks the backend, the @igm libraries
  * never do.
  */
-import { checkChoice } from '@igm/core';
+import { checkChoice, registerCpuSgdMomentumKernel } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from './register';
 
@@ -12,8 +12,9 @@ export type TrainingBackendName = (typeof TRAINING_BACKENDS)[number];
 
 /**
  * Switches tfjs to `name`, waits until it is ready and, on wasm, registers this package's
- * training kernels (`registerWasmTrainingKernels()`: fast transposed matrix products and the
- * convolution gradients the stock wasm backend lacks). Returns the active backend's name.
+ * training kernels (`registerWasmTrainingKernels()`: fast transposed matrix products, the
+ * convolution gradients the stock wasm backend lacks, the fused SGD update); on cpu, @igm/core's
+ * fused SGD update (`registerCpuSgdMomentumKernel()`). Returns the active backend's name.
  *
  * The app imports the backends it offers (`@tensorflow/tfjs` brings cpu;
  * `import '@tensorflow/tfjs-backend-wasm'` adds wasm); this function imports none. cpu is the
@@ -28,5 +29,6 @@ export async function useTrainingBackend(name: TrainingBackendName): Promise<str
   }
   await tf.ready();
   if (name === 'wasm') registerWasmTrainingKernels();
+  else registerCpuSgdMomentumKernel();
   return tf.getBackend();
 }

@@ -43,6 +43,7 @@ describe('registerWasmTrainingKernels', () => {
       Relu: 'override',
       Step: 'override',
       _FusedMatMul: 'override',
+      IgmSgdMomentumUpdate: 'added',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
     expect(registerWasmTrainingKernels()).toEqual(first);

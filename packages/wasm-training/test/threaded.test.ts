@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IgmSgdMomentumUpdate } from '@igm/core';
 import { expectAllClose, tf } from '@igm/test-utils';
 import { describe, expect, it } from 'vitest';
 import { ptr } from '../src/native';
@@ -223,6 +224,34 @@ describe('useThreadedWasmBackend', () => {
       // norm rounds its float32 steps differently from the cpu backend's float64 formula.
       if (i < 4) expect(Array.from(split[i]!)).toEqual(Array.from(cpu[i]!));
       else expectAllClose(split[i]!, cpu[i]!, { atol: 1e-5, rtol: 1e-5, label: 'batch norm' });
+    }
+  });
+
+  it('splits the fused SGD update over both threads, bit-identical to one thread and to the cpu op chain', async () => {
+    // 301 x 1001 = 301301 elements (>= 2^18, not a multiple of 4): split in groups of 4.
+    const shape = [301, 1001];
+    const attrs = { weightDecay: 5e-4, momentum: 0.9, learningRate: 0.03, nesterov: true };
+    const inputs = () => ({
+      gradient: tf.tensor2d(seeded(shape, 21), shape as [number, number]),
+      param: tf.tensor2d(seeded(shape, 22), shape as [number, number]),
+      buffer: tf.tensor2d(seeded(shape, 23), shape as [number, number]),
+    });
+    // The op chain of addDecayedWeights -> traceMomentum(nesterov) -> scaleByLearningRate.
+    const cpu = await onBackend('cpu', () => {
+      const { gradient: g, param: theta, buffer: buf } = inputs();
+      const d = tf.add(g, tf.mul(theta, attrs.weightDecay));
+      const next = tf.add(tf.mul(buf, attrs.momentum), d);
+      return [next, tf.mul(tf.add(d, tf.mul(next, attrs.momentum)), -attrs.learningRate)];
+    });
+    await tf.setBackend('wasm');
+    const { split, single } = helpersOnThenOff(
+      () => tf.engine().runKernel(IgmSgdMomentumUpdate, inputs(), attrs) as tf.Tensor[],
+    );
+    for (let i = 0; i < 2; i++) {
+      const bits = (a: Float32Array) =>
+        Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+      expect(bits(split[i]!)).toEqual(bits(single[i]!));
+      expect(bits(split[i]!)).toEqual(bits(cpu[i]!));
     }
   });
 

@@ -6,4 +6,12 @@ export type { AdamOptions, SgdOptions } from './optimizers';
 export { adam, adamw, sgd } from './optimizers';
 export type { ScaleByLearningRateOptions } from './scale';
 export { scale, scaleByLearningRate } from './scale';
+export type { SgdMomentumUpdateAttrs, SgdMomentumUpdateInputs } from './sgd-momentum-kernel';
+export {
+  checkSgdMomentumUpdateCall,
+  IgmSgdMomentumUpdate,
+  registerCpuSgdMomentumKernel,
+  sgdMomentumUpdateInto,
+  unregisterCpuSgdMomentumKernel,
+} from './sgd-momentum-kernel';
 export { addDecayedWeights } from './weight-decay';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkKnownKeys, checkNumber, IgmArgumentError } from '../errors';
 import type { GradientTransform, Grads } from '../types';
+import { markSgdTail } from './sgd-tail';
 import { checkKeys, namedSlots, requireSlots, zerosLikeParam } from './state';
 
 export interface TraceMomentumOptions {
@@ -26,6 +27,9 @@ export interface TraceMomentumState {
  * PyTorch's lazily created per-parameter buffer: a key that first receives a gradient at step
  * 3 starts its buffer at its own d then. Keys absent from `grads` keep their buffer untouched
  * (PyTorch skips parameters whose `.grad` is None). `tf.train.momentum` has the same recursion.
+ *
+ * Followed by `scaleByLearningRate` in a `chain` (as in `sgd`), the pair updates each parameter
+ * in one `IgmSgdMomentumUpdate` kernel where the backend has it, bit for bit as the ops here.
  */
 export function traceMomentum(
   options: TraceMomentumOptions,
@@ -43,7 +47,7 @@ export function traceMomentum(
       'traceMomentum: received nesterov=true with momentum=0. Nesterov needs momentum > 0.',
     );
   }
-  return {
+  const t: GradientTransform<TraceMomentumState> = {
     name: 'traceMomentum',
     init(params) {
       const slots = new Map<string, { buf: tf.Variable }>();
@@ -67,4 +71,5 @@ export function traceMomentum(
       return namedSlots(s.slots as Map<string, Record<string, tf.Variable>>);
     },
   };
+  return markSgdTail(t, { role: 'momentum', momentum: mu, nesterov });
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkNumber, IgmArgumentError } from '../errors';
 import type { GradientTransform, Grads } from '../types';
+import { markSgdTail } from './sgd-tail';
 
 /**
  * Adds L2 weight decay to the gradient (PyTorch `weight_decay`, optax `add_decayed_weights`):
@@ -10,10 +11,12 @@ import type { GradientTransform, Grads } from '../types';
  * Placed before the preconditioner it is coupled L2 (PyTorch `SGD`/`Adam(weight_decay)`);
  * placed after `scaleByAdam` it is decoupled decay (PyTorch `AdamW`, Loshchilov & Hutter 2019).
  * Keys absent from `grads` are not decayed this step. `wd = 0` is a pass-through without state.
+ * Right before `traceMomentum` and `scaleByLearningRate` in a `chain`, it joins their fused
+ * `IgmSgdMomentumUpdate` kernel (see `traceMomentum`).
  */
 export function addDecayedWeights(weightDecay: number): GradientTransform<null> {
   const wd = checkNumber('addDecayedWeights', 'weightDecay', weightDecay, { min: 0 });
-  return {
+  const t: GradientTransform<null> = {
     name: 'addDecayedWeights',
     init: () => null,
     update(grads, _state, ctx) {
@@ -33,4 +36,5 @@ export function addDecayedWeights(weightDecay: number): GradientTransform<null> 
     },
     state: () => [],
   };
+  return markSgdTail(t, { role: 'decay', weightDecay: wd });
 }
