@@ -1115,8 +1115,22 @@ EXPORT void bias_act_f32(float *y, const float *bias, int biasMode, int rows, in
   }
 }
 
-/* The Step kernel (ReLU's gradient mask): out[i] = NaN if x[i] is NaN, 1 if x[i] > 0, else alpha. */
-EXPORT void step_f32(const float *x, float *out, int n, float alpha) {
+/*
+ * A float32 from its bit pattern: kernels that run on helper threads take float scalars as bit
+ * patterns, since the threads' argument slots are integers (src/native-threads.ts).
+ */
+static inline float float_of_bits(int b) {
+  union { int i; float f; } u;
+  u.i = b;
+  return u.f;
+}
+
+/*
+ * The Step kernel (ReLU's gradient mask): out[i] = NaN if x[i] is NaN, 1 if x[i] > 0, else
+ * alpha (given as its float32 bit pattern, alphaBits).
+ */
+EXPORT void step_f32(const float *x, float *out, int n, int alphaBits) {
+  const float alpha = float_of_bits(alphaBits);
   const v128_t one = wasm_f32x4_splat(1.0f), a = wasm_f32x4_splat(alpha);
   int i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -1141,11 +1155,6 @@ EXPORT void step_f32(const float *x, float *out, int n, float alpha) {
  * argument slots; theta is read only when decay is set. Callers split n in groups of 4 over
  * threads by offsetting the pointers.
  */
-static inline float float_of_bits(int b) {
-  union { int i; float f; } u;
-  u.i = b;
-  return u.f;
-}
 
 static inline void sgd_momentum(const float *g, const float *theta, const float *buf, float *nextBuf,
                                 float *update, int n, int decay, int nesterov, float wd, float mu,

@@ -32,7 +32,7 @@ import {
   type TensorInfo,
   util,
 } from '@tensorflow/tfjs-core';
-import { nativeKernels, ptr } from './native';
+import { float32Bits, nativeKernels, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { f32, type KernelImpl, release, type WasmBackendLike } from './wasm-backend';
 
@@ -209,9 +209,14 @@ export function makeRelu(stock: KernelImpl): KernelImpl {
   return unaryKernel(stock, 'relu_f32');
 }
 
-/** Step (ReLU's gradient mask): NaN for NaN, 1 where x > 0, else alpha, in SIMD (`step_f32`). */
+/**
+ * Step (ReLU's gradient mask): NaN for NaN, 1 where x > 0, else alpha, in SIMD (`step_f32`,
+ * which takes alpha as its float32 bits so that helper threads get 0.5 and not 0).
+ */
 export function makeStep(stock: KernelImpl): KernelImpl {
-  return unaryKernel(stock, 'step_f32', (attrs) => [(attrs['alpha'] as number | undefined) ?? 0]);
+  return unaryKernel(stock, 'step_f32', (attrs) => [
+    float32Bits((attrs['alpha'] as number | undefined) ?? 0),
+  ]);
 }
 
 type RefCounted = WasmBackendLike & { incRef(dataId: DataId): void };

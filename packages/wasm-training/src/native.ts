@@ -118,8 +118,11 @@ export interface NativeKernels {
    * (inH ... padLeft, p0, p1), outC, chunk.
    */
   conv2d_input_grad_im2col(...pointersGeometryAndRange: number[]): void;
-  /** out[i] = NaN for NaN, 1 where x[i] > 0, else alpha (tfjs's Step, ReLU's gradient mask). */
-  step_f32(x: number, out: number, n: number, alpha: number): void;
+  /**
+   * out[i] = NaN for NaN, 1 where x[i] > 0, else alpha (tfjs's Step, ReLU's gradient mask);
+   * alpha as its float32 bit pattern ({@link float32Bits}).
+   */
+  step_f32(x: number, out: number, n: number, alphaBits: number): void;
   /**
    * The fused SGD-with-momentum update over n elements (IgmSgdMomentumUpdate): nextBuf = buf * mu
    * + d, update = (nesterov ? d + nextBuf * mu : nextBuf) * negLr with d = g (+ theta * wd when
@@ -302,6 +305,18 @@ export function nativeKernels(backend: WasmBackendLike): NativeKernels | null {
 /** Whether `kernels` is the relaxed-SIMD build (for reports and benchmarks). */
 export function nativeKernelsAreRelaxed(backend: WasmBackendLike): boolean {
   return nativeKernels(backend) !== null && useRelaxedSimd();
+}
+
+const bitsScratch = new Float32Array(1);
+const bitsView = new Int32Array(bitsScratch.buffer);
+
+/**
+ * The bit pattern of float32(v) as an integer: how kernels that run on the helper threads take
+ * float scalars (a helper's arguments travel through integer slots, which would truncate 0.5 to 0).
+ */
+export function float32Bits(v: number): number {
+  bitsScratch[0] = v;
+  return bitsView[0]!;
 }
 
 /** Byte offset of a tensor's data on the wasm heap. */

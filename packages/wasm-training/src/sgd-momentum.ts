@@ -13,18 +13,9 @@
 import { checkSgdMomentumUpdateCall, IgmSgdMomentumUpdate, sgdMomentumUpdateInto } from '@igm/core';
 import { util } from '@tensorflow/tfjs-core';
 import { MIN_ELEMENTS_TO_SPLIT } from './binary';
-import { nativeKernels, ptr } from './native';
+import { float32Bits, nativeKernels, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { f32, type KernelImpl, type WasmBackendLike } from './wasm-backend';
-
-const scratch = new Float32Array(1);
-const scratchBits = new Int32Array(scratch.buffer);
-
-/** The bit pattern of float32(v), as `sgd_momentum_f32` takes its scalars. */
-function float32Bits(v: number): number {
-  scratch[0] = v;
-  return scratchBits[0]!;
-}
 
 export const sgdMomentumUpdate: KernelImpl = (args) => {
   const { inputs, attrs } = checkSgdMomentumUpdateCall(args.inputs, args.attrs);

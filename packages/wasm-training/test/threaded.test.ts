@@ -227,6 +227,22 @@ describe('useThreadedWasmBackend', () => {
     }
   });
 
+  it('splits Step with a fractional alpha over both threads, bit-identical to one thread and to cpu', async () => {
+    // 300 x 1001 elements (>= 2^18): alpha 0.5 must reach the helper thread as 0.5, not 0.
+    const f = () => {
+      const x = tf.tensor2d(seeded([300, 1001], 31), [300, 1001]);
+      return [tf.step(x, 0.5), tf.step(x, -0.25)];
+    };
+    const cpu = await onBackend('cpu', f);
+    await tf.setBackend('wasm');
+    const { split, single } = helpersOnThenOff(f);
+    for (let i = 0; i < split.length; i++) {
+      expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
+      expect(Array.from(split[i]!)).toEqual(Array.from(cpu[i]!));
+    }
+    expect(new Set(split[0]!)).toEqual(new Set([0.5, 1]));
+  });
+
   it('splits the fused SGD update over both threads, bit-identical to one thread and to the cpu op chain', async () => {
     // 301 x 1001 = 301301 elements (>= 2^18, not a multiple of 4): split in groups of 4.
     const shape = [301, 1001];
