@@ -10,7 +10,7 @@
  *   FSDD_DIR=... npx tsx bench/demo-grid/count-work.ts <out dir> <igm compare grid flags...>
  */
 import { countKernelWork } from '@igm/test-utils/bench';
-import { nativeKernels, runParts } from '@igm/wasm-training/node';
+import { nativeKernels, runParts } from '@igm/wasm-training';
 import * as tf from '@tensorflow/tfjs-core';
 
 const [out, ...gridFlags] = process.argv.slice(2);
@@ -18,9 +18,9 @@ if (!out || gridFlags.length === 0) {
   console.error('usage: count-work.ts <out dir> <igm compare grid flags...>');
   process.exit(2);
 }
-const { main } = (await import('../../dist/index.js')) as {
-  main(argv: string[]): Promise<number>;
-};
+// The built CLI, as the timed configurations run it (a path, so that typechecking needs no build).
+const distEntry = new URL('../../dist/index.js', import.meta.url).href;
+const { main } = (await import(distEntry)) as { main(argv: string[]): Promise<number> };
 const counter = countKernelWork(tf.engine() as never);
 const code = await main([
   'node',
