@@ -6,28 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { main, resumeCommandOf } from '../src/cli';
 import { ConfigError, changedOptions, resolveCompareConfig } from '../src/config';
 import type { ComparisonSummary } from '../src/report';
+import { captureOutput } from './processes';
 
-async function captureStderr(
+/** `fn()` (a call of main) with stdout and stderr captured: its exit code and both streams. */
+async function captureMain(
   fn: () => Promise<number>,
 ): Promise<{ code: number; err: string; out: string }> {
-  const errWrite = process.stderr.write.bind(process.stderr);
-  const outWrite = process.stdout.write.bind(process.stdout);
-  let err = '';
-  let out = '';
-  process.stderr.write = ((c: string | Uint8Array) => {
-    err += String(c);
-    return true;
-  }) as typeof process.stderr.write;
-  process.stdout.write = ((c: string | Uint8Array) => {
-    out += String(c);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    return { code: await fn(), err, out };
-  } finally {
-    process.stderr.write = errWrite;
-    process.stdout.write = outWrite;
-  }
+  const { value: code, out, err } = await captureOutput(fn);
+  return { code, err, out };
 }
 
 describe('config validation', () => {
@@ -133,7 +119,7 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
       '--out',
       dir,
     ];
-    const first = await captureStderr(() => main(args));
+    const first = await captureMain(() => main(args));
     expect(first.code, first.err).toBe(0);
     expect(first.out).toMatch(/method\s+seeds\s+accuracy/);
     for (const f of [
@@ -171,14 +157,14 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
     );
     // All finished: --resume prints the table and rewrites nothing.
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
-    const finished = await captureStderr(() => main([...args, '--resume']));
+    const finished = await captureMain(() => main([...args, '--resume']));
     expect(finished.code).toBe(0);
     expect(finished.err).toMatch(/All 3 runs of .* are finished; nothing to do/);
     expect(finished.out).toMatch(/method\s+seeds\s+accuracy/);
     expect(readFileSync(join(dir, 'report.html'), 'utf8')).toBe(html);
     // One run without its record: the others are reused, it continues from its checkpoint.
     rmSync(join(dir, 'igm', 'seed-0', 'record.json'));
-    const resumed = await captureStderr(() => main([...args, '--resume']));
+    const resumed = await captureMain(() => main([...args, '--resume']));
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.err).toMatch(/joint seed 0: already finished/);
     expect(resumed.err).toMatch(/igm seed 0: resumed from epoch (\d+) of \1\n/);
@@ -186,7 +172,7 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
   });
 
   it('reports bad input as one clear line', async () => {
-    const bad = await captureStderr(() =>
+    const bad = await captureMain(() =>
       main([
         'node',
         'igm',
@@ -205,7 +191,7 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
     expect(bad.err).toMatch(/Unknown method "jiont"\. Valid methods: "joint"/);
     const cfg = join(await mkdtemp(join(tmpdir(), 'igm-cfg-')), 'c.yaml');
     await writeFile(cfg, 'dataset: synthetic\nmethods: [joint]\nseedz: 2\n');
-    const badCfg = await captureStderr(() =>
+    const badCfg = await captureMain(() =>
       main(['node', 'igm', 'compare', '--config', cfg, '--backend', 'cpu']),
     );
     expect(badCfg.code).toBe(1);
@@ -214,7 +200,7 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
 
   it('av-mnist-imbalanced: FSDD instructions when recordings are missing; its recipe is fixed', async () => {
     const missing = join(tmpdir(), 'igm-no-fsdd-here');
-    const info = await captureStderr(() =>
+    const info = await captureMain(() =>
       main(['node', 'igm', 'data', 'info', 'av-mnist-imbalanced', '--fsdd-dir', missing]),
     );
     expect(info.code).toBe(1);
@@ -225,7 +211,7 @@ describe('igm compare (end to end, tiny synthetic run)', () => {
       cfg,
       `dataset: av-mnist-imbalanced\nmethods: [joint]\ndatasetOptions: { fsddDir: ${missing}, image: { canvas: 28 } }\n`,
     );
-    const fixed = await captureStderr(() =>
+    const fixed = await captureMain(() =>
       main([
         'node',
         'igm',

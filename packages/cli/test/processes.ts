@@ -89,14 +89,12 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** `main(argv)` in this process with stdout and stderr captured (and `env` set meanwhile). */
-export async function runMain(
-  argv: readonly string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; out: string; err: string; seconds: number }> {
+/** `fn()` with this process's stdout and stderr captured meanwhile (writes go nowhere else). */
+export async function captureOutput<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; out: string; err: string }> {
   const errWrite = process.stderr.write.bind(process.stderr);
   const outWrite = process.stdout.write.bind(process.stdout);
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   let err = '';
   let out = '';
   process.stderr.write = ((c: string | Uint8Array) => {
@@ -107,14 +105,27 @@ export async function runMain(
     out += String(c);
     return true;
   }) as typeof process.stdout.write;
-  Object.assign(process.env, env);
-  const started = Date.now();
   try {
-    const code = await main(['node', 'igm', ...argv]);
-    return { code, out, err, seconds: (Date.now() - started) / 1000 };
+    const value = await fn();
+    return { value, out, err };
   } finally {
     process.stderr.write = errWrite;
     process.stdout.write = outWrite;
+  }
+}
+
+/** `main(argv)` in this process with stdout and stderr captured (and `env` set meanwhile). */
+export async function runMain(
+  argv: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string; seconds: number }> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  const started = Date.now();
+  try {
+    const { value: code, out, err } = await captureOutput(() => main(['node', 'igm', ...argv]));
+    return { code, out, err, seconds: (Date.now() - started) / 1000 };
+  } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
