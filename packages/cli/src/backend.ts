@@ -56,6 +56,9 @@ export class BackendUnavailableError extends Error {
 export type Importer = (specifier: string) => Promise<unknown>;
 const defaultImporter: Importer = (s) => import(s);
 
+/** The tfjs-node backends `--backend auto` tries, in order, before wasm and cpu. */
+const AUTO_NODE_ORDER = ['cuda', 'tensorflow'] as const;
+
 const NODE_PACKAGES: Record<'tensorflow' | 'cuda', { pkg: string; install: string }> = {
   cuda: {
     pkg: '@tensorflow/tfjs-node-gpu',
@@ -172,15 +175,9 @@ async function activateBackend(
     }
   }
   if (request === 'wasm') return tryWasm(importer, [], threads);
-  if (request === 'cpu') {
-    await tf.setBackend('cpu');
-    await tf.ready();
-    // @igm/core's fused SGD update: one pass per parameter, the op chain's bits.
-    registerCpuSgdMomentumKernel();
-    return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons: [] };
-  }
+  if (request === 'cpu') return startCpu([]);
   const reasons: string[] = [];
-  for (const kind of ['cuda', 'tensorflow'] as const) {
+  for (const kind of AUTO_NODE_ORDER) {
     try {
       const choice = await tryNode(kind, importer);
       return { ...choice, reasons };
@@ -193,6 +190,11 @@ async function activateBackend(
   } catch (e) {
     reasons.push(`@tensorflow/tfjs-backend-wasm: ${describeFailure(e)}`);
   }
+  return startCpu(reasons);
+}
+
+/** The cpu backend, with @igm/core's fused SGD update (one pass per parameter, the op chain's bits). */
+async function startCpu(reasons: string[]): Promise<BackendChoice> {
   await tf.setBackend('cpu');
   await tf.ready();
   registerCpuSgdMomentumKernel();
@@ -216,7 +218,7 @@ export async function computeBackendOf(
       `Unknown backend "${String(request)}". Expected one of ${BACKEND_REQUESTS.join(', ')}.`,
     );
   }
-  for (const kind of ['cuda', 'tensorflow'] as const) {
+  for (const kind of AUTO_NODE_ORDER) {
     try {
       await importer(NODE_PACKAGES[kind].pkg);
       return kind;

@@ -363,16 +363,15 @@ async function claimOut(
 }
 
 /**
- * The largest peak resident memory (MiB) of the finished runs of the comparison in `dir`, or
- * undefined when none finished: the memory estimate of `--jobs auto` (see jobs.ts).
+ * The largest peak resident memory (MiB) of the comparison's `finished` runs in `dir`, or
+ * undefined when there are none: the memory estimate of `--jobs auto` (see jobs.ts).
  */
 async function peakMemoryOfFinished(
   dir: string,
-  plan: readonly RunSpec[],
+  finished: readonly RunSpec[],
 ): Promise<number | undefined> {
   let peak: number | undefined;
-  for (const spec of plan) {
-    if (!existsSync(join(runDirOf(dir, spec), 'record.json'))) continue;
+  for (const spec of finished) {
     try {
       const mb = (await readRunRecord(dir, spec)).record.peakMemoryMB;
       if (Number.isFinite(mb) && mb > 0) peak = Math.max(peak ?? 0, mb);
@@ -461,13 +460,14 @@ export async function runComparison(
   // Runs at once here, for the runs still to train (a queue's workers decide for themselves).
   let jobs = 1;
   if (!config.queue) {
-    const toGo = plan.filter((spec) => !existsSync(join(runDirOf(dir, spec), 'record.json')));
-    const decision = await decideJobs(config, toGo.length, {
-      ...(config.jobs === 'auto' ? { perRunMB: await peakMemoryOfFinished(dir, plan) } : {}),
+    const finished = plan.filter((spec) => existsSync(join(runDirOf(dir, spec), 'record.json')));
+    const toGo = plan.length - finished.length;
+    const decision = await decideJobs(config, toGo, {
+      ...(config.jobs === 'auto' ? { perRunMB: await peakMemoryOfFinished(dir, finished) } : {}),
     });
     jobs = decision.jobs;
     // Nothing to decide for a single run: no line.
-    if (toGo.length > 1) reporter.log(describeJobs(decision));
+    if (toGo > 1) reporter.log(describeJobs(decision));
   }
   // Parallel and queued runs choose their backend in their own processes.
   const gridMode = config.queue ? 'queue' : jobs > 1 ? 'processes' : undefined;

@@ -150,6 +150,9 @@ async function loadBestWeights(
   return true;
 }
 
+/** The least time between two memory samples at batch ends (ms). */
+const MEMORY_SAMPLE_MS = 100;
+
 /**
  * Samples the process's resident memory at batch ends, at most every {@link MEMORY_SAMPLE_MS},
  * and at every epoch end; the maximum is the run's peak. `process.memoryUsage.rss()` reads the
@@ -174,9 +177,6 @@ function memoryProbe(): Callback & { peakMB: () => number } {
     peakMB: () => peak / 2 ** 20,
   };
 }
-
-/** The least time between two memory samples at batch ends (ms). */
-const MEMORY_SAMPLE_MS = 100;
 
 /**
  * The run's progress in true epochs: where it starts (epoch 0, or where a resumed run continues,

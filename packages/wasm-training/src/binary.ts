@@ -49,6 +49,11 @@ const SCALAR = 3;
 /** Elements from which an elementwise call is split over the helper threads (1 MB of output). */
 export const MIN_ELEMENTS_TO_SPLIT = 1 << 18;
 
+/** Threads an elementwise call over `n` elements uses: all of the backend's from 2^18, else 1. */
+export function elementwiseThreads(backend: WasmBackendLike, n: number): number {
+  return n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
+}
+
 export interface BinaryPlan {
   rows: number;
   cols: number;
@@ -135,7 +140,7 @@ export function makeBinary(stock: KernelImpl, name: BinaryKernelName): KernelImp
     const pa = ptr(backend, a);
     const pb = ptr(backend, b);
     const po = ptr(backend, out);
-    const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
+    const threads = elementwiseThreads(backend, n);
     if (threads === 1) {
       native.binary_f32(op, pa, modeA, pb, modeB, po, rows, cols);
       return out;
@@ -185,7 +190,7 @@ function unaryKernel(
     const out = backend.makeOutput(x.shape, 'float32');
     const n = util.sizeFromShape(x.shape);
     if (n === 0) return out;
-    const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
+    const threads = elementwiseThreads(backend, n);
     const px = ptr(backend, x);
     const po = ptr(backend, out);
     const more = extra((args.attrs ?? {}) as NamedAttrMap);
@@ -282,7 +287,7 @@ export function makeFusedBatchNorm(stock: KernelImpl): KernelImpl {
     }
     const rows = n / C;
     const pv = ptr(backend, vectors);
-    const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
+    const threads = elementwiseThreads(backend, n);
     const parts = splitRange(rows, threads).map(([r0, r1]) => [
       ptr(backend, x) + 4 * r0 * C,
       pv,

@@ -12,9 +12,9 @@
  */
 import { checkSgdMomentumUpdateCall, IgmSgdMomentumUpdate, sgdMomentumUpdateInto } from '@igm/core';
 import { util } from '@tensorflow/tfjs-core';
-import { MIN_ELEMENTS_TO_SPLIT } from './binary';
+import { elementwiseThreads } from './binary';
 import { float32Bits, nativeKernels, ptr } from './native';
-import { nativeThreads, runParts, splitRange } from './native-threads';
+import { runParts, splitRange } from './native-threads';
 import { f32, type KernelImpl, type WasmBackendLike } from './wasm-backend';
 
 export const sgdMomentumUpdate: KernelImpl = (args) => {
@@ -52,7 +52,7 @@ export const sgdMomentumUpdate: KernelImpl = (args) => {
     float32Bits(attrs.momentum),
     float32Bits(-attrs.learningRate),
   ];
-  const threads = n >= MIN_ELEMENTS_TO_SPLIT ? (nativeThreads(backend)?.threads ?? 1) : 1;
+  const threads = elementwiseThreads(backend, n);
   runParts(
     backend,
     'sgd_momentum_f32',
