@@ -858,6 +858,81 @@ describe('SIMD kernels', () => {
     },
   );
 
+  it.each([
+    ['relaxed', true],
+    ['plain', false],
+  ])(
+    'Winograd filter transforms (%s build): blocked SIMD and scalar remainder equal the float32 formula bit for bit',
+    async (_, relaxed) => {
+      await onBackend('wasm', () => []);
+      setRelaxedSimdEnabled(relaxed);
+      try {
+        const backend = tf.backend() as never as WasmBackendLike;
+        const native = nativeKernels(backend)!;
+        const f = Math.fround;
+        // The scalar loops' operations, each rounded to float32 (a float64 result of float32
+        // operands rounded once to float32 is the float32 operation's result for + - * /).
+        const g2 = (a: number, b: number, c: number) => [
+          a,
+          f(0.5 * f(f(a + b) + c)),
+          f(0.5 * f(f(a - b) + c)),
+          c,
+        ];
+        const g4 = (a: number, b: number, c: number) => {
+          const [a24, b12, c6] = [f(a / 24), f(b / 12), f(c / 6)];
+          return [
+            f(a / 4),
+            f(-f(f(a + b) + c) / 6),
+            f(-f(f(a - b) + c) / 6),
+            f(f(a24 + b12) + c6),
+            f(f(a24 - b12) + c6),
+            c,
+          ];
+        };
+        // Planes: all blocks of 16 (64 x 64, aliasing in the cache), blocks + remainder
+        // (9 x 7 = 63), remainder only (3 x 1), 25 blocks (20 x 20).
+        for (const [inC, outC] of [
+          [64, 64],
+          [9, 7],
+          [3, 1],
+          [20, 20],
+        ] as const) {
+          const plane = inC * outC;
+          // Values over many binades, so rounding differs between orders of operations.
+          const w = tf.tidy(() =>
+            tf.mul(t([3, 3, inC, outC], plane + 11), tf.exp(tf.mul(t([3, 3, inC, outC], 5), 8))),
+          );
+          const wv = w.dataSync();
+          for (const [name, transform, size] of [
+            ['winograd_filter', g2, 4],
+            ['winograd4_filter', g4, 6],
+          ] as const) {
+            const u = tf.zeros([size * size, inC, outC]);
+            native[name](ptr(backend, w), ptr(backend, u), inC, outC);
+            const got = u.dataSync();
+            const want = new Float32Array(size * size * plane);
+            for (let e = 0; e < plane; e++) {
+              const at = (kh: number, kw: number) => wv[(kh * 3 + kw) * plane + e]!;
+              const columns = [0, 1, 2].map((kw) => transform(at(0, kw), at(1, kw), at(2, kw)));
+              for (let i = 0; i < size; i++) {
+                const row = transform(columns[0]![i]!, columns[1]![i]!, columns[2]![i]!);
+                for (let j = 0; j < size; j++) want[(i * size + j) * plane + e] = row[j]!;
+              }
+            }
+            const bits = (a: Float32Array) => new Uint32Array(a.slice().buffer);
+            const [gb, wb] = [bits(got as Float32Array), bits(want)];
+            const first = gb.findIndex((v, i) => v !== wb[i]);
+            expect(first, `${name} ${inC}x${outC}: first differing element`).toBe(-1);
+            u.dispose();
+          }
+          w.dispose();
+        }
+      } finally {
+        setRelaxedSimdEnabled(true);
+      }
+    },
+  );
+
   it('runs the relaxed-SIMD build on this Node (>= 20.16 turns on the V8 flag)', () => {
     const proc = process as unknown as { getBuiltinModule?: unknown };
     if (proc.getBuiltinModule === undefined) return; // Node < 20.16: plain build only
