@@ -947,12 +947,13 @@ static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC
 }
 
 /*
- * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time:
+ * acc[xi] (inC x outC) = sum of V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time:
  * tile 2, F(3x3, 2x2) (16 positions xi, tiles of 2x2 outputs), or tile 4, F(3x3, 4x4) (36
  * positions, tiles of 4x4; defined below with F(4x4, 3x3)). The caller's scratch V (positions x
  * chunk x inC), Mg (positions x chunk x outC) and, when packed, `scratch` for the packed product
- * (gemmPackedScratchFloats(outC) floats; else gemm_acc). Threads split the tiles, each into its
- * own acc; winograd_filter_grad_output (winograd4_filter_grad_output) makes dW of the sum.
+ * (gemmPackedScratchFloats(outC) floats; else gemm_acc). acc need not be zeroed: the first chunk
+ * writes it. Threads split the tiles, each into its own acc; winograd_filter_grad_output
+ * (winograd4_filter_grad_output) makes dW of the sum.
  */
 static void winograd4_input(const float *x, float *V, int inH, int inW, int inC, int outH,
                             int outW, int padT, int padL, int q0, int n);
@@ -974,16 +975,21 @@ EXPORT void conv2d_winograd_filter_grad(const float *x, const float *dy, float *
       winograd_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
       winograd_dy(dy, Mg, outH, outW, outC, q0, n);
     }
+    /* The first chunk writes acc (its sums start from +0, as when adding into zeros). */
+    const int first = q0 == t0;
     for (int xi = 0; xi < points; xi++) {
       const float *v = V + (long)xi * n * inC;
       const float *m = Mg + (long)xi * n * outC;
       float *a = acc + xi * plane;
-      if (packed)
-        gemm_packed_2d(v, 1, inC, m, outC, 1, a, outC, inC, n, 0, outC, 1, scratch);
-      else
+      if (packed) {
+        gemm_packed_2d(v, 1, inC, m, outC, 1, a, outC, inC, n, 0, outC, !first, scratch);
+      } else {
+        if (first) zero_f32(a, (int)plane);
         gemm_acc(v, 1, inC, m, outC, a, outC, inC, outC, n);
+      }
     }
   }
+  if (t1 <= t0) zero_f32(acc, (int)(points * plane));
 }
 
 /* dW[kh][kw][ci][co] = (A^T acc[.][ci][co] A)[kh][kw], A^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]. */

@@ -409,7 +409,8 @@ function conv2dFilterGradWinograd(
   const chunkV = Math.max(64, Math.floor((1 << 17) / (points * (g.inC + g.outC))));
   const chunk = Math.min(share, packed ? Math.max(m === 4 ? 128 : 256, chunkV) : chunkV);
   const ranges = splitRange(tiles, threads, chunk);
-  const accs = ranges.map(() => zeros(backend, [points, g.inC, g.outC]));
+  // Written by the first chunk of each range (no zeroing pass over them).
+  const accs = ranges.map(() => backend.makeOutput([points, g.inC, g.outC], 'float32'));
   const V = ranges.map(() => backend.makeOutput([points, chunk, g.inC], 'float32'));
   const Mg = ranges.map(() => backend.makeOutput([points, chunk, g.outC], 'float32'));
   const packing = packingScratch(backend, native, packed, g.outC, ranges.length);

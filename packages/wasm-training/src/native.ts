@@ -58,7 +58,8 @@ export interface NativeKernels {
    */
   conv2d_filter_grad(...pointersGeometryAndRange: number[]): void;
   /**
-   * acc[xi] (inC x outC) += V[xi]^T Mg[xi] over output tiles t0..t1: the 3x3 stride-1 weight
+   * acc[xi] (inC x outC) = sum of V[xi]^T Mg[xi] over output tiles t0..t1 (acc need not be
+   * zeroed: the first chunk writes it): the 3x3 stride-1 weight
    * gradient by Winograd F(3x3, 2x2) (tile 2: 16 positions xi) or F(3x3, 4x4) (tile 4: 36
    * positions, 4x4 output tiles). Arguments: x, dy, acc, V, Mg, scratch (heap offsets; V, Mg:
    * positions x chunk x inC / outC; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW,
