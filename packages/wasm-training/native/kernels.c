@@ -709,6 +709,14 @@ EXPORT void winograd_filter(const float *W, float *U, int inC, int outC) {
   for (long e = blocked; e < plane; e++) winograd_filter1(W, U, plane, e);
 }
 
+/*
+ * Distance in floats between the transform positions xi of the scratch V, M and Mg (each n tiles
+ * x channels): one cache line more than n * channels, which for ResNet's layers is a multiple of
+ * 1024 floats and would put the 16 or 36 rows a tile writes (or reads) in one cache set.
+ * Callers allocate positions * (chunk * channels + 16) floats (winogradScratchFloats).
+ */
+static inline long wg_stride(int n, int channels) { return (long)n * channels + 16; }
+
 /* Input patch of tile (b, th, tw), channels c..c+3, as four v128 rows x four columns. */
 static inline v128_t patch_load4(const float *x, int inH, int inW, int inC, int b, int ih, int iw,
                                  int c) {
@@ -757,8 +765,8 @@ static void winograd_input(const float *x, float *V, int inH, int inW, int inC, 
         s[3][j] = wasm_f32x4_sub(d[1][j], d[3][j]);
       }
       for (int i = 0; i < 4; i++) {
-        float *v = V + ((long)(i * 4) * n + t) * inC + c;
-        const long step = (long)n * inC;
+        const long step = wg_stride(n, inC);
+        float *v = V + (long)(i * 4) * step + (long)t * inC + c;
         wasm_v128_store(v, wasm_f32x4_sub(s[i][0], s[i][2]));
         wasm_v128_store(v + step, wasm_f32x4_add(s[i][1], s[i][2]));
         wasm_v128_store(v + 2 * step, wasm_f32x4_sub(s[i][2], s[i][1]));
@@ -776,8 +784,8 @@ static void winograd_input(const float *x, float *V, int inH, int inW, int inC, 
         s[3][j] = d[1][j] - d[3][j];
       }
       for (int i = 0; i < 4; i++) {
-        float *v = V + ((long)(i * 4) * n + t) * inC + c;
-        const long step = (long)n * inC;
+        const long step = wg_stride(n, inC);
+        float *v = V + (long)(i * 4) * step + (long)t * inC + c;
         v[0] = s[i][0] - s[i][2];
         v[step] = s[i][1] + s[i][2];
         v[2 * step] = s[i][2] - s[i][1];
@@ -790,7 +798,7 @@ static void winograd_input(const float *x, float *V, int inH, int inW, int inC, 
 /*
  * y (NHWC) = bias + conv2d(x, W) (then ReLU if relu) for the output tiles t0..t1 (tile index
  * over batch x tilesH x tilesW, 2x2 outputs each), chunk tiles at a time, with U from
- * winograd_filter and the caller's scratch V (16 x chunk x inC) and M (16 x chunk x outC).
+ * winograd_filter and the caller's scratch V and M (16 rows of chunk x inC or outC, wg_stride apart).
  * bias: heap offset or 0 for none. With `packed`, the 16 products run in the packed product
  * (`scratch`: gemm_packed_scratch_floats(outC) floats), which reads each U[xi] (inC x outC) once
  * per chunk into cache-sized panels; else in gemm_acc, which re-reads U[xi] for every 4 rows of
@@ -808,13 +816,13 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
     /* M[xi] = V[xi] U[xi] */
     if (packed) {
       for (int xi = 0; xi < 16; xi++)
-        gemm_packed_2d(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC, 1,
-                       M + (long)xi * n * outC, outC, n, inC, 0, outC, 0, scratch);
+        gemm_packed_2d(V + xi * wg_stride(n, inC), inC, 1, U + (long)xi * inC * outC, outC, 1,
+                       M + xi * wg_stride(n, outC), outC, n, inC, 0, outC, 0, scratch);
     } else {
-      zero_f32(M, 16 * n * outC);
+      zero_f32(M, (int)(16 * wg_stride(n, outC)));
       for (int xi = 0; xi < 16; xi++)
-        gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
-                 M + (long)xi * n * outC, outC, n, outC, inC);
+        gemm_acc(V + xi * wg_stride(n, inC), inC, 1, U + (long)xi * inC * outC, outC,
+                 M + xi * wg_stride(n, outC), outC, n, outC, inC);
     }
     /* y = A^T m A (+ bias, ReLU) */
     for (int t = 0; t < n; t++) {
@@ -830,7 +838,7 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
         v128_t m[4][4];
         for (int i = 0; i < 4; i++)
           for (int j = 0; j < 4; j++)
-            m[i][j] = wasm_v128_load(M + ((long)(i * 4 + j) * n + t) * outC + o);
+            m[i][j] = wasm_v128_load(M + (i * 4 + j) * wg_stride(n, outC) + (long)t * outC + o);
         v128_t s0[4], s1[4];
         for (int j = 0; j < 4; j++) {
           s0[j] = wasm_f32x4_add(wasm_f32x4_add(m[0][j], m[1][j]), m[2][j]);
@@ -861,7 +869,7 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
       for (; o < outC; o++) {
         float m[4][4];
         for (int i = 0; i < 4; i++)
-          for (int j = 0; j < 4; j++) m[i][j] = M[((long)(i * 4 + j) * n + t) * outC + o];
+          for (int j = 0; j < 4; j++) m[i][j] = M[(i * 4 + j) * wg_stride(n, outC) + (long)t * outC + o];
         float s0[4], s1[4];
         for (int j = 0; j < 4; j++) {
           s0[j] = m[0][j] + m[1][j] + m[2][j];
@@ -895,7 +903,7 @@ EXPORT void conv2d_winograd(const float *x, const float *U, const float *bias, f
 /* Mg[xi][t][o] = (G g G^T)[xi] for the 2x2 blocks g of dy of tiles q0..q0+n (0 past the edge). */
 static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n) {
   const int O4 = outC & ~3;
-  const long step = (long)n * outC;
+  const long step = wg_stride(n, outC);
   const v128_t half = wasm_f32x4_splat(0.5f), z = wasm_f32x4_splat(0.0f);
   for (int t = 0; t < n; t++) {
     const struct tile_origin to = tile_origin_of(q0 + t, outH, outW);
@@ -921,7 +929,7 @@ static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC
       q[3][0] = wasm_f32x4_neg(b0);
       q[3][1] = wasm_f32x4_neg(b1);
       for (int i = 0; i < 4; i++) {
-        float *m = Mg + ((long)(i * 4) * n + t) * outC + o;
+        float *m = Mg + (long)(i * 4) * step + (long)t * outC + o;
         wasm_v128_store(m, q[i][0]);
         wasm_v128_store(m + step, wasm_f32x4_mul(half, wasm_f32x4_add(q[i][0], q[i][1])));
         wasm_v128_store(m + 2 * step, wasm_f32x4_mul(half, wasm_f32x4_sub(q[i][0], q[i][1])));
@@ -936,7 +944,7 @@ static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC
                              {0.5f * (a0 - b0), 0.5f * (a1 - b1)},
                              {-b0, -b1}};
       for (int i = 0; i < 4; i++) {
-        float *m = Mg + ((long)(i * 4) * n + t) * outC + o;
+        float *m = Mg + (long)(i * 4) * step + (long)t * outC + o;
         m[0] = q[i][0];
         m[step] = 0.5f * (q[i][0] + q[i][1]);
         m[2 * step] = 0.5f * (q[i][0] - q[i][1]);
@@ -950,7 +958,7 @@ static void winograd_dy(const float *dy, float *Mg, int outH, int outW, int outC
  * acc[xi] (inC x outC) = sum of V[xi]^T Mg[xi] over the output tiles t0..t1, chunk tiles at a time:
  * tile 2, F(3x3, 2x2) (16 positions xi, tiles of 2x2 outputs), or tile 4, F(3x3, 4x4) (36
  * positions, tiles of 4x4; defined below with F(4x4, 3x3)). The caller's scratch V (positions x
- * chunk x inC), Mg (positions x chunk x outC) and, when packed, `scratch` for the packed product
+ * chunk x inC), Mg (positions x chunk x outC), rows wg_stride apart, and, when packed, `scratch` for the packed product
  * (gemmPackedScratchFloats(outC) floats; else gemm_acc). acc need not be zeroed: the first chunk
  * writes it. Threads split the tiles, each into its own acc; winograd_filter_grad_output
  * (winograd4_filter_grad_output) makes dW of the sum.
@@ -978,8 +986,8 @@ EXPORT void conv2d_winograd_filter_grad(const float *x, const float *dy, float *
     /* The first chunk writes acc (its sums start from +0, as when adding into zeros). */
     const int first = q0 == t0;
     for (int xi = 0; xi < points; xi++) {
-      const float *v = V + (long)xi * n * inC;
-      const float *m = Mg + (long)xi * n * outC;
+      const float *v = V + xi * wg_stride(n, inC);
+      const float *m = Mg + xi * wg_stride(n, outC);
       float *a = acc + xi * plane;
       if (packed) {
         gemm_packed_2d(v, 1, inC, m, outC, 1, a, outC, inC, n, 0, outC, !first, scratch);
@@ -1400,7 +1408,7 @@ static inline void wg4_bt1(const float *d, float *t) {
 static void winograd4_input(const float *x, float *V, int inH, int inW, int inC, int outH,
                             int outW, int padT, int padL, int q0, int n) {
   const int C4 = inC & ~3;
-  const long step = (long)n * inC;
+  const long step = wg_stride(n, inC);
   for (int t = 0; t < n; t++) {
     const struct tile_origin o = tile4_origin_of(q0 + t, outH, outW);
     const int b = o.b, ih0 = o.oh - padT, iw0 = o.ow - padL;
@@ -1418,7 +1426,7 @@ static void winograd4_input(const float *x, float *V, int inH, int inW, int inC,
       _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
         v128_t out[6];
         wg4_bt(s[i], out);
-        float *v = V + ((long)(i * 6) * n + t) * inC + c;
+        float *v = V + (long)(i * 6) * step + (long)t * inC + c;
         _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) wasm_v128_store(v + j * step, out[j]);
       }
     }
@@ -1435,7 +1443,7 @@ static void winograd4_input(const float *x, float *V, int inH, int inW, int inC,
       _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
         float out[6];
         wg4_bt1(s[i], out);
-        float *v = V + ((long)(i * 6) * n + t) * inC + c;
+        float *v = V + (long)(i * 6) * step + (long)t * inC + c;
         _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) v[j * step] = out[j];
       }
     }
@@ -1462,7 +1470,7 @@ static inline void wg4_at1(const float *m, float *o) {
 /*
  * y (NHWC) = bias + conv2d(x, W) (then ReLU if relu) for 3x3, stride 1, dilation 1 by
  * F(4x4, 3x3) over the output tiles t0..t1 (4x4 outputs each), chunk tiles at a time, with U
- * from winograd4_filter and the caller's scratch V (36 x chunk x inC) and M (36 x chunk x outC);
+ * from winograd4_filter and the caller's scratch V and M (36 rows, wg_stride apart);
  * bias, scratch and packed as for conv2d_winograd. Threads split the tiles.
  */
 EXPORT void conv2d_winograd4(const float *x, const float *U, const float *bias, float *y, float *V,
@@ -1477,15 +1485,15 @@ EXPORT void conv2d_winograd4(const float *x, const float *U, const float *bias, 
     winograd4_input(x, V, inH, inW, inC, outH, outW, padT, padL, q0, n);
     if (packed) {
       for (int xi = 0; xi < 36; xi++)
-        gemm_packed_2d(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC, 1,
-                       M + (long)xi * n * outC, outC, n, inC, 0, outC, 0, scratch);
+        gemm_packed_2d(V + xi * wg_stride(n, inC), inC, 1, U + (long)xi * inC * outC, outC, 1,
+                       M + xi * wg_stride(n, outC), outC, n, inC, 0, outC, 0, scratch);
     } else {
-      zero_f32(M, 36 * n * outC);
+      zero_f32(M, (int)(36 * wg_stride(n, outC)));
       for (int xi = 0; xi < 36; xi++)
-        gemm_acc(V + (long)xi * n * inC, inC, 1, U + (long)xi * inC * outC, outC,
-                 M + (long)xi * n * outC, outC, n, outC, inC);
+        gemm_acc(V + xi * wg_stride(n, inC), inC, 1, U + (long)xi * inC * outC, outC,
+                 M + xi * wg_stride(n, outC), outC, n, outC, inC);
     }
-    const long step = (long)n * outC;
+    const long step = wg_stride(n, outC);
     for (int t = 0; t < n; t++) {
       const struct tile_origin to = tile4_origin_of(q0 + t, outH, outW);
       const int rows = outH - to.oh < 4 ? outH - to.oh : 4;
@@ -1585,7 +1593,7 @@ static inline float dy_load1(const float *dy, int outH, int outW, int outC, int 
 /* Mg[xi][t][o] = (A h A^T)[xi] for the 4x4 blocks h of dy of tiles q0..q0+n (0 past the edge). */
 static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int outC, int q0, int n) {
   const int O4 = outC & ~3;
-  const long step = (long)n * outC;
+  const long step = wg_stride(n, outC);
   for (int t = 0; t < n; t++) {
     const struct tile_origin to = tile4_origin_of(q0 + t, outH, outW);
     int o = 0;
@@ -1601,7 +1609,7 @@ static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int out
       _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
         v128_t out[6];
         wg4_a(s[i], out);
-        float *m = Mg + ((long)(i * 6) * n + t) * outC + o;
+        float *m = Mg + (long)(i * 6) * step + (long)t * outC + o;
         _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) wasm_v128_store(m + j * step, out[j]);
       }
     }
@@ -1617,7 +1625,7 @@ static void winograd4_dy(const float *dy, float *Mg, int outH, int outW, int out
       _Pragma("clang loop unroll(full)") for (int i = 0; i < 6; i++) {
         float out[6];
         wg4_a1(s[i], out);
-        float *m = Mg + ((long)(i * 6) * n + t) * outC + o;
+        float *m = Mg + (long)(i * 6) * step + (long)t * outC + o;
         _Pragma("clang loop unroll(full)") for (int j = 0; j < 6; j++) m[j * step] = out[j];
       }
     }

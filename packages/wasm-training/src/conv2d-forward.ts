@@ -56,6 +56,20 @@ function winogradInfo(
 }
 
 /**
+ * Scratch for the transformed tiles of a chunk (V, M, Mg in native/kernels.c): `points` rows of
+ * chunk x channels floats, each one cache line (16 floats) longer than that, so the rows a tile
+ * writes do not all fall into the same cache sets (`wg_stride` there).
+ */
+export function winogradScratch(
+  backend: WasmBackendLike,
+  points: number,
+  chunk: number,
+  channels: number,
+): TensorInfo {
+  return backend.makeOutput([points * (chunk * channels + 16)], 'float32');
+}
+
+/**
  * Whether F(4x4, 3x3) beats F(2x2, 3x3) for this output size: 36 products per tile of 4x4
  * outputs against 16 per tile of 2x2, counting the tiles' padding past the edges; small outputs
  * (ResNet-18's 9x6) stay on F(2x2, 3x3), whose tiles waste less.
@@ -128,8 +142,8 @@ export function conv2dWinograd(
       ),
     );
   const ranges = splitRange(tiles, threads, 4);
-  const V = ranges.map(() => backend.makeOutput([points, chunk, inC], 'float32'));
-  const M = ranges.map(() => backend.makeOutput([points, chunk, outC], 'float32'));
+  const V = ranges.map(() => winogradScratch(backend, points, chunk, inC));
+  const M = ranges.map(() => winogradScratch(backend, points, chunk, outC));
   const scratch = packed
     ? ranges.map(() => backend.makeOutput([native.gemm_packed_scratch_floats(outC)], 'float32'))
     : [];

@@ -29,7 +29,7 @@ import {
   type TensorInfo,
   Transpose,
 } from '@tensorflow/tfjs-core';
-import { winogradTile } from './conv2d-forward';
+import { winogradScratch, winogradTile } from './conv2d-forward';
 import {
   type NativeKernels,
   nativeKernels,
@@ -411,8 +411,8 @@ function conv2dFilterGradWinograd(
   const ranges = splitRange(tiles, threads, chunk);
   // Written by the first chunk of each range (no zeroing pass over them).
   const accs = ranges.map(() => backend.makeOutput([points, g.inC, g.outC], 'float32'));
-  const V = ranges.map(() => backend.makeOutput([points, chunk, g.inC], 'float32'));
-  const Mg = ranges.map(() => backend.makeOutput([points, chunk, g.outC], 'float32'));
+  const V = ranges.map(() => winogradScratch(backend, points, chunk, g.inC));
+  const Mg = ranges.map(() => winogradScratch(backend, points, chunk, g.outC));
   const packing = packingScratch(backend, native, packed, g.outC, ranges.length);
   const args = ranges.map(([t0, t1], i) => [
     ...[ptr(backend, x), ptr(backend, dy), ptr(backend, accs[i]!)],

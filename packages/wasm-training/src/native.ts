@@ -62,7 +62,7 @@ export interface NativeKernels {
    * zeroed: the first chunk writes it): the 3x3 stride-1 weight
    * gradient by Winograd F(3x3, 2x2) (tile 2: 16 positions xi) or F(3x3, 4x4) (tile 4: 36
    * positions, 4x4 output tiles). Arguments: x, dy, acc, V, Mg, scratch (heap offsets; V, Mg:
-   * positions x chunk x inC / outC; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW,
+   * positions x (chunk x inC / outC + 16), see winogradScratch; scratch as for conv2d_filter_grad), inH, inW, inC, outH, outW,
    * outC, padTop, padLeft, t0, t1, chunk, packed, tile.
    */
   conv2d_winograd_filter_grad(...pointersGeometryAndRange: number[]): void;
@@ -73,7 +73,7 @@ export interface NativeKernels {
   /**
    * y = bias + conv2d(x, W) (then ReLU if relu) for 3x3, stride 1, dilation 1, by Winograd
    * F(2x2, 3x3) over output tiles t0..t1. Arguments: x, U, bias (0 for none), y, V, M (heap
-   * offsets; V and M are 16 x chunk x inC and 16 x chunk x outC scratch), inH, inW, inC, outH,
+   * offsets; V and M are 16 x (chunk x inC or outC + 16) scratch, see winogradScratch), inH, inW, inC, outH,
    * outW, outC, padTop, padLeft, t0, t1, chunk, relu (0/1), scratch (gemm_packed_scratch_floats(outC)
    * floats when packed, else 0), packed (0/1: the packed product or gemm_acc).
    */
@@ -95,7 +95,7 @@ export interface NativeKernels {
   ): void;
   /** U[xi][ci][co] = (G g G^T)[xi], xi < 36, for the 3x3 filter W (Winograd F(4x4, 3x3)). */
   winograd4_filter(W: number, U: number, inC: number, outC: number): void;
-  /** conv2d_winograd's arguments, by F(4x4, 3x3): tiles of 4x4 outputs, V and M 36 x chunk x C. */
+  /** conv2d_winograd's arguments, by F(4x4, 3x3): tiles of 4x4 outputs, V and M 36 x (chunk x C + 16). */
   conv2d_winograd4(...pointersGeometryAndRange: number[]): void;
   /** dW [3, 3, inC, outC] from the summed acc (36 x inC x outC) of conv2d_winograd_filter_grad, tile 4. */
   winograd4_filter_grad_output(acc: number, dW: number, inC: number, outC: number): void;
