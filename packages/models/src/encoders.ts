@@ -25,7 +25,7 @@ import {
   uniformValues,
   xavierNormal,
 } from './init';
-import { BatchNorm, SymmetricMaxPool2D } from './layers';
+import { BatchNorm, SymmetricConv2D, SymmetricMaxPool2D } from './layers';
 
 /**
  * Initialisation schemes (docs/algorithms/optimizers.md#initialisation):
@@ -55,7 +55,7 @@ function allLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
 }
 
 /**
- * Re-initialises every Conv2D, Dense and {@link BatchNorm} layer of `model` with the scheme
+ * Re-initialises every Conv2D ({@link SymmetricConv2D} too), Dense and {@link BatchNorm} layer of `model` with the scheme
  * `init`, drawing from `rng` in layer order (reproducible from a seed).
  */
 export function initializeEncoder(model: tfl.LayersModel, init: EncoderInit, rng: Rng): void {
@@ -63,7 +63,8 @@ export function initializeEncoder(model: tfl.LayersModel, init: EncoderInit, rng
   for (const layer of allLayers(model)) {
     const cls = layer.getClassName();
     const weights = layer.weights;
-    if (cls === 'Conv2D' || cls === 'Dense') {
+    const isConv = cls === 'Conv2D' || cls === SymmetricConv2D.className;
+    if (isConv || cls === 'Dense') {
       const kernel = weights.find((w) => w.originalName.endsWith('/kernel'));
       const bias = weights.find((w) => w.originalName.endsWith('/bias'));
       if (!kernel) continue;
@@ -73,10 +74,7 @@ export function initializeEncoder(model: tfl.LayersModel, init: EncoderInit, rng
         writeWeight(kernel, uniformValues(rng, shape, bound));
         if (bias) writeWeight(bias, uniformValues(rng, bias.shape as number[], bound));
       } else {
-        writeWeight(
-          kernel,
-          cls === 'Conv2D' ? kaimingNormalFanOut(rng, shape) : xavierNormal(rng, shape),
-        );
+        writeWeight(kernel, isConv ? kaimingNormalFanOut(rng, shape) : xavierNormal(rng, shape));
         if (bias) writeWeight(bias, new Float32Array(bias.shape[0] as number));
       }
     } else if (cls === BatchNorm.className) {
@@ -107,7 +105,7 @@ function spatial(
   ) as [number | null, number | null];
 }
 
-/** Conv k x k with PyTorch's symmetric zero padding (explicit pad + 'valid'), no bias. */
+/** Conv k x k with PyTorch's symmetric zero padding, no bias ({@link SymmetricConv2D}). */
 function conv(
   x: tfl.SymbolicTensor,
   filters: number,
@@ -116,29 +114,9 @@ function conv(
   padding: number,
   name: string,
 ): tfl.SymbolicTensor {
-  let h = x;
-  if (padding > 0) {
-    h = tfl.layers
-      .zeroPadding2d({
-        padding: [
-          [padding, padding],
-          [padding, padding],
-        ],
-        name: `${name}.pad`,
-      })
-      .apply(h) as tfl.SymbolicTensor;
-  }
-  return tfl.layers
-    .conv2d({
-      filters,
-      kernelSize,
-      strides,
-      padding: 'valid',
-      useBias: false,
-      kernelInitializer: 'zeros',
-      name,
-    })
-    .apply(h) as tfl.SymbolicTensor;
+  return new SymmetricConv2D({ filters, kernelSize, strides, padding, name }).apply(
+    x,
+  ) as tfl.SymbolicTensor;
 }
 
 function bn(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {

@@ -6,8 +6,9 @@
  *   moving-average update) selected per call with `kwargs.batchStatistics = 'frozen'`.
  * - {@link SymmetricMaxPool2D}: max pooling with PyTorch's symmetric, -inf padding
  *   (docs/algorithms/optimizers.md#batchnorm-and-padding); tfjs `'same'` pads asymmetrically.
+ * - {@link SymmetricConv2D}: a bias-free convolution with PyTorch's symmetric zero padding.
  *
- * Both are registered with `tf.serialization`, so models using them can be saved and loaded.
+ * All are registered with `tf.serialization`, so models using them can be saved and loaded.
  */
 import { checkChoice, checkNumber, IgmArgumentError } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -246,3 +247,102 @@ export class SymmetricMaxPool2D extends tfl.layers.Layer {
   }
 }
 tf.serialization.registerClass(SymmetricMaxPool2D);
+
+/** Options of {@link SymmetricConv2D}. */
+export interface SymmetricConv2DArgs extends LayerArgs {
+  filters: number;
+  kernelSize: number;
+  /** Default 1. */
+  strides?: number;
+  /** Zeros added on each side of height and width (PyTorch `Conv2d(padding=p)`). Default 0. */
+  padding?: number;
+}
+
+/**
+ * `Conv2d(inC, filters, kernelSize, strides, padding, bias=False)` with PyTorch's symmetric zero
+ * padding, channels last:
+ *
+ *   y[b, i, j, o] = sum_{u, v, c} xp[b, s i + u, s j + v, c] kernel[u, v, c, o]
+ *
+ * where xp is x with `padding` zeros on each side of both spatial axes (tfjs `'same'` pads
+ * asymmetrically when the stride does not divide the size). One `tf.conv2d` with explicit
+ * padding: no padded copy of x in memory, and its gradient computes the input gradient only when
+ * something upstream needs it, so an encoder's first layer does not (tfjs-layers' Conv2D runs a
+ * fused op that always differentiates its input too). The kernel is the weight `kernel`
+ * [kernelSize, kernelSize, inC, filters], as Conv2D's; initialised to zeros (the encoders
+ * initialise it, see initializeEncoder).
+ */
+export class SymmetricConv2D extends tfl.layers.Layer {
+  static className = 'IgmSymmetricConv2D';
+  readonly filters: number;
+  readonly kernelSize: number;
+  readonly strides: number;
+  readonly padding: number;
+  private kernel: tfl.LayerVariable | null = null;
+
+  constructor(args: SymmetricConv2DArgs) {
+    const { filters, kernelSize, strides = 1, padding = 0, ...rest } = args;
+    super(rest);
+    const where = 'SymmetricConv2D';
+    this.filters = checkNumber(where, 'filters', filters, { min: 1, integer: true });
+    this.kernelSize = checkNumber(where, 'kernelSize', kernelSize, { min: 1, integer: true });
+    this.strides = checkNumber(where, 'strides', strides, { min: 1, integer: true });
+    this.padding = checkNumber(where, 'padding', padding, { min: 0, integer: true });
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = s[s.length - 1];
+    if (s.length !== 4 || channels == null) {
+      throw new IgmArgumentError(
+        `SymmetricConv2D "${this.name}": expected an input of shape [batch, height, width, channels] with known channels; received [${s.join(', ')}].`,
+      );
+    }
+    const k = this.kernelSize;
+    this.kernel = this.addWeight(
+      'kernel',
+      [k, k, channels, this.filters],
+      'float32',
+      tfl.initializers.zeros(),
+    );
+    this.built = true;
+  }
+
+  private outLength(n: number | null | undefined): number | null {
+    if (n == null) return null;
+    return Math.floor((n + 2 * this.padding - this.kernelSize) / this.strides) + 1;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    return [s[0] ?? null, this.outLength(s[1]), this.outLength(s[2]), this.filters];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = single(inputs) as tf.Tensor4D;
+      const p = this.padding;
+      const pad: 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] =
+        p > 0
+          ? [
+              [0, 0],
+              [p, p],
+              [p, p],
+              [0, 0],
+            ]
+          : 'valid';
+      return tf.conv2d(x, this.kernel!.read() as tf.Tensor4D, this.strides, pad);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelSize: this.kernelSize,
+      strides: this.strides,
+      padding: this.padding,
+    };
+  }
+}
+tf.serialization.registerClass(SymmetricConv2D);
