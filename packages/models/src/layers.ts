@@ -219,21 +219,10 @@ export class SymmetricMaxPool2D extends tfl.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
-      let x = single(inputs) as tf.Tensor4D;
-      const p = this.padding;
-      if (p > 0) {
-        x = tf.pad(
-          x,
-          [
-            [0, 0],
-            [p, p],
-            [p, p],
-            [0, 0],
-          ],
-          Number.NEGATIVE_INFINITY,
-        );
-      }
-      return tf.maxPool(x, this.poolSize, this.strides, 'valid');
+      const x = single(inputs) as tf.Tensor4D;
+      // A numeric pad pads p on every side, and tfjs's pooling kernels skip padded positions:
+      // the max of the window's elements inside x, as with -inf padding, without a padded copy.
+      return tf.maxPool(x, this.poolSize, this.strides, this.padding > 0 ? this.padding : 'valid');
     });
   }
 

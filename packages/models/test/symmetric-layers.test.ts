@@ -1,4 +1,7 @@
 /**
+ * SymmetricMaxPool2D: PyTorch's -inf padding without a padded copy (values and gradients equal to
+ * padding with -inf then pooling 'valid', bit for bit, ties included).
+ *
  * SymmetricConv2D: the same function as zero-padding then a 'valid' tfjs-layers Conv2D (the
  * encoders' former construction), without the padded copy, and without the input gradient an
  * encoder's first layer does not need. Gradients w.r.t. the kernel and the input against that
@@ -9,7 +12,7 @@ import { describeEachBackend, expectAllClose, expectNoTensorLeak, tf } from '@ig
 import { countKernelWork } from '@igm/test-utils/bench';
 import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '@igm/wasm-training';
 import { describe, expect, it } from 'vitest';
-import { resnet18, SymmetricConv2D } from '../src/index';
+import { resnet18, SymmetricConv2D, SymmetricMaxPool2D } from '../src/index';
 
 function seeded(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
@@ -125,6 +128,53 @@ async function firstLayerWithoutInputGradient(): Promise<void> {
   await expectNoTensorLeak(step, { steps: 3 });
   x.dispose();
 }
+
+describeEachBackend('SymmetricMaxPool2D', (backend) => {
+  it('values and gradients equal -inf padding then a valid max-pool, bit for bit', () => {
+    if (backend === 'wasm') registerWasmTrainingKernels();
+    try {
+      // Rounded to quarters, so windows have tied maxima; negative, so -inf padding matters.
+      const x = tf.tidy(() => tf.sub(tf.div(tf.round(tf.mul(seeded([2, 9, 8, 3], 11), 8)), 4), 1));
+      for (const [k, s, p] of [
+        [3, 2, 1],
+        [2, 2, 0],
+        [3, 1, 1],
+        [5, 2, 2],
+      ] as const) {
+        const layer = new SymmetricMaxPool2D({ poolSize: k, strides: s, padding: p });
+        const reference = (xx: tf.Tensor) =>
+          tf.maxPool(
+            tf.pad(
+              xx as tf.Tensor4D,
+              [
+                [0, 0],
+                [p, p],
+                [p, p],
+                [0, 0],
+              ],
+              Number.NEGATIVE_INFINITY,
+            ),
+            k,
+            s,
+            'valid',
+          );
+        const ours = (xx: tf.Tensor) => layer.apply(xx) as tf.Tensor;
+        const r = seeded(reference(x).shape, 12);
+        const [y, yRef] = [ours(x), reference(x)];
+        const [g] = tf.grads((xx: tf.Tensor) => tf.sum(tf.mul(ours(xx), r)))([x]);
+        const [gRef] = tf.grads((xx: tf.Tensor) => tf.sum(tf.mul(reference(xx), r)))([x]);
+        const label = `pool ${k}, stride ${s}, padding ${p}`;
+        expect(y.shape, label).toEqual(yRef.shape);
+        expect(Array.from(y.dataSync()), label).toEqual(Array.from(yRef.dataSync()));
+        expect(Array.from(g!.dataSync()), label).toEqual(Array.from(gRef!.dataSync()));
+        tf.dispose([r, y, yRef, g!, gRef!]);
+      }
+      x.dispose();
+    } finally {
+      if (backend === 'wasm') unregisterWasmTrainingKernels();
+    }
+  });
+});
 
 describe('SymmetricConv2D configuration', () => {
   it('round-trips through getConfig and tf.serialization', () => {
