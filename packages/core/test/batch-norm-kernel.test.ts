@@ -146,7 +146,9 @@ describe('fused training BatchNorm on cpu', () => {
       expect(Math.abs(dxv[i]! - want)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want)));
     }
     expect(Array.from(dgamma!.dataSync())).toEqual([0, 0, 0]);
-    dbeta!.dataSync().forEach((v, c) => expect(v).toBeCloseTo(mw[c]!, 5));
+    dbeta!.dataSync().forEach((v, c) => {
+      expect(v).toBeCloseTo(mw[c]!, 5);
+    });
     tf.dispose([
       x,
       gamma,

@@ -108,7 +108,7 @@ function checkAttrs(where: string, attrs: Record<string, unknown> | undefined) {
   const varianceEpsilon = checkNumber(
     where,
     'attribute varianceEpsilon',
-    (attrs ?? {})['varianceEpsilon'],
+    attrs?.['varianceEpsilon'],
     { min: 0, minExclusive: true },
   );
   return { varianceEpsilon };
