@@ -38,7 +38,7 @@ describe('fused training BatchNorm on cpu', () => {
     expect(tf.getKernel(IgmBatchNormTrainingGrad, 'cpu')).toBeDefined();
     expect(unregisterCpuBatchNormKernels()).toBe(true);
     expect(unregisterCpuBatchNormKernels()).toBe(false);
-    expect(fusedBatchNormAvailable(tf.zeros([2, 3]))).toBe(false);
+    expect(fusedBatchNormAvailable(tf.zeros([2, 3]), tf.zeros([3]), tf.zeros([3]))).toBe(false);
   });
 
   it('runs the two kernels when registered, the composition otherwise', async () => {
@@ -56,8 +56,18 @@ describe('fused training BatchNorm on cpu', () => {
     expect(fused).toContain(IgmBatchNormTrainingGrad);
     expect(fused).not.toContain('FusedBatchNorm');
     expect(fused).not.toContain('Mean');
-    expect(fusedBatchNormAvailable(tf.zeros([2, 3], 'int32'))).toBe(false);
-    expect(fusedBatchNormAvailable(tf.zeros([3]))).toBe(false);
+    const c3 = { dtype: 'float32', shape: [3] };
+    expect(fusedBatchNormAvailable({ dtype: 'float32', shape: [2, 3] }, c3, c3)).toBe(true);
+    expect(fusedBatchNormAvailable({ dtype: 'int32', shape: [2, 3] }, c3, c3)).toBe(false);
+    expect(fusedBatchNormAvailable({ dtype: 'float32', shape: [3] }, c3, c3)).toBe(false);
+    // A scale of another shape (broadcast by tf.batchNorm) takes the composition.
+    expect(
+      fusedBatchNormAvailable(
+        { dtype: 'float32', shape: [2, 3] },
+        { dtype: 'float32', shape: [1] },
+        c3,
+      ),
+    ).toBe(false);
     tf.dispose([x, g, b]);
   });
 

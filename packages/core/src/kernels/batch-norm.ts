@@ -505,12 +505,26 @@ function registerBatchNormTrainingGradient(): void {
   });
 }
 
-/** Whether {@link batchNormTraining} takes the fused kernels for x on the active backend. */
-export function fusedBatchNormAvailable(x: { dtype: string; rank: number }): boolean {
+type ShapeAndDtype = { dtype: string; shape: readonly number[] };
+
+/**
+ * Whether {@link batchNormTraining} takes the fused kernels on the active backend: both kernels
+ * registered, x float32 of rank >= 2, scale and offset float32 of shape [C].
+ */
+export function fusedBatchNormAvailable(
+  x: ShapeAndDtype,
+  scale: ShapeAndDtype,
+  offset: ShapeAndDtype,
+): boolean {
   const backend = tf.getBackend();
+  const channels = x.shape[x.shape.length - 1];
+  const perChannel = (t: ShapeAndDtype) =>
+    t.dtype === 'float32' && t.shape.length === 1 && t.shape[0] === channels;
   return (
     x.dtype === 'float32' &&
-    x.rank >= 2 &&
+    x.shape.length >= 2 &&
+    perChannel(scale) &&
+    perChannel(offset) &&
     tf.getKernel(IgmBatchNormTraining, backend) !== undefined &&
     tf.getKernel(IgmBatchNormTrainingGrad, backend) !== undefined
   );
@@ -524,8 +538,8 @@ export function fusedBatchNormAvailable(x: { dtype: string; rank: number }): boo
  *   y = (x - mean) * scale / sqrt(variance + varianceEpsilon) + offset
  *
  * Returns y and the statistics (for the running averages). When the active backend has
- * {@link IgmBatchNormTraining} and {@link IgmBatchNormTrainingGrad} registered and x is float32,
- * one kernel computes all three and one computes the gradients of x, scale and offset, bit for
+ * {@link IgmBatchNormTraining} and {@link IgmBatchNormTrainingGrad} registered (and the inputs
+ * fit: {@link fusedBatchNormAvailable}), one kernel computes all three and one computes the gradients of x, scale and offset, bit for
  * bit as the composition `tf.moments` + `tf.batchNorm` and its autodiff (see this module's
  * comment); else it runs that composition. Gradients reach x, scale and offset through y only:
  * on the fused path mean and variance are constants to autodiff.
@@ -540,7 +554,7 @@ export function batchNormTraining(
     min: 0,
     minExclusive: true,
   });
-  if (fusedBatchNormAvailable(x)) {
+  if (fusedBatchNormAvailable(x, scale, offset)) {
     registerBatchNormTrainingGradient();
     const [y, mean, variance] = tf.engine().runKernel(IgmBatchNormTraining, { x, scale, offset }, {
       varianceEpsilon,
