@@ -10,24 +10,19 @@
 import {
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
-  registerCpuBatchNormKernels,
   unregisterCpuBatchNormKernels,
 } from '@igm/core';
 import {
-  type BackendName,
   describeEachBackend,
   expectAllClose,
   expectNoTensorLeak,
   loadFixture,
   tf,
 } from '@igm/test-utils';
-import {
-  registerWasmTrainingKernels,
-  unregisterWasmTrainingKernels,
-  WASM_TRAINING_KERNELS,
-} from '@igm/wasm-training';
+import { unregisterWasmTrainingKernels } from '@igm/wasm-training';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, expect, it } from 'vitest';
+import { useFusedBatchNorm } from '../../wasm-training/test/fused-batch-norm';
 import { BatchNorm, resnet18, smallCnn } from '../src/index';
 
 interface BnCase {
@@ -49,23 +44,6 @@ interface BnCase {
 const fx = loadFixture<{ source: string; epsilon: number; cases: BnCase[] }>(
   new URL('./fixtures/batch_norm_kernels.json', import.meta.url),
 );
-
-/** The fused kernels on (true) or off (false) for `backend`. */
-function useFused(backend: BackendName, fused: boolean): void {
-  if (backend === 'cpu') {
-    if (fused) registerCpuBatchNormKernels();
-    else unregisterCpuBatchNormKernels();
-    return;
-  }
-  unregisterWasmTrainingKernels();
-  registerWasmTrainingKernels({
-    kernels: fused
-      ? WASM_TRAINING_KERNELS
-      : WASM_TRAINING_KERNELS.filter(
-          (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
-        ),
-  });
-}
 
 /** Weights (trainable and running statistics) after `steps` momentum-SGD steps of `model`. */
 function trainSteps(model: tfl.LayersModel, xShape: number[], steps: number): Float32Array[] {
@@ -108,7 +86,7 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
   it.each(fx.cases.map((c) => [c.shape.join('x'), c] as const))(
     'matches PyTorch BatchNorm (float32) for x %s: y, statistics, running statistics, gradients',
     async (_, c) => {
-      useFused(backend, true);
+      useFusedBatchNorm(backend, true);
       const C = c.shape[c.shape.length - 1]!;
       const layer = new BatchNorm({
         gammaInit: new Float32Array(c.gamma),
@@ -176,10 +154,10 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
   ] as const)(
     '%s: 3 training steps give the same weights and running statistics bit for bit',
     (name, make, xShape) => {
-      useFused(backend, false);
+      useFusedBatchNorm(backend, false);
       const composedModel = make();
       const composed = trainSteps(composedModel, [...xShape], 3);
-      useFused(backend, true);
+      useFusedBatchNorm(backend, true);
       const fusedModel = make();
       const fused = trainSteps(fusedModel, [...xShape], 3);
       expectSameWeights(
@@ -194,7 +172,7 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
   );
 
   it('keeps tensor counts flat over smallCnn training steps', async () => {
-    useFused(backend, true);
+    useFusedBatchNorm(backend, true);
     const model = smallCnn({ inChannels: 1, inputShape: [10, 10], filters: [5, 7], seed: 2 });
     const x = tf.randomNormal([3, 10, 10, 1], 0, 1, 'float32', 4);
     const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);

@@ -3,29 +3,11 @@
  * its own process): the reductions split channel ranges and the dx pass splits rows over the
  * helper thread, with the same bits as one thread and as the composition.
  */
-import { IgmBatchNormTraining, IgmBatchNormTrainingGrad } from '@igm/core';
 import { tf } from '@igm/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectSameBnRecords, runBatchNormScenario } from '../../core/test/batch-norm-scenario';
-import {
-  nativeThreads,
-  registerWasmTrainingKernels,
-  setNativeThreadsEnabled,
-  unregisterWasmTrainingKernels,
-  useThreadedWasmBackend,
-  WASM_TRAINING_KERNELS,
-} from '../src/node';
-
-function registerFused(fused: boolean): void {
-  unregisterWasmTrainingKernels();
-  registerWasmTrainingKernels({
-    kernels: fused
-      ? WASM_TRAINING_KERNELS
-      : WASM_TRAINING_KERNELS.filter(
-          (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
-        ),
-  });
-}
+import { nativeThreads, setNativeThreadsEnabled, useThreadedWasmBackend } from '../src/node';
+import { useFusedBatchNorm } from './fused-batch-norm';
 
 describe('fused training BatchNorm on the threaded wasm backend', () => {
   beforeAll(async () => {
@@ -41,9 +23,9 @@ describe('fused training BatchNorm on the threaded wasm backend', () => {
     [4, 33, 33, 36],
   ])('equals the composition and one thread bit for bit, x %j', (...shape) => {
     expect(nativeThreads(tf.backend() as never)?.threads).toBe(2);
-    registerFused(false);
+    useFusedBatchNorm('wasm', false);
     const composed = runBatchNormScenario(shape, 41, 2);
-    registerFused(true);
+    useFusedBatchNorm('wasm', true);
     const split = runBatchNormScenario(shape, 41, 2);
     setNativeThreadsEnabled(false);
     const single = runBatchNormScenario(shape, 41, 2);

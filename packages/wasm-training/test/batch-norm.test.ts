@@ -14,32 +14,14 @@ import {
   kernelNamesOf,
   runBatchNormScenario,
 } from '../../core/test/batch-norm-scenario';
-import {
-  nativeKernels,
-  registerWasmTrainingKernels,
-  setNativeKernelsEnabled,
-  setRelaxedSimdEnabled,
-  unregisterWasmTrainingKernels,
-  WASM_TRAINING_KERNELS,
-} from '../src/index';
+import { nativeKernels, setNativeKernelsEnabled, setRelaxedSimdEnabled } from '../src/index';
+import { useFusedBatchNorm } from './fused-batch-norm';
 
 const MODES = [
   { name: 'SIMD, relaxed build', native: true, relaxed: true },
   { name: 'SIMD, plain build', native: true, relaxed: false },
   { name: 'JS fallback', native: false, relaxed: true },
 ] as const;
-
-/** Our wasm kernels without (false) or with (true) the fused BatchNorm. */
-function registerBatchNormOnWasm(fused: boolean): void {
-  unregisterWasmTrainingKernels();
-  registerWasmTrainingKernels({
-    kernels: fused
-      ? WASM_TRAINING_KERNELS
-      : WASM_TRAINING_KERNELS.filter(
-          (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
-        ),
-  });
-}
 
 function setMode(mode: (typeof MODES)[number]): void {
   setNativeKernelsEnabled(mode.native);
@@ -49,12 +31,12 @@ function setMode(mode: (typeof MODES)[number]): void {
 describe('fused training BatchNorm on wasm', () => {
   beforeAll(async () => {
     await useBackend('wasm');
-    registerBatchNormOnWasm(true);
+    useFusedBatchNorm('wasm', true);
   });
   afterAll(() => {
     setNativeKernelsEnabled(true);
     setRelaxedSimdEnabled(true);
-    registerBatchNormOnWasm(true);
+    useFusedBatchNorm('wasm', true);
   });
 
   it('is registered as two added kernels, exported by the SIMD module', async () => {
@@ -84,16 +66,16 @@ describe('fused training BatchNorm on wasm', () => {
         'equals the composition bit for bit over 3 steps, x %s',
         (_, shape) => {
           expect(nativeKernels(tf.backend() as never) !== null).toBe(mode.native);
-          registerBatchNormOnWasm(false);
+          useFusedBatchNorm('wasm', false);
           const composed = runBatchNormScenario(shape, 21 + shape.length);
-          registerBatchNormOnWasm(true);
+          useFusedBatchNorm('wasm', true);
           const fused = runBatchNormScenario(shape, 21 + shape.length);
           expectSameBnRecords(fused, composed, `${mode.name} ${shape.join('x')}`);
         },
       );
 
       it('leaks no tensors and no heap buffers over training steps', async () => {
-        registerBatchNormOnWasm(true);
+        useFusedBatchNorm('wasm', true);
         const x = tf.randomNormal([4, 6, 6, 10], 0, 1, 'float32', 5);
         const g = tf.variable(tf.ones([10]));
         const b = tf.variable(tf.zeros([10]));

@@ -114,12 +114,26 @@ function checkAttrs(where: string, attrs: Record<string, unknown> | undefined) {
   return { varianceEpsilon };
 }
 
-function checkX(where: string, x: tf.TensorInfo) {
+/** x float32 of rank >= 2 and the named inputs float32 vectors of x's channel count. */
+function checkXAndVectors<N extends string>(
+  where: string,
+  inputs: Record<string, tf.TensorInfo | undefined>,
+  names: readonly N[],
+): { x: tf.TensorInfo; vectors: Record<N, tf.TensorInfo> } {
+  const x = checkFloat32(where, 'x', inputs['x']);
   if (x.shape.length < 2) {
     throw new IgmArgumentError(
       `${where}: input x has shape [${x.shape.join(', ')}]; expected rank 2 or more with channels last.`,
     );
   }
+  const { channels } = batchNormGeometry(x.shape);
+  const vectors = {} as Record<N, tf.TensorInfo>;
+  for (const name of names) {
+    const t = checkFloat32(where, name, inputs[name]);
+    checkChannelVector(where, name, t, channels);
+    vectors[name] = t;
+  }
+  return { x, vectors };
 }
 
 /**
@@ -132,14 +146,8 @@ export function checkBatchNormTrainingCall(
   attrs: Record<string, unknown> | undefined,
 ): { inputs: BatchNormTrainingInputs; attrs: BatchNormTrainingAttrs } {
   const where = IgmBatchNormTraining;
-  const x = checkFloat32(where, 'x', inputs['x']);
-  checkX(where, x);
-  const { channels } = batchNormGeometry(x.shape);
-  const scale = checkFloat32(where, 'scale', inputs['scale']);
-  const offset = checkFloat32(where, 'offset', inputs['offset']);
-  checkChannelVector(where, 'scale', scale, channels);
-  checkChannelVector(where, 'offset', offset, channels);
-  return { inputs: { x, scale, offset }, attrs: checkAttrs(where, attrs) };
+  const { x, vectors } = checkXAndVectors(where, inputs, ['scale', 'offset']);
+  return { inputs: { x, ...vectors }, attrs: checkAttrs(where, attrs) };
 }
 
 /** Checks a call of {@link IgmBatchNormTrainingGrad}, as {@link checkBatchNormTrainingCall}. */
@@ -148,22 +156,14 @@ export function checkBatchNormTrainingGradCall(
   attrs: Record<string, unknown> | undefined,
 ): { inputs: BatchNormTrainingGradInputs; attrs: BatchNormTrainingAttrs } {
   const where = IgmBatchNormTrainingGrad;
-  const x = checkFloat32(where, 'x', inputs['x']);
-  checkX(where, x);
+  const { x, vectors } = checkXAndVectors(where, inputs, ['scale', 'mean', 'variance']);
   const dy = checkFloat32(where, 'dy', inputs['dy']);
   if (!tf.util.arraysEqual(dy.shape, x.shape)) {
     throw new IgmArgumentError(
       `${where}: input dy has shape [${dy.shape.join(', ')}]; expected x's shape [${x.shape.join(', ')}].`,
     );
   }
-  const { channels } = batchNormGeometry(x.shape);
-  const named = ['scale', 'mean', 'variance'] as const;
-  const [scale, mean, variance] = named.map((name) => {
-    const t = checkFloat32(where, name, inputs[name]);
-    checkChannelVector(where, name, t, channels);
-    return t;
-  }) as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
-  return { inputs: { dy, x, scale, mean, variance }, attrs: checkAttrs(where, attrs) };
+  return { inputs: { dy, x, ...vectors }, attrs: checkAttrs(where, attrs) };
 }
 
 /**
