@@ -14,19 +14,9 @@ import {
   kernelNamesOf,
   runBatchNormScenario,
 } from '../../core/test/batch-norm-scenario';
-import { nativeKernels, setNativeKernelsEnabled, setRelaxedSimdEnabled } from '../src/index';
+import { nativeKernels } from '../src/index';
 import { useFusedBatchNorm } from './fused-batch-norm';
-
-const MODES = [
-  { name: 'SIMD, relaxed build', native: true, relaxed: true },
-  { name: 'SIMD, plain build', native: true, relaxed: false },
-  { name: 'JS fallback', native: false, relaxed: true },
-] as const;
-
-function setMode(mode: (typeof MODES)[number]): void {
-  setNativeKernelsEnabled(mode.native);
-  setRelaxedSimdEnabled(mode.relaxed);
-}
+import { NATIVE_MODES, restoreNativeDefaults, setNativeMode } from './native-modes';
 
 describe('fused training BatchNorm on wasm', () => {
   beforeAll(async () => {
@@ -34,8 +24,7 @@ describe('fused training BatchNorm on wasm', () => {
     useFusedBatchNorm('wasm', true);
   });
   afterAll(() => {
-    setNativeKernelsEnabled(true);
-    setRelaxedSimdEnabled(true);
+    restoreNativeDefaults();
     useFusedBatchNorm('wasm', true);
   });
 
@@ -57,10 +46,10 @@ describe('fused training BatchNorm on wasm', () => {
     tf.dispose([x, g, b]);
   });
 
-  for (const mode of MODES) {
+  for (const mode of NATIVE_MODES) {
     describe(mode.name, () => {
-      beforeAll(() => setMode(mode));
-      afterAll(() => setMode(MODES[0]));
+      beforeAll(() => setNativeMode(mode));
+      afterAll(restoreNativeDefaults);
 
       it.each(BN_SHAPES.map((s) => [s.join('x'), s] as const))(
         'equals the composition bit for bit over 3 steps, x %s',
