@@ -1601,9 +1601,10 @@ EXPORT void winograd4_filter_grad_output(const float *acc, float *dW, int inC, i
  * float64 in row order (as sum_rows, the Sum and Mean kernels the tf.moments + tf.batchNorm
  * composition runs), for channels c0..c1 only, so helper threads can take disjoint channel
  * ranges with unchanged bits; c0 is a multiple of 4. Every float32 operation is the
- * composition's, one IEEE rounding each: no fused multiply-add (contraction is off below, and the
- * relaxed build uses no relaxed instruction here; build.sh does not need to check it since
- * clang never emits relaxed SIMD on its own). See src/batch-norm.ts for the formulas.
+ * composition's, one IEEE rounding each: no fused multiply-add. Contraction is off in this block
+ * (wasm has no scalar FMA and plain SIMD none either; the relaxed build's relaxed_madd only comes
+ * from F32X4_MADD, unused here: llvm-objdump of the relaxed build shows no relaxed instruction
+ * in the bn_* functions). See src/batch-norm.ts for the formulas.
  */
 #pragma clang fp contract(off)
 
@@ -1778,3 +1779,5 @@ EXPORT void bn_input_grad_f32(const float *dy, const float *x, const float *mean
     }
   }
 }
+/* Back to clang's default for C (contraction within expressions) after this block. */
+#pragma clang fp contract(on)
