@@ -14,6 +14,9 @@
  * float64 sum in row order, so helper threads take disjoint channel ranges (bits unchanged);
  * the dx pass splits rows. Without the SIMD module, @igm/core's JavaScript loops run on the heap
  * views and y comes from the (stock) FusedBatchNorm kernel, as in the composition.
+ *
+ * The statistics follow this package's Mean kernel: registering these two without Mean (a
+ * `kernels` subset) leaves the composition on the stock Mean, whose sums may round otherwise.
  */
 import {
   batchMomentsInto,
