@@ -11,7 +11,7 @@
  * them on a machine with internet (and CUDA for -gpu). A requested backend that is not installed
  * is an error that gives the install command.
  */
-import { registerCpuSgdMomentumKernel } from '@igm/core';
+import { registerCpuBatchNormKernels, registerCpuSgdMomentumKernel } from '@igm/core';
 import * as tf from '@tensorflow/tfjs';
 import type { ComputeBackend } from './jobs';
 
@@ -193,11 +193,15 @@ async function activateBackend(
   return startCpu(reasons);
 }
 
-/** The cpu backend, with @igm/core's fused SGD update (one pass per parameter, the op chain's bits). */
+/**
+ * The cpu backend, with @igm/core's fused SGD update (one pass per parameter, the op chain's
+ * bits) and fused training-mode BatchNorm (two kernels per layer, tf.moments + tf.batchNorm's bits).
+ */
 async function startCpu(reasons: string[]): Promise<BackendChoice> {
   await tf.setBackend('cpu');
   await tf.ready();
   registerCpuSgdMomentumKernel();
+  registerCpuBatchNormKernels();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
 }
 

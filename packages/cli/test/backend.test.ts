@@ -1,4 +1,4 @@
-import { IgmSgdMomentumUpdate } from '@igm/core';
+import { IgmBatchNormTraining, IgmBatchNormTrainingGrad, IgmSgdMomentumUpdate } from '@igm/core';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, describeBackendChoice, selectBackend } from '../src/backend';
@@ -30,10 +30,12 @@ describe('selectBackend', () => {
     );
   });
 
-  it('cpu is always available, with the fused SGD update registered', async () => {
+  it('cpu is always available, with the fused SGD update and BatchNorm registered', async () => {
     const choice = await selectBackend('cpu', withoutNode);
     expect(choice.backend).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
     expect(tf.getKernel(IgmSgdMomentumUpdate, 'cpu')).toBeDefined();
+    expect(tf.getKernel(IgmBatchNormTraining, 'cpu')).toBeDefined();
+    expect(tf.getKernel(IgmBatchNormTrainingGrad, 'cpu')).toBeDefined();
   });
 });

@@ -26,6 +26,35 @@ export { findState } from './find-state';
 
 // 4. The base transforms and the optimizers built from them (sgd, adam, adamw).
 export * from './transforms';
+// 4b. Training-mode BatchNorm as two fused kernels (bit for bit tf.moments + tf.batchNorm).
+export type {
+  BatchNormGradSums,
+  BatchNormTrainingAttrs,
+  BatchNormTrainingGradInputs,
+  BatchNormTrainingInputs,
+} from './kernels/batch-norm';
+export {
+  batchMomentsInto,
+  batchNormGeometry,
+  batchNormGradInto,
+  batchNormGradSumsInto,
+  batchNormInputGradInto,
+  batchNormTraining,
+  centeredGradSumInto,
+  checkBatchNormTrainingCall,
+  checkBatchNormTrainingGradCall,
+  cpuBatchNormOutputInto,
+  cpuRsqrt,
+  fusedBatchNormAvailable,
+  IgmBatchNormTraining,
+  IgmBatchNormTrainingGrad,
+  meanGradShare,
+  minusHalfCube,
+  registerCpuBatchNormKernels,
+  squareGradFactor,
+  unregisterCpuBatchNormKernels,
+  variancePlusEpsilon,
+} from './kernels/batch-norm';
 // 5. Learning-rate schedules.
 export type {
   CosineOptions,

@@ -10,7 +10,7 @@
  *
  * All are registered with `tf.serialization`, so models using them can be saved and loaded.
  */
-import { checkChoice, checkNumber, IgmArgumentError } from '@igm/core';
+import { batchNormTraining, checkChoice, checkNumber, IgmArgumentError } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
@@ -144,15 +144,21 @@ export class BatchNorm extends tfl.layers.Layer {
       }
       const mode = kwargs['batchStatistics'] ?? 'update';
       checkChoice('BatchNorm', 'batchStatistics', mode, ['update', 'frozen']);
-      const axes = x.shape.slice(0, -1).map((_, i) => i);
       const n = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
       if (n < 2) {
         throw new IgmArgumentError(
           `BatchNorm "${this.name}": training mode needs more than 1 value per channel; received input shape [${x.shape.join(', ')}]. Use a batch of 2 or more, or training: false.`,
         );
       }
-      const { mean, variance } = tf.moments(x, axes);
-      const y = tf.batchNorm(x, mean, variance, beta, gamma, this.epsilon);
+      // tf.moments + tf.batchNorm, or the same bits in two fused kernels where the backend has
+      // them (@igm/core's IgmBatchNormTraining: registerCpuBatchNormKernels on cpu,
+      // @igm/wasm-training on wasm).
+      const { y, mean, variance } = batchNormTraining(
+        x,
+        gamma as tf.Tensor1D,
+        beta as tf.Tensor1D,
+        this.epsilon,
+      );
       if (mode === 'update') {
         const m = this.momentum;
         tf.tidy(() => {

@@ -1688,3 +1688,190 @@ EXPORT void winograd4_filter_grad_output(const float *acc, float *dW, int inC, i
     }
   }
 }
+
+/* ==== Training-mode BatchNorm (IgmBatchNormTraining / IgmBatchNormTrainingGrad) ==============
+ *
+ * x, dy, dx are rows x C row-major (channels last). The reductions accumulate each channel in
+ * float64 in row order (as sum_rows, the Sum and Mean kernels the tf.moments + tf.batchNorm
+ * composition runs), for channels c0..c1 only, so helper threads can take disjoint channel
+ * ranges with unchanged bits; c0 is a multiple of 4. Every float32 operation is the
+ * composition's, one IEEE rounding each: no fused multiply-add. Contraction is off in this block
+ * (wasm has no scalar FMA and plain SIMD none either; the relaxed build's relaxed_madd only comes
+ * from F32X4_MADD, unused here: llvm-objdump of the relaxed build shows no relaxed instruction
+ * in the bn_* functions). See src/batch-norm.ts for the formulas.
+ */
+#pragma clang fp contract(off)
+
+/* Rows of one chunk: the accumulators of a 4-channel block stay in registers over a chunk. */
+static inline int bn_chunk(int C) { return C >= 4096 ? 1 : 4096 / C; }
+
+static inline v128_t f64_lo(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline v128_t f64_hi(v128_t v) {
+  return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3));
+}
+
+/*
+ * mean[c] = float32(sum_r x[r, c] / rows), then var[c] = float32(sum_r d * d / rows) with
+ * d = x[r, c] - mean[c] (float32): the Mean kernel twice, as tf.moments. acc: C doubles scratch.
+ */
+EXPORT void bn_moments_f32(const float *x, double *acc, float *mean, float *var, int rows, int C,
+                           int c0, int c1) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (int c = c0; c < c1; c++) acc[c] = 0.0;
+    const int chunk = bn_chunk(C);
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+      const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
+      int c = c0;
+      for (; c + 4 <= c1; c += 4) {
+        v128_t a0 = wasm_v128_load(acc + c), a1 = wasm_v128_load(acc + c + 2);
+        const v128_t m = pass ? wasm_v128_load(mean + c) : wasm_f32x4_splat(0.0f);
+        for (int r = r0; r < r1; r++) {
+          v128_t v = wasm_v128_load(x + (long)r * C + c);
+          if (pass) {
+            const v128_t d = wasm_f32x4_sub(v, m);
+            v = wasm_f32x4_mul(d, d);
+          }
+          a0 = wasm_f64x2_add(a0, f64_lo(v));
+          a1 = wasm_f64x2_add(a1, f64_hi(v));
+        }
+        wasm_v128_store(acc + c, a0), wasm_v128_store(acc + c + 2, a1);
+      }
+      for (; c < c1; c++) {
+        double a = acc[c];
+        for (int r = r0; r < r1; r++) {
+          float v = x[(long)r * C + c];
+          if (pass) {
+            const float d = v - mean[c];
+            v = d * d;
+          }
+          a += (double)v;
+        }
+        acc[c] = a;
+      }
+    }
+    float *out = pass ? var : mean;
+    for (int c = c0; c < c1; c++) out[c] = (float)(acc[c] / (double)rows);
+  }
+}
+
+/*
+ * The backward's first pass over channels c0..c1, into sums (4 C doubles, zeroed here):
+ * [0, C) sum (-r) * g, [C, 2C) sum (h * d) * g, [2C, 3C) sum dy * (d * r), [3C, 4C) sum dy,
+ * with d = x - mean and g = dy * scale (float32).
+ */
+EXPORT void bn_grad_sums_f32(const float *dy, const float *x, const float *mean, const float *scale,
+                             const float *r, const float *h, double *sums, int rows, int C, int c0,
+                             int c1) {
+  double *sMean = sums, *sVar = sums + C, *sScale = sums + 2 * C, *sOffset = sums + 3 * C;
+  for (int c = c0; c < c1; c++) sMean[c] = sVar[c] = sScale[c] = sOffset[c] = 0.0;
+  const int chunk = bn_chunk(C);
+  for (int r0 = 0; r0 < rows; r0 += chunk) {
+    const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    int c = c0;
+    for (; c + 4 <= c1; c += 4) {
+      v128_t m0 = wasm_v128_load(sMean + c), m1 = wasm_v128_load(sMean + c + 2);
+      v128_t v0 = wasm_v128_load(sVar + c), v1 = wasm_v128_load(sVar + c + 2);
+      v128_t s0 = wasm_v128_load(sScale + c), s1 = wasm_v128_load(sScale + c + 2);
+      v128_t o0 = wasm_v128_load(sOffset + c), o1 = wasm_v128_load(sOffset + c + 2);
+      const v128_t mu = wasm_v128_load(mean + c), ga = wasm_v128_load(scale + c);
+      const v128_t rr = wasm_v128_load(r + c), nr = wasm_f32x4_neg(rr);
+      const v128_t hh = wasm_v128_load(h + c);
+      for (int k = r0; k < r1; k++) {
+        const long i = (long)k * C + c;
+        const v128_t g = wasm_v128_load(dy + i);
+        const v128_t d = wasm_f32x4_sub(wasm_v128_load(x + i), mu);
+        const v128_t gs = wasm_f32x4_mul(g, ga);
+        const v128_t tm = wasm_f32x4_mul(nr, gs);
+        const v128_t tv = wasm_f32x4_mul(wasm_f32x4_mul(hh, d), gs);
+        const v128_t ts = wasm_f32x4_mul(g, wasm_f32x4_mul(d, rr));
+        m0 = wasm_f64x2_add(m0, f64_lo(tm)), m1 = wasm_f64x2_add(m1, f64_hi(tm));
+        v0 = wasm_f64x2_add(v0, f64_lo(tv)), v1 = wasm_f64x2_add(v1, f64_hi(tv));
+        s0 = wasm_f64x2_add(s0, f64_lo(ts)), s1 = wasm_f64x2_add(s1, f64_hi(ts));
+        o0 = wasm_f64x2_add(o0, f64_lo(g)), o1 = wasm_f64x2_add(o1, f64_hi(g));
+      }
+      wasm_v128_store(sMean + c, m0), wasm_v128_store(sMean + c + 2, m1);
+      wasm_v128_store(sVar + c, v0), wasm_v128_store(sVar + c + 2, v1);
+      wasm_v128_store(sScale + c, s0), wasm_v128_store(sScale + c + 2, s1);
+      wasm_v128_store(sOffset + c, o0), wasm_v128_store(sOffset + c + 2, o1);
+    }
+    for (; c < c1; c++) {
+      double am = sMean[c], av = sVar[c], as = sScale[c], ao = sOffset[c];
+      for (int k = r0; k < r1; k++) {
+        const long i = (long)k * C + c;
+        const float g = dy[i], d = x[i] - mean[c], gs = g * scale[c];
+        const float tm = -r[c] * gs;
+        const float hd = h[c] * d;
+        const float tv = hd * gs;
+        const float dr = d * r[c];
+        const float ts = g * dr;
+        am += (double)tm, av += (double)tv, as += (double)ts, ao += (double)g;
+      }
+      sMean[c] = am, sVar[c] = av, sScale[c] = as, sOffset[c] = ao;
+    }
+  }
+}
+
+/* The backward's second pass: acc[c] = sum_r q[c] * ((x - mean[c]) * 2) for c0..c1 (zeroed here). */
+EXPORT void bn_centered_sum_f32(const float *x, const float *mean, const float *q, double *acc,
+                                int rows, int C, int c0, int c1) {
+  for (int c = c0; c < c1; c++) acc[c] = 0.0;
+  const int chunk = bn_chunk(C);
+  const v128_t two = wasm_f32x4_splat(2.0f);
+  for (int r0 = 0; r0 < rows; r0 += chunk) {
+    const int r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    int c = c0;
+    for (; c + 4 <= c1; c += 4) {
+      v128_t a0 = wasm_v128_load(acc + c), a1 = wasm_v128_load(acc + c + 2);
+      const v128_t mu = wasm_v128_load(mean + c), qq = wasm_v128_load(q + c);
+      for (int k = r0; k < r1; k++) {
+        const v128_t d = wasm_f32x4_sub(wasm_v128_load(x + (long)k * C + c), mu);
+        const v128_t e = wasm_f32x4_mul(qq, wasm_f32x4_mul(d, two));
+        a0 = wasm_f64x2_add(a0, f64_lo(e)), a1 = wasm_f64x2_add(a1, f64_hi(e));
+      }
+      wasm_v128_store(acc + c, a0), wasm_v128_store(acc + c + 2, a1);
+    }
+    for (; c < c1; c++) {
+      double a = acc[c];
+      for (int k = r0; k < r1; k++) {
+        const float d = x[(long)k * C + c] - mean[c];
+        const float d2 = d * 2.0f;
+        const float e = q[c] * d2;
+        a += (double)e;
+      }
+      acc[c] = a;
+    }
+  }
+}
+
+/*
+ * The backward's last pass over `rows` rows (helper threads take row ranges):
+ * dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share, per channel vectors r, q, share.
+ */
+EXPORT void bn_input_grad_f32(const float *dy, const float *x, const float *mean,
+                              const float *scale, const float *r, const float *q,
+                              const float *share, float *dx, int rows, int C) {
+  const v128_t two = wasm_f32x4_splat(2.0f);
+  for (int k = 0; k < rows; k++) {
+    const long o = (long)k * C;
+    int c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(x + o + c), wasm_v128_load(mean + c));
+      const v128_t e = wasm_f32x4_mul(wasm_v128_load(q + c), wasm_f32x4_mul(d, two));
+      const v128_t a = wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(dy + o + c), wasm_v128_load(r + c)),
+                                      wasm_v128_load(scale + c));
+      wasm_v128_store(dx + o + c,
+                      wasm_f32x4_add(wasm_f32x4_add(a, e), wasm_v128_load(share + c)));
+    }
+    for (; c < C; c++) {
+      const float d = x[o + c] - mean[c];
+      const float d2 = d * 2.0f;
+      const float e = q[c] * d2;
+      const float dr = dy[o + c] * r[c];
+      const float a = dr * scale[c];
+      const float ae = a + e;
+      dx[o + c] = ae + share[c];
+    }
+  }
+}
+/* Back to clang's default for C (contraction within expressions) after this block. */
+#pragma clang fp contract(on)

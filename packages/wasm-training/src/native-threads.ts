@@ -106,6 +106,10 @@ const EXPORTS: Record<NativeKernelName, true> = {
   conv2d_winograd4: true,
   winograd4_filter_grad_output: true,
   conv2d_input_grad_im2col: true,
+  bn_moments_f32: true,
+  bn_grad_sums_f32: true,
+  bn_centered_sum_f32: true,
+  bn_input_grad_f32: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

@@ -166,6 +166,58 @@ export interface NativeKernels {
     rows: number,
     C: number,
   ): void;
+  /**
+   * The batch mean and biased variance of channels c0..c1 of a rows x C matrix (float64 sums in
+   * row order divided by rows; acc: C doubles of scratch). See native/kernels.c.
+   */
+  bn_moments_f32(
+    x: number,
+    acc: number,
+    mean: number,
+    variance: number,
+    rows: number,
+    C: number,
+    c0: number,
+    c1: number,
+  ): void;
+  /** BatchNorm backward, first pass: the four per-channel float64 sums into sums (4 C doubles). */
+  bn_grad_sums_f32(
+    dy: number,
+    x: number,
+    mean: number,
+    scale: number,
+    r: number,
+    h: number,
+    sums: number,
+    rows: number,
+    C: number,
+    c0: number,
+    c1: number,
+  ): void;
+  /** BatchNorm backward, second pass: acc[c] = sum over rows of q[c] * ((x - mean[c]) * 2). */
+  bn_centered_sum_f32(
+    x: number,
+    mean: number,
+    q: number,
+    acc: number,
+    rows: number,
+    C: number,
+    c0: number,
+    c1: number,
+  ): void;
+  /** BatchNorm backward, last pass: dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share. */
+  bn_input_grad_f32(
+    dy: number,
+    x: number,
+    mean: number,
+    scale: number,
+    r: number,
+    q: number,
+    share: number,
+    dx: number,
+    rows: number,
+    C: number,
+  ): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */

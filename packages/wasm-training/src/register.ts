@@ -1,7 +1,13 @@
 /**
  * Registers the kernels of this package on the tfjs wasm backend.
  */
-import { checkKnownKeys, IgmArgumentError, IgmSgdMomentumUpdate } from '@igm/core';
+import {
+  checkKnownKeys,
+  IgmArgumentError,
+  IgmBatchNormTraining,
+  IgmBatchNormTrainingGrad,
+  IgmSgdMomentumUpdate,
+} from '@igm/core';
 import {
   _FusedMatMul,
   Add,
@@ -32,6 +38,7 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { makeBatchMatMul, makeFusedMatMul } from './batch-mat-mul';
+import { batchNormTrainingBackward, batchNormTrainingForward } from './batch-norm';
 import { makeBinary, makeCast, makeFusedBatchNorm, makeRelu, makeStep } from './binary';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
@@ -66,6 +73,8 @@ export const WASM_TRAINING_KERNELS = [
   Step,
   _FusedMatMul,
   IgmSgdMomentumUpdate,
+  IgmBatchNormTraining,
+  IgmBatchNormTrainingGrad,
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -140,6 +149,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return makeFusedMatMul(stockImpl(_FusedMatMul), makeBatchMatMul(stockImpl(BatchMatMul)));
     case IgmSgdMomentumUpdate:
       return sgdMomentumUpdate;
+    case IgmBatchNormTraining:
+      return batchNormTrainingForward;
+    case IgmBatchNormTrainingGrad:
+      return batchNormTrainingBackward;
   }
 }
 
@@ -174,6 +187,11 @@ function build(name: WasmTrainingKernel): KernelImpl {
  *   every chain ending in `[addDecayedWeights] traceMomentum scaleByLearningRate` update each
  *   parameter in one SIMD pass (large tensors over the helper threads), bit for bit as the op
  *   chain.
+ * - IgmBatchNormTraining, IgmBatchNormTrainingGrad (added): @igm/core's training-mode BatchNorm
+ *   (`batchNormTraining`, the BatchNorm layer of @igm/models) in two kernels per layer instead
+ *   of the ~25 of tf.moments + tf.batchNorm and their autodiff, bit for bit that composition
+ *   as it runs with the kernels above (the reductions keep float64 sums per channel in row
+ *   order; helper threads take channel ranges).
  */
 export function registerWasmTrainingKernels(
   options: RegisterWasmTrainingOptions = {},

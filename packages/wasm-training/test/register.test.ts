@@ -44,6 +44,8 @@ describe('registerWasmTrainingKernels', () => {
       Step: 'override',
       _FusedMatMul: 'override',
       IgmSgdMomentumUpdate: 'added',
+      IgmBatchNormTraining: 'added',
+      IgmBatchNormTrainingGrad: 'added',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
     expect(registerWasmTrainingKernels()).toEqual(first);

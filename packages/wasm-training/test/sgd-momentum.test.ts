@@ -24,27 +24,10 @@ import {
 import {
   nativeKernels,
   registerWasmTrainingKernels,
-  setNativeKernelsEnabled,
-  setRelaxedSimdEnabled,
   unregisterWasmTrainingKernels,
   WASM_TRAINING_KERNELS,
 } from '../src/index';
-
-const MODES = [
-  { name: 'SIMD, relaxed build', native: true, relaxed: true },
-  { name: 'SIMD, plain build', native: true, relaxed: false },
-  { name: 'JS fallback', native: false, relaxed: true },
-] as const;
-
-function setMode(mode: (typeof MODES)[number]): void {
-  setNativeKernelsEnabled(mode.native);
-  setRelaxedSimdEnabled(mode.relaxed);
-}
-
-function restoreDefaults(): void {
-  setNativeKernelsEnabled(true);
-  setRelaxedSimdEnabled(true);
-}
+import { NATIVE_MODES, restoreNativeDefaults, setNativeMode } from './native-modes';
 
 /** Our wasm kernels without (false) or with (true) the fused SGD update. */
 function registerOnWasm(fused: boolean): void {
@@ -68,7 +51,7 @@ describe('IgmSgdMomentumUpdate on wasm', () => {
     registerOnWasm(true);
   });
   afterAll(() => {
-    restoreDefaults();
+    restoreNativeDefaults();
     registerOnWasm(true);
   });
 
@@ -78,10 +61,10 @@ describe('IgmSgdMomentumUpdate on wasm', () => {
     expect(typeof native?.sgd_momentum_f32).toBe('function');
   });
 
-  for (const mode of MODES) {
+  for (const mode of NATIVE_MODES) {
     describe(mode.name, () => {
-      beforeAll(() => setMode(mode));
-      afterAll(restoreDefaults);
+      beforeAll(() => setNativeMode(mode));
+      afterAll(restoreNativeDefaults);
 
       it(`equals the NumPy float32 reference bit for bit (${kernelReference.cases.length} cases)`, () => {
         expect(nativeKernels(tf.backend() as never) !== null).toBe(mode.native);

@@ -1,0 +1,210 @@
+/**
+ * Bench: training steps of this package's encoders with and without the fused training-mode
+ * BatchNorm kernels (@igm/core's IgmBatchNormTraining / IgmBatchNormTrainingGrad), in one
+ * process, A/B interleaved so both see the same machine load.
+ *
+ *   pnpm --filter @igm/models exec tsx bench/batch-norm-step.ts [--backend wasm|cpu]
+ *     [--models smallCnn,resnet18] [--rounds 3] [--steps 3]
+ *
+ * Models (each followed by a Dense head, softmax cross-entropy, momentum SGD):
+ * - smallCnn: the AV-MNIST image encoder (28x28x1, filters [32, 64]), batch 64, 10 classes;
+ * - resnet18: the CREMA-D audio encoder (257x188x1 spectrogram, full width), batch 8, 6 classes.
+ * On wasm all of @igm/wasm-training's kernels are registered, the fused pair or not; on cpu the
+ * fused SGD update always and the fused BatchNorm or not. Reports per model the median wall time
+ * per step of each variant over `rounds` x `steps` steps, their ratio, the kernel calls per step,
+ * and for each variant the time per kernel name of one profiled step (the ten largest).
+ * Writes bench/results/batch-norm-step-<backend>.json (the wasm backend on one thread). Timings are noisy when other jobs share
+ * the cores; the ratio within one run is what counts.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  IgmBatchNormTraining,
+  IgmBatchNormTrainingGrad,
+  registerCpuBatchNormKernels,
+  registerCpuSgdMomentumKernel,
+  unregisterCpuBatchNormKernels,
+} from '@igm/core';
+import {
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  WASM_TRAINING_KERNELS,
+} from '@igm/wasm-training';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { resnet18, smallCnn } from '../src/index';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+const backend = arg('backend', 'wasm');
+if (backend !== 'wasm' && backend !== 'cpu') {
+  throw new Error(`--backend is "${backend}"; expected wasm or cpu`);
+}
+const rounds = Number(arg('rounds', '3'));
+const steps = Number(arg('steps', '3'));
+for (const [name, v] of [
+  ['rounds', rounds],
+  ['steps', steps],
+] as const) {
+  if (!Number.isInteger(v) || v < 1)
+    throw new Error(`--${name} is "${v}"; expected an integer >= 1`);
+}
+
+const MODELS = {
+  smallCnn: {
+    build: () => smallCnn({ inChannels: 1, inputShape: [28, 28], filters: [32, 64], seed: 1 }),
+    input: [64, 28, 28, 1],
+    classes: 10,
+  },
+  resnet18: {
+    build: () => resnet18({ inChannels: 1, inputShape: [257, 188], seed: 1 }),
+    input: [8, 257, 188, 1],
+    classes: 6,
+  },
+} as const;
+type ModelName = keyof typeof MODELS;
+const names = arg('models', 'smallCnn,resnet18').split(',') as ModelName[];
+for (const n of names) {
+  if (!(n in MODELS)) {
+    throw new Error(`--models has "${n}"; expected names from ${Object.keys(MODELS).join(', ')}`);
+  }
+}
+
+await tf.setBackend(backend);
+await tf.ready();
+registerCpuSgdMomentumKernel();
+
+function useFused(fused: boolean): void {
+  if (backend === 'cpu') {
+    if (fused) registerCpuBatchNormKernels();
+    else unregisterCpuBatchNormKernels();
+    return;
+  }
+  unregisterWasmTrainingKernels();
+  registerWasmTrainingKernels({
+    kernels: fused
+      ? WASM_TRAINING_KERNELS
+      : WASM_TRAINING_KERNELS.filter(
+          (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
+        ),
+  });
+}
+
+/** One training step of `name` as a closure (own model, data and optimizer). */
+function makeStep(name: ModelName): { step: () => void; dispose: () => void } {
+  const { build, input, classes } = MODELS[name];
+  const encoder = build();
+  const width = encoder.outputs[0]!.shape[1] as number;
+  const head = tf.variable(tf.randomNormal([width, classes], 0, 0.05, 'float32', 2));
+  const x = tf.randomNormal([...input], 0, 1, 'float32', 3);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: input[0] }, (_, i) => i % classes),
+      'int32',
+    ),
+    classes,
+  );
+  const vars = [...encoder.trainableWeights.map((w) => w.read() as tf.Variable), head];
+  const opt = tf.train.momentum(0.01, 0.9);
+  const step = () => {
+    const loss = opt.minimize(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          labels,
+          tf.matMul(encoder.apply(x, { training: true }) as tf.Tensor2D, head),
+        ) as tf.Scalar,
+      true,
+      vars,
+    );
+    loss?.dataSync();
+    loss?.dispose();
+  };
+  const dispose = () => {
+    opt.dispose();
+    encoder.dispose();
+    tf.dispose([head, x, labels]);
+  };
+  return { step, dispose };
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function profileStep(step: () => void) {
+  const prof = await tf.profile(() => step());
+  const byName = new Map<string, { ms: number; calls: number }>();
+  let calls = 0;
+  for (const k of prof.kernels) {
+    if (k.name.endsWith('__op')) continue;
+    calls++;
+    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += k.kernelTimeMs as number;
+    e.calls++;
+    byName.set(k.name, e);
+  }
+  const top = [...byName.entries()]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, 10)
+    .map(([kernel, v]) => ({ kernel, ms: Number(v.ms.toFixed(1)), calls: v.calls }));
+  return { kernel_calls: calls, top_kernels: top };
+}
+
+const load0 = loadavg()[0]!;
+const results: Record<string, unknown> = {};
+for (const name of names) {
+  const variants = { fused: makeStep(name), composition: makeStep(name) };
+  const times: Record<keyof typeof variants, number[]> = { fused: [], composition: [] };
+  for (const v of ['fused', 'composition'] as const) {
+    useFused(v === 'fused');
+    variants[v].step(); // warm-up (kernel setup, first allocations)
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const v of ['fused', 'composition'] as const) {
+      useFused(v === 'fused');
+      for (let s = 0; s < steps; s++) {
+        const t0 = performance.now();
+        variants[v].step();
+        times[v].push(performance.now() - t0);
+      }
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const v of ['fused', 'composition'] as const) {
+    useFused(v === 'fused');
+    out[v] = {
+      step_ms_median: Number(median(times[v]).toFixed(1)),
+      step_ms_min: Number(Math.min(...times[v]).toFixed(1)),
+      ...(await profileStep(variants[v].step)),
+    };
+    variants[v].dispose();
+  }
+  out['ratio_fused_over_composition'] = Number(
+    (median(times.fused) / median(times.composition)).toFixed(3),
+  );
+  results[name] = out;
+  console.log(name, JSON.stringify(out));
+}
+const summary = {
+  date: new Date().toISOString(),
+  node: process.version,
+  backend,
+  rounds,
+  steps,
+  load_average_before: load0,
+  load_average_after: loadavg()[0],
+  results,
+};
+const here = dirname(fileURLToPath(import.meta.url));
+mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(
+  join(here, 'results', `batch-norm-step-${backend}.json`),
+  `${JSON.stringify(summary, null, 2)}\n`,
+);
+console.log(JSON.stringify({ backend, load_average_before: load0 }));

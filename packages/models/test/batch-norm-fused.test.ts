@@ -1,0 +1,191 @@
+/**
+ * The BatchNorm layer on @igm/core's fused training kernels (IgmBatchNormTraining / Grad), on
+ * cpu (registerCpuBatchNormKernels) and wasm (@igm/wasm-training):
+ *
+ * - parity with PyTorch's BatchNorm1d/2d in float32 (tools/reference/models/batch_norm_kernels.py);
+ * - a few training steps of smallCnn and a small resnet18 give the same weights and running
+ *   statistics bit for bit with and without the fused kernels;
+ * - tensor counts stay flat over training steps.
+ */
+import {
+  IgmBatchNormTraining,
+  IgmBatchNormTrainingGrad,
+  unregisterCpuBatchNormKernels,
+} from '@igm/core';
+import {
+  describeEachBackend,
+  expectAllClose,
+  expectNoTensorLeak,
+  loadFixture,
+  tf,
+} from '@igm/test-utils';
+import { unregisterWasmTrainingKernels } from '@igm/wasm-training';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, expect, it } from 'vitest';
+import { useFusedBatchNorm } from '../../wasm-training/test/fused-batch-norm';
+import { BatchNorm, resnet18, smallCnn } from '../src/index';
+
+interface BnCase {
+  shape: number[];
+  x: number[];
+  gamma: number[];
+  beta: number[];
+  w: number[];
+  y: number[];
+  mean: number[];
+  variance: number[];
+  runningMean: number[];
+  runningVariance: number[];
+  dx: number[];
+  dgamma: number[];
+  dbeta: number[];
+}
+
+const fx = loadFixture<{ source: string; epsilon: number; cases: BnCase[] }>(
+  new URL('./fixtures/batch_norm_kernels.json', import.meta.url),
+);
+
+/** Weights (trainable and running statistics) after `steps` momentum-SGD steps of `model`. */
+function trainSteps(model: tfl.LayersModel, xShape: number[], steps: number): Float32Array[] {
+  const x = tf.randomNormal(xShape, 0, 1, 'float32', 7);
+  const outShape = model.outputs[0]!.shape.slice(1) as number[];
+  const w = tf.randomNormal([xShape[0]!, ...outShape], 0, 1, 'float32', 8);
+  const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+  const opt = tf.train.momentum(0.05, 0.9);
+  for (let s = 0; s < steps; s++) {
+    opt.minimize(
+      () => tf.sum(tf.mul(model.apply(x, { training: true }) as tf.Tensor, w)) as tf.Scalar,
+      false,
+      vars,
+    );
+  }
+  const out = model.weights.map((v) => v.read().dataSync().slice() as Float32Array);
+  opt.dispose();
+  tf.dispose([x, w]);
+  return out;
+}
+
+function expectSameWeights(a: Float32Array[], b: Float32Array[], names: string[], label: string) {
+  expect(a.length).toBe(b.length);
+  a.forEach((v, k) => {
+    const x = new Uint32Array(v.buffer, v.byteOffset, v.length);
+    const y = new Uint32Array(b[k]!.buffer, b[k]!.byteOffset, b[k]!.length);
+    const i = x.findIndex((bits, j) => bits !== y[j]);
+    if (i >= 0) {
+      expect.fail(`${label}, ${names[k]}[${i}]: fused ${v[i]}, composition ${b[k]![i]}`);
+    }
+  });
+}
+
+describeEachBackend('BatchNorm on the fused kernels', (backend) => {
+  afterAll(() => {
+    if (backend === 'cpu') unregisterCpuBatchNormKernels();
+    else unregisterWasmTrainingKernels();
+  });
+
+  it.each(fx.cases.map((c) => [c.shape.join('x'), c] as const))(
+    'matches PyTorch BatchNorm (float32) for x %s: y, statistics, running statistics, gradients',
+    async (_, c) => {
+      useFusedBatchNorm(backend, true);
+      const C = c.shape[c.shape.length - 1]!;
+      const layer = new BatchNorm({
+        gammaInit: new Float32Array(c.gamma),
+        betaInit: new Float32Array(c.beta),
+      });
+      const x = tf.variable(tf.tensor(c.x, c.shape));
+      const w = tf.tensor(c.w, c.shape);
+      layer.build(c.shape);
+      const [gamma, beta] = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+      let y: tf.Tensor | undefined;
+      const run = () =>
+        tf.variableGrads(() => {
+          y = tf.keep(layer.apply(x, { training: true }) as tf.Tensor);
+          return tf.sum(tf.mul(tf.relu(y), w)) as tf.Scalar;
+        }, [x, gamma!, beta!]);
+      const profile = await tf.profile(() => {
+        const { value, grads } = run();
+        return [value, ...Object.values(grads)];
+      });
+      expect(profile.kernelNames).toContain(IgmBatchNormTraining);
+      expect(profile.kernelNames).toContain(IgmBatchNormTrainingGrad);
+      y!.dispose();
+      // A fresh layer for the values (the profiled call already updated the running statistics).
+      const fresh = new BatchNorm({
+        gammaInit: new Float32Array(c.gamma),
+        betaInit: new Float32Array(c.beta),
+      });
+      fresh.build(c.shape);
+      const [g2, b2] = fresh.trainableWeights.map((v) => v.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(() => {
+        y = tf.keep(fresh.apply(x, { training: true }) as tf.Tensor);
+        return tf.sum(tf.mul(tf.relu(y), w)) as tf.Scalar;
+      }, [x, g2!, b2!]);
+      const [, , runMean, runVar] = fresh.getWeights();
+      // float32 on both sides, summed in different orders: measured within 2.4e-7 x the largest
+      // entry (~2 float32 ulps); the bound leaves 4x of room.
+      const close = (got: tf.Tensor, want: number[], label: string) => {
+        const scale = Math.max(1, ...want.map(Math.abs));
+        expectAllClose(got, want, { atol: 1e-6 * scale, rtol: 1e-5, label: `${backend} ${label}` });
+      };
+      close(y!, c.y, 'y');
+      close(runMean!, c.runningMean, 'running mean');
+      close(runVar!, c.runningVariance, 'running variance');
+      close(grads[x.name]!, c.dx, 'dx');
+      close(grads[g2!.name]!, c.dgamma, 'dgamma');
+      close(grads[b2!.name]!, c.dbeta, 'dbeta');
+      expect(C).toBe(c.gamma.length);
+      tf.dispose([x, w, y!, value, ...Object.values(grads)]);
+      // Layers applied to tensors (not symbolic inputs) cannot be disposed: free their variables.
+      for (const v of [...layer.weights, ...fresh.weights]) v.dispose();
+    },
+  );
+
+  it.each([
+    [
+      'smallCnn',
+      () => smallCnn({ inChannels: 2, inputShape: [12, 12], filters: [6, 10], seed: 3 }),
+      [4, 12, 12, 2],
+    ],
+    [
+      'resnet18',
+      () => resnet18({ inChannels: 1, inputShape: [32, 32], widths: [4, 4, 8, 8], seed: 5 }),
+      [2, 32, 32, 1],
+    ],
+  ] as const)(
+    '%s: 3 training steps give the same weights and running statistics bit for bit',
+    (name, make, xShape) => {
+      useFusedBatchNorm(backend, false);
+      const composedModel = make();
+      const composed = trainSteps(composedModel, [...xShape], 3);
+      useFusedBatchNorm(backend, true);
+      const fusedModel = make();
+      const fused = trainSteps(fusedModel, [...xShape], 3);
+      expectSameWeights(
+        fused,
+        composed,
+        fusedModel.weights.map((v) => v.name),
+        `${backend} ${name}`,
+      );
+      composedModel.dispose();
+      fusedModel.dispose();
+    },
+  );
+
+  it('keeps tensor counts flat over smallCnn training steps', async () => {
+    useFusedBatchNorm(backend, true);
+    const model = smallCnn({ inChannels: 1, inputShape: [10, 10], filters: [5, 7], seed: 2 });
+    const x = tf.randomNormal([3, 10, 10, 1], 0, 1, 'float32', 4);
+    const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+    const opt = tf.train.sgd(0.01);
+    await expectNoTensorLeak(() => {
+      opt.minimize(
+        () => tf.sum(tf.square(model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
+        false,
+        vars,
+      );
+    });
+    opt.dispose();
+    x.dispose();
+    model.dispose();
+  });
+});

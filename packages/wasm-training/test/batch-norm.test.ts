@@ -1,0 +1,90 @@
+/**
+ * IgmBatchNormTraining / IgmBatchNormTrainingGrad on wasm: the SIMD kernels (relaxed and plain
+ * builds) and the JS fallback against the composition tf.moments + tf.batchNorm and its autodiff
+ * on the same backend with this package's other kernels, bit for bit (values, gradients, running
+ * statistics, several steps). The threaded backend is covered in batch-norm-threaded.test.ts.
+ */
+import { IgmBatchNormTraining, IgmBatchNormTrainingGrad } from '@igm/core';
+import { expectNoTensorLeak, tf, useBackend } from '@igm/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchNormTraining } from '../../core/src';
+import {
+  BN_SHAPES,
+  expectSameBnRecords,
+  kernelNamesOf,
+  runBatchNormScenario,
+} from '../../core/test/batch-norm-scenario';
+import { nativeKernels } from '../src/index';
+import { useFusedBatchNorm } from './fused-batch-norm';
+import { NATIVE_MODES, restoreNativeDefaults, setNativeMode } from './native-modes';
+
+describe('fused training BatchNorm on wasm', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+    useFusedBatchNorm('wasm', true);
+  });
+  afterAll(() => {
+    restoreNativeDefaults();
+    useFusedBatchNorm('wasm', true);
+  });
+
+  it('is registered as two added kernels, exported by the SIMD module', async () => {
+    expect(tf.getKernel(IgmBatchNormTraining, 'wasm')).toBeDefined();
+    expect(tf.getKernel(IgmBatchNormTrainingGrad, 'wasm')).toBeDefined();
+    const native = nativeKernels(tf.backend() as never);
+    expect(typeof native?.bn_grad_sums_f32).toBe('function');
+    const x = tf.randomNormal([2, 4, 4, 6], 0, 1, 'float32', 2);
+    const g = tf.ones([6]) as tf.Tensor1D;
+    const b = tf.zeros([6]) as tf.Tensor1D;
+    const names = await kernelNamesOf(() =>
+      tf.grads((xi: tf.Tensor) => tf.sum(batchNormTraining(xi, g, b, 1e-5).y))([x]),
+    );
+    expect(names).toContain(IgmBatchNormTraining);
+    expect(names).toContain(IgmBatchNormTrainingGrad);
+    expect(names).not.toContain('Mean');
+    expect(names).not.toContain('Tile');
+    tf.dispose([x, g, b]);
+  });
+
+  for (const mode of NATIVE_MODES) {
+    describe(mode.name, () => {
+      beforeAll(() => setNativeMode(mode));
+      afterAll(restoreNativeDefaults);
+
+      it.each(BN_SHAPES.map((s) => [s.join('x'), s] as const))(
+        'equals the composition bit for bit over 3 steps, x %s',
+        (_, shape) => {
+          expect(nativeKernels(tf.backend() as never) !== null).toBe(mode.native);
+          useFusedBatchNorm('wasm', false);
+          const composed = runBatchNormScenario(shape, 21 + shape.length);
+          useFusedBatchNorm('wasm', true);
+          const fused = runBatchNormScenario(shape, 21 + shape.length);
+          expectSameBnRecords(fused, composed, `${mode.name} ${shape.join('x')}`);
+        },
+      );
+
+      it('leaks no tensors and no heap buffers over training steps', async () => {
+        useFusedBatchNorm('wasm', true);
+        const x = tf.randomNormal([4, 6, 6, 10], 0, 1, 'float32', 5);
+        const g = tf.variable(tf.ones([10]));
+        const b = tf.variable(tf.zeros([10]));
+        const opt = tf.train.sgd(0.1);
+        const step = () =>
+          opt.minimize(() =>
+            tf.sum(
+              tf.square(
+                batchNormTraining(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, 1e-5)
+                  .y,
+              ),
+            ),
+          );
+        const backend = tf.backend() as never as { numDataIds(): number };
+        step();
+        const ids = backend.numDataIds();
+        await expectNoTensorLeak(step, { steps: 20 });
+        expect(backend.numDataIds()).toBe(ids);
+        tf.dispose([x, g, b]);
+      });
+    });
+  }
+});
