@@ -30,13 +30,7 @@ import {
   Transpose,
 } from '@tensorflow/tfjs-core';
 import { winogradScratch, winogradTile } from './conv2d-forward';
-import {
-  type NativeKernels,
-  nativeKernels,
-  PACK_ABOVE_FLOATS,
-  ptr,
-  useRelaxedSimd,
-} from './native';
+import { type NativeKernels, nativeKernels, ptr, useRelaxedSimd } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
 import {
@@ -281,7 +275,7 @@ function nhwcToNchw(backend: WasmBackendLike, t: TensorInfo): TensorInfo {
 
 /**
  * dW for NHWC x and dy: filter shape [kH, kW, inC, outC]. With the SIMD kernels, Winograd for
- * 3x3 stride 1, else im2col + `gemm_acc` or the packed product (split over helper threads if
+ * 3x3 stride 1, else im2col + the packed product (split over helper threads if
  * any); without them, im2col + `matmul`, a plain rank-2 product through the package's
  * BatchMatMul (register.ts passes it).
  */
@@ -300,33 +294,31 @@ export function conv2dFilterGradNHWC(
   }
   if (native) {
     // dW (rowLen x outC, the filter layout) += P_c^T dY_c, chunk by chunk, in the SIMD kernel
-    // (im2col, then a product reading P transposed: no transposes). Chunks of ~0.5 MB of P, so
-    // the product reads P from cache right after im2col wrote it. A dW of up to
-    // PACK_ABOVE_FLOATS stays in cache for gemm_acc in place; wider ones are packed, in chunks
-    // of at least 256 pixels, as every chunk is one pass over dW (3x3x512x512: 9 MB), which is
-    // memory-bound for small chunks. Measured (ResNet-18 layers): packing wins from 128 channels
-    // (3x3x512x512: 56 -> 45 ms), loses at 64 (43 vs 40 ms). With helper threads, each thread
-    // takes a range of pixels into its own dW, summed at the end.
+    // (im2col, then the packed product reading P transposed: no transposes). Chunks of ~0.5 MB
+    // of P (at least 256 pixels, as every chunk is one pass over dW), so the product reads P
+    // from cache right after im2col wrote it. Packed at every size: measured against gemm_acc in
+    // place (batch 8 ResNet-18 layers, ms): the 7x7 stem 23.6 -> 20.8, 3x3/2 64 -> 128
+    // 27.2 -> 19.7, 1x1/2 downsampling 2.8-3.1 -> 2.4-2.6; small layers (3x3x1x32, 1x1 32 -> 64)
+    // even. With helper threads, each thread takes a range of pixels into its own dW, summed at
+    // the end.
     const threads = nativeThreads(backend)?.threads ?? 1;
     const share = Math.ceil(total / threads);
-    const packed = rowLen * g.outC > PACK_ABOVE_FLOATS;
-    const chunkP = chunkPixels(rowLen, share, 1 << 17);
-    const chunk = packed ? Math.min(share, Math.max(256, chunkP)) : chunkP;
+    const chunk = Math.min(share, Math.max(256, chunkPixels(rowLen, share, 1 << 17)));
     const ranges = splitRange(total, threads, chunk);
     if (ranges.length === 0) return zeros(backend, [g.kH, g.kW, g.inC, g.outC]); // no pixels
     const dws = ranges.map(() => zeros(backend, [g.kH, g.kW, g.inC, g.outC]));
     const scratch = ranges.map(() => backend.makeOutput([chunk, rowLen], 'float32'));
-    const packing = packingScratch(backend, native, packed, g.outC, ranges.length);
+    const packing = packingScratch(backend, native, true, g.outC, ranges.length);
     const args = ranges.map(([p0, p1], i) => [
       ptr(backend, x),
       ptr(backend, dy),
       ptr(backend, dws[i]!),
       ptr(backend, scratch[i]!),
-      packed ? ptr(backend, packing[i]!) : 0,
+      ptr(backend, packing[i]!),
       ...geometryArgs(g, p0, p1),
       g.outC,
       chunk,
-      packed ? 1 : 0,
+      1, // packed
     ]);
     runParts(backend, 'conv2d_filter_grad', args);
     const dw = dws[0]!;
@@ -401,11 +393,11 @@ function conv2dFilterGradWinograd(
   if (tiles === 0) return zeros(backend, [3, 3, g.inC, g.outC]);
   const threads = nativeThreads(backend)?.threads ?? 1;
   const share = Math.ceil(tiles / threads);
-  // An acc of up to 128 x 128 channels per tile position stays in cache for the in-place
-  // product; wider layers pack, in chunks of at least 256 tiles. Measured on ResNet-18's layers
-  // (batch 8, CPU ms, in-place -> packed, F(3x3, 2x2)): 256 -> 256 33.5 -> 30, 512 39.6 -> 38.4,
-  // 128 even, 64 31 -> 34.
-  const packed = g.inC * g.outC >= 256 * 256;
+  // From 128 x 128 channels the products pack, in chunks of at least 256 tiles (128 for F(3x3,
+  // 4x4)); narrower layers add into acc in place (gemm_acc). Measured on ResNet-18's layers
+  // (batch 8, ms, in place -> packed): 256 -> 256 33.5 -> 30, 512 39.6 -> 38.4 (F(3x3, 2x2));
+  // with the scratch rows one cache line apart, F(3x3, 4x4): 128 14.6 -> 13.1, 64 13.5 -> 13.6.
+  const packed = g.inC * g.outC >= 128 * 128;
   const chunkV = Math.max(64, Math.floor((1 << 17) / (points * (g.inC + g.outC))));
   const chunk = Math.min(share, packed ? Math.max(m === 4 ? 128 : 256, chunkV) : chunkV);
   const ranges = splitRange(tiles, threads, chunk);

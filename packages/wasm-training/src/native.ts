@@ -243,12 +243,6 @@ let disabled = false;
 let relaxedWanted = true;
 let relaxedSupported: boolean | undefined;
 
-/**
- * Products whose output (dW, or one Winograd tile position's inC x outC) has more floats than
- * this use the packed product: smaller ones stay in cache, where the in-place `gemm_acc` wins.
- */
-export const PACK_ABOVE_FLOATS = 1 << 17;
-
 function decode(b64: string): Uint8Array {
   if (typeof Buffer !== 'undefined') return Uint8Array.from(Buffer.from(b64, 'base64'));
   const bin = atob(b64);
