@@ -6,9 +6,8 @@
  *   pnpm --filter @igm/models exec tsx bench/batch-norm-step.ts [--backend wasm|cpu]
  *     [--models smallCnn,resnet18] [--rounds 3] [--steps 3]
  *
- * Models (each followed by a Dense head, softmax cross-entropy, momentum SGD):
- * - smallCnn: the AV-MNIST image encoder (28x28x1, filters [32, 64]), batch 64, 10 classes;
- * - resnet18: the CREMA-D audio encoder (257x188x1 spectrogram, full width), batch 8, 6 classes.
+ * Models: bench/encoder-steps.ts (each encoder with a Dense head, softmax cross-entropy,
+ * momentum SGD).
  * On wasm all of @igm/wasm-training's kernels are registered, the fused pair or not; on cpu the
  * fused SGD update always and the fused BatchNorm or not. Reports per model the median wall time
  * per step of each variant over `rounds` x `steps` steps, their ratio, the kernel calls per step,
@@ -34,7 +33,7 @@ import {
 } from '@igm/wasm-training';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { resnet18, smallCnn } from '../src/index';
+import { encoderModelNames, makeEncoderStep, median } from './encoder-steps';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -55,25 +54,7 @@ for (const [name, v] of [
     throw new Error(`--${name} is "${v}"; expected an integer >= 1`);
 }
 
-const MODELS = {
-  smallCnn: {
-    build: () => smallCnn({ inChannels: 1, inputShape: [28, 28], filters: [32, 64], seed: 1 }),
-    input: [64, 28, 28, 1],
-    classes: 10,
-  },
-  resnet18: {
-    build: () => resnet18({ inChannels: 1, inputShape: [257, 188], seed: 1 }),
-    input: [8, 257, 188, 1],
-    classes: 6,
-  },
-} as const;
-type ModelName = keyof typeof MODELS;
-const names = arg('models', 'smallCnn,resnet18').split(',') as ModelName[];
-for (const n of names) {
-  if (!(n in MODELS)) {
-    throw new Error(`--models has "${n}"; expected names from ${Object.keys(MODELS).join(', ')}`);
-  }
-}
+const names = encoderModelNames(arg('models', 'smallCnn,resnet18'));
 
 await tf.setBackend(backend);
 await tf.ready();
@@ -93,48 +74,6 @@ function useFused(fused: boolean): void {
           (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
         ),
   });
-}
-
-/** One training step of `name` as a closure (own model, data and optimizer). */
-function makeStep(name: ModelName): { step: () => void; dispose: () => void } {
-  const { build, input, classes } = MODELS[name];
-  const encoder = build();
-  const width = encoder.outputs[0]!.shape[1] as number;
-  const head = tf.variable(tf.randomNormal([width, classes], 0, 0.05, 'float32', 2));
-  const x = tf.randomNormal([...input], 0, 1, 'float32', 3);
-  const labels = tf.oneHot(
-    tf.tensor1d(
-      Array.from({ length: input[0] }, (_, i) => i % classes),
-      'int32',
-    ),
-    classes,
-  );
-  const vars = [...encoder.trainableWeights.map((w) => w.read() as tf.Variable), head];
-  const opt = tf.train.momentum(0.01, 0.9);
-  const step = () => {
-    const loss = opt.minimize(
-      () =>
-        tf.losses.softmaxCrossEntropy(
-          labels,
-          tf.matMul(encoder.apply(x, { training: true }) as tf.Tensor2D, head),
-        ) as tf.Scalar,
-      true,
-      vars,
-    );
-    loss?.dataSync();
-    loss?.dispose();
-  };
-  const dispose = () => {
-    opt.dispose();
-    encoder.dispose();
-    tf.dispose([head, x, labels]);
-  };
-  return { step, dispose };
-}
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function profileStep(step: () => void) {
@@ -159,7 +98,10 @@ async function profileStep(step: () => void) {
 const load0 = loadavg()[0]!;
 const results: Record<string, unknown> = {};
 for (const name of names) {
-  const variants = { fused: makeStep(name), composition: makeStep(name) };
+  const variants = {
+    fused: makeEncoderStep(name, { momentum: true }),
+    composition: makeEncoderStep(name, { momentum: true }),
+  };
   const times: Record<keyof typeof variants, number[]> = { fused: [], composition: [] };
   for (const v of ['fused', 'composition'] as const) {
     useFused(v === 'fused');

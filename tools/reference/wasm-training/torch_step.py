@@ -1,8 +1,10 @@
 """PyTorch timings for packages/wasm-training/bench/training-step.ts (same models, same shapes).
 
-Usage: /usr/bin/python3 torch_step.py THREADS [--resnet]
+Usage: /usr/bin/python3 torch_step.py THREADS [--resnet] [--only NAME,NAME]
 Prints one JSON object: ms per training step (forward, backward, SGD) and matmul GFLOP/s, and
-which BLAS library PyTorch's products ran on.
+which BLAS library PyTorch's products ran on. `--only` times just the listed models (mlp, cnn,
+resnet18, small_cnn; no matmul): packages/models/bench/encoder-step.ts compares @igm/models'
+encoders with resnet18 and small_cnn (the same architectures, written out here).
 Independent code: the ResNet-18 is written out here (torchvision is not installed).
 
 Debian's python3-torch does its dense products (Linear layers, a @ b) through the system
@@ -21,6 +23,7 @@ import time
 
 threads = int(sys.argv[1])
 with_resnet = "--resnet" in sys.argv
+only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(threads)
 
@@ -120,11 +123,34 @@ def resnet18(cin=1, classes=6):
     return nn.Sequential(*layers)
 
 
+def small_cnn(cin=1, filters=(32, 64), classes=10):
+    """@igm/models' smallCnn with a Linear head: per block conv 3x3 (pad 1, no bias), BN, ReLU,
+    max-pool 2; global average pool."""
+    layers = []
+    c = cin
+    for f in filters:
+        layers += [nn.Conv2d(c, f, 3, 1, 1, bias=False), nn.BatchNorm2d(f), nn.ReLU(), nn.MaxPool2d(2)]
+        c = f
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes)]
+    return nn.Sequential(*layers)
+
+
+def wanted(name, default):
+    return name in only if only is not None else default
+
+
 out = {"threads": threads, "torch": torch.__version__, "blas": blas_library()}
-out["mlp"] = time_step(mlp, torch.randn(64, 512), torch.randint(0, 10, (64,)), 50)
-out["cnn"] = time_step(cnn, torch.randn(16, 1, 64, 64), torch.randint(0, 10, (16,)), 10)
-if with_resnet:
+if wanted("mlp", True):
+    out["mlp"] = time_step(mlp, torch.randn(64, 512), torch.randint(0, 10, (64,)), 50)
+if wanted("cnn", True):
+    out["cnn"] = time_step(cnn, torch.randn(16, 1, 64, 64), torch.randint(0, 10, (16,)), 10)
+if wanted("small_cnn", False):
+    out["small_cnn"] = time_step(small_cnn(), torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,)), 20)
+if wanted("resnet18", with_resnet):
     out["resnet18"] = time_step(resnet18(), torch.randn(8, 1, 257, 188), torch.randint(0, 6, (8,)), 5, warmup=1)
+if only is not None:
+    print(json.dumps(out))
+    sys.exit(0)
 a = torch.randn(1024, 1024)
 b = torch.randn(1024, 1024)
 for _ in range(3):

@@ -1,0 +1,89 @@
+/**
+ * The training steps the encoder benches time: each of this package's encoders with a Dense
+ * head (no bias), softmax cross-entropy and SGD, on fixed random data, as a closure.
+ *
+ * - smallCnn: the AV-MNIST image encoder (28x28x1, filters [32, 64]), batch 64, 10 classes;
+ * - resnet18: the CREMA-D audio encoder (257x188x1 spectrogram, full width), batch 8, 6 classes.
+ *
+ * tools/reference/wasm-training/torch_step.py (`--only small_cnn,resnet18`) defines the same
+ * architectures in PyTorch (its heads have a bias: 6-10 more parameters).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { resnet18, smallCnn } from '../src/index';
+
+export const ENCODER_MODELS = {
+  smallCnn: {
+    build: () => smallCnn({ inChannels: 1, inputShape: [28, 28], filters: [32, 64], seed: 1 }),
+    input: [64, 28, 28, 1],
+    classes: 10,
+    torchName: 'small_cnn',
+  },
+  resnet18: {
+    build: () => resnet18({ inChannels: 1, inputShape: [257, 188], seed: 1 }),
+    input: [8, 257, 188, 1],
+    classes: 6,
+    torchName: 'resnet18',
+  },
+} as const;
+export type EncoderModelName = keyof typeof ENCODER_MODELS;
+
+/** The names in a comma list (`--models`), checked. */
+export function encoderModelNames(list: string): EncoderModelName[] {
+  const names = list.split(',') as EncoderModelName[];
+  for (const n of names) {
+    if (!(n in ENCODER_MODELS)) {
+      throw new Error(
+        `--models has "${n}"; expected names from ${Object.keys(ENCODER_MODELS).join(', ')}`,
+      );
+    }
+  }
+  return names;
+}
+
+/**
+ * One training step of `name` (own model, data and optimizer: plain SGD with learning rate
+ * 0.01, or momentum 0.9 with `momentum`).
+ */
+export function makeEncoderStep(
+  name: EncoderModelName,
+  { momentum = false }: { momentum?: boolean } = {},
+): { step: () => void; dispose: () => void } {
+  const { build, input, classes } = ENCODER_MODELS[name];
+  const encoder = build();
+  const width = encoder.outputs[0]!.shape[1] as number;
+  const head = tf.variable(tf.randomNormal([width, classes], 0, 0.05, 'float32', 2));
+  const x = tf.randomNormal([...input], 0, 1, 'float32', 3);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: input[0] }, (_, i) => i % classes),
+      'int32',
+    ),
+    classes,
+  );
+  const vars = [...encoder.trainableWeights.map((w) => w.read() as tf.Variable), head];
+  const opt = momentum ? tf.train.momentum(0.01, 0.9) : tf.train.sgd(0.01);
+  const step = () => {
+    const loss = opt.minimize(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          labels,
+          tf.matMul(encoder.apply(x, { training: true }) as tf.Tensor2D, head),
+        ) as tf.Scalar,
+      true,
+      vars,
+    );
+    loss?.dataSync();
+    loss?.dispose();
+  };
+  const dispose = () => {
+    opt.dispose();
+    encoder.dispose();
+    tf.dispose([head, x, labels]);
+  };
+  return { step, dispose };
+}
+
+export function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
