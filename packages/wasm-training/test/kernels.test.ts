@@ -10,7 +10,11 @@ import {
 } from '../src/index';
 import { ptr } from '../src/native';
 import type { WasmBackendLike } from '../src/wasm-backend';
+import { NATIVE_MODES, restoreNativeDefaults, setNativeMode } from './native-modes';
 import { expectParity, onBackend, seeded } from './parity';
+
+/** The two SIMD builds (relaxed, plain); the JS fallback has no native functions to call. */
+const SIMD_MODES = NATIVE_MODES.filter((m) => m.native);
 
 const t = (shape: number[], seed: number) => tf.tensor(seeded(shape, seed), shape);
 
@@ -792,14 +796,11 @@ describe('SIMD kernels', () => {
     }
   });
 
-  it.each([
-    ['relaxed', true],
-    ['plain', false],
-  ])(
-    'gemm_packed (%s build): op(A) op(B) by batches and column shares like a float64 reference',
-    async (_, relaxed) => {
+  it.each(SIMD_MODES)(
+    'gemm_packed ($name): op(A) op(B) by batches and column shares like a float64 reference',
+    async (mode) => {
       await onBackend('wasm', () => []);
-      setRelaxedSimdEnabled(relaxed);
+      setNativeMode(mode);
       try {
         const backend = tf.backend() as never as WasmBackendLike;
         const native = nativeKernels(backend)!;
@@ -853,19 +854,16 @@ describe('SIMD kernels', () => {
           }
         }
       } finally {
-        setRelaxedSimdEnabled(true);
+        restoreNativeDefaults();
       }
     },
   );
 
-  it.each([
-    ['relaxed', true],
-    ['plain', false],
-  ])(
-    'Winograd filter transforms (%s build): blocked SIMD and scalar remainder equal the float32 formula bit for bit',
-    async (_, relaxed) => {
+  it.each(SIMD_MODES)(
+    'Winograd filter transforms ($name): blocked SIMD and scalar remainder equal the float32 formula bit for bit',
+    async (mode) => {
       await onBackend('wasm', () => []);
-      setRelaxedSimdEnabled(relaxed);
+      setNativeMode(mode);
       try {
         const backend = tf.backend() as never as WasmBackendLike;
         const native = nativeKernels(backend)!;
@@ -928,7 +926,7 @@ describe('SIMD kernels', () => {
           w.dispose();
         }
       } finally {
-        setRelaxedSimdEnabled(true);
+        restoreNativeDefaults();
       }
     },
   );
