@@ -33,28 +33,22 @@ import {
 } from '@igm/wasm-training';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { encoderModelNames, makeEncoderStep, median } from './encoder-steps';
+import {
+  benchArg,
+  encoderModelNames,
+  makeEncoderStep,
+  median,
+  positiveIntegerArg,
+} from './encoder-steps';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-
-const backend = arg('backend', 'wasm');
+const backend = benchArg('backend', 'wasm');
 if (backend !== 'wasm' && backend !== 'cpu') {
   throw new Error(`--backend is "${backend}"; expected wasm or cpu`);
 }
-const rounds = Number(arg('rounds', '3'));
-const steps = Number(arg('steps', '3'));
-for (const [name, v] of [
-  ['rounds', rounds],
-  ['steps', steps],
-] as const) {
-  if (!Number.isInteger(v) || v < 1)
-    throw new Error(`--${name} is "${v}"; expected an integer >= 1`);
-}
+const rounds = positiveIntegerArg('rounds', 3);
+const steps = positiveIntegerArg('steps', 3);
 
-const names = encoderModelNames(arg('models', 'smallCnn,resnet18'));
+const names = encoderModelNames(benchArg('models', 'smallCnn,resnet18'));
 
 await tf.setBackend(backend);
 await tf.ready();

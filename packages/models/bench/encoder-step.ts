@@ -22,23 +22,18 @@ import { fileURLToPath } from 'node:url';
 import { registerWasmTrainingKernels, useThreadedWasmBackend } from '@igm/wasm-training';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { ENCODER_MODELS, encoderModelNames, makeEncoderStep, median } from './encoder-steps';
+import {
+  benchArg,
+  ENCODER_MODELS,
+  encoderModelNames,
+  makeEncoderStep,
+  median,
+  positiveIntegerArg,
+} from './encoder-steps';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-
-const names = encoderModelNames(arg('models', 'smallCnn,resnet18'));
-const steps = Number(arg('steps', '5'));
-const threads = Number(arg('threads', '1'));
-for (const [name, v] of [
-  ['steps', steps],
-  ['threads', threads],
-] as const) {
-  if (!Number.isInteger(v) || v < 1)
-    throw new Error(`--${name} is "${v}"; expected an integer >= 1`);
-}
+const names = encoderModelNames(benchArg('models', 'smallCnn,resnet18'));
+const steps = positiveIntegerArg('steps', 5);
+const threads = positiveIntegerArg('threads', 1);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const load0 = loadavg()[0]!;

@@ -83,6 +83,20 @@ export function makeEncoderStep(
   return { step, dispose };
 }
 
+/** The value after `--name` on the command line, or `fallback`. */
+export function benchArg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+/** `--name N` as a positive integer (an error naming the flag otherwise). */
+export function positiveIntegerArg(name: string, fallback: number): number {
+  const v = Number(benchArg(name, String(fallback)));
+  if (!Number.isInteger(v) || v < 1)
+    throw new Error(`--${name} is "${v}"; expected an integer >= 1`);
+  return v;
+}
+
 export function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
