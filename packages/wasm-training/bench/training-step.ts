@@ -11,7 +11,10 @@
  * 2 threads (every library's thread count pinned); it needs an optimised BLAS (OpenBLAS: the
  * summary says which one ran and warns otherwise). The summary's `goals` are issue 17's, by
  * wall-clock minimum per step, with the multiply-add peak of 128-bit wasm SIMD on both threads as
- * the products' ceiling. Writes bench/results/training-step.json.
+ * the products' ceiling. Writes bench/results/training-step.json. Its ResNet-18 is built from stock
+ * tfjs-layers layers (bench/models.ts); @igm/models' encoder of the same architecture (fused
+ * BatchNorm, symmetric-padding convolutions) is timed against PyTorch by
+ * packages/models/bench/encoder-step.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -352,6 +355,8 @@ const goals = {
   resnet18_1thread: {
     ratio: wallRatio('ours_wasm', 'pytorch_1thread', 'resnet18'),
     goal_at_most: 1.5,
+    model:
+      "stock tfjs-layers (tf.layers.batchNormalization, 'same' padding, fused Conv2D); @igm/models' ResNet-18 encoder: packages/models/bench/encoder-step.ts",
   },
   resnet18_2threads_vs_pytorch_1thread: ratioOf(
     ['ours_wasm_2threads', 'resnet18', 'wall_min'],
