@@ -1873,5 +1873,26 @@ EXPORT void bn_input_grad_f32(const float *dy, const float *x, const float *mean
     }
   }
 }
+/*
+ * The gradient through a ReLU fused into the forward (activation 'relu'), over n elements:
+ * dst[i] = dy[i] * step(out[i]) with step = NaN for NaN, 1 where out > 0, else 0: step_f32 with
+ * alpha 0, then the float32 product of binary_f32 (dy first), as tfjs-core's Relu gradient
+ * dy * cast(step(x)) runs on this package's kernels. dy * 0 keeps dy's sign (-3 * 0 = -0).
+ */
+EXPORT void bn_relu_grad_f32(const float *dy, const float *out, float *dst, int n) {
+  const v128_t one = wasm_f32x4_splat(1.0f), zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t o = wasm_v128_load(out + i);
+    const v128_t s = wasm_v128_bitselect(one, zero, wasm_f32x4_gt(o, zero));
+    const v128_t m = wasm_v128_bitselect(o, s, wasm_f32x4_ne(o, o));
+    wasm_v128_store(dst + i, wasm_f32x4_mul(wasm_v128_load(dy + i), m));
+  }
+  for (; i < n; i++) {
+    const float o = out[i];
+    const float m = o != o ? o : o > 0.0f ? 1.0f : 0.0f;
+    dst[i] = dy[i] * m;
+  }
+}
 /* Back to clang's default for C (contraction within expressions) after this block. */
 #pragma clang fp contract(on)

@@ -15,6 +15,12 @@
  * the dx pass splits rows. Without the SIMD module, @igm/core's JavaScript loops run on the heap
  * views and y comes from the (stock) FusedBatchNorm kernel, as in the composition.
  *
+ * With `activation: 'relu'` the forward applies ReLU to y in place (`relu_f32`, this package's
+ * Relu kernel, over the helper threads for large y; without the SIMD module the registered Relu
+ * kernel), and the backward first forms dy * step(out) in one SIMD pass (`bn_relu_grad_f32`, the
+ * bits of this package's Step and Multiply; without the SIMD module @igm/core's JavaScript loop)
+ * and runs the passes above on it.
+ *
  * The statistics follow this package's Mean kernel: registering these two without Mean (a
  * `kernels` subset) leaves the composition on the stock Mean, whose sums may round otherwise.
  */
@@ -28,10 +34,11 @@ import {
   IgmBatchNormTrainingGrad,
   meanGradShare,
   minusHalfCube,
+  reluGradInto,
   squareGradFactor,
   variancePlusEpsilon,
 } from '@igm/core';
-import { FusedBatchNorm, getKernel, Rsqrt, type TensorInfo } from '@tensorflow/tfjs-core';
+import { FusedBatchNorm, getKernel, Relu, Rsqrt, type TensorInfo } from '@tensorflow/tfjs-core';
 import { elementwiseThreads } from './binary';
 import { nativeKernels, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
@@ -98,8 +105,34 @@ export const batchNormTrainingForward: KernelImpl = (args) => {
       attrs: { varianceEpsilon: attrs.varianceEpsilon },
     }),
   );
+  if (attrs.activation === 'relu')
+    return [reluInPlace(backend, y, native !== null), mean, variance];
   return [y, mean, variance];
 };
+
+/**
+ * relu(y): in place by `relu_f32` (rows over the helper threads from 2^18 elements) with the SIMD
+ * module, else the registered Relu kernel (y released), as the composition's tf.relu runs.
+ */
+function reluInPlace(backend: WasmBackendLike, y: TensorInfo, native: boolean): TensorInfo {
+  if (!native) {
+    const out = single(registered(Relu)({ inputs: { x: y }, backend, attrs: {} }));
+    release(backend, y);
+    return out;
+  }
+  const n = y.shape.reduce((a, b) => a * b, 1);
+  const py = ptr(backend, y);
+  runParts(
+    backend,
+    'relu_f32',
+    splitRange(n, elementwiseThreads(backend, n), 4).map(([i0, i1]) => [
+      py + 4 * i0,
+      py + 4 * i0,
+      i1 - i0,
+    ]),
+  );
+  return y;
+}
 
 /** r = the registered Rsqrt kernel on var (+) float32(eps), as the composition's gradient runs it. */
 function rsqrtOfVariance(
@@ -119,7 +152,7 @@ function rsqrtOfVariance(
 export const batchNormTrainingBackward: KernelImpl = (args) => {
   const { inputs, attrs } = checkBatchNormTrainingGradCall(args.inputs, args.attrs);
   const backend = args.backend as WasmBackendLike;
-  const { dy, x, scale, mean, variance } = inputs;
+  const { x, scale, mean, variance, out } = inputs;
   const { rows, channels } = batchNormGeometry(x.shape);
   const size = rows * channels;
   const r = rsqrtOfVariance(backend, variance, attrs.varianceEpsilon);
@@ -128,17 +161,35 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
   const dOffset = backend.makeOutput([channels], 'float32');
   const native = size > 0 ? nativeKernels(backend) : null;
   if (native === null) {
+    let dy = f32(backend, inputs.dy);
+    if (out !== undefined) {
+      dy = new Float32Array(size);
+      reluGradInto(f32(backend, inputs.dy), f32(backend, out), dy);
+    }
     // Views after every allocation above (a heap growth detaches older views).
-    const out = [f32(backend, dx), f32(backend, dScale), f32(backend, dOffset)] as const;
-    batchNormGradInto(
-      f32(backend, dy),
-      f32(backend, x),
-      f32(backend, scale),
-      f32(backend, mean),
-      r,
-      ...out,
-    );
+    const outs = [f32(backend, dx), f32(backend, dScale), f32(backend, dOffset)] as const;
+    batchNormGradInto(dy, f32(backend, x), f32(backend, scale), f32(backend, mean), r, ...outs);
     return [dx, dScale, dOffset];
+  }
+  // With the fused ReLU, the passes below read dy * step(out) (a heap scratch) in place of dy.
+  const dyRelu = out === undefined ? null : backend.makeOutput(x.shape, 'float32');
+  const dy = dyRelu ?? inputs.dy;
+  if (dyRelu !== null && out !== undefined) {
+    const [pIn, pOut, pDst] = [inputs.dy, out, dyRelu].map((t) => ptr(backend, t)) as [
+      number,
+      number,
+      number,
+    ];
+    runParts(
+      backend,
+      'bn_relu_grad_f32',
+      splitRange(size, elementwiseThreads(backend, size), 4).map(([i0, i1]) => [
+        pIn + 4 * i0,
+        pOut + 4 * i0,
+        pDst + 4 * i0,
+        i1 - i0,
+      ]),
+    );
   }
   // Heap scratch: channel vectors r, h, q, share (4 C floats); float64 sums (4 C) and the
   // centred sum (C): 10 C floats.
@@ -191,6 +242,7 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
     }),
   );
   release(backend, vectors, sums);
+  if (dyRelu !== null) release(backend, dyRelu);
   return [dx, dScale, dOffset];
 };
 

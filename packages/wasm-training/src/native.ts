@@ -218,6 +218,11 @@ export interface NativeKernels {
     rows: number,
     C: number,
   ): void;
+  /**
+   * The gradient through a fused ReLU: dst[i] = dy[i] * step(out[i]) (step: NaN for NaN, 1 where
+   * out > 0, else 0), as tfjs-core's Relu gradient on this package's Step and Multiply.
+   */
+  bn_relu_grad_f32(dy: number, out: number, dst: number, n: number): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */
