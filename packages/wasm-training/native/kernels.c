@@ -1128,10 +1128,11 @@ EXPORT void binary_f32(int op, const float *a, int am, const float *b, int bm, f
  * The FusedBatchNorm forward (inference form, also what tfjs-layers trains through) over a
  * rows x C grid (C: the last axis): out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c], where the
  * caller passes k[c] = scale[c] / sqrt(variance[c] + epsilon) (computed in float64) and the
- * per-channel vectors as C floats. Rows split over threads.
+ * per-channel vectors as C floats. With relu != 0, out = relu(that) as relu_f32 in the same pass
+ * (the training BatchNorm's fused ReLU). Rows split over threads.
  */
 EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, const float *offset,
-                           float *out, int rows, int C) {
+                           float *out, int rows, int C, int relu) {
   const int C4 = C & ~3;
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * C;
@@ -1139,10 +1140,14 @@ EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, co
     int c = 0;
     for (; c < C4; c += 4) {
       const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c));
-      wasm_v128_store(o + c, wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
-                                            wasm_v128_load(offset + c)));
+      const v128_t y = wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
+                                      wasm_v128_load(offset + c));
+      wasm_v128_store(o + c, relu ? relu4(y) : y);
     }
-    for (; c < C; c++) o[c] = (xr[c] - mean[c]) * k[c] + offset[c];
+    for (; c < C; c++) {
+      const float y = (xr[c] - mean[c]) * k[c] + offset[c];
+      o[c] = relu ? relu1(y) : y;
+    }
   }
 }
 

@@ -15,9 +15,10 @@
  * the dx pass splits rows. Without the SIMD module, @igm/core's JavaScript loops run on the heap
  * views and y comes from the (stock) FusedBatchNorm kernel, as in the composition.
  *
- * With `activation: 'relu'` the forward applies ReLU to y in place (`relu_f32`, this package's
- * Relu kernel, over the helper threads for large y; without the SIMD module the registered Relu
- * kernel), and the backward first forms dy * step(out) in one SIMD pass (`bn_relu_grad_f32`, the
+ * With `activation: 'relu'` the forward writes relu(y) in the pass that computes y
+ * (`batch_norm_f32` with its relu flag: this package's FusedBatchNorm and Relu kernels; if
+ * another FusedBatchNorm is registered, its y then `relu_f32` in place; without the SIMD module
+ * the registered Relu kernel on y), and the backward first forms dy * step(out) in one SIMD pass (`bn_relu_grad_f32`, the
  * bits of this package's Step and Multiply; without the SIMD module @igm/core's JavaScript loop)
  * and runs the passes above on it.
  *
@@ -39,7 +40,7 @@ import {
   variancePlusEpsilon,
 } from '@igm/core';
 import { FusedBatchNorm, getKernel, Relu, Rsqrt, type TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseThreads } from './binary';
+import { elementwiseThreads, fusedBatchNormNative, isOwnFusedBatchNorm } from './binary';
 import { nativeKernels, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { f32, type KernelImpl, release, type WasmBackendLike } from './wasm-backend';
@@ -54,6 +55,10 @@ function channelParts(backend: WasmBackendLike, size: number, channels: number) 
       ? (nativeThreads(backend)?.threads ?? 1)
       : 1;
   return splitRange(channels, threads, 4);
+}
+
+function fusedBatchNormImpl(): unknown {
+  return getKernel(FusedBatchNorm, 'wasm')?.kernelFunc;
 }
 
 function registered(name: string): KernelImpl {
@@ -98,9 +103,15 @@ export const batchNormTrainingForward: KernelImpl = (args) => {
     f32(backend, mean).set(m);
     f32(backend, variance).set(v);
   }
+  const bnInputs = { x, mean, variance, offset, scale };
+  if (attrs.activation === 'relu' && native !== null && isOwnFusedBatchNorm(fusedBatchNormImpl())) {
+    // This package's FusedBatchNorm and Relu in one pass (`batch_norm_f32` with relu).
+    const out = fusedBatchNormNative(backend, bnInputs, attrs.varianceEpsilon, true);
+    if (out !== null) return [out, mean, variance];
+  }
   const y = single(
     registered(FusedBatchNorm)({
-      inputs: { x, mean, variance, offset, scale },
+      inputs: bnInputs,
       backend,
       attrs: { varianceEpsilon: attrs.varianceEpsilon },
     }),

@@ -156,7 +156,10 @@ export interface NativeKernels {
     cols: number,
     relu: number,
   ): void;
-  /** out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid. */
+  /**
+   * out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid; with relu 1, the
+   * ReLU of that (as relu_f32) in the same pass.
+   */
   batch_norm_f32(
     x: number,
     mean: number,
@@ -165,6 +168,7 @@ export interface NativeKernels {
     out: number,
     rows: number,
     C: number,
+    relu: number,
   ): void;
   /**
    * The batch mean and biased variance of channels c0..c1 of a rows x C matrix (float64 sums in

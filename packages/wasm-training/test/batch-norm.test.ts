@@ -15,7 +15,12 @@ import {
   runBatchNormScenario,
   withoutPreActivation,
 } from '../../core/test/batch-norm-scenario';
-import { nativeKernels } from '../src/index';
+import {
+  nativeKernels,
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  WASM_TRAINING_KERNELS,
+} from '../src/index';
 import { useFusedBatchNorm } from './fused-batch-norm';
 import { NATIVE_MODES, restoreNativeDefaults, setNativeMode } from './native-modes';
 
@@ -88,6 +93,35 @@ describe('fused training BatchNorm on wasm', () => {
           }
         },
       );
+
+      it('with a fused ReLU and the stock FusedBatchNorm registered: y from it, then relu in place', () => {
+        // A kernel subset without this package's FusedBatchNorm: the forward cannot use the
+        // one-pass batch_norm_f32 + relu and takes the registered kernel's y.
+        const shape = [4, 9, 8, 16];
+        const register = (fused: boolean) => {
+          unregisterWasmTrainingKernels();
+          registerWasmTrainingKernels({
+            kernels: WASM_TRAINING_KERNELS.filter(
+              (k) =>
+                k !== 'FusedBatchNorm' &&
+                (fused || (k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad)),
+            ),
+          });
+        };
+        try {
+          register(false);
+          const composed = runBatchNormScenario(shape, 5, 2, 1e-5, { nearZero: true });
+          register(true);
+          const fused = runBatchNormScenario(shape, 5, 2, 1e-5, { nearZero: true, fuseRelu: true });
+          expectSameBnRecords(
+            fused,
+            withoutPreActivation(composed),
+            `${mode.name} stock FusedBatchNorm`,
+          );
+        } finally {
+          useFusedBatchNorm('wasm', true);
+        }
+      });
 
       it('leaks no tensors and no heap buffers over training steps', async () => {
         useFusedBatchNorm('wasm', true);
