@@ -18,9 +18,10 @@
  * With `activation: 'relu'` the forward writes relu(y) in the pass that computes y
  * (`batch_norm_f32` with its relu flag: this package's FusedBatchNorm and Relu kernels; if
  * another FusedBatchNorm is registered, its y then `relu_f32` in place; without the SIMD module
- * the registered Relu kernel on y), and the backward first forms dy * step(out) in one SIMD pass (`bn_relu_grad_f32`, the
- * bits of this package's Step and Multiply; without the SIMD module @igm/core's JavaScript loop)
- * and runs the passes above on it.
+ * the registered Relu kernel on y), and the backward's passes that read dy (`bn_grad_sums_f32`,
+ * `bn_input_grad_f32`) read dy * step(out) instead, formed on the fly with the bits of this
+ * package's Step and Multiply (without the SIMD module @igm/core's JavaScript loop forms it
+ * first).
  *
  * The statistics follow this package's Mean kernel: registering these two without Mean (a
  * `kernels` subset) leaves the composition on the stock Mean, whose sums may round otherwise.
@@ -182,26 +183,6 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
     batchNormGradInto(dy, f32(backend, x), f32(backend, scale), f32(backend, mean), r, ...outs);
     return [dx, dScale, dOffset];
   }
-  // With the fused ReLU, the passes below read dy * step(out) (a heap scratch) in place of dy.
-  const dyRelu = out === undefined ? null : backend.makeOutput(x.shape, 'float32');
-  const dy = dyRelu ?? inputs.dy;
-  if (dyRelu !== null && out !== undefined) {
-    const [pIn, pOut, pDst] = [inputs.dy, out, dyRelu].map((t) => ptr(backend, t)) as [
-      number,
-      number,
-      number,
-    ];
-    runParts(
-      backend,
-      'bn_relu_grad_f32',
-      splitRange(size, elementwiseThreads(backend, size), 4).map(([i0, i1]) => [
-        pIn + 4 * i0,
-        pOut + 4 * i0,
-        pDst + 4 * i0,
-        i1 - i0,
-      ]),
-    );
-  }
   // Heap scratch: channel vectors r, h, q, share (4 C floats); float64 sums (4 C) and the
   // centred sum (C): 10 C floats.
   const vectors = backend.makeOutput([4 * channels], 'float32');
@@ -218,17 +199,19 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
   const v = f32(backend, vectors);
   v.set(r, 0);
   v.set(minusHalfCube(r), channels);
-  const [pdy, px, pMean, pScale] = [dy, x, mean, scale].map((t) => ptr(backend, t)) as [
+  const [pdy, px, pMean, pScale] = [inputs.dy, x, mean, scale].map((t) => ptr(backend, t)) as [
     number,
     number,
     number,
     number,
   ];
+  // With the fused ReLU the passes that read dy read dy * step(out), formed on the fly.
+  const pOut = out === undefined ? 0 : ptr(backend, out);
   const parts = channelParts(backend, size, channels);
   runParts(
     backend,
     'bn_grad_sums_f32',
-    parts.map(([c0, c1]) => [pdy, px, pMean, pScale, pr, ph, ps, rows, channels, c0, c1]),
+    parts.map(([c0, c1]) => [pdy, pOut, px, pMean, pScale, pr, ph, ps, rows, channels, c0, c1]),
   );
   const s = f64(backend, ps, 4 * channels);
   f32(backend, dScale).set(s.subarray(2 * channels, 3 * channels));
@@ -249,11 +232,11 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
     'bn_input_grad_f32',
     splitRange(rows, threads).map(([r0, r1]) => {
       const o = 4 * r0 * channels;
-      return [pdy + o, px + o, pMean, pScale, pr, pq, pShare, pdx + o, r1 - r0, channels];
+      const outAt = pOut === 0 ? 0 : pOut + o;
+      return [pdy + o, outAt, px + o, pMean, pScale, pr, pq, pShare, pdx + o, r1 - r0, channels];
     }),
   );
   release(backend, vectors, sums);
-  if (dyRelu !== null) release(backend, dyRelu);
   return [dx, dScale, dOffset];
 };
 

@@ -110,7 +110,6 @@ const EXPORTS: Record<NativeKernelName, true> = {
   bn_grad_sums_f32: true,
   bn_centered_sum_f32: true,
   bn_input_grad_f32: true,
-  bn_relu_grad_f32: true,
 };
 const NAMES = Object.keys(EXPORTS) as NativeKernelName[];
 

@@ -184,9 +184,13 @@ export interface NativeKernels {
     c0: number,
     c1: number,
   ): void;
-  /** BatchNorm backward, first pass: the four per-channel float64 sums into sums (4 C doubles). */
+  /**
+   * BatchNorm backward, first pass: the four per-channel float64 sums into sums (4 C doubles).
+   * out: the forward's output with a fused ReLU (dy * step(out) is read in place of dy), else 0.
+   */
   bn_grad_sums_f32(
     dy: number,
+    out: number,
     x: number,
     mean: number,
     scale: number,
@@ -209,9 +213,13 @@ export interface NativeKernels {
     c0: number,
     c1: number,
   ): void;
-  /** BatchNorm backward, last pass: dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share. */
+  /**
+   * BatchNorm backward, last pass: dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share;
+   * out as in bn_grad_sums_f32.
+   */
   bn_input_grad_f32(
     dy: number,
+    out: number,
     x: number,
     mean: number,
     scale: number,
@@ -222,11 +230,6 @@ export interface NativeKernels {
     rows: number,
     C: number,
   ): void;
-  /**
-   * The gradient through a fused ReLU: dst[i] = dy[i] * step(out[i]) (step: NaN for NaN, 1 where
-   * out > 0, else 0), as tfjs-core's Relu gradient on this package's Step and Multiply.
-   */
-  bn_relu_grad_f32(dy: number, out: number, dst: number, n: number): void;
 }
 
 /** The slice of the WebAssembly JS API used here (the package's tsconfig has no DOM lib). */
