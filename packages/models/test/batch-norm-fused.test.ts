@@ -139,6 +139,20 @@ async function splitBatchNormRelu(model: tfl.LayersModel): Promise<tfl.LayersMod
   return split;
 }
 
+/** The encoders trained for a few steps: name, builder, input shape. */
+const TRAINING_MODELS = [
+  [
+    'smallCnn',
+    () => smallCnn({ inChannels: 2, inputShape: [12, 12], filters: [6, 10], seed: 3 }),
+    [4, 12, 12, 2],
+  ],
+  [
+    'resnet18',
+    () => resnet18({ inChannels: 1, inputShape: [32, 32], widths: [4, 4, 8, 8], seed: 5 }),
+    [2, 32, 32, 1],
+  ],
+] as const;
+
 describeEachBackend('BatchNorm on the fused kernels', (backend) => {
   afterAll(() => {
     if (backend === 'cpu') unregisterCpuBatchNormKernels();
@@ -202,18 +216,7 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
     },
   );
 
-  it.each([
-    [
-      'smallCnn',
-      () => smallCnn({ inChannels: 2, inputShape: [12, 12], filters: [6, 10], seed: 3 }),
-      [4, 12, 12, 2],
-    ],
-    [
-      'resnet18',
-      () => resnet18({ inChannels: 1, inputShape: [32, 32], widths: [4, 4, 8, 8], seed: 5 }),
-      [2, 32, 32, 1],
-    ],
-  ] as const)(
+  it.each(TRAINING_MODELS)(
     '%s: 3 training steps give the same weights and running statistics bit for bit',
     (name, make, xShape) => {
       useFusedBatchNorm(backend, false);
@@ -233,18 +236,7 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
     },
   );
 
-  it.each([
-    [
-      'smallCnn',
-      () => smallCnn({ inChannels: 2, inputShape: [12, 12], filters: [6, 10], seed: 3 }),
-      [4, 12, 12, 2],
-    ],
-    [
-      'resnet18',
-      () => resnet18({ inChannels: 1, inputShape: [32, 32], widths: [4, 4, 8, 8], seed: 5 }),
-      [2, 32, 32, 1],
-    ],
-  ] as const)(
+  it.each(TRAINING_MODELS)(
     '%s: BatchNorm with activation relu trains bit for bit as BatchNorm + a ReLU layer (3 steps)',
     async (name, make, xShape) => {
       const fusedModel = make();
