@@ -28,10 +28,12 @@ export { findState } from './find-state';
 export * from './transforms';
 // 4b. Training-mode BatchNorm as two fused kernels (bit for bit tf.moments + tf.batchNorm).
 export type {
+  BatchNormActivation,
   BatchNormGradSums,
   BatchNormTrainingAttrs,
   BatchNormTrainingGradInputs,
   BatchNormTrainingInputs,
+  BatchNormTrainingOptions,
 } from './kernels/batch-norm';
 export {
   batchMomentsInto,
@@ -51,6 +53,8 @@ export {
   meanGradShare,
   minusHalfCube,
   registerCpuBatchNormKernels,
+  reluGradInto,
+  reluInPlace,
   squareGradFactor,
   unregisterCpuBatchNormKernels,
   variancePlusEpsilon,

@@ -20,6 +20,7 @@ import {
   expectSameBnRecords,
   kernelNamesOf,
   runBatchNormScenario,
+  withoutPreActivation,
 } from './batch-norm-scenario';
 
 describe('fused training BatchNorm on cpu', () => {
@@ -81,6 +82,97 @@ describe('fused training BatchNorm on cpu', () => {
       expectSameBnRecords(fused, composed, `cpu ${shape.join('x')}`);
     },
   );
+
+  it.each(BN_SHAPES.map((s) => [s.join('x'), s] as const))(
+    'with a fused ReLU equals the composition + tf.relu bit for bit over 3 steps, x %s',
+    (_, shape) => {
+      for (const nearZero of [false, true]) {
+        unregisterCpuBatchNormKernels();
+        const composed = runBatchNormScenario(shape, 11 + shape.length, 3, 1e-5, { nearZero });
+        // The option on the composition path: tf.relu after tf.batchNorm.
+        const composedOption = runBatchNormScenario(shape, 11 + shape.length, 3, 1e-5, {
+          nearZero,
+          fuseRelu: true,
+        });
+        registerCpuBatchNormKernels();
+        const fused = runBatchNormScenario(shape, 11 + shape.length, 3, 1e-5, {
+          nearZero,
+          fuseRelu: true,
+        });
+        const label = `cpu relu ${shape.join('x')}${nearZero ? ' near zero' : ''}`;
+        expectSameBnRecords(fused, withoutPreActivation(composed), label);
+        expectSameBnRecords(composedOption, withoutPreActivation(composed), `${label} (option)`);
+      }
+    },
+  );
+
+  it('fuses the ReLU: out is +0 for y = -0, dy (*) 0 keeps the sign of dy, NaN stays NaN', async () => {
+    registerCpuBatchNormKernels();
+    // Channel 0 constant with gamma < 0 and beta = -0: y = -0 + (0 * gamma) / s = -0, out = +0.
+    // Channel 1: x in {-1, 1}, y = -1 / 1 (about); channel 2 holds a NaN (mean, var, y all NaN).
+    const x = tf.tensor2d([
+      [2, -1, 1],
+      [2, 1, Number.NaN],
+      [2, -1, 3],
+      [2, 1, 4],
+    ]);
+    const gamma = tf.tensor1d([-1, 1, 1]);
+    const beta = tf.tensor1d([-0, 0, 0]);
+    const dy = tf.tensor2d([
+      [-3, -2, 1],
+      [5, -4, 1],
+      [-1, 6, 1],
+      [2, 7, 1],
+    ]);
+    const run = () =>
+      tf.tidy(() => {
+        const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
+          tf.sum(
+            tf.mul(
+              batchNormTraining(xi, gi as tf.Tensor1D, bi as tf.Tensor1D, 1e-5, {
+                activation: 'relu',
+              }).y,
+              dy,
+            ),
+          );
+        const out = batchNormTraining(x, gamma, beta, 1e-5, { activation: 'relu' }).y;
+        return [out, ...tf.grads(f)([x, gamma, beta])].map((t) => t.dataSync() as Float32Array);
+      });
+    const fused = run();
+    expect(Object.is(fused[0]![0], 0)).toBe(true);
+    expect(Array.from(fused[0]!.filter((_, i) => i % 3 === 1))).toEqual(
+      [0, 1, 0, 1].map((v) => (v === 0 ? 0 : expect.closeTo(1, 4))),
+    );
+    expect(Number.isNaN(fused[0]![2])).toBe(true);
+    // Channel 0: dy (*) step(+0) = dy (*) 0, so -3 (*) 0 = -0 feeds the sums; dOffset = 0.
+    expect(fused[3]![0]).toBe(0);
+    unregisterCpuBatchNormKernels();
+    const composed = tf.tidy(() => {
+      const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+        const axes = [0];
+        const { mean, variance } = tf.moments(xi, axes);
+        return tf.sum(tf.mul(tf.relu(tf.batchNorm(xi, mean, variance, bi, gi, 1e-5)), dy));
+      };
+      const { mean, variance } = tf.moments(x, [0]);
+      const out = tf.relu(tf.batchNorm(x, mean, variance, beta, gamma, 1e-5));
+      return [out, ...tf.grads(f)([x, gamma, beta])].map((t) => t.dataSync() as Float32Array);
+    });
+    expectSameBnRecords(
+      [{ out: fused[0]!, dx: fused[1]!, dgamma: fused[2]!, dbeta: fused[3]! }],
+      [{ out: composed[0]!, dx: composed[1]!, dgamma: composed[2]!, dbeta: composed[3]! }],
+      'cpu relu special values',
+      true,
+    );
+    registerCpuBatchNormKernels();
+    const names = await kernelNamesOf(() =>
+      tf.grads((xi: tf.Tensor) =>
+        tf.sum(tf.mul(batchNormTraining(xi, gamma, beta, 1e-5, { activation: 'relu' }).y, dy)),
+      )([x]),
+    );
+    expect(names).toContain(IgmBatchNormTrainingGrad);
+    for (const name of ['Relu', 'Step', 'FusedBatchNorm']) expect(names).not.toContain(name);
+    tf.dispose([x, gamma, beta, dy]);
+  });
 
   it('equals the composition with another epsilon and large offsets (cancellation)', () => {
     const shape = [5, 4, 4, 6];
@@ -183,15 +275,31 @@ describe('fused training BatchNorm on cpu', () => {
     const g = tf.variable(tf.ones([6]));
     const b = tf.variable(tf.zeros([6]));
     const opt = tf.train.sgd(0.1);
+    for (const activation of ['none', 'relu'] as const) {
+      await expectNoTensorLeak(() => {
+        opt.minimize(() =>
+          tf.sum(
+            tf.square(
+              batchNormTraining(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, 1e-5, {
+                activation,
+              }).y,
+            ),
+          ),
+        );
+      });
+    }
+    unregisterCpuBatchNormKernels();
+    // The composition path with the option (tf.relu after tf.batchNorm) leaks nothing either.
     await expectNoTensorLeak(() => {
       opt.minimize(() =>
         tf.sum(
-          tf.square(
-            batchNormTraining(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, 1e-5).y,
-          ),
+          batchNormTraining(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, 1e-5, {
+            activation: 'relu',
+          }).y,
         ),
       );
     });
+    registerCpuBatchNormKernels();
     tf.dispose([x, g, b]);
   });
 
@@ -222,5 +330,30 @@ describe('fused training BatchNorm on cpu', () => {
     expect(() => batchNormTraining(x, c3 as tf.Tensor1D, c3 as tf.Tensor1D, -1)).toThrow(
       /varianceEpsilon=-1/,
     );
+    expect(() =>
+      run({ x, scale: c3, offset: c3 }, { varianceEpsilon: 1e-5, activation: 'sigmoid' }),
+    ).toThrow(/attribute activation="sigmoid". Expected one of "none", "relu"/);
+    expect(() =>
+      batchNormTraining(x, c3 as tf.Tensor1D, c3 as tf.Tensor1D, 1e-5, {
+        activation: 'gelu' as 'relu',
+      }),
+    ).toThrow(/activation="gelu"/);
+    expect(() =>
+      tf
+        .engine()
+        .runKernel(IgmBatchNormTrainingGrad, { dy: x, x, scale: c3, mean: c3, variance: c3 }, {
+          varianceEpsilon: 1e-5,
+          activation: 'relu',
+        } as unknown as tf.NamedAttrMap),
+    ).toThrow(/input out \(the forward's output\) is missing/);
+    expect(() =>
+      tf
+        .engine()
+        .runKernel(
+          IgmBatchNormTrainingGrad,
+          { dy: x, x, scale: c3, mean: c3, variance: c3, out: tf.zeros([3, 2]) },
+          { varianceEpsilon: 1e-5, activation: 'relu' } as unknown as tf.NamedAttrMap,
+        ),
+    ).toThrow(/input out has shape \[3, 2\]; expected x's shape \[2, 3\]/);
   });
 });

@@ -26,6 +26,26 @@ export const BN_SHAPES: number[][] = [
 
 export type BnRecord = Record<string, Float32Array>;
 
+/** Options of {@link runBatchNormScenario}. */
+export interface BnScenarioOptions {
+  /**
+   * Fuse the ReLU into the kernels (`activation: 'relu'`): records `out` (the activated output)
+   * and no `y`. Otherwise y is recorded and tf.relu(y) runs after it (recorded as `out`).
+   */
+  fuseRelu?: boolean;
+  /**
+   * Values around zero in the first step: every third channel constant (x - mean = 0, so y is
+   * beta exactly), the others x in {-1, 0, 1} (mean 0, y = beta where x = 0), beta alternating
+   * +0 and -0 and gamma alternating sign, so y holds +0 and -0 and relu's input sits on its kink.
+   */
+  nearZero?: boolean;
+}
+
+/** The records without the pre-activation output y (to compare with a fused-ReLU run). */
+export function withoutPreActivation(records: BnRecord[]): BnRecord[] {
+  return records.map(({ y: _, ...rest }) => rest);
+}
+
 /**
  * `steps` steps on x of `shape`: each records y, mean, variance, the running mean and variance
  * after the update (momentum 0.9, unbiased variance, as the layer), dx, dgamma, dbeta, then moves
@@ -36,6 +56,7 @@ export function runBatchNormScenario(
   seed: number,
   steps = 3,
   epsilon = 1e-5,
+  options: BnScenarioOptions = {},
 ): BnRecord[] {
   const size = shape.reduce((a, b) => a * b, 1);
   const channels = shape[shape.length - 1]!;
@@ -43,9 +64,21 @@ export function runBatchNormScenario(
   // An offset and a scale per channel make the statistics non-trivial.
   const xBase = seededValues(size, seed, 2);
   for (let i = 0; i < size; i++) xBase[i] = xBase[i]! * (1 + (i % channels)) + (i % channels) * 0.3;
+  const gammaBase = seededValues(channels, seed + 1, 0.5).map((v) => v + 1);
+  const betaBase = seededValues(channels, seed + 2, 0.5);
+  if (options.nearZero) {
+    for (let i = 0; i < size; i++) {
+      const c = i % channels;
+      xBase[i] = c % 3 === 0 ? 0.75 : (((i - c) / channels) % 3) - 1;
+    }
+    for (let c = 0; c < channels; c++) {
+      gammaBase[c] = c % 2 === 0 ? gammaBase[c]! : -gammaBase[c]!;
+      betaBase[c] = c % 2 === 0 ? 0 : -0;
+    }
+  }
   let x = tf.tensor(xBase, shape);
-  let gamma = tf.tensor1d(seededValues(channels, seed + 1, 0.5).map((v) => v + 1));
-  let beta = tf.tensor1d(seededValues(channels, seed + 2, 0.5));
+  let gamma = tf.tensor1d(gammaBase);
+  let beta = tf.tensor1d(betaBase);
   let runMean = tf.zeros([channels]) as tf.Tensor1D;
   let runVar = tf.ones([channels]) as tf.Tensor1D;
   const weights = tf.tensor(seededValues(size, seed + 3), shape);
@@ -58,8 +91,11 @@ export function runBatchNormScenario(
         g as tf.Tensor1D,
         b as tf.Tensor1D,
         epsilon,
+        options.fuseRelu ? { activation: 'relu' } : {},
       );
-      record['y'] = y.dataSync() as Float32Array;
+      const out = options.fuseRelu ? y : tf.relu(y);
+      if (!options.fuseRelu) record['y'] = y.dataSync() as Float32Array;
+      record['out'] = out.dataSync() as Float32Array;
       record['mean'] = mean.dataSync() as Float32Array;
       record['variance'] = variance.dataSync() as Float32Array;
       const m = 0.9;
@@ -71,7 +107,7 @@ export function runBatchNormScenario(
       tf.dispose([runMean, runVar]);
       runMean = tf.keep(nextMean) as tf.Tensor1D;
       runVar = tf.keep(nextVar) as tf.Tensor1D;
-      return tf.sum(tf.mul(tf.relu(y), weights));
+      return tf.sum(tf.mul(out, weights));
     };
     const grads = tf.tidy(() => tf.grads(f)([x, gamma, beta]));
     record['dx'] = grads[0]!.dataSync() as Float32Array;
@@ -96,8 +132,17 @@ function bitsOf(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
 }
 
-/** Asserts two runs' records are equal bit for bit, naming the first differing element. */
-export function expectSameBnRecords(actual: BnRecord[], expected: BnRecord[], label: string): void {
+/**
+ * Asserts two runs' records are equal bit for bit, naming the first differing element. With
+ * `anyNaN`, a NaN matches any NaN (the sign and payload of a NaN from arithmetic on NaNs is the
+ * engine's choice, not the formula's).
+ */
+export function expectSameBnRecords(
+  actual: BnRecord[],
+  expected: BnRecord[],
+  label: string,
+  anyNaN = false,
+): void {
   expect(actual.length, `${label}: steps`).toBe(expected.length);
   expected.forEach((step, s) => {
     for (const [name, want] of Object.entries(step)) {
@@ -105,7 +150,9 @@ export function expectSameBnRecords(actual: BnRecord[], expected: BnRecord[], la
       expect(got.length, `${label}, step ${s}, ${name}: length`).toBe(want.length);
       const a = bitsOf(got);
       const b = bitsOf(want);
-      const i = a.findIndex((v, k) => v !== b[k]);
+      const i = a.findIndex(
+        (v, k) => v !== b[k] && !(anyNaN && Number.isNaN(got[k]) && Number.isNaN(want[k])),
+      );
       if (i >= 0) {
         expect.fail(
           `${label}, step ${s}, ${name}: element ${i} is ${got[i]} (0x${a[i]!.toString(16)}), the composition gives ${want[i]} (0x${b[i]!.toString(16)})`,

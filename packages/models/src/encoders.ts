@@ -123,6 +123,11 @@ function bn(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
   return new BatchNorm({ name }).apply(x) as tfl.SymbolicTensor;
 }
 
+/** BatchNorm then ReLU as one layer (the ReLU fused into the BatchNorm kernels in training). */
+function bnRelu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
+  return new BatchNorm({ name, activation: 'relu' }).apply(x) as tfl.SymbolicTensor;
+}
+
 function relu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
   return tfl.layers.reLU({ name }).apply(x) as tfl.SymbolicTensor;
 }
@@ -151,7 +156,9 @@ export interface ResNet18Options {
  *   -> layer1 (64) -> layer2 (128, /2) -> layer3 (256, /2) -> layer4 (512, /2) -> global avg pool
  *
  * BasicBlock: conv3x3(s) -> BN -> ReLU -> conv3x3 -> BN, plus identity or conv1x1(s) -> BN, then
- * ReLU. BatchNorm is {@link BatchNorm} (PyTorch momentum 0.1, eps 1e-5). Output: [B, widths[3]].
+ * ReLU. BatchNorm is {@link BatchNorm} (PyTorch momentum 0.1, eps 1e-5); a ReLU right after a
+ * BatchNorm is that layer's `activation: 'relu'` (layers `bn1`, `layerS.B.bn1`: no separate ReLU
+ * layers), the ReLUs after the residual adds are `layerS.B.relu2` layers. Output: [B, widths[3]].
  */
 export function resnet18(options: ResNet18Options): tfl.LayersModel {
   const where = 'resnet18';
@@ -172,7 +179,7 @@ export function resnet18(options: ResNet18Options): tfl.LayersModel {
 
   const input = tfl.input({ shape: [h, w, inC], name: 'input' });
   let x = conv(input, widths[0], 7, 2, 3, 'conv1');
-  x = relu(bn(x, 'bn1'), 'relu');
+  x = bnRelu(x, 'bn1');
   x = new SymmetricMaxPool2D({ poolSize: 3, strides: 2, padding: 1, name: 'maxpool' }).apply(
     x,
   ) as tfl.SymbolicTensor;
@@ -183,7 +190,7 @@ export function resnet18(options: ResNet18Options): tfl.LayersModel {
       const stride = stage > 0 && block === 0 ? 2 : 1;
       const p = `layer${stage + 1}.${block}`;
       let out = conv(x, planes, 3, stride, 1, `${p}.conv1`);
-      out = relu(bn(out, `${p}.bn1`), `${p}.relu1`);
+      out = bnRelu(out, `${p}.bn1`);
       out = bn(conv(out, planes, 3, 1, 1, `${p}.conv2`), `${p}.bn2`);
       let shortcut = x;
       if (stride !== 1 || inPlanes !== planes) {
@@ -223,7 +230,8 @@ export interface SmallCnnOptions {
  *   per block i: pad 1 -> conv 3x3 (filters[i], no bias) -> BN -> ReLU -> maxpool 2/2
  *   -> global average pool [-> Dense(outputDim) -> ReLU]
  *
- * Output: [B, outputDim ?? filters[last]].
+ * BN -> ReLU is one {@link BatchNorm} layer `block<i>.bn` with `activation: 'relu'`. Output:
+ * [B, outputDim ?? filters[last]].
  */
 export function smallCnn(options: SmallCnnOptions): tfl.LayersModel {
   const where = 'smallCnn';
@@ -254,7 +262,7 @@ export function smallCnn(options: SmallCnnOptions): tfl.LayersModel {
   let x: tfl.SymbolicTensor = input;
   filters.forEach((f, i) => {
     x = conv(x, f, 3, 1, 1, `block${i}.conv`);
-    x = relu(bn(x, `block${i}.bn`), `block${i}.relu`);
+    x = bnRelu(x, `block${i}.bn`);
     x = new SymmetricMaxPool2D({ poolSize: 2, strides: 2, name: `block${i}.pool` }).apply(
       x,
     ) as tfl.SymbolicTensor;

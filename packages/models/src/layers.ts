@@ -10,7 +10,13 @@
  *
  * All are registered with `tf.serialization`, so models using them can be saved and loaded.
  */
-import { batchNormTraining, checkChoice, checkNumber, IgmArgumentError } from '@igm/core';
+import {
+  type BatchNormActivation,
+  batchNormTraining,
+  checkChoice,
+  checkNumber,
+  IgmArgumentError,
+} from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
@@ -40,6 +46,12 @@ export interface BatchNormArgs extends LayerArgs {
   /** Initial gamma values (default ones) and beta (default zeros), one per channel. */
   gammaInit?: Float32Array;
   betaInit?: Float32Array;
+  /**
+   * `'relu'`: output relu(BatchNorm(x)) = max(y, 0), the same values and gradients bit for bit as
+   * this layer followed by a tfjs-layers `reLU` layer, with the ReLU fused into the training
+   * kernels where the backend has them. Default `'none'`.
+   */
+  activation?: BatchNormActivation;
 }
 
 /**
@@ -52,6 +64,10 @@ export interface BatchNormArgs extends LayerArgs {
  *                moving_variance <- m * moving_variance + (1 - m) * s2 * n / (n - 1)   (unbiased)
  *   inference: y = gamma * (x - moving_mean) / sqrt(moving_variance + eps) + beta
  *
+ * With `activation: 'relu'` the output is relu(y) in both modes (in training fused into
+ * @igm/core's BatchNorm kernels when the backend has them: no separate ReLU pass forward or
+ * backward).
+ *
  * n is the number of values per channel (batch x spatial). Call with
  * `apply(x, { training: true, batchStatistics: 'frozen' })` to normalise with batch statistics
  * without touching the moving averages (SAM's second pass, `bypass_bn`). The kwargs pass through
@@ -61,6 +77,7 @@ export class BatchNorm extends tfl.layers.Layer {
   static className = 'IgmBatchNorm';
   readonly momentum: number;
   readonly epsilon: number;
+  readonly activation: BatchNormActivation;
   private readonly gammaInit: Float32Array | undefined;
   private readonly betaInit: Float32Array | undefined;
   private gamma: tfl.LayerVariable | undefined;
@@ -69,10 +86,14 @@ export class BatchNorm extends tfl.layers.Layer {
   private movingVariance: tfl.LayerVariable | undefined;
 
   constructor(args: BatchNormArgs = {}) {
-    const { momentum = 0.9, epsilon = 1e-5, gammaInit, betaInit, ...rest } = args;
+    const { momentum = 0.9, epsilon = 1e-5, gammaInit, betaInit, activation, ...rest } = args;
     super(rest);
     this.momentum = checkNumber('BatchNorm', 'momentum', momentum, { min: 0, max: 1 });
     this.epsilon = checkNumber('BatchNorm', 'epsilon', epsilon, { min: 0, minExclusive: true });
+    this.activation = checkChoice('BatchNorm', 'activation', activation ?? 'none', [
+      'none',
+      'relu',
+    ]);
     this.gammaInit = gammaInit;
     this.betaInit = betaInit;
     this.supportsMasking = true;
@@ -133,7 +154,7 @@ export class BatchNorm extends tfl.layers.Layer {
       const beta = this.beta!.read();
       const training = kwargs['training'] === true;
       if (!training) {
-        return tf.batchNorm(
+        const y = tf.batchNorm(
           x,
           this.movingMean!.read(),
           this.movingVariance!.read(),
@@ -141,6 +162,7 @@ export class BatchNorm extends tfl.layers.Layer {
           gamma,
           this.epsilon,
         );
+        return this.activation === 'relu' ? tf.relu(y) : y;
       }
       const mode = kwargs['batchStatistics'] ?? 'update';
       checkChoice('BatchNorm', 'batchStatistics', mode, ['update', 'frozen']);
@@ -152,12 +174,13 @@ export class BatchNorm extends tfl.layers.Layer {
       }
       // tf.moments + tf.batchNorm, or the same bits in two fused kernels where the backend has
       // them (@igm/core's IgmBatchNormTraining: registerCpuBatchNormKernels on cpu,
-      // @igm/wasm-training on wasm).
+      // @igm/wasm-training on wasm); the ReLU too with activation 'relu'.
       const { y, mean, variance } = batchNormTraining(
         x,
         gamma as tf.Tensor1D,
         beta as tf.Tensor1D,
         this.epsilon,
+        { activation: this.activation },
       );
       if (mode === 'update') {
         const m = this.momentum;
@@ -175,7 +198,12 @@ export class BatchNorm extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), momentum: this.momentum, epsilon: this.epsilon };
+    return {
+      ...super.getConfig(),
+      momentum: this.momentum,
+      epsilon: this.epsilon,
+      activation: this.activation,
+    };
   }
 }
 tf.serialization.registerClass(BatchNorm);

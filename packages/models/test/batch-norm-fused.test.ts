@@ -5,6 +5,8 @@
  * - parity with PyTorch's BatchNorm1d/2d in float32 (tools/reference/models/batch_norm_kernels.py);
  * - a few training steps of smallCnn and a small resnet18 give the same weights and running
  *   statistics bit for bit with and without the fused kernels;
+ * - the encoders' BatchNorm layers with activation 'relu' train bit for bit as the former layout
+ *   (BatchNorm then a separate tfjs-layers ReLU layer), with and without the fused kernels;
  * - tensor counts stay flat over training steps.
  */
 import {
@@ -20,7 +22,7 @@ import {
   tf,
 } from '@igm/test-utils';
 import { unregisterWasmTrainingKernels } from '@igm/wasm-training';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, expect, it } from 'vitest';
 import { useFusedBatchNorm } from '../../wasm-training/test/fused-batch-norm';
 import { BatchNorm, resnet18, smallCnn } from '../src/index';
@@ -76,6 +78,80 @@ function expectSameWeights(a: Float32Array[], b: Float32Array[], names: string[]
     }
   });
 }
+
+type LayerJson = {
+  class_name: string;
+  name: string;
+  config: Record<string, unknown>;
+  inbound_nodes: unknown[];
+};
+type ModelJson = {
+  class_name: string;
+  config: { layers: LayerJson[]; output_layers: unknown[] };
+};
+
+/**
+ * The same model with every BatchNorm of activation 'relu' split into a BatchNorm without
+ * activation and a tfjs-layers ReLU layer after it (the encoders' layout before the fused
+ * activation), built from the serialized topology, with `model`'s weights.
+ */
+async function splitBatchNormRelu(model: tfl.LayersModel): Promise<tfl.LayersModel> {
+  const json = model.toJSON(null, false) as unknown as ModelJson;
+  const renamed = new Map<string, string>();
+  const layers: LayerJson[] = [];
+  for (const layer of json.config.layers) {
+    layers.push(layer);
+    if (layer.class_name === BatchNorm.className && layer.config['activation'] === 'relu') {
+      layer.config['activation'] = 'none';
+      const reluName = `${layer.name}.separateRelu`;
+      renamed.set(layer.name, reluName);
+      layers.push({
+        class_name: 'ReLU',
+        name: reluName,
+        config: { name: reluName, trainable: true, dtype: 'float32' },
+        inbound_nodes: [[[layer.name, 0, 0, {}]]],
+      });
+    }
+  }
+  expect(renamed.size).toBeGreaterThan(0);
+  // Consumers of a split BatchNorm read its ReLU instead.
+  const rewire = (node: unknown): unknown =>
+    Array.isArray(node)
+      ? typeof node[0] === 'string' && renamed.has(node[0])
+        ? [renamed.get(node[0]), ...node.slice(1)]
+        : node.map(rewire)
+      : node;
+  for (const layer of layers) {
+    if (layer.class_name !== 'ReLU' || !layer.name.endsWith('.separateRelu')) {
+      layer.inbound_nodes = rewire(layer.inbound_nodes) as unknown[];
+    }
+  }
+  json.config.layers = layers;
+  json.config.output_layers = rewire(json.config.output_layers) as unknown[];
+  const split = await tfl.models.modelFromJSON({
+    modelTopology: json as unknown as tf.io.ModelJSON['modelTopology'],
+  });
+  expect(split.layers.length).toBe(model.layers.length + renamed.size);
+  // Same weights in the same order (tfjs numbers the variables of each new model: '_<k>' dropped).
+  const names = (m: tfl.LayersModel) => m.weights.map((w) => w.name.replace(/_\d+$/, ''));
+  expect(names(split)).toEqual(names(model));
+  split.setWeights(model.weights.map((w) => w.read()));
+  return split;
+}
+
+/** The encoders trained for a few steps: name, builder, input shape. */
+const TRAINING_MODELS = [
+  [
+    'smallCnn',
+    () => smallCnn({ inChannels: 2, inputShape: [12, 12], filters: [6, 10], seed: 3 }),
+    [4, 12, 12, 2],
+  ],
+  [
+    'resnet18',
+    () => resnet18({ inChannels: 1, inputShape: [32, 32], widths: [4, 4, 8, 8], seed: 5 }),
+    [2, 32, 32, 1],
+  ],
+] as const;
 
 describeEachBackend('BatchNorm on the fused kernels', (backend) => {
   afterAll(() => {
@@ -140,18 +216,7 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
     },
   );
 
-  it.each([
-    [
-      'smallCnn',
-      () => smallCnn({ inChannels: 2, inputShape: [12, 12], filters: [6, 10], seed: 3 }),
-      [4, 12, 12, 2],
-    ],
-    [
-      'resnet18',
-      () => resnet18({ inChannels: 1, inputShape: [32, 32], widths: [4, 4, 8, 8], seed: 5 }),
-      [2, 32, 32, 1],
-    ],
-  ] as const)(
+  it.each(TRAINING_MODELS)(
     '%s: 3 training steps give the same weights and running statistics bit for bit',
     (name, make, xShape) => {
       useFusedBatchNorm(backend, false);
@@ -170,6 +235,67 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
       fusedModel.dispose();
     },
   );
+
+  it.each(TRAINING_MODELS)(
+    '%s: BatchNorm with activation relu trains bit for bit as BatchNorm + a ReLU layer (3 steps)',
+    async (name, make, xShape) => {
+      const fusedModel = make();
+      const bnRelu = fusedModel.layers.filter(
+        (l) => l instanceof BatchNorm && l.activation === 'relu',
+      );
+      expect(bnRelu.length).toBe(name === 'smallCnn' ? 2 : 9);
+      expect(fusedModel.layers.some((l) => l.getClassName() === 'ReLU')).toBe(name === 'resnet18');
+      const splitModel = await splitBatchNormRelu(fusedModel);
+      // The old layout on the composition (no fused kernels): tf.moments + tf.batchNorm + tf.relu.
+      useFusedBatchNorm(backend, false);
+      const old = trainSteps(splitModel, [...xShape], 3);
+      const names = fusedModel.weights.map((v) => v.name);
+      const optionModel = make();
+      const optionComposed = trainSteps(optionModel, [...xShape], 3);
+      useFusedBatchNorm(backend, true);
+      const fused = trainSteps(fusedModel, [...xShape], 3);
+      const base = make();
+      const splitFusedModel = await splitBatchNormRelu(base);
+      base.dispose();
+      const oldFused = trainSteps(splitFusedModel, [...xShape], 3);
+      expectSameWeights(fused, old, names, `${backend} ${name} fused relu vs bn + ReLU layer`);
+      expectSameWeights(optionComposed, old, names, `${backend} ${name} option, composition`);
+      expectSameWeights(oldFused, old, names, `${backend} ${name} bn + ReLU layer, fused kernels`);
+      for (const m of [fusedModel, splitModel, optionModel, splitFusedModel]) m.dispose();
+    },
+  );
+
+  it('serializes the activation and applies it in inference mode', async () => {
+    useFusedBatchNorm(backend, true);
+    const layer = new BatchNorm({ name: 'bnr', activation: 'relu', momentum: 0.8 });
+    expect(layer.getConfig()).toMatchObject({ activation: 'relu', momentum: 0.8 });
+    expect(new BatchNorm().getConfig()['activation']).toBe('none');
+    expect(() => new BatchNorm({ activation: 'tanh' as 'relu' })).toThrow(
+      /BatchNorm: received activation="tanh". Expected one of "none", "relu"/,
+    );
+    const model = smallCnn({ inChannels: 1, inputShape: [8, 8], filters: [4], seed: 1 });
+    const loaded = await tfl.models.modelFromJSON({
+      modelTopology: model.toJSON(null, false) as unknown as tf.io.ModelJSON['modelTopology'],
+    });
+    const bn = loaded.getLayer('block0.bn') as BatchNorm;
+    expect(bn).toBeInstanceOf(BatchNorm);
+    expect(bn.activation).toBe('relu');
+    loaded.setWeights(model.weights.map((w) => w.read()));
+    const x = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 9);
+    // Inference: batchNorm with the moving statistics, then tf.relu.
+    const a = model.predict(x) as tf.Tensor;
+    const b = loaded.predict(x) as tf.Tensor;
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    const conv = model.getLayer('block0.conv').apply(x) as tf.Tensor;
+    const inferred = bn.apply(conv) as tf.Tensor;
+    const [gamma, beta, mean, variance] = bn.getWeights();
+    const want = tf.relu(tf.batchNorm(conv, mean!, variance!, beta!, gamma!, 1e-5));
+    expect(Array.from(inferred.dataSync())).toEqual(Array.from(want.dataSync()));
+    expect(Math.min(...inferred.dataSync())).toBe(0);
+    tf.dispose([x, a, b, conv, inferred, want]);
+    model.dispose();
+    loaded.dispose();
+  });
 
   it('keeps tensor counts flat over smallCnn training steps', async () => {
     useFusedBatchNorm(backend, true);

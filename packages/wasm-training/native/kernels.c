@@ -1128,10 +1128,11 @@ EXPORT void binary_f32(int op, const float *a, int am, const float *b, int bm, f
  * The FusedBatchNorm forward (inference form, also what tfjs-layers trains through) over a
  * rows x C grid (C: the last axis): out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c], where the
  * caller passes k[c] = scale[c] / sqrt(variance[c] + epsilon) (computed in float64) and the
- * per-channel vectors as C floats. Rows split over threads.
+ * per-channel vectors as C floats. With relu != 0, out = relu(that) as relu_f32 in the same pass
+ * (the training BatchNorm's fused ReLU). Rows split over threads.
  */
 EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, const float *offset,
-                           float *out, int rows, int C) {
+                           float *out, int rows, int C, int relu) {
   const int C4 = C & ~3;
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * C;
@@ -1139,10 +1140,14 @@ EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, co
     int c = 0;
     for (; c < C4; c += 4) {
       const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c));
-      wasm_v128_store(o + c, wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
-                                            wasm_v128_load(offset + c)));
+      const v128_t y = wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
+                                      wasm_v128_load(offset + c));
+      wasm_v128_store(o + c, relu ? relu4(y) : y);
     }
-    for (; c < C; c++) o[c] = (xr[c] - mean[c]) * k[c] + offset[c];
+    for (; c < C; c++) {
+      const float y = (xr[c] - mean[c]) * k[c] + offset[c];
+      o[c] = relu ? relu1(y) : y;
+    }
   }
 }
 
@@ -1711,6 +1716,23 @@ static inline v128_t f64_hi(v128_t v) {
 }
 
 /*
+ * The gradient through a ReLU fused into the forward (activation 'relu'): dy * step(out) with
+ * step = NaN for NaN, 1 where out > 0, else 0: step_f32 with alpha 0, then the float32 product of
+ * binary_f32 (dy first), as tfjs-core's Relu gradient dy * cast(step(x)) runs on this package's
+ * kernels. dy * 0 keeps dy's sign (-3 * 0 = -0). The backward passes below form it on the fly
+ * where they read dy, when given the forward's output (out != 0).
+ */
+static inline v128_t bn_relu_grad4(v128_t dy, v128_t out) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  const v128_t s = wasm_v128_bitselect(wasm_f32x4_splat(1.0f), zero, wasm_f32x4_gt(out, zero));
+  return wasm_f32x4_mul(dy, wasm_v128_bitselect(out, s, wasm_f32x4_ne(out, out)));
+}
+static inline float bn_relu_grad1(float dy, float out) {
+  const float m = out != out ? out : out > 0.0f ? 1.0f : 0.0f;
+  return dy * m;
+}
+
+/*
  * mean[c] = float32(sum_r x[r, c] / rows), then var[c] = float32(sum_r d * d / rows) with
  * d = x[r, c] - mean[c] (float32): the Mean kernel twice, as tf.moments. acc: C doubles scratch.
  */
@@ -1757,11 +1779,11 @@ EXPORT void bn_moments_f32(const float *x, double *acc, float *mean, float *var,
 /*
  * The backward's first pass over channels c0..c1, into sums (4 C doubles, zeroed here):
  * [0, C) sum (-r) * g, [C, 2C) sum (h * d) * g, [2C, 3C) sum dy * (d * r), [3C, 4C) sum dy,
- * with d = x - mean and g = dy * scale (float32).
+ * with d = x - mean and g = dy * scale (float32); with out != 0, dy * step(out) in place of dy.
  */
-EXPORT void bn_grad_sums_f32(const float *dy, const float *x, const float *mean, const float *scale,
-                             const float *r, const float *h, double *sums, int rows, int C, int c0,
-                             int c1) {
+EXPORT void bn_grad_sums_f32(const float *dy, const float *out, const float *x, const float *mean,
+                             const float *scale, const float *r, const float *h, double *sums,
+                             int rows, int C, int c0, int c1) {
   double *sMean = sums, *sVar = sums + C, *sScale = sums + 2 * C, *sOffset = sums + 3 * C;
   for (int c = c0; c < c1; c++) sMean[c] = sVar[c] = sScale[c] = sOffset[c] = 0.0;
   const int chunk = bn_chunk(C);
@@ -1778,7 +1800,8 @@ EXPORT void bn_grad_sums_f32(const float *dy, const float *x, const float *mean,
       const v128_t hh = wasm_v128_load(h + c);
       for (int k = r0; k < r1; k++) {
         const long i = (long)k * C + c;
-        const v128_t g = wasm_v128_load(dy + i);
+        v128_t g = wasm_v128_load(dy + i);
+        if (out) g = bn_relu_grad4(g, wasm_v128_load(out + i));
         const v128_t d = wasm_f32x4_sub(wasm_v128_load(x + i), mu);
         const v128_t gs = wasm_f32x4_mul(g, ga);
         const v128_t tm = wasm_f32x4_mul(nr, gs);
@@ -1798,7 +1821,8 @@ EXPORT void bn_grad_sums_f32(const float *dy, const float *x, const float *mean,
       double am = sMean[c], av = sVar[c], as = sScale[c], ao = sOffset[c];
       for (int k = r0; k < r1; k++) {
         const long i = (long)k * C + c;
-        const float g = dy[i], d = x[i] - mean[c], gs = g * scale[c];
+        const float g = out ? bn_relu_grad1(dy[i], out[i]) : dy[i];
+        const float d = x[i] - mean[c], gs = g * scale[c];
         const float tm = -r[c] * gs;
         const float hd = h[c] * d;
         const float tv = hd * gs;
@@ -1845,9 +1869,10 @@ EXPORT void bn_centered_sum_f32(const float *x, const float *mean, const float *
 
 /*
  * The backward's last pass over `rows` rows (helper threads take row ranges):
- * dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share, per channel vectors r, q, share.
+ * dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share, per channel vectors r, q, share;
+ * with out != 0, dy * step(out) in place of dy.
  */
-EXPORT void bn_input_grad_f32(const float *dy, const float *x, const float *mean,
+EXPORT void bn_input_grad_f32(const float *dy, const float *out, const float *x, const float *mean,
                               const float *scale, const float *r, const float *q,
                               const float *share, float *dx, int rows, int C) {
   const v128_t two = wasm_f32x4_splat(2.0f);
@@ -1857,7 +1882,9 @@ EXPORT void bn_input_grad_f32(const float *dy, const float *x, const float *mean
     for (; c + 4 <= C; c += 4) {
       const v128_t d = wasm_f32x4_sub(wasm_v128_load(x + o + c), wasm_v128_load(mean + c));
       const v128_t e = wasm_f32x4_mul(wasm_v128_load(q + c), wasm_f32x4_mul(d, two));
-      const v128_t a = wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(dy + o + c), wasm_v128_load(r + c)),
+      v128_t g = wasm_v128_load(dy + o + c);
+      if (out) g = bn_relu_grad4(g, wasm_v128_load(out + o + c));
+      const v128_t a = wasm_f32x4_mul(wasm_f32x4_mul(g, wasm_v128_load(r + c)),
                                       wasm_v128_load(scale + c));
       wasm_v128_store(dx + o + c,
                       wasm_f32x4_add(wasm_f32x4_add(a, e), wasm_v128_load(share + c)));
@@ -1866,7 +1893,8 @@ EXPORT void bn_input_grad_f32(const float *dy, const float *x, const float *mean
       const float d = x[o + c] - mean[c];
       const float d2 = d * 2.0f;
       const float e = q[c] * d2;
-      const float dr = dy[o + c] * r[c];
+      const float g = out ? bn_relu_grad1(dy[o + c], out[o + c]) : dy[o + c];
+      const float dr = g * r[c];
       const float a = dr * scale[c];
       const float ae = a + e;
       dx[o + c] = ae + share[c];

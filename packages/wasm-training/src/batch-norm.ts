@@ -15,6 +15,14 @@
  * the dx pass splits rows. Without the SIMD module, @igm/core's JavaScript loops run on the heap
  * views and y comes from the (stock) FusedBatchNorm kernel, as in the composition.
  *
+ * With `activation: 'relu'` the forward writes relu(y) in the pass that computes y
+ * (`batch_norm_f32` with its relu flag: this package's FusedBatchNorm and Relu kernels; if
+ * another FusedBatchNorm is registered, its y then `relu_f32` in place; without the SIMD module
+ * the registered Relu kernel on y), and the backward's passes that read dy (`bn_grad_sums_f32`,
+ * `bn_input_grad_f32`) read dy * step(out) instead, formed on the fly with the bits of this
+ * package's Step and Multiply (without the SIMD module @igm/core's JavaScript loop forms it
+ * first).
+ *
  * The statistics follow this package's Mean kernel: registering these two without Mean (a
  * `kernels` subset) leaves the composition on the stock Mean, whose sums may round otherwise.
  */
@@ -28,11 +36,12 @@ import {
   IgmBatchNormTrainingGrad,
   meanGradShare,
   minusHalfCube,
+  reluGradInto,
   squareGradFactor,
   variancePlusEpsilon,
 } from '@igm/core';
-import { FusedBatchNorm, getKernel, Rsqrt, type TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseThreads } from './binary';
+import { FusedBatchNorm, getKernel, Relu, Rsqrt, type TensorInfo } from '@tensorflow/tfjs-core';
+import { elementwiseThreads, fusedBatchNormNative, isOwnFusedBatchNorm } from './binary';
 import { nativeKernels, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { f32, type KernelImpl, release, type WasmBackendLike } from './wasm-backend';
@@ -47,6 +56,10 @@ function channelParts(backend: WasmBackendLike, size: number, channels: number) 
       ? (nativeThreads(backend)?.threads ?? 1)
       : 1;
   return splitRange(channels, threads, 4);
+}
+
+function fusedBatchNormImpl(): unknown {
+  return getKernel(FusedBatchNorm, 'wasm')?.kernelFunc;
 }
 
 function registered(name: string): KernelImpl {
@@ -91,15 +104,47 @@ export const batchNormTrainingForward: KernelImpl = (args) => {
     f32(backend, mean).set(m);
     f32(backend, variance).set(v);
   }
+  const bnInputs = { x, mean, variance, offset, scale };
+  if (attrs.activation === 'relu' && native !== null && isOwnFusedBatchNorm(fusedBatchNormImpl())) {
+    // This package's FusedBatchNorm and Relu in one pass (`batch_norm_f32` with relu).
+    const out = fusedBatchNormNative(backend, bnInputs, attrs.varianceEpsilon, true);
+    if (out !== null) return [out, mean, variance];
+  }
   const y = single(
     registered(FusedBatchNorm)({
-      inputs: { x, mean, variance, offset, scale },
+      inputs: bnInputs,
       backend,
       attrs: { varianceEpsilon: attrs.varianceEpsilon },
     }),
   );
+  if (attrs.activation === 'relu')
+    return [reluInPlace(backend, y, native !== null), mean, variance];
   return [y, mean, variance];
 };
+
+/**
+ * relu(y): in place by `relu_f32` (rows over the helper threads from 2^18 elements) with the SIMD
+ * module, else the registered Relu kernel (y released), as the composition's tf.relu runs.
+ */
+function reluInPlace(backend: WasmBackendLike, y: TensorInfo, native: boolean): TensorInfo {
+  if (!native) {
+    const out = single(registered(Relu)({ inputs: { x: y }, backend, attrs: {} }));
+    release(backend, y);
+    return out;
+  }
+  const n = y.shape.reduce((a, b) => a * b, 1);
+  const py = ptr(backend, y);
+  runParts(
+    backend,
+    'relu_f32',
+    splitRange(n, elementwiseThreads(backend, n), 4).map(([i0, i1]) => [
+      py + 4 * i0,
+      py + 4 * i0,
+      i1 - i0,
+    ]),
+  );
+  return y;
+}
 
 /** r = the registered Rsqrt kernel on var (+) float32(eps), as the composition's gradient runs it. */
 function rsqrtOfVariance(
@@ -119,7 +164,7 @@ function rsqrtOfVariance(
 export const batchNormTrainingBackward: KernelImpl = (args) => {
   const { inputs, attrs } = checkBatchNormTrainingGradCall(args.inputs, args.attrs);
   const backend = args.backend as WasmBackendLike;
-  const { dy, x, scale, mean, variance } = inputs;
+  const { x, scale, mean, variance, out } = inputs;
   const { rows, channels } = batchNormGeometry(x.shape);
   const size = rows * channels;
   const r = rsqrtOfVariance(backend, variance, attrs.varianceEpsilon);
@@ -128,16 +173,14 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
   const dOffset = backend.makeOutput([channels], 'float32');
   const native = size > 0 ? nativeKernels(backend) : null;
   if (native === null) {
+    let dy = f32(backend, inputs.dy);
+    if (out !== undefined) {
+      dy = new Float32Array(size);
+      reluGradInto(f32(backend, inputs.dy), f32(backend, out), dy);
+    }
     // Views after every allocation above (a heap growth detaches older views).
-    const out = [f32(backend, dx), f32(backend, dScale), f32(backend, dOffset)] as const;
-    batchNormGradInto(
-      f32(backend, dy),
-      f32(backend, x),
-      f32(backend, scale),
-      f32(backend, mean),
-      r,
-      ...out,
-    );
+    const outs = [f32(backend, dx), f32(backend, dScale), f32(backend, dOffset)] as const;
+    batchNormGradInto(dy, f32(backend, x), f32(backend, scale), f32(backend, mean), r, ...outs);
     return [dx, dScale, dOffset];
   }
   // Heap scratch: channel vectors r, h, q, share (4 C floats); float64 sums (4 C) and the
@@ -156,17 +199,19 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
   const v = f32(backend, vectors);
   v.set(r, 0);
   v.set(minusHalfCube(r), channels);
-  const [pdy, px, pMean, pScale] = [dy, x, mean, scale].map((t) => ptr(backend, t)) as [
+  const [pdy, px, pMean, pScale] = [inputs.dy, x, mean, scale].map((t) => ptr(backend, t)) as [
     number,
     number,
     number,
     number,
   ];
+  // With the fused ReLU the passes that read dy read dy * step(out), formed on the fly.
+  const pOut = out === undefined ? 0 : ptr(backend, out);
   const parts = channelParts(backend, size, channels);
   runParts(
     backend,
     'bn_grad_sums_f32',
-    parts.map(([c0, c1]) => [pdy, px, pMean, pScale, pr, ph, ps, rows, channels, c0, c1]),
+    parts.map(([c0, c1]) => [pdy, pOut, px, pMean, pScale, pr, ph, ps, rows, channels, c0, c1]),
   );
   const s = f64(backend, ps, 4 * channels);
   f32(backend, dScale).set(s.subarray(2 * channels, 3 * channels));
@@ -187,7 +232,8 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
     'bn_input_grad_f32',
     splitRange(rows, threads).map(([r0, r1]) => {
       const o = 4 * r0 * channels;
-      return [pdy + o, px + o, pMean, pScale, pr, pq, pShare, pdx + o, r1 - r0, channels];
+      const outAt = pOut === 0 ? 0 : pOut + o;
+      return [pdy + o, outAt, px + o, pMean, pScale, pr, pq, pShare, pdx + o, r1 - r0, channels];
     }),
   );
   release(backend, vectors, sums);

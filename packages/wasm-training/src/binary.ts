@@ -237,70 +237,98 @@ export function makeCast(stock: KernelImpl): KernelImpl {
   };
 }
 
+/** The FusedBatchNorm kernels made by {@link makeFusedBatchNorm} (to recognise them registered). */
+const ownFusedBatchNorms = new WeakSet<object>();
+
+/** Whether `kernelFunc` is this package's FusedBatchNorm (from {@link makeFusedBatchNorm}). */
+export function isOwnFusedBatchNorm(kernelFunc: unknown): boolean {
+  return typeof kernelFunc === 'function' && ownFusedBatchNorms.has(kernelFunc);
+}
+
 /**
  * FusedBatchNorm: out = (x - mean) * scale / sqrt(variance + epsilon) + offset along the last
  * axis, in one SIMD pass (`batch_norm_f32`) with the per-channel factor computed in float64.
  * Parameters of one value per channel or a single value (any rank); others go to the stock kernel.
  */
 export function makeFusedBatchNorm(stock: KernelImpl): KernelImpl {
-  return (args) => {
-    const { x, mean, variance, offset, scale } = args.inputs as Record<
-      string,
-      TensorInfo | undefined
-    >;
-    const backend = args.backend as WasmBackendLike;
-    const native = nativeKernels(backend);
-    if (native === null || x === undefined || mean === undefined || variance === undefined)
-      return stock(args);
-    const params = [mean, variance, offset, scale].filter((t): t is TensorInfo => t != null);
-    const C = x.shape[x.shape.length - 1] ?? 1;
-    const n = util.sizeFromShape(x.shape);
-    if (
-      x.dtype !== 'float32' ||
-      x.shape.length === 0 ||
-      params.some((t) => t.dtype !== 'float32') ||
-      params.some((t) => {
-        const s = util.sizeFromShape(t.shape);
-        return (s !== C && s !== 1) || t.shape.length > x.shape.length;
-      })
-    )
-      return stock(args);
-    const out = backend.makeOutput(x.shape, 'float32');
-    if (n === 0) return out;
+  const impl: KernelImpl = (args) => {
     const epsilon = ((args.attrs as NamedAttrMap)['varianceEpsilon'] as number | undefined) ?? 0;
-    // Channel vectors: mean, k = scale / sqrt(variance + epsilon) (in float64), offset.
-    const vectors = backend.makeOutput([3, C], 'float32');
-    const v = f32(backend, vectors);
-    const at = (t: TensorInfo | undefined, fallback: number) => {
-      if (t == null) return () => fallback;
-      const data = f32(backend, t);
-      return data.length === 1 ? () => data[0]! : (c: number) => data[c]!;
-    };
-    const m = at(mean, 0);
-    const va = at(variance, 1);
-    const o = at(offset, 0);
-    const s = at(scale, 1);
-    for (let c = 0; c < C; c++) {
-      v[c] = m(c);
-      v[C + c] = s(c) / Math.sqrt(va(c) + epsilon);
-      v[2 * C + c] = o(c);
-    }
-    const rows = n / C;
-    const pv = ptr(backend, vectors);
-    const threads = elementwiseThreads(backend, n);
-    const parts = splitRange(rows, threads).map(([r0, r1]) => [
-      ptr(backend, x) + 4 * r0 * C,
-      pv,
-      pv + 4 * C,
-      pv + 8 * C,
-      ptr(backend, out) + 4 * r0 * C,
-      r1 - r0,
-      C,
-    ]);
-    runParts(backend, 'batch_norm_f32', parts);
-    release(backend, vectors);
-    return out;
+    return (
+      fusedBatchNormNative(
+        args.backend as WasmBackendLike,
+        args.inputs as Record<string, TensorInfo | undefined>,
+        epsilon,
+        false,
+      ) ?? stock(args)
+    );
   };
+  ownFusedBatchNorms.add(impl);
+  return impl;
+}
+
+/**
+ * The SIMD FusedBatchNorm of {@link makeFusedBatchNorm} (with `relu`, relu of its output in the
+ * same pass, as `relu_f32`), or null where it applies not (no SIMD module, other dtypes or
+ * parameter shapes): the caller then runs the stock kernel.
+ */
+export function fusedBatchNormNative(
+  backend: WasmBackendLike,
+  inputs: Record<string, TensorInfo | undefined>,
+  epsilon: number,
+  relu: boolean,
+): TensorInfo | null {
+  const { x, mean, variance, offset, scale } = inputs;
+  const native = nativeKernels(backend);
+  if (native === null || x === undefined || mean === undefined || variance === undefined)
+    return null;
+  const params = [mean, variance, offset, scale].filter((t): t is TensorInfo => t != null);
+  const C = x.shape[x.shape.length - 1] ?? 1;
+  const n = util.sizeFromShape(x.shape);
+  if (
+    x.dtype !== 'float32' ||
+    x.shape.length === 0 ||
+    params.some((t) => t.dtype !== 'float32') ||
+    params.some((t) => {
+      const s = util.sizeFromShape(t.shape);
+      return (s !== C && s !== 1) || t.shape.length > x.shape.length;
+    })
+  )
+    return null;
+  const out = backend.makeOutput(x.shape, 'float32');
+  if (n === 0) return out;
+  // Channel vectors: mean, k = scale / sqrt(variance + epsilon) (in float64), offset.
+  const vectors = backend.makeOutput([3, C], 'float32');
+  const v = f32(backend, vectors);
+  const at = (t: TensorInfo | undefined, fallback: number) => {
+    if (t == null) return () => fallback;
+    const data = f32(backend, t);
+    return data.length === 1 ? () => data[0]! : (c: number) => data[c]!;
+  };
+  const m = at(mean, 0);
+  const va = at(variance, 1);
+  const o = at(offset, 0);
+  const s = at(scale, 1);
+  for (let c = 0; c < C; c++) {
+    v[c] = m(c);
+    v[C + c] = s(c) / Math.sqrt(va(c) + epsilon);
+    v[2 * C + c] = o(c);
+  }
+  const rows = n / C;
+  const pv = ptr(backend, vectors);
+  const threads = elementwiseThreads(backend, n);
+  const parts = splitRange(rows, threads).map(([r0, r1]) => [
+    ptr(backend, x) + 4 * r0 * C,
+    pv,
+    pv + 4 * C,
+    pv + 8 * C,
+    ptr(backend, out) + 4 * r0 * C,
+    r1 - r0,
+    C,
+    relu ? 1 : 0,
+  ]);
+  runParts(backend, 'batch_norm_f32', parts);
+  release(backend, vectors);
+  return out;
 }
 
 export { Add, Cast, FusedBatchNorm, Multiply, RealDiv, Relu, Step, Sub };

@@ -156,7 +156,10 @@ export interface NativeKernels {
     cols: number,
     relu: number,
   ): void;
-  /** out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid. */
+  /**
+   * out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid; with relu 1, the
+   * ReLU of that (as relu_f32) in the same pass.
+   */
   batch_norm_f32(
     x: number,
     mean: number,
@@ -165,6 +168,7 @@ export interface NativeKernels {
     out: number,
     rows: number,
     C: number,
+    relu: number,
   ): void;
   /**
    * The batch mean and biased variance of channels c0..c1 of a rows x C matrix (float64 sums in
@@ -180,9 +184,13 @@ export interface NativeKernels {
     c0: number,
     c1: number,
   ): void;
-  /** BatchNorm backward, first pass: the four per-channel float64 sums into sums (4 C doubles). */
+  /**
+   * BatchNorm backward, first pass: the four per-channel float64 sums into sums (4 C doubles).
+   * out: the forward's output with a fused ReLU (dy * step(out) is read in place of dy), else 0.
+   */
   bn_grad_sums_f32(
     dy: number,
+    out: number,
     x: number,
     mean: number,
     scale: number,
@@ -205,9 +213,13 @@ export interface NativeKernels {
     c0: number,
     c1: number,
   ): void;
-  /** BatchNorm backward, last pass: dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share. */
+  /**
+   * BatchNorm backward, last pass: dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share;
+   * out as in bn_grad_sums_f32.
+   */
   bn_input_grad_f32(
     dy: number,
+    out: number,
     x: number,
     mean: number,
     scale: number,

@@ -5,7 +5,11 @@
  */
 import { tf } from '@igm/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectSameBnRecords, runBatchNormScenario } from '../../core/test/batch-norm-scenario';
+import {
+  expectSameBnRecords,
+  runBatchNormScenario,
+  withoutPreActivation,
+} from '../../core/test/batch-norm-scenario';
 import { nativeThreads, setNativeThreadsEnabled, useThreadedWasmBackend } from '../src/node';
 import { useFusedBatchNorm } from './fused-batch-norm';
 
@@ -32,5 +36,14 @@ describe('fused training BatchNorm on the threaded wasm backend', () => {
     setNativeThreadsEnabled(true);
     expectSameBnRecords(split, composed, `2 threads ${shape.join('x')}`);
     expectSameBnRecords(single, composed, `1 thread ${shape.join('x')}`);
+    // With the fused ReLU (relu in place and dy * step(out) split over the threads).
+    const relu = { fuseRelu: true };
+    const splitRelu = runBatchNormScenario(shape, 41, 2, 1e-5, relu);
+    setNativeThreadsEnabled(false);
+    const singleRelu = runBatchNormScenario(shape, 41, 2, 1e-5, relu);
+    setNativeThreadsEnabled(true);
+    const want = withoutPreActivation(composed);
+    expectSameBnRecords(splitRelu, want, `2 threads relu ${shape.join('x')}`);
+    expectSameBnRecords(singleRelu, want, `1 thread relu ${shape.join('x')}`);
   });
 });

@@ -13,8 +13,14 @@ import {
   expectSameBnRecords,
   kernelNamesOf,
   runBatchNormScenario,
+  withoutPreActivation,
 } from '../../core/test/batch-norm-scenario';
-import { nativeKernels } from '../src/index';
+import {
+  nativeKernels,
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  WASM_TRAINING_KERNELS,
+} from '../src/index';
 import { useFusedBatchNorm } from './fused-batch-norm';
 import { NATIVE_MODES, restoreNativeDefaults, setNativeMode } from './native-modes';
 
@@ -43,6 +49,13 @@ describe('fused training BatchNorm on wasm', () => {
     expect(names).toContain(IgmBatchNormTrainingGrad);
     expect(names).not.toContain('Mean');
     expect(names).not.toContain('Tile');
+    const fusedRelu = await kernelNamesOf(() =>
+      tf.grads((xi: tf.Tensor) =>
+        tf.sum(batchNormTraining(xi, g, b, 1e-5, { activation: 'relu' }).y),
+      )([x]),
+    );
+    expect(fusedRelu).toContain(IgmBatchNormTrainingGrad);
+    for (const name of ['Relu', 'Step', 'FusedBatchNorm']) expect(fusedRelu).not.toContain(name);
     tf.dispose([x, g, b]);
   });
 
@@ -63,26 +76,79 @@ describe('fused training BatchNorm on wasm', () => {
         },
       );
 
+      it.each(BN_SHAPES.map((s) => [s.join('x'), s] as const))(
+        'with a fused ReLU equals the composition + tf.relu bit for bit over 3 steps, x %s',
+        (_, shape) => {
+          for (const nearZero of [false, true]) {
+            const seed = 21 + shape.length;
+            useFusedBatchNorm('wasm', false);
+            const composed = runBatchNormScenario(shape, seed, 3, 1e-5, { nearZero });
+            const option = runBatchNormScenario(shape, seed, 3, 1e-5, { nearZero, fuseRelu: true });
+            useFusedBatchNorm('wasm', true);
+            const fused = runBatchNormScenario(shape, seed, 3, 1e-5, { nearZero, fuseRelu: true });
+            const label = `${mode.name} relu ${shape.join('x')}${nearZero ? ' near zero' : ''}`;
+            expectSameBnRecords(fused, withoutPreActivation(composed), label);
+            expectSameBnRecords(option, withoutPreActivation(composed), `${label} (option)`);
+          }
+        },
+      );
+
+      it('with a fused ReLU and the stock FusedBatchNorm registered: y from it, then relu in place', () => {
+        // A kernel subset without this package's FusedBatchNorm: the forward cannot use the
+        // one-pass batch_norm_f32 + relu and takes the registered kernel's y.
+        const shape = [4, 9, 8, 16];
+        const register = (fused: boolean) => {
+          unregisterWasmTrainingKernels();
+          registerWasmTrainingKernels({
+            kernels: WASM_TRAINING_KERNELS.filter(
+              (k) =>
+                k !== 'FusedBatchNorm' &&
+                (fused || (k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad)),
+            ),
+          });
+        };
+        try {
+          register(false);
+          const composed = runBatchNormScenario(shape, 5, 2, 1e-5, { nearZero: true });
+          register(true);
+          const fused = runBatchNormScenario(shape, 5, 2, 1e-5, { nearZero: true, fuseRelu: true });
+          expectSameBnRecords(
+            fused,
+            withoutPreActivation(composed),
+            `${mode.name} stock FusedBatchNorm`,
+          );
+        } finally {
+          useFusedBatchNorm('wasm', true);
+        }
+      });
+
       it('leaks no tensors and no heap buffers over training steps', async () => {
         useFusedBatchNorm('wasm', true);
         const x = tf.randomNormal([4, 6, 6, 10], 0, 1, 'float32', 5);
         const g = tf.variable(tf.ones([10]));
         const b = tf.variable(tf.zeros([10]));
         const opt = tf.train.sgd(0.1);
-        const step = () =>
-          opt.minimize(() =>
-            tf.sum(
-              tf.square(
-                batchNormTraining(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, 1e-5)
-                  .y,
-              ),
-            ),
-          );
         const backend = tf.backend() as never as { numDataIds(): number };
-        step();
-        const ids = backend.numDataIds();
-        await expectNoTensorLeak(step, { steps: 20 });
-        expect(backend.numDataIds()).toBe(ids);
+        for (const activation of ['none', 'relu'] as const) {
+          const step = () =>
+            opt.minimize(() =>
+              tf.sum(
+                tf.square(
+                  batchNormTraining(
+                    x,
+                    g as unknown as tf.Tensor1D,
+                    b as unknown as tf.Tensor1D,
+                    1e-5,
+                    { activation },
+                  ).y,
+                ),
+              ),
+            );
+          step();
+          const ids = backend.numDataIds();
+          await expectNoTensorLeak(step, { steps: 20 });
+          expect(backend.numDataIds(), activation).toBe(ids);
+        }
         tf.dispose([x, g, b]);
       });
     });

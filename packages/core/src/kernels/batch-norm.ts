@@ -42,6 +42,14 @@
  *   dMean_c = dMeanA_c (+) (-S_r e_rc)   (FusedBatchNorm's mean gradient plus the Sub's)
  *   dx_rc = (((dy_rc (*) r_c) (*) gamma_c) (+) e_rc) (+) (dMean_c (/) R)
  *
+ * Fused ReLU (attribute `activation: 'relu'`, default `'none'`): the forward writes
+ * out = relu(y) = max(y, 0) (NaN stays NaN, -0 becomes +0: the backends' Relu kernels) in place of
+ * y, so `relu(batchNorm(x))` takes no separate Relu pass. The backward then also takes `out` and
+ * first forms the gradient tfjs-core's Relu gradient gives, dy (*) step(out) with step = 1 where
+ * out > 0, NaN where out is NaN, else 0 (step(out) = step(y), since out > 0 iff y > 0), a float32
+ * product that keeps dy's sign on zeros (-3 (*) 0 = -0); everything above then runs on that in
+ * place of dy. Values and gradients are bit for bit tf.moments + tf.batchNorm + tf.relu.
+ *
  * The mean and variance outputs are statistics for the running averages: gradients that reach
  * them from a loss are not propagated (use tf.moments + tf.batchNorm for a loss on them).
  * Bit-identity also assumes x feeds nothing else whose gradient the engine adds to dx before
@@ -51,17 +59,30 @@
  * loops below on cpu, and @igm/wasm-training registers SIMD versions on wasm.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkNumber, IgmArgumentError } from '../errors';
+import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '../errors';
 
-/** Kernel name of the forward: inputs {x, scale, offset}, outputs [y, mean, variance]. */
+/**
+ * Kernel name of the forward: inputs {x, scale, offset}, outputs [y, mean, variance] (y is
+ * relu(y) with `activation: 'relu'`).
+ */
 export const IgmBatchNormTraining = 'IgmBatchNormTraining';
-/** Kernel name of the backward: inputs {dy, x, scale, mean, variance}, outputs [dx, dScale, dOffset]. */
+/**
+ * Kernel name of the backward: inputs {dy, x, scale, mean, variance} (and {out}, the forward's
+ * output, with `activation: 'relu'`), outputs [dx, dScale, dOffset].
+ */
 export const IgmBatchNormTrainingGrad = 'IgmBatchNormTrainingGrad';
+
+/** The activations the kernels can fuse: none, or ReLU (max(y, 0)) on the normalized output. */
+export type BatchNormActivation = 'none' | 'relu';
+
+const ACTIVATIONS: readonly BatchNormActivation[] = ['none', 'relu'];
 
 /** Attributes of both kernels. */
 export interface BatchNormTrainingAttrs {
   /** eps > 0 added to the variance (1e-5 in PyTorch's BatchNorm). */
   varianceEpsilon: number;
+  /** Activation fused after the normalization; `'none'` when the attribute is absent. */
+  activation: BatchNormActivation;
 }
 
 /** Inputs of {@link IgmBatchNormTraining}: x [..., C] (rank >= 2), scale and offset [C]; float32. */
@@ -71,13 +92,18 @@ export interface BatchNormTrainingInputs {
   offset: tf.TensorInfo;
 }
 
-/** Inputs of {@link IgmBatchNormTrainingGrad}: dy and x [..., C]; scale, mean, variance [C]; float32. */
+/**
+ * Inputs of {@link IgmBatchNormTrainingGrad}: dy and x [..., C]; scale, mean, variance [C]; with
+ * activation 'relu' also out [..., C], the forward's (activated) output; float32.
+ */
 export interface BatchNormTrainingGradInputs {
   dy: tf.TensorInfo;
   x: tf.TensorInfo;
   scale: tf.TensorInfo;
   mean: tf.TensorInfo;
   variance: tf.TensorInfo;
+  /** The forward's output relu(y): present exactly when the activation is 'relu'. */
+  out?: tf.TensorInfo;
 }
 
 /** Positions per channel (R) and channels (C) of x [..., C]. */
@@ -111,7 +137,13 @@ function checkAttrs(where: string, attrs: Record<string, unknown> | undefined) {
     attrs?.['varianceEpsilon'],
     { min: 0, minExclusive: true },
   );
-  return { varianceEpsilon };
+  const activation = checkChoice(
+    where,
+    'attribute activation',
+    attrs?.['activation'] ?? 'none',
+    ACTIVATIONS,
+  );
+  return { varianceEpsilon, activation };
 }
 
 /** x float32 of rank >= 2 and the named inputs float32 vectors of x's channel count. */
@@ -157,13 +189,26 @@ export function checkBatchNormTrainingGradCall(
 ): { inputs: BatchNormTrainingGradInputs; attrs: BatchNormTrainingAttrs } {
   const where = IgmBatchNormTrainingGrad;
   const { x, vectors } = checkXAndVectors(where, inputs, ['scale', 'mean', 'variance']);
-  const dy = checkFloat32(where, 'dy', inputs['dy']);
-  if (!tf.util.arraysEqual(dy.shape, x.shape)) {
+  const sameShapeAsX = (name: string) => {
+    const t = checkFloat32(where, name, inputs[name]);
+    if (!tf.util.arraysEqual(t.shape, x.shape)) {
+      throw new IgmArgumentError(
+        `${where}: input ${name} has shape [${t.shape.join(', ')}]; expected x's shape [${x.shape.join(', ')}].`,
+      );
+    }
+    return t;
+  };
+  const dy = sameShapeAsX('dy');
+  const checked = checkAttrs(where, attrs);
+  if (checked.activation === 'none') {
+    return { inputs: { dy, x, ...vectors }, attrs: checked };
+  }
+  if (inputs['out'] === undefined) {
     throw new IgmArgumentError(
-      `${where}: input dy has shape [${dy.shape.join(', ')}]; expected x's shape [${x.shape.join(', ')}].`,
+      `${where}: the input out (the forward's output) is missing; activation '${checked.activation}' needs it.`,
     );
   }
-  return { inputs: { dy, x, ...vectors }, attrs: checkAttrs(where, attrs) };
+  return { inputs: { dy, x, ...vectors, out: sameShapeAsX('out') }, attrs: checked };
 }
 
 /**
@@ -220,6 +265,30 @@ export function cpuBatchNormOutputInto(
     y[i] =
       offset[c]! + ((x[i]! - mean[c]!) * scale[c]!) / Math.sqrt(variance[c]! + varianceEpsilon);
     if (++c === channels) c = 0;
+  }
+}
+
+/**
+ * In place: y[i] = max(y[i], 0) as the cpu backend's Relu (Math.max(0, y)): NaN stays NaN, -0
+ * becomes +0.
+ */
+export function reluInPlace(y: Float32Array): void {
+  for (let i = 0; i < y.length; i++) y[i] = Math.max(0, y[i]!);
+}
+
+/**
+ * The gradient that reaches y through ReLU, as tfjs-core's Relu gradient computes it:
+ * dst = dy (*) step(out) with step 1 where out > 0, NaN where out is NaN, else 0 (the Step
+ * kernel), one float32 product each (so dy (*) 0 keeps dy's sign: -3 (*) 0 = -0).
+ */
+export function reluGradInto(
+  dy: ArrayLike<number>,
+  out: ArrayLike<number>,
+  dst: Float32Array,
+): void {
+  for (let i = 0; i < dst.length; i++) {
+    const o = out[i]!;
+    dst[i] = dy[i]! * (Number.isNaN(o) ? Number.NaN : o > 0 ? 1 : 0);
   }
 }
 
@@ -417,6 +486,7 @@ const cpuForward = (args: KernelArgs): tf.TensorInfo[] => {
     y,
     channels,
   );
+  if (attrs.activation === 'relu') reluInPlace(y);
   return [
     output(backend, y, x.shape),
     output(backend, mean, [channels]),
@@ -434,7 +504,12 @@ const cpuBackward = (args: KernelArgs): tf.TensorInfo[] => {
   const dScale = new Float32Array(channels);
   const dOffset = new Float32Array(channels);
   const r = cpuRsqrt(variancePlusEpsilon(values(variance), attrs.varianceEpsilon));
-  batchNormGradInto(values(dy), values(x), values(scale), values(mean), r, dx, dScale, dOffset);
+  let g = values(dy);
+  if (inputs.out !== undefined) {
+    g = new Float32Array(dx.length);
+    reluGradInto(values(dy), values(inputs.out), g);
+  }
+  batchNormGradInto(g, values(x), values(scale), values(mean), r, dx, dScale, dOffset);
   return [
     output(backend, dx, x.shape),
     output(backend, dScale, [channels]),
@@ -484,10 +559,18 @@ function registerBatchNormTrainingGradient(): void {
   tf.registerGradient({
     kernelName: IgmBatchNormTraining,
     inputsToSave: ['x', 'scale'],
-    outputsToSave: [false, true, true],
+    // The output is the ReLU gradient's mask with activation 'relu' (unused without).
+    outputsToSave: [true, true, true],
     gradFunc: (dys, saved, attrs) => {
       const dy = Array.isArray(dys) ? dys[0]! : dys;
-      const [x, scale, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const [x, scale, out, mean, variance] = saved as [
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+      ];
+      const relu = (attrs as Record<string, unknown> | undefined)?.['activation'] === 'relu';
       if (tf.getKernel(IgmBatchNormTrainingGrad, tf.getBackend()) === undefined) {
         throw new IgmArgumentError(
           `${IgmBatchNormTraining}: its gradient kernel ${IgmBatchNormTrainingGrad} is not registered on the backend "${tf.getBackend()}" (was the backend switched between the forward and the backward pass?). Register it (registerCpuBatchNormKernels() on cpu, registerWasmTrainingKernels() on wasm) or switch backends only between steps.`,
@@ -497,7 +580,7 @@ function registerBatchNormTrainingGradient(): void {
         .engine()
         .runKernel(
           IgmBatchNormTrainingGrad,
-          { dy, x, scale, mean, variance },
+          relu ? { dy, x, scale, mean, variance, out } : { dy, x, scale, mean, variance },
           attrs as tf.NamedAttrMap,
         ) as tf.Tensor[];
       return { x: () => dx!, scale: () => dScale!, offset: () => dOffset! };
@@ -537,6 +620,10 @@ export function fusedBatchNormAvailable(
  *   mean, variance = tf.moments(x, all axes but the last)   (biased variance)
  *   y = (x - mean) * scale / sqrt(variance + varianceEpsilon) + offset
  *
+ * With `options.activation` 'relu', y is relu(y) (max(y, 0), the same bits as `tf.relu`), fused
+ * into the kernels (no Relu, Step, Cast or Multiply pass for its gradient) or, on the
+ * composition path, `tf.relu` after `tf.batchNorm`.
+ *
  * Returns y and the statistics (for the running averages). When the active backend has
  * {@link IgmBatchNormTraining} and {@link IgmBatchNormTrainingGrad} registered (and the inputs
  * fit: {@link fusedBatchNormAvailable}), one kernel computes all three and one computes the gradients of x, scale and offset, bit for
@@ -549,20 +636,45 @@ export function batchNormTraining(
   scale: tf.Tensor1D,
   offset: tf.Tensor1D,
   varianceEpsilon: number,
+  options: BatchNormTrainingOptions = {},
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   checkNumber('batchNormTraining', 'varianceEpsilon', varianceEpsilon, {
     min: 0,
     minExclusive: true,
   });
+  checkKnownKeys('batchNormTraining', options, ['activation']);
+  const activation = checkChoice(
+    'batchNormTraining',
+    'activation',
+    options.activation ?? 'none',
+    ACTIVATIONS,
+  );
   if (fusedBatchNormAvailable(x, scale, offset)) {
     registerBatchNormTrainingGradient();
-    const [y, mean, variance] = tf.engine().runKernel(IgmBatchNormTraining, { x, scale, offset }, {
-      varianceEpsilon,
-    } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    // Without an activation the attributes stay those of before the option existed.
+    const attrs = activation === 'none' ? { varianceEpsilon } : { varianceEpsilon, activation };
+    const [y, mean, variance] = tf
+      .engine()
+      .runKernel(
+        IgmBatchNormTraining,
+        { x, scale, offset },
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor[];
     return { y: y!, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   }
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const { mean, variance } = tf.moments(x, axes);
-  const y = tf.batchNorm(x, mean, variance, offset, scale, varianceEpsilon);
+  const normalized = tf.batchNorm(x, mean, variance, offset, scale, varianceEpsilon);
+  if (activation === 'none') {
+    return { y: normalized, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  }
+  const y = tf.relu(normalized);
+  normalized.dispose();
   return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
+/** Options of {@link batchNormTraining}. */
+export interface BatchNormTrainingOptions {
+  /** `'relu'`: return relu(y), fused into the kernels where they run. Default `'none'`. */
+  activation?: BatchNormActivation;
 }
