@@ -39,6 +39,7 @@ import {
   makeEncoderStep,
   median,
   positiveIntegerArg,
+  profileStep,
 } from './encoder-steps';
 
 const backend = benchArg('backend', 'wasm');
@@ -68,25 +69,6 @@ function useFused(fused: boolean): void {
           (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
         ),
   });
-}
-
-async function profileStep(step: () => void) {
-  const prof = await tf.profile(() => step());
-  const byName = new Map<string, { ms: number; calls: number }>();
-  let calls = 0;
-  for (const k of prof.kernels) {
-    if (k.name.endsWith('__op')) continue;
-    calls++;
-    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
-    e.ms += k.kernelTimeMs as number;
-    e.calls++;
-    byName.set(k.name, e);
-  }
-  const top = [...byName.entries()]
-    .sort((a, b) => b[1].ms - a[1].ms)
-    .slice(0, 10)
-    .map(([kernel, v]) => ({ kernel, ms: Number(v.ms.toFixed(1)), calls: v.calls }));
-  return { kernel_calls: calls, top_kernels: top };
 }
 
 const load0 = loadavg()[0]!;

@@ -13,7 +13,8 @@
  * `--threads 2` runs ours on the threaded wasm backend (PyTorch stays on one thread). Each round
  * times ours (minimum wall time per step over `--steps` steps after two warm-up steps), then
  * PyTorch (the same), so both see the same machine load; reports every round's minima and ratio
- * and the median ratio; writes bench/results/encoder-step-<threads>t.json.
+ * and the median ratio, and where our step's time goes (tf.profile of one more step: kernel
+ * calls, the 16 kernels that take longest); writes bench/results/encoder-step-<threads>t.json.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ import {
   makeEncoderStep,
   median,
   positiveIntegerArg,
+  profileStep,
 } from './encoder-steps';
 
 const names = encoderModelNames(benchArg('models', 'smallCnn,resnet18'));
@@ -110,11 +112,17 @@ for (let r = 0; r < roundCount; r++) {
 const results: Record<string, unknown> = {};
 for (const name of names) {
   const of = (k: 'ours' | 'torch' | 'ratio') => rounds.map((round) => round[name]![k]);
+  // Where our step's time goes: tf.profile of one more step (after a warm-up step).
+  const { step, dispose } = makeEncoderStep(name);
+  step();
+  const profile = await profileStep(step, 16);
+  dispose();
   results[name] = {
     ours_min_ms_per_round: of('ours'),
     torch_1_thread_min_ms_per_round: of('torch'),
     ratio_per_round: of('ratio'),
     ratio_median: Number(median(of('ratio')).toFixed(3)),
+    ours_profile: profile,
   };
 }
 const summary = {

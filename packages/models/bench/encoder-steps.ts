@@ -97,6 +97,31 @@ export function positiveIntegerArg(name: string, fallback: number): number {
   return v;
 }
 
+/**
+ * tf.profile of one call of `step`: its kernel calls (the ops' `__op` wrappers not counted) and
+ * the `top` kernel names by time, with their total ms (of the profiled step) and calls.
+ */
+export async function profileStep(step: () => void, top = 10) {
+  const prof = await tf.profile(() => step());
+  const byName = new Map<string, { ms: number; calls: number }>();
+  let calls = 0;
+  let ms = 0;
+  for (const k of prof.kernels) {
+    if (k.name.endsWith('__op')) continue;
+    calls++;
+    ms += k.kernelTimeMs as number;
+    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += k.kernelTimeMs as number;
+    e.calls++;
+    byName.set(k.name, e);
+  }
+  const kernels = [...byName.entries()]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, top)
+    .map(([kernel, v]) => ({ kernel, ms: Number(v.ms.toFixed(1)), calls: v.calls }));
+  return { kernel_calls: calls, kernel_ms: Number(ms.toFixed(1)), top_kernels: kernels };
+}
+
 export function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
