@@ -30,6 +30,8 @@ import {
   RealDiv,
   Relu,
   registerKernel,
+  Slice,
+  SplitV,
   Step,
   Sub,
   Sum,
@@ -45,6 +47,7 @@ import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
 import { makeIdentity, makeSum, makeTile, maxPoolGrad } from './elementwise';
 import { sgdMomentumUpdate } from './sgd-momentum';
+import { makeSlice, makeSplitV } from './slice';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 import type { KernelImpl } from './wasm-backend';
 
@@ -72,6 +75,8 @@ export const WASM_TRAINING_KERNELS = [
   Relu,
   Step,
   _FusedMatMul,
+  Slice,
+  SplitV,
   IgmSgdMomentumUpdate,
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
@@ -147,6 +152,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return makeStep(stockImpl(Step));
     case _FusedMatMul:
       return makeFusedMatMul(stockImpl(_FusedMatMul), makeBatchMatMul(stockImpl(BatchMatMul)));
+    case Slice:
+      return makeSlice(stockImpl(Slice));
+    case SplitV:
+      return makeSplitV(stockImpl(SplitV));
     case IgmSgdMomentumUpdate:
       return sgdMomentumUpdate;
     case IgmBatchNormTraining:
@@ -183,6 +192,8 @@ function build(name: WasmTrainingKernel): KernelImpl {
  * - Relu, Step (override): one SIMD pass each (large tensors over the helper threads).
  * - _FusedMatMul (override): the product on this package's BatchMatMul, then bias and ReLU in
  *   one pass; other activations: stock.
+ * - Slice, SplitV (override): copy only the slice from the heap (the stock kernels first copy
+ *   the whole input into JavaScript on every call); strings: stock.
  * - IgmSgdMomentumUpdate (added): @igm/core's fused SGD-with-momentum update, so `sgd()` and
  *   every chain ending in `[addDecayedWeights] traceMomentum scaleByLearningRate` update each
  *   parameter in one SIMD pass (large tensors over the helper threads), bit for bit as the op

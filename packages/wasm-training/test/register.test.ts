@@ -43,6 +43,8 @@ describe('registerWasmTrainingKernels', () => {
       Relu: 'override',
       Step: 'override',
       _FusedMatMul: 'override',
+      Slice: 'override',
+      SplitV: 'override',
       IgmSgdMomentumUpdate: 'added',
       IgmBatchNormTraining: 'added',
       IgmBatchNormTrainingGrad: 'added',
