@@ -20,6 +20,7 @@ import {
   DepthwiseConv2dNativeBackpropInput,
   FusedBatchNorm,
   FusedConv2D,
+  GatherV2,
   getKernel,
   Identity,
   type KernelConfig,
@@ -47,7 +48,7 @@ import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
 import { makeIdentity, makeSum, makeTile, maxPoolGrad } from './elementwise';
 import { sgdMomentumUpdate } from './sgd-momentum';
-import { makeSlice, makeSplitV } from './slice';
+import { makeGatherV2, makeSlice, makeSplitV } from './slice';
 import { unsortedSegmentSum } from './unsorted-segment-sum';
 import type { KernelImpl } from './wasm-backend';
 
@@ -77,6 +78,7 @@ export const WASM_TRAINING_KERNELS = [
   _FusedMatMul,
   Slice,
   SplitV,
+  GatherV2,
   IgmSgdMomentumUpdate,
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
@@ -156,6 +158,8 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return makeSlice(stockImpl(Slice));
     case SplitV:
       return makeSplitV(stockImpl(SplitV));
+    case GatherV2:
+      return makeGatherV2(stockImpl(GatherV2));
     case IgmSgdMomentumUpdate:
       return sgdMomentumUpdate;
     case IgmBatchNormTraining:
@@ -194,6 +198,8 @@ function build(name: WasmTrainingKernel): KernelImpl {
  *   one pass; other activations: stock.
  * - Slice, SplitV (override): copy only the slice from the heap (the stock kernels first copy
  *   the whole input into JavaScript on every call); strings: stock.
+ * - GatherV2 (override): one run of the trailing axes per index, from the heap (the stock
+ *   kernel computes each element's address); batched gathers and strings: stock.
  * - IgmSgdMomentumUpdate (added): @igm/core's fused SGD-with-momentum update, so `sgd()` and
  *   every chain ending in `[addDecayedWeights] traceMomentum scaleByLearningRate` update each
  *   parameter in one SIMD pass (large tensors over the helper threads), bit for bit as the op

@@ -45,6 +45,7 @@ describe('registerWasmTrainingKernels', () => {
       _FusedMatMul: 'override',
       Slice: 'override',
       SplitV: 'override',
+      GatherV2: 'override',
       IgmSgdMomentumUpdate: 'added',
       IgmBatchNormTraining: 'added',
       IgmBatchNormTrainingGrad: 'added',

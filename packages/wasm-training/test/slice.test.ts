@@ -100,6 +100,35 @@ describe('Slice and SplitV (wasm, overrides) vs cpu', () => {
     });
   });
 
+  it('gathers along every axis, with repeats and multi-dimensional indices, and its gradient', async () => {
+    await expectSame(() => {
+      const x = input([5, 4, 3], 11, 'float32');
+      const outs = [
+        tf.gather(x, tf.tensor1d([4, 0, 0, 2], 'int32'), 0),
+        tf.gather(x, tf.tensor1d([3, 1], 'int32'), 1),
+        tf.gather(x, tf.tensor2d([2, 0, 1, 1], [2, 2], 'int32'), 2),
+        tf.gather(x, tf.tensor1d([], 'int32'), 0),
+        tf.cast(tf.gather(input([6, 2], 12, 'int32'), tf.tensor1d([5, 1], 'int32')), 'float32'),
+        tf.cast(tf.gather(input([6, 2], 13, 'bool'), tf.tensor1d([0, 5, 3], 'int32')), 'float32'),
+      ];
+      const [g] = tf.grads((t: tf.Tensor) =>
+        tf.sum(
+          tf.mul(tf.gather(t, tf.tensor1d([1, 1, 3], 'int32')), input([3, 4, 3], 14, 'float32')),
+        ),
+      )([x]);
+      return [...outs, g!];
+    });
+  });
+
+  it('gather: an index out of range is an error naming it', async () => {
+    await onBackend('wasm', () => []);
+    const x = tf.zeros([4, 2]);
+    expect(() => tf.gather(x, tf.tensor1d([1, 4], 'int32'))).toThrow(
+      /GatherV2: the index value 4 is not in \[0, 3\]/,
+    );
+    x.dispose();
+  });
+
   it('reads only the slice: no copy of the whole input into JavaScript', async () => {
     await onBackend('wasm', () => []);
     const backend = tf.backend() as unknown as { readSync: (id: unknown) => unknown };
