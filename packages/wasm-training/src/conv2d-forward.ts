@@ -33,6 +33,11 @@ import { type KernelImpl, release, type WasmBackendLike } from './wasm-backend';
 /** Scratch per thread and chunk of tiles: about 0.5 MB of V and M, and at least 64 tiles. */
 const CHUNK_FLOATS = 1 << 17;
 const MIN_CHUNK_TILES = 64;
+/**
+ * Tiles per chunk, at least, when the products run packed (each U[xi] is packed once per chunk):
+ * about 4096 transformed tiles' rows per chunk for F(2x2), F(3x3) and F(4x4) (16, 25, 36 rows).
+ */
+export const MIN_PACKED_CHUNK_TILES = { 2: 256, 3: 160, 4: 128 } as const;
 /** Filter sizes (inC x outC) from which the 16 products of the forward pass are packed. */
 const PACK_WINOGRAD_FORWARD_FLOATS = 64 * 64;
 /** Below this many input or output channels the transforms outweigh the saved products. */
@@ -70,27 +75,33 @@ export function winogradScratch(
 }
 
 /**
- * Whether F(4x4, 3x3) beats F(2x2, 3x3) for this output size: 36 products per tile of 4x4
- * outputs against 16 per tile of 2x2, counting the tiles' padding past the edges; small outputs
- * (ResNet-18's 9x6) stay on F(2x2, 3x3), whose tiles waste less.
+ * The Winograd tile for this output size: 2, 3 or 4 outputs a side, F(2x2, 3x3), F(3x3, 3x3) or
+ * F(4x4, 3x3), whichever multiplies least counting the tiles' padding past the edges (16, 25 and
+ * 36 products per tile), F(4x4) only where it saves a fifth over F(2x2) (its transforms cost more
+ * per product). ResNet-18's stages at 257x188 inputs: 65x47, 33x24 and 17x12 take F(4x4); 9x6
+ * takes F(3x3), which covers it exactly (150 products per image against 216 and 240).
  */
-export function winogradTile(outH: number, outW: number): 2 | 4 {
+export function winogradTile(outH: number, outW: number): 2 | 3 | 4 {
+  const products = (m: number) => (m + 2) * (m + 2) * Math.ceil(outH / m) * Math.ceil(outW / m);
   if (!winograd4Enabled) return 2;
-  const f4 = 36 * Math.ceil(outH / 4) * Math.ceil(outW / 4);
-  const f2 = 16 * Math.ceil(outH / 2) * Math.ceil(outW / 2);
-  return f4 < 0.8 * f2 ? 4 : 2;
+  const f2 = products(2);
+  const f3 = products(3);
+  const f4 = products(4);
+  if (f4 < 0.8 * f2 && f4 <= f3) return 4;
+  return f3 < f2 ? 3 : 2;
 }
 
 let winograd4Enabled = true;
 
 /**
- * Uses Winograd F(4x4, 3x3) (and F(3x3, 4x4) for the weight gradient) where it needs fewer
- * products than F(2x2, 3x3) (true, the default), or always F(2x2, 3x3) / F(3x3, 2x2) (false).
- * F(4x4, 3x3) multiplies 4x less than the direct form (F(2x2): 2.25x): 25-37 % less CPU time on
- * ResNet-18's 64- and 128-channel layers, forward and weight gradient. Its transforms (entries up
- * to 8 and 1/24) round more: float32 results differ from F(2x2)'s by up to ~6e-5 of the output's
- * RMS in the forward pass and ~2e-4 in weight gradients summed over 65536 pixels, the accuracy
- * class of cuDNN's and oneDNN's F(4x4, 3x3).
+ * Uses Winograd F(4x4, 3x3) and F(3x3, 3x3) (and their transposes for the weight gradient) where
+ * they need fewer products than F(2x2, 3x3) (true, the default; winogradTile), or always
+ * F(2x2, 3x3) / F(3x3, 2x2) (false). F(4x4, 3x3) multiplies 4x less than the direct form
+ * (F(3x3, 3x3): 3.24x, F(2x2): 2.25x): 25-37 % less CPU time on ResNet-18's 64- and 128-channel
+ * layers, forward and weight gradient. Their transforms (entries up to 8 and 1/24) round more:
+ * float32 results differ from F(2x2)'s by up to ~6e-5 of the output's RMS in the forward pass
+ * and ~2e-4 in weight gradients summed over 65536 pixels, the accuracy class of cuDNN's and
+ * oneDNN's F(4x4, 3x3).
  */
 export function setWinograd4Enabled(enabled: boolean): void {
   winograd4Enabled = enabled;
@@ -113,12 +124,12 @@ export function conv2dWinograd(
   const { inChannels: inC, outChannels: outC, outHeight: outH, outWidth: outW } = info;
   const y = backend.makeOutput([info.batchSize, outH, outW, outC], 'float32');
   const m = winogradTile(outH, outW);
-  const points = (m + 2) * (m + 2); // 16 or 36 transformed positions per tile
+  const points = (m + 2) * (m + 2); // 16, 25 or 36 transformed positions per tile
   const tiles = info.batchSize * Math.ceil(outH / m) * Math.ceil(outW / m);
   if (tiles === 0) return y;
   const U = backend.makeOutput([points, inC, outC], 'float32');
-  if (m === 4) native.winograd4_filter(ptr(backend, filter), ptr(backend, U), inC, outC);
-  else native.winograd_filter(ptr(backend, filter), ptr(backend, U), inC, outC);
+  const transform = { 2: 'winograd_filter', 3: 'winograd3_filter', 4: 'winograd4_filter' } as const;
+  native[transform[m]](ptr(backend, filter), ptr(backend, U), inC, outC);
   const threads = nativeThreads(backend)?.threads ?? 1;
   // From 64 -> 64 channels the products run packed, in chunks of at least 256 tiles for F(2x2)
   // (128 for F(4x4), whose tiles have 36 positions), or all of a thread's share, so each U[xi]
@@ -137,7 +148,7 @@ export function conv2dWinograd(
       Math.floor(
         Math.min(
           packed ? Math.ceil(tiles / threads) : tiles,
-          packed ? Math.max(m === 4 ? 128 : 256, chunkV) : chunkV,
+          packed ? Math.max(MIN_PACKED_CHUNK_TILES[m], chunkV) : chunkV,
         ) / 4,
       ),
     );
@@ -169,7 +180,8 @@ export function conv2dWinograd(
     packed ? ptr(backend, scratch[i]!) : 0,
     packed ? 1 : 0,
   ]);
-  runParts(backend, m === 4 ? 'conv2d_winograd4' : 'conv2d_winograd', args);
+  const kernel = { 2: 'conv2d_winograd', 3: 'conv2d_winograd3', 4: 'conv2d_winograd4' } as const;
+  runParts(backend, kernel[m], args);
   release(backend, U, ...V, ...M, ...scratch);
   return y;
 }

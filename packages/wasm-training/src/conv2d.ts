@@ -29,7 +29,7 @@ import {
   type TensorInfo,
   Transpose,
 } from '@tensorflow/tfjs-core';
-import { winogradScratch, winogradTile } from './conv2d-forward';
+import { MIN_PACKED_CHUNK_TILES, winogradScratch, winogradTile } from './conv2d-forward';
 import { type NativeKernels, nativeKernels, ptr, useRelaxedSimd } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
@@ -399,7 +399,7 @@ function conv2dFilterGradWinograd(
   // with the scratch rows one cache line apart, F(3x3, 4x4): 128 14.6 -> 13.1, 64 13.5 -> 13.6.
   const packed = g.inC * g.outC >= 128 * 128;
   const chunkV = Math.max(64, Math.floor((1 << 17) / (points * (g.inC + g.outC))));
-  const chunk = Math.min(share, packed ? Math.max(m === 4 ? 128 : 256, chunkV) : chunkV);
+  const chunk = Math.min(share, packed ? Math.max(MIN_PACKED_CHUNK_TILES[m], chunkV) : chunkV);
   const ranges = splitRange(tiles, threads, chunk);
   // Written by the first chunk of each range (no zeroing pass over them).
   const accs = ranges.map(() => backend.makeOutput([points, g.inC, g.outC], 'float32'));
@@ -416,9 +416,12 @@ function conv2dFilterGradWinograd(
   const acc = accs[0]!;
   for (const part of accs.slice(1)) addInto(backend, acc, part, points * g.inC * g.outC);
   const dw = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
-  if (m === 4)
-    native.winograd4_filter_grad_output(ptr(backend, acc), ptr(backend, dw), g.inC, g.outC);
-  else native.winograd_filter_grad_output(ptr(backend, acc), ptr(backend, dw), g.inC, g.outC);
+  const output = {
+    2: 'winograd_filter_grad_output',
+    3: 'winograd3_filter_grad_output',
+    4: 'winograd4_filter_grad_output',
+  } as const;
+  native[output[m]](ptr(backend, acc), ptr(backend, dw), g.inC, g.outC);
   release(backend, ...accs, ...V, ...Mg, ...packing);
   return dw;
 }

@@ -99,6 +99,12 @@ export interface NativeKernels {
   conv2d_winograd4(...pointersGeometryAndRange: number[]): void;
   /** dW [3, 3, inC, outC] from the summed acc (36 x inC x outC) of conv2d_winograd_filter_grad, tile 4. */
   winograd4_filter_grad_output(acc: number, dW: number, inC: number, outC: number): void;
+  /** U[xi][ci][co] = (G g G^T)[xi], xi < 25, for the 3x3 filter W (Winograd F(3x3, 3x3)). */
+  winograd3_filter(W: number, U: number, inC: number, outC: number): void;
+  /** conv2d_winograd's arguments, by F(3x3, 3x3): tiles of 3x3 outputs, V and M 25 x (chunk x C + 16). */
+  conv2d_winograd3(...pointersGeometryAndRange: number[]): void;
+  /** dW [3, 3, inC, outC] from the summed acc (25 x inC x outC) of conv2d_winograd_filter_grad, tile 3. */
+  winograd3_filter_grad_output(acc: number, dW: number, inC: number, outC: number): void;
   /**
    * y = act(bias + conv2d(x, W)) over output pixels p0..p1 by im2col chunks and the packed
    * product. Arguments: x, W, bias (0: none), y, P (chunk x kH*kW*inC scratch, 0 when direct),

@@ -128,7 +128,7 @@ describe.each(['simd', 'js'] as const)(
       { x: [2, 15, 13, 72], f: [3, 3, 72, 203], strides: 2, pad: 'same' },
     ];
     for (const c of cases) {
-      // 3x3 stride-1 layers with >= 8 channels run by Winograd (F(4x4, 3x3) where it applies):
+      // 3x3 stride-1 layers with >= 8 channels run by Winograd (F(4x4) or F(3x3) where they apply):
       // compared at its tolerance (expectWinogradParity, below).
       const winograd =
         mode === 'simd' &&
@@ -138,7 +138,7 @@ describe.each(['simd', 'js'] as const)(
         c.f[2]! >= 8 &&
         c.f[3]! >= 8;
       it(`x ${JSON.stringify(c.x)} filter ${JSON.stringify(c.f)} strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`, async () => {
-        await expectWinogradParity(winograd ? 'F(4x4, 3x3)' : 'none', () => {
+        await expectWinogradParity(winograd ? 'F(4x4) and F(3x3)' : 'none', () => {
           const x = t(c.x, 11) as tf.Tensor4D;
           const w = t(c.f, 12) as tf.Tensor4D;
           const y = tf.conv2d(x, w, c.strides, c.pad);
@@ -209,14 +209,14 @@ describe.each(['simd', 'js'] as const)(
 );
 
 /**
- * F(2x2, 3x3): the package's parity tolerance. F(4x4, 3x3) and F(3x3, 4x4) round in proportion
- * to the output's scale (their transforms have entries up to 8 and 1/24): measured up to ~6e-5
+ * F(2x2, 3x3): the package's parity tolerance. F(4x4, 3x3), F(3x3, 3x3) and their transposes
+ * round in proportion to the output's scale (transforms with entries up to 8 and 1/24): up to ~6e-5
  * (forward) and ~2e-4 (weight gradients over 65536 pixels) of the output RMS, so each output is
  * compared with atol 2e-4 x max(1, RMS of the cpu result) and rtol 1e-4 (the test outputs are
  * sums of 72 to 3330 products of O(1) terms over at most a few hundred pixels, RMS 2 to 20).
  */
 async function expectWinogradParity(tile: string, f: () => tf.Tensor[]): Promise<void> {
-  if (tile !== 'F(4x4, 3x3)') return expectParity('winograd', f);
+  if (tile !== 'F(4x4) and F(3x3)') return expectParity('winograd', f);
   const cpu = await onBackend('cpu', f);
   const wasm = await onBackend('wasm', f);
   for (let i = 0; i < cpu.length; i++) {
@@ -229,10 +229,10 @@ async function expectWinogradParity(tile: string, f: () => tf.Tensor[]): Promise
   }
 }
 
-describe.each(['F(4x4, 3x3)', 'F(2x2, 3x3)'] as const)(
+describe.each(['F(4x4) and F(3x3)', 'F(2x2, 3x3)'] as const)(
   'Conv2D / FusedConv2D 3x3 stride 1 by Winograd %s where it applies, and its gradients (wasm) vs cpu',
   (tile) => {
-    beforeAll(() => setWinograd4Enabled(tile === 'F(4x4, 3x3)'));
+    beforeAll(() => setWinograd4Enabled(tile === 'F(4x4) and F(3x3)'));
     afterAll(() => setWinograd4Enabled(true));
     const cases: Array<{
       x: number[];
@@ -246,9 +246,13 @@ describe.each(['F(4x4, 3x3)', 'F(2x2, 3x3)'] as const)(
     }> = [
       // odd output sizes: edge tiles with one row/column of outputs (F(4x4, 3x3): 1-3 of 4)
       { x: [2, 9, 7, 8], f: [3, 3, 8, 8], pad: 'same', activation: 'relu', bias: true },
-      // 9x6 and 3x3 outputs: F(2x2, 3x3), whose tiles waste less there (ResNet-18's last stage)
+      // 9x6 and 3x3 outputs: F(3x3, 3x3), whose tiles cover them exactly (ResNet-18's last stage)
       { x: [2, 9, 6, 16], f: [3, 3, 16, 12], pad: 'same', activation: 'relu', bias: true },
       { x: [1, 5, 5, 70], f: [3, 3, 70, 66], pad: 'valid', activation: 'linear', bias: true },
+      // F(3x3, 3x3) with packed forward and weight-gradient products and channel tails
+      { x: [2, 9, 6, 130], f: [3, 3, 130, 132], pad: 'same', activation: 'linear', bias: true },
+      // F(3x3, 3x3) over more tiles than one chunk (180 tiles of 9x9 outputs)
+      { x: [20, 9, 9, 16], f: [3, 3, 16, 24], pad: 'same', activation: 'relu', bias: true },
       // channels that are not multiples of 4 (scalar tails of the transforms and products)
       { x: [3, 8, 10, 9], f: [3, 3, 9, 10], pad: 'valid', activation: 'linear', bias: false },
       {
@@ -273,14 +277,17 @@ describe.each(['F(4x4, 3x3)', 'F(2x2, 3x3)'] as const)(
       { x: [2, 6, 6, 8], f: [3, 3, 8, 8], pad: 'same', activation: 'elu', bias: true },
       { x: [2, 6, 6, 3], f: [3, 3, 3, 8], pad: 'same', activation: 'relu', bias: false },
     ];
-    it('takes F(4x4, 3x3) where its 36 products per 16 outputs beat F(2x2, 3x3) with edge tiles', () => {
-      const f4 = tile === 'F(4x4, 3x3)';
-      expect(winogradTile(65, 47)).toBe(f4 ? 4 : 2);
-      expect(winogradTile(17, 12)).toBe(f4 ? 4 : 2);
-      expect(winogradTile(9, 7)).toBe(f4 ? 4 : 2);
-      expect(winogradTile(3, 3)).toBe(f4 ? 4 : 2);
-      expect(winogradTile(9, 6)).toBe(2);
-      expect(winogradTile(2, 2)).toBe(2);
+    it('takes the tile with the fewest products counting edge tiles (F(4x4) only a fifth under F(2x2))', () => {
+      const wide = tile === 'F(4x4) and F(3x3)';
+      // products per image, F(2x2) / F(3x3) / F(4x4): 12672 / 8800 / 7344
+      expect(winogradTile(65, 47)).toBe(wide ? 4 : 2);
+      expect(winogradTile(17, 12)).toBe(wide ? 4 : 2); // 864 / 600 / 540
+      expect(winogradTile(9, 7)).toBe(wide ? 4 : 2); // 320 / 225 / 216
+      expect(winogradTile(9, 6)).toBe(wide ? 3 : 2); // 240 / 150 / 216
+      expect(winogradTile(9, 9)).toBe(wide ? 3 : 2); // 400 / 225 / 324
+      expect(winogradTile(3, 3)).toBe(wide ? 3 : 2); // 64 / 25 / 36
+      expect(winogradTile(5, 4)).toBe(wide ? 4 : 2); // 96 / 100 / 72
+      expect(winogradTile(2, 2)).toBe(2); // 16 / 25 / 36
     });
 
     for (const c of cases) {
@@ -302,7 +309,7 @@ describe.each(['F(4x4, 3x3)', 'F(2x2, 3x3)'] as const)(
           const y = conv(x, w);
           const r = t(y.shape, 84);
           // Input gradient: a stride-1 convolution with the flipped filter, so Winograd too; the
-          // weight gradient: Winograd F(3x3, 2x2) or F(3x3, 4x4) over the same tiles.
+          // weight gradient: Winograd F(3x3, 2x2), F(3x3, 3x3) or F(3x3, 4x4) over the same tiles.
           const [gx, gw] = tf.grads((a: tf.Tensor, k: tf.Tensor) => tf.sum(tf.mul(conv(a, k), r)))([
             x,
             w,
@@ -887,6 +894,17 @@ describe('SIMD kernels', () => {
             c,
           ];
         };
+        // F(3x3, 3x3): halves by a multiplication, sixths by a division, 2 g1 as g1 + g1.
+        const g3 = (a: number, b: number, c: number) => {
+          const s = f(a + c);
+          return [
+            f(0.5 * a),
+            f(0.5 * f(s + b)),
+            f(f(s - b) / 6),
+            f(f(f(a + f(b + b)) + f(4 * c)) / 6),
+            c,
+          ];
+        };
         // Planes: all blocks of 16 (64 x 64, aliasing in the cache), blocks + remainder
         // (9 x 7 = 63), remainder only (3 x 1), 25 blocks (20 x 20).
         for (const [inC, outC] of [
@@ -904,6 +922,7 @@ describe('SIMD kernels', () => {
           for (const [name, transform, size] of [
             ['winograd_filter', g2, 4],
             ['winograd4_filter', g4, 6],
+            ['winograd3_filter', g3, 5],
           ] as const) {
             const u = tf.zeros([size * size, inC, outC]);
             native[name](ptr(backend, w), ptr(backend, u), inC, outC);

@@ -90,6 +90,8 @@ describe('useThreadedWasmBackend', () => {
     { x: [2, 40, 40, 32], outC: 12, strides: 2 },
     // ... dW of 1152 x 130 floats (> 2^17): the packed product, 72 pixels = 36 per thread.
     { x: [2, 12, 11, 128], outC: 130, strides: 2 },
+    // 9x6 outputs: Winograd F(3x3, 3x3) transposed, 4 x 6 tiles split 12 + 12.
+    { x: [4, 9, 6, 64], outC: 64, strides: 1 },
   ])(
     'splits the conv weight gradient over both threads and matches the cpu backend ($x -> $outC, stride $strides)',
     async ({ x: xShape, outC, strides }) => {
@@ -146,6 +148,9 @@ describe('useThreadedWasmBackend', () => {
       const x2 = tf.tensor4d(seeded([2, 20, 21, 64], 54), [2, 20, 21, 64]);
       const w2 = tf.tensor4d(seeded([3, 3, 64, 64], 55), [3, 3, 64, 64]);
       const b2 = tf.tensor1d(seeded([64], 56));
+      // 9x9 outputs: F(3x3, 3x3), 4 x 9 tiles = 20 + 16.
+      const x3 = tf.tensor4d(seeded([4, 9, 9, 16], 57), [4, 9, 9, 16]);
+      const w3 = tf.tensor4d(seeded([3, 3, 16, 24], 58), [3, 3, 16, 24]);
       return [
         tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: b, activation: 'relu' }),
         tf.conv2d(x2, w2, 1, 'same'),
@@ -162,12 +167,13 @@ describe('useThreadedWasmBackend', () => {
         tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, w2, 2, 'same'))))(
           x2,
         ),
+        tf.conv2d(x3, w3, 1, 'same'),
       ];
     };
     const cpu = await onBackend('cpu', f);
     await tf.setBackend('wasm');
     const { split, single } = helpersOnThenOff(f);
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       // Tiles, pixels and images are disjoint outputs, each computed whole by one thread in the
       // same order: identical bits.
       expect(Array.from(split[i]!)).toEqual(Array.from(single[i]!));
