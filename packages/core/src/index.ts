@@ -36,6 +36,7 @@ export type {
   BatchNormTrainingOptions,
 } from './kernels/batch-norm';
 export {
+  addInPlace,
   batchMomentsInto,
   batchNormGeometry,
   batchNormGradInto,
@@ -54,6 +55,7 @@ export {
   minusHalfCube,
   registerCpuBatchNormKernels,
   reluGradInto,
+  residualGradWanted,
   reluInPlace,
   squareGradFactor,
   unregisterCpuBatchNormKernels,

@@ -106,6 +106,55 @@ describe('fused training BatchNorm on cpu', () => {
     },
   );
 
+  it.each(BN_SHAPES.map((s) => [s.join('x'), s] as const))(
+    'with a fused residual sum and ReLU equals the composition + tf.add + tf.relu bit for bit over 3 steps, x %s',
+    (_, shape) => {
+      for (const nearZero of [false, true]) {
+        const run = (fuseRelu: boolean) =>
+          runBatchNormScenario(shape, 11 + shape.length, 3, 1e-5, {
+            nearZero,
+            fuseRelu,
+            residual: true,
+          });
+        unregisterCpuBatchNormKernels();
+        const composed = run(false);
+        const composedOption = run(true); // the options on the composition path
+        registerCpuBatchNormKernels();
+        const fused = run(true);
+        const separate = run(false); // the kernels without the options, then tf.add + tf.relu
+        const label = `cpu residual relu ${shape.join('x')}${nearZero ? ' near zero' : ''}`;
+        expectSameBnRecords(fused, withoutPreActivation(composed), label);
+        expectSameBnRecords(composedOption, withoutPreActivation(composed), `${label} (option)`);
+        expectSameBnRecords(separate, composed, `${label} (separate)`);
+      }
+    },
+  );
+
+  it('a fused residual runs one kernel each way and no Add, Relu, Step or Multiply', async () => {
+    registerCpuBatchNormKernels();
+    const x = tf.randomNormal([4, 3, 3, 5], 0, 1, 'float32', 1);
+    const r = tf.randomNormal([4, 3, 3, 5], 0, 1, 'float32', 2);
+    const g = tf.ones([5]) as tf.Tensor1D;
+    const b = tf.zeros([5]) as tf.Tensor1D;
+    const names = await kernelNamesOf(() =>
+      tf.grads(
+        (xi: tf.Tensor, ri: tf.Tensor) =>
+          batchNormTraining(xi, g, b, 1e-5, { activation: 'relu', residual: ri }).y,
+      )([x, r]),
+    );
+    expect(names.filter((n) => n.startsWith('IgmBatchNorm'))).toEqual([
+      IgmBatchNormTraining,
+      IgmBatchNormTrainingGrad,
+    ]);
+    for (const k of ['Add', 'Relu', 'Step', 'Multiply']) expect(names).not.toContain(k);
+    // Without an activation the residual's gradient is dy.
+    const [, dr] = tf.grads((xi: tf.Tensor, ri: tf.Tensor) =>
+      tf.mul(batchNormTraining(xi, g, b, 1e-5, { residual: ri }).y, 3),
+    )([x, r]);
+    expect(Array.from(dr!.dataSync())).toEqual(new Array(dr!.size).fill(3));
+    tf.dispose([x, r, g, b, dr!]);
+  });
+
   it('fuses the ReLU: out is +0 for y = -0, dy (*) 0 keeps the sign of dy, NaN stays NaN', async () => {
     registerCpuBatchNormKernels();
     // Channel 0 constant with gamma < 0 and beta = -0: y = -0 + (0 * gamma) / s = -0, out = +0.
@@ -355,5 +404,26 @@ describe('fused training BatchNorm on cpu', () => {
           { varianceEpsilon: 1e-5, activation: 'relu' } as unknown as tf.NamedAttrMap,
         ),
     ).toThrow(/input out has shape \[3, 2\]; expected x's shape \[2, 3\]/);
+    // The residual: present exactly with the attribute, x's shape, a boolean attribute.
+    expect(() =>
+      run({ x, scale: c3, offset: c3 }, { varianceEpsilon: 1e-5, residual: true }),
+    ).toThrow(/the input residual is missing/);
+    expect(() => run({ x, scale: c3, offset: c3, residual: x }, { varianceEpsilon: 1e-5 })).toThrow(
+      /got an input residual but the attribute residual is not true/,
+    );
+    expect(() =>
+      run(
+        { x, scale: c3, offset: c3, residual: tf.zeros([3, 2]) },
+        { varianceEpsilon: 1e-5, residual: true },
+      ),
+    ).toThrow(/input residual has shape \[3, 2\]; expected x's shape \[2, 3\]/);
+    expect(() =>
+      run({ x, scale: c3, offset: c3, residual: x }, { varianceEpsilon: 1e-5, residual: 'yes' }),
+    ).toThrow(/attribute residual is "yes"; expected true or false/);
+    expect(() =>
+      batchNormTraining(x, c3 as tf.Tensor1D, c3 as tf.Tensor1D, 1e-5, {
+        residual: tf.zeros([2, 4]),
+      }),
+    ).toThrow(/option residual has shape \[2, 4\]; expected x's shape \[2, 3\]/);
   });
 });

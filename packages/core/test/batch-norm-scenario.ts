@@ -34,6 +34,12 @@ export interface BnScenarioOptions {
    */
   fuseRelu?: boolean;
   /**
+   * Add a residual r (x's shape, an input with its own gradient, recorded as `dresidual`) before
+   * the ReLU: out = relu(y + r). With `fuseRelu` both are the op's options (one kernel);
+   * otherwise tf.relu(tf.add(y, r)) after the op, as a ResNet block's Add and ReLU layers.
+   */
+  residual?: boolean;
+  /**
    * Values around zero in the first step: every third channel constant (x - mean = 0, so y is
    * beta exactly), the others x in {-1, 0, 1} (mean 0, y = beta where x = 0), beta alternating
    * +0 and -0 and gamma alternating sign, so y holds +0 and -0 and relu's input sits on its kink.
@@ -82,18 +88,21 @@ export function runBatchNormScenario(
   let runMean = tf.zeros([channels]) as tf.Tensor1D;
   let runVar = tf.ones([channels]) as tf.Tensor1D;
   const weights = tf.tensor(seededValues(size, seed + 3), shape);
+  // Of the scale of y, so the sums cross zero (the ReLU's kink) often.
+  let residual = tf.tensor(seededValues(size, seed + 4, 1.5), shape);
   const records: BnRecord[] = [];
   for (let step = 0; step < steps; step++) {
     const record: BnRecord = {};
-    const f = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+    const f = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, ri?: tf.Tensor) => {
+      const r = options.residual ? ri : undefined;
       const { y, mean, variance } = batchNormTraining(
         xi,
         g as tf.Tensor1D,
         b as tf.Tensor1D,
         epsilon,
-        options.fuseRelu ? { activation: 'relu' } : {},
+        options.fuseRelu ? { activation: 'relu', ...(r ? { residual: r } : {}) } : {},
       );
-      const out = options.fuseRelu ? y : tf.relu(y);
+      const out = options.fuseRelu ? y : tf.relu(r ? tf.add(y, r) : y);
       if (!options.fuseRelu) record['y'] = y.dataSync() as Float32Array;
       record['out'] = out.dataSync() as Float32Array;
       record['mean'] = mean.dataSync() as Float32Array;
@@ -109,10 +118,18 @@ export function runBatchNormScenario(
       runVar = tf.keep(nextVar) as tf.Tensor1D;
       return tf.sum(tf.mul(out, weights));
     };
-    const grads = tf.tidy(() => tf.grads(f)([x, gamma, beta]));
+    const grads = tf.tidy(() =>
+      tf.grads(f)(options.residual ? [x, gamma, beta, residual] : [x, gamma, beta]),
+    );
     record['dx'] = grads[0]!.dataSync() as Float32Array;
     record['dgamma'] = grads[1]!.dataSync() as Float32Array;
     record['dbeta'] = grads[2]!.dataSync() as Float32Array;
+    if (options.residual) {
+      record['dresidual'] = grads[3]!.dataSync() as Float32Array;
+      const next = tf.tidy(() => tf.sub(residual, tf.mul(grads[3]!, 0.5)));
+      residual.dispose();
+      residual = next;
+    }
     const [nx, ng, nb] = tf.tidy(() => [
       tf.sub(x, tf.mul(grads[0]!, 0.5)),
       tf.sub(gamma, tf.mul(grads[1]!, 0.01)),
@@ -124,7 +141,7 @@ export function runBatchNormScenario(
     beta = nb as tf.Tensor1D;
     records.push(record);
   }
-  tf.dispose([x, gamma, beta, runMean, runVar, weights]);
+  tf.dispose([x, gamma, beta, runMean, runVar, weights, residual]);
   return records;
 }
 

@@ -59,8 +59,21 @@ function allLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
  * `init`, drawing from `rng` in layer order (reproducible from a seed).
  */
 export function initializeEncoder(model: tfl.LayersModel, init: EncoderInit, rng: Rng): void {
+  initializeLayers(allLayers(model), init, rng);
+}
+
+/**
+ * resnet18's layers in creation order: the order of its layer list before a block's second
+ * BatchNorm took the shortcut as an input (the shortcut's layers then came after conv2, and
+ * downsample.1 after bn2), so a seed draws the same initial weights as then.
+ */
+function resnetInitOrder(model: tfl.LayersModel): tfl.layers.Layer[] {
+  return [...allLayers(model)].sort((a, b) => a.id - b.id);
+}
+
+function initializeLayers(layers: tfl.layers.Layer[], init: EncoderInit, rng: Rng): void {
   checkChoice('initializeEncoder', 'init', init, INITS);
-  for (const layer of allLayers(model)) {
+  for (const layer of layers) {
     const cls = layer.getClassName();
     const weights = layer.weights;
     const isConv = cls === 'Conv2D' || cls === SymmetricConv2D.className;
@@ -128,10 +141,6 @@ function bnRelu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
   return new BatchNorm({ name, activation: 'relu' }).apply(x) as tfl.SymbolicTensor;
 }
 
-function relu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-  return tfl.layers.reLU({ name }).apply(x) as tfl.SymbolicTensor;
-}
-
 /** Options of {@link resnet18}. */
 export interface ResNet18Options {
   /** Input channels: 1 for a spectrogram, 3 for RGB frames. */
@@ -158,7 +167,8 @@ export interface ResNet18Options {
  * BasicBlock: conv3x3(s) -> BN -> ReLU -> conv3x3 -> BN, plus identity or conv1x1(s) -> BN, then
  * ReLU. BatchNorm is {@link BatchNorm} (PyTorch momentum 0.1, eps 1e-5); a ReLU right after a
  * BatchNorm is that layer's `activation: 'relu'` (layers `bn1`, `layerS.B.bn1`: no separate ReLU
- * layers), the ReLUs after the residual adds are `layerS.B.relu2` layers. Output: [B, widths[3]].
+ * layers), and a block's second BatchNorm, shortcut sum and ReLU are one layer `layerS.B.bn2`
+ * (`residual: true`: inputs [conv2 output, shortcut]). Output: [B, widths[3]].
  */
 export function resnet18(options: ResNet18Options): tfl.LayersModel {
   const where = 'resnet18';
@@ -191,13 +201,21 @@ export function resnet18(options: ResNet18Options): tfl.LayersModel {
       const p = `layer${stage + 1}.${block}`;
       let out = conv(x, planes, 3, stride, 1, `${p}.conv1`);
       out = bnRelu(out, `${p}.bn1`);
-      out = bn(conv(out, planes, 3, 1, 1, `${p}.conv2`), `${p}.bn2`);
+      out = conv(out, planes, 3, 1, 1, `${p}.conv2`);
+      // relu(bn2(out) + shortcut) as one layer (sum and ReLU fused into its training kernels).
+      // Layers are created in the order of the former layout's layer list (conv1, bn1, conv2,
+      // downsample.0, bn2, downsample.1), which initialization draws in (resnetInitOrder).
+      const bn2 = () => new BatchNorm({ name: `${p}.bn2`, activation: 'relu', residual: true });
       let shortcut = x;
+      let sum: BatchNorm;
       if (stride !== 1 || inPlanes !== planes) {
-        shortcut = bn(conv(x, planes, 1, stride, 0, `${p}.downsample.0`), `${p}.downsample.1`);
+        const projected = conv(x, planes, 1, stride, 0, `${p}.downsample.0`);
+        sum = bn2();
+        shortcut = bn(projected, `${p}.downsample.1`);
+      } else {
+        sum = bn2();
       }
-      const sum = tfl.layers.add({ name: `${p}.add` }).apply([out, shortcut]) as tfl.SymbolicTensor;
-      x = relu(sum, `${p}.relu2`);
+      x = sum.apply([out, shortcut]) as tfl.SymbolicTensor;
       inPlanes = planes;
     }
   }
@@ -205,7 +223,7 @@ export function resnet18(options: ResNet18Options): tfl.LayersModel {
     .globalAveragePooling2d({ name: 'avgpool' })
     .apply(x) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: pooled, name: options.name ?? 'resnet18' });
-  initializeEncoder(model, init, createRng(seed));
+  initializeLayers(resnetInitOrder(model), init, createRng(seed));
   return model;
 }
 

@@ -52,6 +52,13 @@ export interface BatchNormArgs extends LayerArgs {
    * kernels where the backend has them. Default `'none'`.
    */
   activation?: BatchNormActivation;
+  /**
+   * `true`: the layer takes two inputs [x, residual] of one shape and outputs
+   * act(BatchNorm(x) + residual), the same values and gradients bit for bit as this layer, a
+   * tfjs-layers `add` layer and the activation (a ResNet block's second BatchNorm, shortcut sum
+   * and ReLU), with the sum fused into the training kernels too. Default `false`.
+   */
+  residual?: boolean;
 }
 
 /**
@@ -66,7 +73,8 @@ export interface BatchNormArgs extends LayerArgs {
  *
  * With `activation: 'relu'` the output is relu(y) in both modes (in training fused into
  * @igm/core's BatchNorm kernels when the backend has them: no separate ReLU pass forward or
- * backward).
+ * backward). With `residual: true` the layer takes [x, residual] and adds residual to y before
+ * the activation: act(y + residual), in training fused into the same kernels.
  *
  * n is the number of values per channel (batch x spatial). Call with
  * `apply(x, { training: true, batchStatistics: 'frozen' })` to normalise with batch statistics
@@ -78,6 +86,7 @@ export class BatchNorm extends tfl.layers.Layer {
   readonly momentum: number;
   readonly epsilon: number;
   readonly activation: BatchNormActivation;
+  readonly residual: boolean;
   private readonly gammaInit: Float32Array | undefined;
   private readonly betaInit: Float32Array | undefined;
   private gamma: tfl.LayerVariable | undefined;
@@ -86,8 +95,22 @@ export class BatchNorm extends tfl.layers.Layer {
   private movingVariance: tfl.LayerVariable | undefined;
 
   constructor(args: BatchNormArgs = {}) {
-    const { momentum = 0.9, epsilon = 1e-5, gammaInit, betaInit, activation, ...rest } = args;
+    const {
+      momentum = 0.9,
+      epsilon = 1e-5,
+      gammaInit,
+      betaInit,
+      activation,
+      residual = false,
+      ...rest
+    } = args;
     super(rest);
+    if (typeof residual !== 'boolean') {
+      throw new IgmArgumentError(
+        `BatchNorm: residual=${JSON.stringify(residual)}. Expected true or false.`,
+      );
+    }
+    this.residual = residual;
     this.momentum = checkNumber('BatchNorm', 'momentum', momentum, { min: 0, max: 1 });
     this.epsilon = checkNumber('BatchNorm', 'epsilon', epsilon, { min: 0, minExclusive: true });
     this.activation = checkChoice('BatchNorm', 'activation', activation ?? 'none', [
@@ -144,17 +167,36 @@ export class BatchNorm extends tfl.layers.Layer {
   }
 
   override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape | tfl.Shape[] {
-    return inputShape;
+    return this.residual && Array.isArray(inputShape[0])
+      ? (inputShape[0] as tfl.Shape)
+      : inputShape;
+  }
+
+  /** x, and the residual when the layer has one (two inputs of x's shape). */
+  private inputsOf(inputs: tf.Tensor | tf.Tensor[]): { x: tf.Tensor; residual?: tf.Tensor } {
+    if (!this.residual) return { x: single(inputs) };
+    if (!Array.isArray(inputs) || inputs.length !== 2) {
+      throw new IgmArgumentError(
+        `BatchNorm "${this.name}": residual: true takes two inputs [x, residual]; received ${Array.isArray(inputs) ? inputs.length : 1}.`,
+      );
+    }
+    const [x, residual] = inputs as [tf.Tensor, tf.Tensor];
+    if (!tf.util.arraysEqual(x.shape, residual.shape)) {
+      throw new IgmArgumentError(
+        `BatchNorm "${this.name}": the residual has shape [${residual.shape.join(', ')}]; expected x's shape [${x.shape.join(', ')}].`,
+      );
+    }
+    return { x, residual };
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     return tf.tidy(() => {
-      const x = single(inputs);
+      const { x, residual } = this.inputsOf(inputs);
       const gamma = this.gamma!.read();
       const beta = this.beta!.read();
       const training = kwargs['training'] === true;
       if (!training) {
-        const y = tf.batchNorm(
+        const normalized = tf.batchNorm(
           x,
           this.movingMean!.read(),
           this.movingVariance!.read(),
@@ -162,6 +204,7 @@ export class BatchNorm extends tfl.layers.Layer {
           gamma,
           this.epsilon,
         );
+        const y = residual === undefined ? normalized : tf.add(normalized, residual);
         return this.activation === 'relu' ? tf.relu(y) : y;
       }
       const mode = kwargs['batchStatistics'] ?? 'update';
@@ -174,13 +217,15 @@ export class BatchNorm extends tfl.layers.Layer {
       }
       // tf.moments + tf.batchNorm, or the same bits in two fused kernels where the backend has
       // them (@igm/core's IgmBatchNormTraining: registerCpuBatchNormKernels on cpu,
-      // @igm/wasm-training on wasm); the ReLU too with activation 'relu'.
+      // @igm/wasm-training on wasm); the ReLU too with activation 'relu', and the residual sum.
       const { y, mean, variance } = batchNormTraining(
         x,
         gamma as tf.Tensor1D,
         beta as tf.Tensor1D,
         this.epsilon,
-        { activation: this.activation },
+        residual === undefined
+          ? { activation: this.activation }
+          : { activation: this.activation, residual },
       );
       if (mode === 'update') {
         const m = this.momentum;
@@ -203,6 +248,7 @@ export class BatchNorm extends tfl.layers.Layer {
       momentum: this.momentum,
       epsilon: this.epsilon,
       activation: this.activation,
+      residual: this.residual,
     };
   }
 }

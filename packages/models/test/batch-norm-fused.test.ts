@@ -5,8 +5,9 @@
  * - parity with PyTorch's BatchNorm1d/2d in float32 (tools/reference/models/batch_norm_kernels.py);
  * - a few training steps of smallCnn and a small resnet18 give the same weights and running
  *   statistics bit for bit with and without the fused kernels;
- * - the encoders' BatchNorm layers with activation 'relu' train bit for bit as the former layout
- *   (BatchNorm then a separate tfjs-layers ReLU layer), with and without the fused kernels;
+ * - the encoders' BatchNorm layers with activation 'relu' (and ResNet's with a residual) train bit
+ *   for bit as the former layout (BatchNorm, a tfjs-layers add layer for the residual, then a
+ *   separate ReLU layer), with and without the fused kernels;
  * - tensor counts stay flat over training steps.
  */
 import {
@@ -67,6 +68,17 @@ function trainSteps(model: tfl.LayersModel, xShape: number[], steps: number): Fl
   return out;
 }
 
+/** `values` (one per weight of `from`, in its order) reordered as the weights of `to`, by name. */
+function byName(
+  from: tfl.LayersModel,
+  values: Float32Array[],
+  to: tfl.LayersModel,
+): Float32Array[] {
+  const name = (w: tfl.LayerVariable) => w.name.replace(/_\d+$/, '');
+  const map = new Map(from.weights.map((w, i) => [name(w), values[i]!]));
+  return to.weights.map((w) => map.get(name(w))!);
+}
+
 function expectSameWeights(a: Float32Array[], b: Float32Array[], names: string[], label: string) {
   expect(a.length).toBe(b.length);
   a.forEach((v, k) => {
@@ -92,28 +104,25 @@ type ModelJson = {
 
 /**
  * The same model with every BatchNorm of activation 'relu' split into a BatchNorm without
- * activation and a tfjs-layers ReLU layer after it (the encoders' layout before the fused
- * activation), built from the serialized topology, with `model`'s weights.
+ * activation and a tfjs-layers ReLU layer after it, and a BatchNorm with a residual into a
+ * BatchNorm of its first input, a tfjs-layers add layer of that and the residual, then the ReLU
+ * layer (the encoders' layout before the fused activation and residual), built from the
+ * serialized topology, with `model`'s weights.
  */
 async function splitBatchNormRelu(model: tfl.LayersModel): Promise<tfl.LayersModel> {
   const json = model.toJSON(null, false) as unknown as ModelJson;
   const renamed = new Map<string, string>();
+  const added = new Set<string>();
   const layers: LayerJson[] = [];
-  for (const layer of json.config.layers) {
-    layers.push(layer);
-    if (layer.class_name === BatchNorm.className && layer.config['activation'] === 'relu') {
-      layer.config['activation'] = 'none';
-      const reluName = `${layer.name}.separateRelu`;
-      renamed.set(layer.name, reluName);
-      layers.push({
-        class_name: 'ReLU',
-        name: reluName,
-        config: { name: reluName, trainable: true, dtype: 'float32' },
-        inbound_nodes: [[[layer.name, 0, 0, {}]]],
-      });
-    }
-  }
-  expect(renamed.size).toBeGreaterThan(0);
+  const plainLayer = (className: string, name: string, inbound: unknown[]): LayerJson => {
+    added.add(name);
+    return {
+      class_name: className,
+      name,
+      config: { name, trainable: true, dtype: 'float32' },
+      inbound_nodes: [inbound],
+    };
+  };
   // Consumers of a split BatchNorm read its ReLU instead.
   const rewire = (node: unknown): unknown =>
     Array.isArray(node)
@@ -121,21 +130,40 @@ async function splitBatchNormRelu(model: tfl.LayersModel): Promise<tfl.LayersMod
         ? [renamed.get(node[0]), ...node.slice(1)]
         : node.map(rewire)
       : node;
-  for (const layer of layers) {
-    if (layer.class_name !== 'ReLU' || !layer.name.endsWith('.separateRelu')) {
-      layer.inbound_nodes = rewire(layer.inbound_nodes) as unknown[];
+  for (const layer of json.config.layers) {
+    layers.push(layer);
+    if (layer.class_name === BatchNorm.className && layer.config['activation'] === 'relu') {
+      layer.config['activation'] = 'none';
+      let last = layer.name;
+      if (layer.config['residual'] === true) {
+        layer.config['residual'] = false;
+        const [[input, residual]] = layer.inbound_nodes as [[unknown, unknown]];
+        layer.inbound_nodes = [[input]];
+        last = `${layer.name}.separateAdd`;
+        // (The residual may be an earlier split BatchNorm: read its ReLU.)
+        layers.push(plainLayer('Add', last, [[layer.name, 0, 0, {}], rewire(residual)]));
+      }
+      const reluName = `${layer.name}.separateRelu`;
+      renamed.set(layer.name, reluName);
+      layers.push(plainLayer('ReLU', reluName, [[last, 0, 0, {}]]));
     }
+  }
+  expect(renamed.size).toBeGreaterThan(0);
+  for (const layer of layers) {
+    if (!added.has(layer.name)) layer.inbound_nodes = rewire(layer.inbound_nodes) as unknown[];
   }
   json.config.layers = layers;
   json.config.output_layers = rewire(json.config.output_layers) as unknown[];
   const split = await tfl.models.modelFromJSON({
     modelTopology: json as unknown as tf.io.ModelJSON['modelTopology'],
   });
-  expect(split.layers.length).toBe(model.layers.length + renamed.size);
-  // Same weights in the same order (tfjs numbers the variables of each new model: '_<k>' dropped).
-  const names = (m: tfl.LayersModel) => m.weights.map((w) => w.name.replace(/_\d+$/, ''));
-  expect(names(split)).toEqual(names(model));
-  split.setWeights(model.weights.map((w) => w.read()));
+  expect(split.layers.length).toBe(model.layers.length + added.size);
+  // The same weights (tfjs numbers the variables of each new model: '_<k>' dropped), copied by
+  // name: the split layout orders a block's shortcut layers after its second BatchNorm.
+  const name = (w: tfl.LayerVariable) => w.name.replace(/_\d+$/, '');
+  const byName = new Map(model.weights.map((w) => [name(w), w.read()]));
+  expect([...split.weights.map(name)].sort()).toEqual([...byName.keys()].sort());
+  split.setWeights(split.weights.map((w) => byName.get(name(w))!));
   return split;
 }
 
@@ -243,12 +271,15 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
       const bnRelu = fusedModel.layers.filter(
         (l) => l instanceof BatchNorm && l.activation === 'relu',
       );
-      expect(bnRelu.length).toBe(name === 'smallCnn' ? 2 : 9);
-      expect(fusedModel.layers.some((l) => l.getClassName() === 'ReLU')).toBe(name === 'resnet18');
+      // resnet18: the stem's and each block's first BatchNorm, and each block's second (residual).
+      expect(bnRelu.length).toBe(name === 'smallCnn' ? 2 : 17);
+      const residual = bnRelu.filter((l) => (l as BatchNorm).residual);
+      expect(residual.length).toBe(name === 'smallCnn' ? 0 : 8);
+      expect(fusedModel.layers.some((l) => ['ReLU', 'Add'].includes(l.getClassName()))).toBe(false);
       const splitModel = await splitBatchNormRelu(fusedModel);
       // The old layout on the composition (no fused kernels): tf.moments + tf.batchNorm + tf.relu.
       useFusedBatchNorm(backend, false);
-      const old = trainSteps(splitModel, [...xShape], 3);
+      const old = byName(splitModel, trainSteps(splitModel, [...xShape], 3), fusedModel);
       const names = fusedModel.weights.map((v) => v.name);
       const optionModel = make();
       const optionComposed = trainSteps(optionModel, [...xShape], 3);
@@ -256,14 +287,73 @@ describeEachBackend('BatchNorm on the fused kernels', (backend) => {
       const fused = trainSteps(fusedModel, [...xShape], 3);
       const base = make();
       const splitFusedModel = await splitBatchNormRelu(base);
-      base.dispose();
-      const oldFused = trainSteps(splitFusedModel, [...xShape], 3);
+      const oldFused = byName(splitFusedModel, trainSteps(splitFusedModel, [...xShape], 3), base);
       expectSameWeights(fused, old, names, `${backend} ${name} fused relu vs bn + ReLU layer`);
       expectSameWeights(optionComposed, old, names, `${backend} ${name} option, composition`);
       expectSameWeights(oldFused, old, names, `${backend} ${name} bn + ReLU layer, fused kernels`);
-      for (const m of [fusedModel, splitModel, optionModel, splitFusedModel]) m.dispose();
+      for (const m of [fusedModel, splitModel, optionModel, splitFusedModel, base]) m.dispose();
     },
   );
+
+  it('resnet18 draws the same initial weights as before its blocks fused the residual sum', () => {
+    const fx0 = loadFixture<{
+      weights: Record<string, Record<string, { sum: number; first: number[] }>>;
+    }>(new URL('./fixtures/resnet18_init_before_fused_residual.json', import.meta.url));
+    for (const init of ['reference', 'pytorch', 'igm'] as const) {
+      const model = resnet18({ inChannels: 1, widths: [4, 4, 8, 8], init, seed: 7 });
+      const want = fx0.weights[init]!;
+      expect(model.trainableWeights.map((w) => w.originalName).sort()).toEqual(
+        Object.keys(want).sort(),
+      );
+      for (const w of model.trainableWeights) {
+        const v = w.read().dataSync() as Float32Array;
+        let sum = 0;
+        for (const x of v) sum += x;
+        // Same values, so the same float64 sum in the same order: exact equality.
+        expect(sum, `${init} ${w.originalName}`).toBe(want[w.originalName]!.sum);
+        expect(Array.from(v.slice(0, 4)), `${init} ${w.originalName}`).toEqual(
+          want[w.originalName]!.first,
+        );
+      }
+      model.dispose();
+    }
+  });
+
+  it('a residual BatchNorm takes [x, residual], serializes it, and adds it in inference mode', async () => {
+    useFusedBatchNorm(backend, true);
+    const layer = new BatchNorm({ name: 'bnres', activation: 'relu', residual: true });
+    expect(layer.getConfig()).toMatchObject({ activation: 'relu', residual: true });
+    expect(new BatchNorm().getConfig()['residual']).toBe(false);
+    expect(() => new BatchNorm({ residual: 'yes' as unknown as boolean })).toThrow(
+      /BatchNorm: residual="yes". Expected true or false/,
+    );
+    const x = tf.randomNormal([2, 3, 3, 4], 0, 1, 'float32', 11);
+    const r = tf.randomNormal([2, 3, 3, 4], 0, 1, 'float32', 12);
+    const y = layer.apply([x, r]) as tf.Tensor;
+    const [gamma, beta, mean, variance] = layer.getWeights();
+    const want = tf.relu(tf.add(tf.batchNorm(x, mean!, variance!, beta!, gamma!, 1e-5), r));
+    expect(Array.from(y.dataSync())).toEqual(Array.from(want.dataSync()));
+    expect(() => layer.apply(x)).toThrow(
+      /residual: true takes two inputs \[x, residual\]; received 1/,
+    );
+    expect(() => layer.apply([x, tf.zeros([2, 3, 3, 5])])).toThrow(
+      /the residual has shape \[2, 3, 3, 5\]; expected x's shape \[2, 3, 3, 4\]/,
+    );
+    const model = resnet18({ inChannels: 1, widths: [4, 4, 8, 8], seed: 2 });
+    const loaded = await tfl.models.modelFromJSON({
+      modelTopology: model.toJSON(null, false) as unknown as tf.io.ModelJSON['modelTopology'],
+    });
+    expect((loaded.getLayer('layer2.0.bn2') as BatchNorm).residual).toBe(true);
+    loaded.setWeights(model.weights.map((w) => w.read()));
+    const input = tf.randomNormal([2, 32, 32, 1], 0, 1, 'float32', 13);
+    const a = model.predict(input) as tf.Tensor;
+    const b = loaded.predict(input) as tf.Tensor;
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    tf.dispose([x, r, y, want, input, a, b]);
+    for (const v of layer.weights) v.dispose();
+    model.dispose();
+    loaded.dispose();
+  });
 
   it('serializes the activation and applies it in inference mode', async () => {
     useFusedBatchNorm(backend, true);

@@ -1135,24 +1135,29 @@ EXPORT void binary_f32(int op, const float *a, int am, const float *b, int bm, f
  * The FusedBatchNorm forward (inference form, also what tfjs-layers trains through) over a
  * rows x C grid (C: the last axis): out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c], where the
  * caller passes k[c] = scale[c] / sqrt(variance[c] + epsilon) (computed in float64) and the
- * per-channel vectors as C floats. With relu != 0, out = relu(that) as relu_f32 in the same pass
- * (the training BatchNorm's fused ReLU). Rows split over threads.
+ * per-channel vectors as C floats. With a residual (rows x C, else 0), out = that + residual (one
+ * float32 addition, as the Add kernel), the training BatchNorm's fused residual sum; with
+ * relu != 0, out = relu(that) as relu_f32 in the same pass (the training BatchNorm's fused ReLU).
+ * Rows split over threads.
  */
 EXPORT void batch_norm_f32(const float *x, const float *mean, const float *k, const float *offset,
-                           float *out, int rows, int C, int relu) {
+                           const float *residual, float *out, int rows, int C, int relu) {
   const int C4 = C & ~3;
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * C;
+    const float *rr = residual ? residual + (long)r * C : 0;
     float *o = out + (long)r * C;
     int c = 0;
     for (; c < C4; c += 4) {
       const v128_t d = wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c));
-      const v128_t y = wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
-                                      wasm_v128_load(offset + c));
+      v128_t y = wasm_f32x4_add(wasm_f32x4_mul(d, wasm_v128_load(k + c)),
+                                wasm_v128_load(offset + c));
+      if (rr) y = wasm_f32x4_add(y, wasm_v128_load(rr + c));
       wasm_v128_store(o + c, relu ? relu4(y) : y);
     }
     for (; c < C; c++) {
-      const float y = (xr[c] - mean[c]) * k[c] + offset[c];
+      float y = (xr[c] - mean[c]) * k[c] + offset[c];
+      if (rr) y = y + rr[c];
       o[c] = relu ? relu1(y) : y;
     }
   }
@@ -2235,11 +2240,12 @@ EXPORT void bn_centered_sum_f32(const float *x, const float *mean, const float *
 /*
  * The backward's last pass over `rows` rows (helper threads take row ranges):
  * dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share, per channel vectors r, q, share;
- * with out != 0, dy * step(out) in place of dy.
+ * with out != 0, dy * step(out) in place of dy, also written to dres when dres != 0 (the
+ * gradient of a residual summed before the ReLU).
  */
 EXPORT void bn_input_grad_f32(const float *dy, const float *out, const float *x, const float *mean,
                               const float *scale, const float *r, const float *q,
-                              const float *share, float *dx, int rows, int C) {
+                              const float *share, float *dx, float *dres, int rows, int C) {
   const v128_t two = wasm_f32x4_splat(2.0f);
   for (int k = 0; k < rows; k++) {
     const long o = (long)k * C;
@@ -2249,6 +2255,7 @@ EXPORT void bn_input_grad_f32(const float *dy, const float *out, const float *x,
       const v128_t e = wasm_f32x4_mul(wasm_v128_load(q + c), wasm_f32x4_mul(d, two));
       v128_t g = wasm_v128_load(dy + o + c);
       if (out) g = bn_relu_grad4(g, wasm_v128_load(out + o + c));
+      if (dres) wasm_v128_store(dres + o + c, g);
       const v128_t a = wasm_f32x4_mul(wasm_f32x4_mul(g, wasm_v128_load(r + c)),
                                       wasm_v128_load(scale + c));
       wasm_v128_store(dx + o + c,
@@ -2259,6 +2266,7 @@ EXPORT void bn_input_grad_f32(const float *dy, const float *out, const float *x,
       const float d2 = d * 2.0f;
       const float e = q[c] * d2;
       const float g = out ? bn_relu_grad1(dy[o + c], out[o + c]) : dy[o + c];
+      if (dres) dres[o + c] = g;
       const float dr = g * r[c];
       const float a = dr * scale[c];
       const float ae = a + e;

@@ -23,6 +23,11 @@
  * package's Step and Multiply (without the SIMD module @igm/core's JavaScript loop forms it
  * first).
  *
+ * With a residual (input `residual`, attribute `residual: true`) the forward adds it to y before
+ * the ReLU in the same pass (`batch_norm_f32`'s residual: the bits of this package's Add; else
+ * the registered Add kernel on y), and the backward's last pass also writes the dy * step(out)
+ * it formed: the residual's gradient (without the SIMD module, the JavaScript loop's copy).
+ *
  * The statistics follow this package's Mean kernel: registering these two without Mean (a
  * `kernels` subset) leaves the composition on the stock Mean, whose sums may round otherwise.
  */
@@ -37,10 +42,18 @@ import {
   meanGradShare,
   minusHalfCube,
   reluGradInto,
+  residualGradWanted,
   squareGradFactor,
   variancePlusEpsilon,
 } from '@igm/core';
-import { FusedBatchNorm, getKernel, Relu, Rsqrt, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  Add,
+  FusedBatchNorm,
+  getKernel,
+  Relu,
+  Rsqrt,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { elementwiseThreads, fusedBatchNormNative, isOwnFusedBatchNorm } from './binary';
 import { nativeKernels, ptr } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
@@ -105,18 +118,26 @@ export const batchNormTrainingForward: KernelImpl = (args) => {
     f32(backend, variance).set(v);
   }
   const bnInputs = { x, mean, variance, offset, scale };
-  if (attrs.activation === 'relu' && native !== null && isOwnFusedBatchNorm(fusedBatchNormImpl())) {
-    // This package's FusedBatchNorm and Relu in one pass (`batch_norm_f32` with relu).
-    const out = fusedBatchNormNative(backend, bnInputs, attrs.varianceEpsilon, true);
+  const residual = inputs.residual ?? null;
+  const fuse = attrs.activation === 'relu' || residual !== null;
+  if (fuse && native !== null && isOwnFusedBatchNorm(fusedBatchNormImpl())) {
+    // This package's FusedBatchNorm, Add and Relu in one pass (`batch_norm_f32`).
+    const relu = attrs.activation === 'relu';
+    const out = fusedBatchNormNative(backend, bnInputs, attrs.varianceEpsilon, relu, residual);
     if (out !== null) return [out, mean, variance];
   }
-  const y = single(
+  let y = single(
     registered(FusedBatchNorm)({
       inputs: bnInputs,
       backend,
       attrs: { varianceEpsilon: attrs.varianceEpsilon },
     }),
   );
+  if (residual !== null) {
+    const sum = single(registered(Add)({ inputs: { a: y, b: residual }, backend, attrs: {} }));
+    release(backend, y);
+    y = sum;
+  }
   if (attrs.activation === 'relu')
     return [reluInPlace(backend, y, native !== null), mean, variance];
   return [y, mean, variance];
@@ -171,6 +192,9 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
   const dx = backend.makeOutput(x.shape, 'float32');
   const dScale = backend.makeOutput([channels], 'float32');
   const dOffset = backend.makeOutput([channels], 'float32');
+  // The residual's gradient (dy * step(out)) with a fused residual and ReLU.
+  const dResidual = residualGradWanted(attrs) ? backend.makeOutput(x.shape, 'float32') : null;
+  const results = dResidual === null ? [dx, dScale, dOffset] : [dx, dScale, dOffset, dResidual];
   const native = size > 0 ? nativeKernels(backend) : null;
   if (native === null) {
     let dy = f32(backend, inputs.dy);
@@ -181,7 +205,8 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
     // Views after every allocation above (a heap growth detaches older views).
     const outs = [f32(backend, dx), f32(backend, dScale), f32(backend, dOffset)] as const;
     batchNormGradInto(dy, f32(backend, x), f32(backend, scale), f32(backend, mean), r, ...outs);
-    return [dx, dScale, dOffset];
+    if (dResidual !== null) f32(backend, dResidual).set(dy);
+    return results;
   }
   // Heap scratch: channel vectors r, h, q, share (4 C floats); float64 sums (4 C) and the
   // centred sum (C): 10 C floats.
@@ -226,6 +251,7 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
   const share = meanGradShare(f64(backend, ps, channels), f64(backend, pCentered, channels), rows);
   f32(backend, vectors).set(share, 3 * channels);
   const pdx = ptr(backend, dx);
+  const pdr = dResidual === null ? 0 : ptr(backend, dResidual);
   const threads = elementwiseThreads(backend, size);
   runParts(
     backend,
@@ -233,11 +259,25 @@ export const batchNormTrainingBackward: KernelImpl = (args) => {
     splitRange(rows, threads).map(([r0, r1]) => {
       const o = 4 * r0 * channels;
       const outAt = pOut === 0 ? 0 : pOut + o;
-      return [pdy + o, outAt, px + o, pMean, pScale, pr, pq, pShare, pdx + o, r1 - r0, channels];
+      const dresAt = pdr === 0 ? 0 : pdr + o;
+      return [
+        pdy + o,
+        outAt,
+        px + o,
+        pMean,
+        pScale,
+        pr,
+        pq,
+        pShare,
+        pdx + o,
+        dresAt,
+        r1 - r0,
+        channels,
+      ];
     }),
   );
   release(backend, vectors, sums);
-  return [dx, dScale, dOffset];
+  return results;
 };
 
 export { IgmBatchNormTraining, IgmBatchNormTrainingGrad };

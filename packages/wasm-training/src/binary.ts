@@ -267,15 +267,17 @@ export function makeFusedBatchNorm(stock: KernelImpl): KernelImpl {
 }
 
 /**
- * The SIMD FusedBatchNorm of {@link makeFusedBatchNorm} (with `relu`, relu of its output in the
- * same pass, as `relu_f32`), or null where it applies not (no SIMD module, other dtypes or
- * parameter shapes): the caller then runs the stock kernel.
+ * The SIMD FusedBatchNorm of {@link makeFusedBatchNorm} (with `residual`, x's shape, plus that
+ * as the Add kernel adds; with `relu`, relu of the result in the same pass, as `relu_f32`), or
+ * null where it applies not (no SIMD module, other dtypes or parameter shapes): the caller then
+ * runs the stock kernel.
  */
 export function fusedBatchNormNative(
   backend: WasmBackendLike,
   inputs: Record<string, TensorInfo | undefined>,
   epsilon: number,
   relu: boolean,
+  residual: TensorInfo | null = null,
 ): TensorInfo | null {
   const { x, mean, variance, offset, scale } = inputs;
   const native = nativeKernels(backend);
@@ -321,6 +323,7 @@ export function fusedBatchNormNative(
     pv,
     pv + 4 * C,
     pv + 8 * C,
+    residual === null ? 0 : ptr(backend, residual) + 4 * r0 * C,
     ptr(backend, out) + 4 * r0 * C,
     r1 - r0,
     C,

@@ -163,14 +163,15 @@ export interface NativeKernels {
     relu: number,
   ): void;
   /**
-   * out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid; with relu 1, the
-   * ReLU of that (as relu_f32) in the same pass.
+   * out[r, c] = (x[r, c] - mean[c]) * k[c] + offset[c] for a rows x C grid, plus residual[r, c]
+   * when residual is not 0; with relu 1, the ReLU of that (as relu_f32) in the same pass.
    */
   batch_norm_f32(
     x: number,
     mean: number,
     k: number,
     offset: number,
+    residual: number,
     out: number,
     rows: number,
     C: number,
@@ -221,7 +222,7 @@ export interface NativeKernels {
   ): void;
   /**
    * BatchNorm backward, last pass: dx = (((dy * r) * scale) + q * ((x - mean) * 2)) + share;
-   * out as in bn_grad_sums_f32.
+   * out as in bn_grad_sums_f32; dres (0: none) receives the dy (or dy * step(out)) it used.
    */
   bn_input_grad_f32(
     dy: number,
@@ -233,6 +234,7 @@ export interface NativeKernels {
     q: number,
     share: number,
     dx: number,
+    dres: number,
     rows: number,
     C: number,
   ): void;

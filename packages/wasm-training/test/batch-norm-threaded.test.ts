@@ -45,5 +45,18 @@ describe('fused training BatchNorm on the threaded wasm backend', () => {
     const want = withoutPreActivation(composed);
     expectSameBnRecords(splitRelu, want, `2 threads relu ${shape.join('x')}`);
     expectSameBnRecords(singleRelu, want, `1 thread relu ${shape.join('x')}`);
+    // With a fused residual (its sum and its gradient split over the threads too).
+    const residual = { fuseRelu: true, residual: true };
+    useFusedBatchNorm('wasm', false);
+    const composedResidual = withoutPreActivation(
+      runBatchNormScenario(shape, 41, 2, 1e-5, { residual: true }),
+    );
+    useFusedBatchNorm('wasm', true);
+    const splitResidual = runBatchNormScenario(shape, 41, 2, 1e-5, residual);
+    setNativeThreadsEnabled(false);
+    const singleResidual = runBatchNormScenario(shape, 41, 2, 1e-5, residual);
+    setNativeThreadsEnabled(true);
+    expectSameBnRecords(splitResidual, composedResidual, `2 threads residual ${shape.join('x')}`);
+    expectSameBnRecords(singleResidual, composedResidual, `1 thread residual ${shape.join('x')}`);
   });
 });

@@ -56,7 +56,17 @@ describe('fused training BatchNorm on wasm', () => {
     );
     expect(fusedRelu).toContain(IgmBatchNormTrainingGrad);
     for (const name of ['Relu', 'Step', 'FusedBatchNorm']) expect(fusedRelu).not.toContain(name);
-    tf.dispose([x, g, b]);
+    const r = tf.randomNormal([2, 4, 4, 6], 0, 1, 'float32', 3);
+    const fusedResidual = await kernelNamesOf(() =>
+      tf.grads((xi: tf.Tensor, ri: tf.Tensor) =>
+        tf.sum(batchNormTraining(xi, g, b, 1e-5, { activation: 'relu', residual: ri }).y),
+      )([x, r]),
+    );
+    expect(fusedResidual).toContain(IgmBatchNormTrainingGrad);
+    // (tf.sum's gradient multiplies dy by ones: no Multiply check here.)
+    for (const name of ['Add', 'Relu', 'Step', 'FusedBatchNorm'])
+      expect(fusedResidual).not.toContain(name);
+    tf.dispose([x, g, b, r]);
   });
 
   for (const mode of NATIVE_MODES) {
@@ -93,6 +103,25 @@ describe('fused training BatchNorm on wasm', () => {
         },
       );
 
+      it.each(BN_SHAPES.map((s) => [s.join('x'), s] as const))(
+        'with a fused residual and ReLU equals the composition + tf.add + tf.relu bit for bit over 3 steps, x %s',
+        (_, shape) => {
+          for (const nearZero of [false, true]) {
+            const seed = 21 + shape.length;
+            const run = (fuseRelu: boolean) =>
+              runBatchNormScenario(shape, seed, 3, 1e-5, { nearZero, fuseRelu, residual: true });
+            useFusedBatchNorm('wasm', false);
+            const composed = run(false);
+            const option = run(true);
+            useFusedBatchNorm('wasm', true);
+            const fused = run(true);
+            const label = `${mode.name} residual ${shape.join('x')}${nearZero ? ' near zero' : ''}`;
+            expectSameBnRecords(fused, withoutPreActivation(composed), label);
+            expectSameBnRecords(option, withoutPreActivation(composed), `${label} (option)`);
+          }
+        },
+      );
+
       it('with a fused ReLU and the stock FusedBatchNorm registered: y from it, then relu in place', () => {
         // A kernel subset without this package's FusedBatchNorm: the forward cannot use the
         // one-pass batch_norm_f32 + relu and takes the registered kernel's y.
@@ -110,12 +139,27 @@ describe('fused training BatchNorm on wasm', () => {
         try {
           register(false);
           const composed = runBatchNormScenario(shape, 5, 2, 1e-5, { nearZero: true });
+          const composedResidual = runBatchNormScenario(shape, 5, 2, 1e-5, {
+            nearZero: true,
+            residual: true,
+          });
           register(true);
           const fused = runBatchNormScenario(shape, 5, 2, 1e-5, { nearZero: true, fuseRelu: true });
           expectSameBnRecords(
             fused,
             withoutPreActivation(composed),
             `${mode.name} stock FusedBatchNorm`,
+          );
+          // With a residual: the registered Add on that y, then relu in place.
+          const fusedResidual = runBatchNormScenario(shape, 5, 2, 1e-5, {
+            nearZero: true,
+            fuseRelu: true,
+            residual: true,
+          });
+          expectSameBnRecords(
+            fusedResidual,
+            withoutPreActivation(composedResidual),
+            `${mode.name} stock FusedBatchNorm, residual`,
           );
         } finally {
           useFusedBatchNorm('wasm', true);

@@ -50,6 +50,14 @@
  * product that keeps dy's sign on zeros (-3 (*) 0 = -0); everything above then runs on that in
  * place of dy. Values and gradients are bit for bit tf.moments + tf.batchNorm + tf.relu.
  *
+ * Fused residual sum (input `residual`, attribute `residual: true`): the forward adds residual
+ * [..., C] (x's shape) to y before the activation, out = act(y (+) residual), one float32
+ * addition as the Add kernel, so a ResNet block's `relu(batchNorm(x) + shortcut)` is one kernel
+ * (no Add, Relu, Step or Multiply pass). The backward's gradient of the residual is what reaches
+ * y (the Add gradient passes it to both): dy (*) step(out) with the ReLU, written by the grad
+ * kernel as a fourth output, or dy itself without an activation (the op reshapes dy; the kernel
+ * is not asked for it).
+ *
  * The mean and variance outputs are statistics for the running averages: gradients that reach
  * them from a loss are not propagated (use tf.moments + tf.batchNorm for a loss on them).
  * Bit-identity also assumes x feeds nothing else whose gradient the engine adds to dx before
@@ -62,13 +70,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '../errors';
 
 /**
- * Kernel name of the forward: inputs {x, scale, offset}, outputs [y, mean, variance] (y is
- * relu(y) with `activation: 'relu'`).
+ * Kernel name of the forward: inputs {x, scale, offset} (and {residual} with `residual: true`),
+ * outputs [y, mean, variance] (y is act(y + residual) with the residual and `activation: 'relu'`).
  */
 export const IgmBatchNormTraining = 'IgmBatchNormTraining';
 /**
  * Kernel name of the backward: inputs {dy, x, scale, mean, variance} (and {out}, the forward's
- * output, with `activation: 'relu'`), outputs [dx, dScale, dOffset].
+ * output, with `activation: 'relu'`), outputs [dx, dScale, dOffset] (and dResidual, the gradient
+ * of the residual, with `residual: true` and `activation: 'relu'`).
  */
 export const IgmBatchNormTrainingGrad = 'IgmBatchNormTrainingGrad';
 
@@ -83,6 +92,8 @@ export interface BatchNormTrainingAttrs {
   varianceEpsilon: number;
   /** Activation fused after the normalization; `'none'` when the attribute is absent. */
   activation: BatchNormActivation;
+  /** Whether the forward adds its input `residual` before the activation; false when absent. */
+  residual: boolean;
 }
 
 /** Inputs of {@link IgmBatchNormTraining}: x [..., C] (rank >= 2), scale and offset [C]; float32. */
@@ -90,6 +101,8 @@ export interface BatchNormTrainingInputs {
   x: tf.TensorInfo;
   scale: tf.TensorInfo;
   offset: tf.TensorInfo;
+  /** Added to y before the activation (x's shape): present exactly when `residual` is true. */
+  residual?: tf.TensorInfo;
 }
 
 /**
@@ -143,7 +156,29 @@ function checkAttrs(where: string, attrs: Record<string, unknown> | undefined) {
     attrs?.['activation'] ?? 'none',
     ACTIVATIONS,
   );
-  return { varianceEpsilon, activation };
+  const residual = attrs?.['residual'] ?? false;
+  if (typeof residual !== 'boolean') {
+    throw new IgmArgumentError(
+      `${where}: attribute residual is ${JSON.stringify(residual)}; expected true or false.`,
+    );
+  }
+  return { varianceEpsilon, activation, residual };
+}
+
+/** Input `name` float32 with x's shape. */
+function checkSameShapeAsX(
+  where: string,
+  inputs: Record<string, tf.TensorInfo | undefined>,
+  name: string,
+  x: tf.TensorInfo,
+): tf.TensorInfo {
+  const t = checkFloat32(where, name, inputs[name]);
+  if (!tf.util.arraysEqual(t.shape, x.shape)) {
+    throw new IgmArgumentError(
+      `${where}: input ${name} has shape [${t.shape.join(', ')}]; expected x's shape [${x.shape.join(', ')}].`,
+    );
+  }
+  return t;
 }
 
 /** x float32 of rank >= 2 and the named inputs float32 vectors of x's channel count. */
@@ -170,8 +205,9 @@ function checkXAndVectors<N extends string>(
 
 /**
  * Checks a call of {@link IgmBatchNormTraining} (for the kernels of any backend): float32 x of
- * rank >= 2, scale and offset of shape [C], varianceEpsilon > 0. Errors name the input or
- * attribute and what was expected.
+ * rank >= 2, scale and offset of shape [C], varianceEpsilon > 0, a float32 residual of x's shape
+ * exactly when the attribute residual is true. Errors name the input or attribute and what was
+ * expected.
  */
 export function checkBatchNormTrainingCall(
   inputs: Record<string, tf.TensorInfo | undefined>,
@@ -179,7 +215,17 @@ export function checkBatchNormTrainingCall(
 ): { inputs: BatchNormTrainingInputs; attrs: BatchNormTrainingAttrs } {
   const where = IgmBatchNormTraining;
   const { x, vectors } = checkXAndVectors(where, inputs, ['scale', 'offset']);
-  return { inputs: { x, ...vectors }, attrs: checkAttrs(where, attrs) };
+  const checked = checkAttrs(where, attrs);
+  if (!checked.residual) {
+    if (inputs['residual'] !== undefined) {
+      throw new IgmArgumentError(
+        `${where}: got an input residual but the attribute residual is not true; set it to add the residual.`,
+      );
+    }
+    return { inputs: { x, ...vectors }, attrs: checked };
+  }
+  const residual = checkSameShapeAsX(where, inputs, 'residual', x);
+  return { inputs: { x, ...vectors, residual }, attrs: checked };
 }
 
 /** Checks a call of {@link IgmBatchNormTrainingGrad}, as {@link checkBatchNormTrainingCall}. */
@@ -189,15 +235,7 @@ export function checkBatchNormTrainingGradCall(
 ): { inputs: BatchNormTrainingGradInputs; attrs: BatchNormTrainingAttrs } {
   const where = IgmBatchNormTrainingGrad;
   const { x, vectors } = checkXAndVectors(where, inputs, ['scale', 'mean', 'variance']);
-  const sameShapeAsX = (name: string) => {
-    const t = checkFloat32(where, name, inputs[name]);
-    if (!tf.util.arraysEqual(t.shape, x.shape)) {
-      throw new IgmArgumentError(
-        `${where}: input ${name} has shape [${t.shape.join(', ')}]; expected x's shape [${x.shape.join(', ')}].`,
-      );
-    }
-    return t;
-  };
+  const sameShapeAsX = (name: string) => checkSameShapeAsX(where, inputs, name, x);
   const dy = sameShapeAsX('dy');
   const checked = checkAttrs(where, attrs);
   if (checked.activation === 'none') {
@@ -266,6 +304,11 @@ export function cpuBatchNormOutputInto(
       offset[c]! + ((x[i]! - mean[c]!) * scale[c]!) / Math.sqrt(variance[c]! + varianceEpsilon);
     if (++c === channels) c = 0;
   }
+}
+
+/** In place: y[i] = y[i] (+) residual[i], as the cpu backend's Add (a float64 sum stored as float32). */
+export function addInPlace(y: Float32Array, residual: ArrayLike<number>): void {
+  for (let i = 0; i < y.length; i++) y[i] = y[i]! + residual[i]!;
 }
 
 /**
@@ -486,6 +529,7 @@ const cpuForward = (args: KernelArgs): tf.TensorInfo[] => {
     y,
     channels,
   );
+  if (inputs.residual !== undefined) addInPlace(y, values(inputs.residual));
   if (attrs.activation === 'relu') reluInPlace(y);
   return [
     output(backend, y, x.shape),
@@ -510,12 +554,20 @@ const cpuBackward = (args: KernelArgs): tf.TensorInfo[] => {
     reluGradInto(values(dy), values(inputs.out), g);
   }
   batchNormGradInto(g, values(x), values(scale), values(mean), r, dx, dScale, dOffset);
-  return [
+  const outs = [
     output(backend, dx, x.shape),
     output(backend, dScale, [channels]),
     output(backend, dOffset, [channels]),
   ];
+  // The residual's gradient: what reached y through the ReLU.
+  if (residualGradWanted(attrs)) outs.push(output(backend, g.slice(), x.shape));
+  return outs;
 };
+
+/** Whether the grad kernel returns dResidual: a fused residual and ReLU (see the module comment). */
+export function residualGradWanted(attrs: BatchNormTrainingAttrs): boolean {
+  return attrs.residual && attrs.activation === 'relu';
+}
 
 /**
  * Registers {@link IgmBatchNormTraining} and {@link IgmBatchNormTrainingGrad} on the tfjs `cpu`
@@ -570,20 +622,29 @@ function registerBatchNormTrainingGradient(): void {
         tf.Tensor,
         tf.Tensor,
       ];
-      const relu = (attrs as Record<string, unknown> | undefined)?.['activation'] === 'relu';
+      const a = attrs as Record<string, unknown> | undefined;
+      const relu = a?.['activation'] === 'relu';
+      const residual = a?.['residual'] === true;
       if (tf.getKernel(IgmBatchNormTrainingGrad, tf.getBackend()) === undefined) {
         throw new IgmArgumentError(
           `${IgmBatchNormTraining}: its gradient kernel ${IgmBatchNormTrainingGrad} is not registered on the backend "${tf.getBackend()}" (was the backend switched between the forward and the backward pass?). Register it (registerCpuBatchNormKernels() on cpu, registerWasmTrainingKernels() on wasm) or switch backends only between steps.`,
         );
       }
-      const [dx, dScale, dOffset] = tf
+      const [dx, dScale, dOffset, dResidual] = tf
         .engine()
         .runKernel(
           IgmBatchNormTrainingGrad,
           relu ? { dy, x, scale, mean, variance, out } : { dy, x, scale, mean, variance },
           attrs as tf.NamedAttrMap,
         ) as tf.Tensor[];
-      return { x: () => dx!, scale: () => dScale!, offset: () => dOffset! };
+      const grads: Record<string, () => tf.Tensor> = {
+        x: () => dx!,
+        scale: () => dScale!,
+        offset: () => dOffset!,
+      };
+      // Without an activation the residual's gradient is dy, as tf.add's gradient gives it.
+      if (residual) grads['residual'] = relu ? () => dResidual! : () => tf.reshape(dy, dy.shape);
+      return grads;
     },
   });
 }
@@ -598,6 +659,7 @@ export function fusedBatchNormAvailable(
   x: ShapeAndDtype,
   scale: ShapeAndDtype,
   offset: ShapeAndDtype,
+  residual?: ShapeAndDtype,
 ): boolean {
   const backend = tf.getBackend();
   const channels = x.shape[x.shape.length - 1];
@@ -608,6 +670,8 @@ export function fusedBatchNormAvailable(
     x.shape.length >= 2 &&
     perChannel(scale) &&
     perChannel(offset) &&
+    (residual === undefined ||
+      (residual.dtype === 'float32' && tf.util.arraysEqual([...residual.shape], [...x.shape]))) &&
     tf.getKernel(IgmBatchNormTraining, backend) !== undefined &&
     tf.getKernel(IgmBatchNormTrainingGrad, backend) !== undefined
   );
@@ -622,7 +686,9 @@ export function fusedBatchNormAvailable(
  *
  * With `options.activation` 'relu', y is relu(y) (max(y, 0), the same bits as `tf.relu`), fused
  * into the kernels (no Relu, Step, Cast or Multiply pass for its gradient) or, on the
- * composition path, `tf.relu` after `tf.batchNorm`.
+ * composition path, `tf.relu` after `tf.batchNorm`. With `options.residual` (a tensor of x's
+ * shape), y is act(y + residual), the sum as `tf.add(y, residual)` (a ResNet block's shortcut:
+ * the block's Add and ReLU passes and their gradients' fused too).
  *
  * Returns y and the statistics (for the running averages). When the active backend has
  * {@link IgmBatchNormTraining} and {@link IgmBatchNormTrainingGrad} registered (and the inputs
@@ -642,34 +708,50 @@ export function batchNormTraining(
     min: 0,
     minExclusive: true,
   });
-  checkKnownKeys('batchNormTraining', options, ['activation']);
+  checkKnownKeys('batchNormTraining', options, ['activation', 'residual']);
   const activation = checkChoice(
     'batchNormTraining',
     'activation',
     options.activation ?? 'none',
     ACTIVATIONS,
   );
-  if (fusedBatchNormAvailable(x, scale, offset)) {
+  const residual = options.residual;
+  if (residual !== undefined && !(residual instanceof tf.Tensor)) {
+    throw new IgmArgumentError(
+      `batchNormTraining: option residual is ${typeof residual}; expected a tensor of x's shape [${x.shape.join(', ')}].`,
+    );
+  }
+  if (residual !== undefined && !tf.util.arraysEqual(residual.shape, x.shape)) {
+    throw new IgmArgumentError(
+      `batchNormTraining: option residual has shape [${residual.shape.join(', ')}]; expected x's shape [${x.shape.join(', ')}].`,
+    );
+  }
+  if (fusedBatchNormAvailable(x, scale, offset, residual)) {
     registerBatchNormTrainingGradient();
-    // Without an activation the attributes stay those of before the option existed.
-    const attrs = activation === 'none' ? { varianceEpsilon } : { varianceEpsilon, activation };
+    // Without an activation or residual the attributes stay those of before the options existed.
+    const attrs: Record<string, unknown> = { varianceEpsilon };
+    if (activation !== 'none') attrs['activation'] = activation;
+    if (residual !== undefined) attrs['residual'] = true;
+    const inputs: tf.NamedTensorMap = { x, scale, offset };
+    if (residual !== undefined) inputs['residual'] = residual;
     const [y, mean, variance] = tf
       .engine()
-      .runKernel(
-        IgmBatchNormTraining,
-        { x, scale, offset },
-        attrs as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor[];
+      .runKernel(IgmBatchNormTraining, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
     return { y: y!, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   }
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const { mean, variance } = tf.moments(x, axes);
-  const normalized = tf.batchNorm(x, mean, variance, offset, scale, varianceEpsilon);
-  if (activation === 'none') {
-    return { y: normalized, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  let y = tf.batchNorm(x, mean, variance, offset, scale, varianceEpsilon);
+  if (residual !== undefined) {
+    const sum = tf.add(y, residual);
+    y.dispose();
+    y = sum;
   }
-  const y = tf.relu(normalized);
-  normalized.dispose();
+  if (activation === 'relu') {
+    const activated = tf.relu(y);
+    y.dispose();
+    y = activated;
+  }
   return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
@@ -677,4 +759,9 @@ export function batchNormTraining(
 export interface BatchNormTrainingOptions {
   /** `'relu'`: return relu(y), fused into the kernels where they run. Default `'none'`. */
   activation?: BatchNormActivation;
+  /**
+   * Added to y before the activation (x's shape; a ResNet block's shortcut): act(y + residual),
+   * fused into the kernels where they run, else `tf.add` then the activation. Default none.
+   */
+  residual?: tf.Tensor;
 }
