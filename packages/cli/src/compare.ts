@@ -32,13 +32,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerIgmMethods } from '@igm/baselines';
 import type { MultimodalDataset } from '@igm/core';
-import { DATASET_NAMES, describeDataset, loadDataset } from '@igm/datasets/node';
+import { DATASET_NAMES, describeDataset, loadDataset, StreamingDataset } from '@igm/datasets/node';
 import { igm } from '@igm/igm';
 import * as tf from '@tensorflow/tfjs';
 import {
   type BackendChoice,
   type BackendRequest,
   describeBackendChoice,
+  placeDatasetSamples,
   selectBackend,
 } from './backend';
 import { type CompareConfig, ConfigError, changedOptions, showOption } from './config';
@@ -489,7 +490,10 @@ export async function runComparison(
     const loaded = await openDataset(config.dataset, datasetOptions(config));
     reporter.log(datasetLine(loaded));
     checkBatchSizes(plan, config, loaded);
-    if (!gridMode) dataset = loaded;
+    if (!gridMode) {
+      dataset = loaded;
+      placeDatasetSamples(dataset, choice!);
+    }
   }
 
   // A resumed comparison keeps the config.json it was started with (the same result options).
@@ -628,6 +632,8 @@ export async function runComparison(
   } finally {
     process.removeListener('SIGINT', onStopSignal);
     process.removeListener('SIGTERM', onStopSignal);
+    // The samples placeDatasetSamples uploaded (none when batches were read on the host).
+    if (dataset instanceof StreamingDataset) dataset.dispose();
     reporter.done();
   }
 

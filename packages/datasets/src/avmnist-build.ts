@@ -426,11 +426,15 @@ export interface AvMnistLayout {
 
 /**
  * The sample source over preprocessed samples: `read` returns the audio and image rows of
- * samples `rows` (positions in `layout.samples`), in that order.
+ * samples `rows` (positions in `layout.samples`), in that order; `whole`, when given, returns
+ * every sample's rows (row i = `layout.samples[i]`) if they are in memory, else undefined. The
+ * recipe has no augmentation, so batches can be gathered from those rows on the backend
+ * (`StreamingDataset.keepSamplesOnBackend`).
  */
 export function avMnistSource(
   layout: AvMnistLayout,
   read: (rows: readonly number[]) => { audio: Float32Array; visual: Float32Array },
+  whole?: () => { audio: Float32Array; visual: Float32Array } | undefined,
 ): SampleSource {
   const { samples } = layout;
   const bySplit: Record<Split, number[]> = { train: [], validation: [], test: [] };
@@ -455,6 +459,15 @@ export function avMnistSource(
     labels: (split) => labels[split]!,
     async readBatch(split, indices) {
       return read(indices.map((i) => bySplit[split][i]!));
+    },
+    inMemorySamples() {
+      const values = whole?.();
+      if (!values) return undefined;
+      return {
+        rows: samples.length,
+        values,
+        rowsOf: (split) => Int32Array.from(bySplit[split]),
+      };
     },
   };
 }
@@ -550,15 +563,19 @@ export async function avMnistFromBytes(options: AvMnistBytesOptions): Promise<St
   const audioSize = arrays.audioShape[0] * arrays.audioShape[1];
   const imageSize = arrays.imageShape[0] * arrays.imageShape[1];
   const layout = { name: 'av-mnist', ...arrays };
-  const source = avMnistSource(layout, (rows) => {
-    const audio = new Float32Array(rows.length * audioSize);
-    const visual = new Float32Array(rows.length * imageSize);
-    rows.forEach((row, k) => {
-      audio.set(arrays.audio.subarray(row * audioSize, (row + 1) * audioSize), k * audioSize);
-      visual.set(arrays.images.subarray(row * imageSize, (row + 1) * imageSize), k * imageSize);
-    });
-    return { audio, visual };
-  });
+  const source = avMnistSource(
+    layout,
+    (rows) => {
+      const audio = new Float32Array(rows.length * audioSize);
+      const visual = new Float32Array(rows.length * imageSize);
+      rows.forEach((row, k) => {
+        audio.set(arrays.audio.subarray(row * audioSize, (row + 1) * audioSize), k * audioSize);
+        visual.set(arrays.images.subarray(row * imageSize, (row + 1) * imageSize), k * imageSize);
+      });
+      return { audio, visual };
+    },
+    () => ({ audio: arrays.audio, visual: arrays.images }),
+  );
   return new StreamingDataset(source, {
     label:
       'AV-MNIST-style (MNIST digits + FSDD recordings supplied as bytes; not the published AV-MNIST)',

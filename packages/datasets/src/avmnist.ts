@@ -177,10 +177,16 @@ async function buildAvMnist(
     entry.path('image.f32'),
     meta.imageShape.reduce((a, b) => a * b, 1),
   );
-  const source = avMnistSource({ name: identity.name, ...meta }, (rows) => ({
-    audio: audioRecords.read(rows),
-    visual: imageRecords.read(rows),
-  }));
+  const source = avMnistSource(
+    { name: identity.name, ...meta },
+    (rows) => ({ audio: audioRecords.read(rows), visual: imageRecords.read(rows) }),
+    () => {
+      // Both record files read whole (each within Float32Records' in-memory limit), else none.
+      const audio = audioRecords.inMemory();
+      const visual = audio ? imageRecords.inMemory() : null;
+      return audio && visual ? { audio, visual } : undefined;
+    },
+  );
   return new StreamingDataset(source, {
     label: identity.label,
     cache: entry.dir,

@@ -29,7 +29,7 @@ export {
   MNIST_PIXELS,
   MNIST_SIDE,
 } from './avmnist-build';
-export type { DatasetInfo, SampleSource } from './dataset';
+export type { DatasetInfo, InMemorySamples, SampleSource } from './dataset';
 export { SPLITS, StreamingDataset } from './dataset';
 export type { DatasetName, DatasetOptionsByName } from './describe';
 export { DATASET_NAMES, datasetModalities, describeDataset } from './describe';

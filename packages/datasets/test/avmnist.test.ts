@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Split } from '@igm/core';
-import { describeEachBackend, expectNoTensorLeak, useBackend } from '@igm/test-utils';
+import type { BatchOptions, Split } from '@igm/core';
+import { describeEachBackend, expectNoTensorLeak, tf, useBackend } from '@igm/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignSplits } from '../src/avmnist';
 import { listFsdd } from '../src/fsdd';
@@ -18,6 +18,7 @@ import {
   loadDataset,
   type StreamingDataset,
 } from '../src/node';
+import { collectBatches, expectSameBatches } from './helpers/batches';
 import { digitTone, removeDir, tempDir, writeFsddFixture } from './helpers/fixtures';
 
 const quiet = { progress: false } as const;
@@ -335,6 +336,19 @@ describe('AV-MNIST-style on a fixture FSDD tree', () => {
         expect(fromBytes.ids(split)).toEqual(fromDisk.ids(split));
         expect(await collectSplit(fromBytes, split)).toEqual(await collectSplit(fromDisk, split));
       }
+      // Its samples are in memory: gathered on the backend, the same batches as read from disk.
+      expect(fromBytes.keepSamplesOnBackend()).toBe(true);
+      try {
+        for (const split of ['train', 'validation', 'test'] as const) {
+          const options = { split, batchSize: 16, shuffle: true, seed: 7 };
+          expectSameBatches(
+            await collectBatches(fromBytes, options),
+            await collectBatches(fromDisk, options),
+          );
+        }
+      } finally {
+        fromBytes.dispose();
+      }
     };
 
     it.each([
@@ -439,6 +453,16 @@ async function collectSplit(ds: StreamingDataset, split: Split) {
   return out;
 }
 
+/** Shuffled, drop-last, re-sampled and plain orders of every split (train: augment on). */
+const BATCH_CASES: BatchOptions[] = [
+  { split: 'train', batchSize: 8, shuffle: true, seed: 3, dropLast: true },
+  { split: 'train', batchSize: 5, shuffle: true, seed: 4, indices: [0, 2, 2, 9, 1, 0, 7] },
+  { split: 'train', batchSize: 64 },
+  { split: 'test', batchSize: 9, shuffle: true, seed: 1 },
+  { split: 'test', batchSize: 7, augment: false },
+  { split: 'validation', batchSize: 3, shuffle: true, seed: 2 },
+];
+
 describeEachBackend('AV-MNIST-style batches', () => {
   let root: string;
   beforeAll(() => {
@@ -446,6 +470,70 @@ describeEachBackend('AV-MNIST-style batches', () => {
     writeFsddFixture(join(root, 'rec'), { digits: 10, speakers: ['alice'], indices: 7 });
   });
   afterAll(() => removeDir(root));
+  const open = () =>
+    avMnist({
+      fsddDir: join(root, 'rec'),
+      cacheDir: join(root, 'c-val'),
+      validationFraction: 0.5,
+      ...quiet,
+    });
+
+  it('gathers on the backend exactly the batches it reads on the host', async () => {
+    const ds = await open();
+    const onHost = [];
+    for (const options of BATCH_CASES) onHost.push(await collectBatches(ds, options));
+    expect(ds.keepSamplesOnBackend()).toBe(true);
+    try {
+      for (const [i, options] of BATCH_CASES.entries()) {
+        expectSameBatches(await collectBatches(ds, options), onHost[i]!);
+      }
+    } finally {
+      ds.dispose();
+    }
+    // Turned off again: read on the host, nothing left on the backend.
+    const before = tf.memory().numTensors;
+    expect(ds.keepSamplesOnBackend(false)).toBe(false);
+    expectSameBatches(await collectBatches(ds, BATCH_CASES[0]!), onHost[0]!);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('uploads the samples once, at the first batch, and releases them on dispose()', async () => {
+    const ds = await open();
+    const before = tf.memory().numTensors;
+    expect(ds.keepSamplesOnBackend()).toBe(true);
+    // Nothing is uploaded until a batch is handed out.
+    const iterator = ds.batches({ split: 'test', batchSize: 4 })[Symbol.asyncIterator]();
+    expect(tf.memory().numTensors).toBe(before);
+    // An abandoned iteration leaves only the samples (one tensor per modality).
+    const first = await iterator.next();
+    disposeBatch(first.value!);
+    await iterator.return?.();
+    expect(tf.memory().numTensors).toBe(before + 2);
+    await expectNoTensorLeak(
+      async (i) => {
+        for await (const batch of ds.batches({
+          split: 'train',
+          batchSize: 8,
+          shuffle: true,
+          seed: i,
+        })) {
+          disposeBatch(batch);
+        }
+      },
+      { steps: 20 },
+    );
+    expect(tf.memory().numTensors).toBe(before + 2);
+    // A scope the first batch is taken in does not take the samples with it.
+    ds.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.engine().startScope();
+    const again = await collectBatches(ds, BATCH_CASES[3]!);
+    tf.engine().endScope();
+    expect(tf.memory().numTensors).toBe(before + 2);
+    expectSameBatches(await collectBatches(ds, BATCH_CASES[3]!), again);
+    ds.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
 
   it('streams shuffled batches without leaking tensors', async () => {
     const ds = await avMnist({

@@ -31,6 +31,16 @@ describe('Float32Records', () => {
     expect(IN_MEMORY_MAX_BYTES).toBe(64 * 2 ** 20);
   });
 
+  it('gives a small file whole (the floats read serves), null when it is read by position', () => {
+    const memory = new Float32Records(path, SIZE);
+    const whole = memory.inMemory();
+    expect(whole).toEqual(values);
+    expect(memory.inMemory()).toBe(whole);
+    expect(memory.read([3])).toEqual(whole!.subarray(3 * SIZE, 4 * SIZE));
+    expect(new Float32Records(path, SIZE, 0).inMemory()).toBeNull();
+    expect(new Float32Records(path, SIZE, values.byteLength - 1).inMemory()).toBeNull();
+  });
+
   it('reads the file once when it is small: later reads do not see the disk', () => {
     const copy = join(dir, 'once.f32');
     writeFileSync(copy, float32Bytes(values));

@@ -9,7 +9,13 @@
  * and this process exits at once, so a killed worker leaves no run behind that keeps writing.
  */
 import type { MultimodalDataset } from '@igm/core';
-import { type BackendRequest, describeBackendChoice, selectBackend } from '../backend';
+import {
+  type BackendChoice,
+  type BackendRequest,
+  describeBackendChoice,
+  placeDatasetSamples,
+  selectBackend,
+} from '../backend';
 import { datasetOptions, openDataset } from '../compare';
 import { ProgressReporter, type ProgressState } from '../progress';
 import { runJob } from '../run-job';
@@ -41,7 +47,7 @@ class ParentReporter extends ProgressReporter {
 }
 
 let current: AbortController | undefined;
-let backend: { key: string; label: string } | undefined;
+let backend: { key: string; choice: BackendChoice } | undefined;
 let loaded: { key: string; dataset: MultimodalDataset } | undefined;
 let exitWhenIdle = false;
 
@@ -59,7 +65,7 @@ async function run(task: ChildTask): Promise<void> {
       const choice = await selectBackend(settings.backend as BackendRequest, undefined, {
         threads: task.threads,
       });
-      backend = { key, label: choice.label };
+      backend = { key, choice };
       void send({ type: 'log', line: describeBackendChoice(choice) });
     } else if (backend.key !== key) {
       throw new Error(
@@ -71,6 +77,7 @@ async function run(task: ChildTask): Promise<void> {
     if (loaded?.key !== dataKey) {
       loaded = undefined;
       loaded = { key: dataKey, dataset: await openDataset(settings.dataset, options) };
+      placeDatasetSamples(loaded.dataset, backend.choice);
     }
     const result = await runJob(spec, {
       dataset: loaded.dataset,
@@ -87,7 +94,7 @@ async function run(task: ChildTask): Promise<void> {
       runsDone: task.runsDone,
       runsTotal: task.job.total,
     });
-    await send({ type: 'done', status: result.status, backend: backend.label });
+    await send({ type: 'done', status: result.status, backend: backend.choice.label });
   } catch (e) {
     const err = e as Error & { code?: unknown };
     await send({

@@ -65,8 +65,11 @@ export class Float32Records {
     return out;
   }
 
-  /** The whole file as floats when it is small enough (read at the first call), else null. */
-  private inMemory(): Float32Array | null {
+  /**
+   * The whole file as floats when it is at most `inMemoryMaxBytes` (read at the first call and
+   * kept), else null. Record i is `subarray(i * recordSize, (i + 1) * recordSize)`.
+   */
+  inMemory(): Float32Array | null {
     if (this.whole === undefined) {
       this.whole = null;
       if (this.inMemoryMaxBytes > 0 && statSync(this.path).size <= this.inMemoryMaxBytes) {
