@@ -1,6 +1,7 @@
 /**
  * The packed GEMM on the products of an MLP training step (the demo's AV-MNIST-style encoders,
- * batch 64: 2520- and 1600-wide inputs, 256/64 hidden units, 10 classes) and on 1024^3:
+ * batch 64: 2520- and 1600-wide inputs, 256/64 hidden units, 10 classes; the input layers'
+ * forward at IGM's batch of 12) and on 1024^3:
  *
  *   pnpm --filter @igm/wasm-training bench:gemm [--baseline <kernels-relaxed.wasm>] [--rounds R]
  *
@@ -81,6 +82,28 @@ const cases: Case[] = [
   ...dense(64, 256, 'dense 64->256'),
   ...dense(256, 64, 'dense 256->64'),
   ...dense(64, 10, 'dense 64->10'),
+  // IGM's batch of 12 (its CREMA-D recipe, the quick preset): few rows, B read in place.
+  {
+    name: 'batch 12: dense 2520->64 forward',
+    a: [12, 2520],
+    b: [2520, 64],
+    transposeA: false,
+    transposeB: false,
+  },
+  {
+    name: 'batch 12: dense 1600->64 forward',
+    a: [12, 1600],
+    b: [1600, 64],
+    transposeA: false,
+    transposeB: false,
+  },
+  {
+    name: 'batch 12: dense 128->10 forward',
+    a: [12, 128],
+    b: [128, 10],
+    transposeA: false,
+    transposeB: false,
+  },
   {
     name: '[256x256] x [256x64]',
     a: [256, 256],

@@ -510,6 +510,68 @@ static inline void gemm_micro_4x8(const float *a, const float *bp, int kc, float
 }
 
 /*
+ * gemm_micro_4x8 reading B in place: row k of the 4 x 8 block at b + k * ldb (8 consecutive
+ * floats). The same multiply-adds in the same order as on a packed panel, so the same bits.
+ */
+static inline void gemm_micro_4x8_ldb(const float *a, const float *b, long ldb, int kc, float *C,
+                                      long ldc, int accumulate) {
+  PGEMM_ZERO(0) PGEMM_ZERO(1) PGEMM_ZERO(2) PGEMM_ZERO(3)
+  if (accumulate) {
+    PGEMM_LOAD(0) PGEMM_LOAD(1) PGEMM_LOAD(2) PGEMM_LOAD(3)
+  }
+  for (int k = 0; k < kc; k++, a += 4, b += ldb) {
+    __asm__("" : "+r"(a), "+r"(b)); /* constant load offsets, as in gemm_micro_4x8 */
+    const v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+    PGEMM_STEP(0) PGEMM_STEP(1) PGEMM_STEP(2) PGEMM_STEP(3)
+  }
+  PGEMM_STORE(0) PGEMM_STORE(1) PGEMM_STORE(2) PGEMM_STORE(3)
+}
+
+/*
+ * Rows of A up to which gemm_packed_2d reads B's full 8-column panels in place instead of packing
+ * them: with so few row tiles each packed value would be used at most 4 times, so the packing
+ * pass costs more than the strided loads it saves (a Dense layer's forward pass at batch 12).
+ */
+#define GEMM_DIRECT_B_ROWS 16
+
+/*
+ * gemm_packed_2d for M <= GEMM_DIRECT_B_ROWS rows and B's rows contiguous (sBn == 1): the full
+ * 8-column panels of B read in place, the last partial panel packed. Kept out of line so that
+ * the packed path's code stays as it was.
+ */
+__attribute__((noinline)) static void gemm_direct_b(const float *A, int sAm, int sAk,
+                                                    const float *B, int sBk, float *C, int ldc,
+                                                    int M, int K, int n0, int n1, int accumulate,
+                                                    float *Bp, float *Ap, float *tile) {
+  for (int k0 = 0; k0 < K; k0 += GEMM_PKC) {
+    const int kc = K - k0 < GEMM_PKC ? K - k0 : GEMM_PKC;
+    const int acc = accumulate || k0 > 0;
+    gemm_pack_a(A, sAm, sAk, k0, kc, 0, M, Ap);
+    for (int n = n0; n < n1; n += 8) {
+      const int w = n1 - n < 8 ? n1 - n : 8;
+      if (w < 8) gemm_pack_b(B, sBk, 1, k0, kc, n, n1, Bp);
+      const float *bp = w < 8 ? Bp : B + (long)k0 * sBk + n;
+      const long ldb = w < 8 ? 8 : sBk;
+      for (int m = 0; m < M; m += 4) {
+        const float *ap = Ap + (long)(m / 4) * kc * 4;
+        float *c = C + (long)m * ldc + n;
+        const int h = M - m < 4 ? M - m : 4;
+        if (h == 4 && w == 8) {
+          gemm_micro_4x8_ldb(ap, bp, ldb, kc, c, ldc, acc);
+        } else {
+          for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 8; j++)
+              tile[i * 8 + j] = acc && i < h && j < w ? c[(long)i * ldc + j] : 0.0f;
+          gemm_micro_4x8_ldb(ap, bp, ldb, kc, tile, 8, acc);
+          for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) c[(long)i * ldc + j] = tile[i * 8 + j];
+        }
+      }
+    }
+  }
+}
+
+/*
  * C[m, n] = (accumulate ? C[m, n] : 0) + sum_k A[m * sAm + k * sAk] B[k * sBk + n * sBn] for
  * m < M, n0 <= n < n1 (one matrix of gemm_packed).
  */
@@ -525,6 +587,11 @@ static void gemm_packed_2d(const float *A, int sAm, int sAk, const float *B, int
   float *Bp = scratch;
   float *Ap = Bp + (long)GEMM_PKC * ((n1 - n0 + 7) & ~7);
   float *tile = Ap + (long)GEMM_PMC * GEMM_PKC;
+  /* Few rows (one row block) and B's rows contiguous: full panels read in place. */
+  if (M <= GEMM_DIRECT_B_ROWS && sBn == 1) {
+    gemm_direct_b(A, sAm, sAk, B, sBk, C, ldc, M, K, n0, n1, accumulate, Bp, Ap, tile);
+    return;
+  }
   for (int k0 = 0; k0 < K; k0 += GEMM_PKC) {
     const int kc = K - k0 < GEMM_PKC ? K - k0 : GEMM_PKC;
     const int acc = accumulate || k0 > 0;

@@ -867,6 +867,52 @@ describe('SIMD kernels', () => {
   );
 
   it.each(SIMD_MODES)(
+    'gemm_packed ($name): up to 16 rows read B in place, bit for bit the rows of a packed product',
+    async (mode) => {
+      await onBackend('wasm', () => []);
+      setNativeMode(mode);
+      try {
+        const backend = tf.backend() as never as WasmBackendLike;
+        const native = nativeKernels(backend)!;
+        // K = 300: two k blocks (the second accumulates); N = 21: two full panels and a partial
+        // one (packed); a column share [8, 21); M = 16 (the largest direct case), 13 (a partial
+        // row tile) and 1.
+        const [K, N, big] = [300, 21, 40];
+        const a = t([big, K], 91);
+        const b = t([K, N], 92);
+        const whole = tf.zeros([big, N]);
+        const scratch = tf.zeros([native.gemm_packed_scratch_floats(N)]);
+        const run = (rows: number, c: tf.Tensor, n0: number) =>
+          native.gemm_packed(
+            ...[ptr(backend, a), K, 1, 0, ptr(backend, b), N, 1, 0],
+            ...[ptr(backend, c), N, rows * N, rows, K, 0, 1, n0, N, ptr(backend, scratch)],
+          );
+        run(big, whole, 0); // 40 rows: B packed
+        const packed = new Uint32Array(whole.dataSync().slice().buffer);
+        for (const [rows, n0] of [
+          [16, 0],
+          [13, 0],
+          [1, 0],
+          [16, 8],
+        ] as const) {
+          const c = tf.zeros([rows, N]);
+          run(rows, c, n0);
+          const got = new Uint32Array(c.dataSync().slice().buffer);
+          for (let m = 0; m < rows; m++)
+            for (let n = n0; n < N; n++)
+              expect(got[m * N + n], `rows ${rows} [${n0}, ${N}): C[${m}, ${n}]`).toBe(
+                packed[m * N + n],
+              );
+          c.dispose();
+        }
+        tf.dispose([a, b, whole, scratch]);
+      } finally {
+        restoreNativeDefaults();
+      }
+    },
+  );
+
+  it.each(SIMD_MODES)(
     'Winograd filter transforms ($name): blocked SIMD and scalar remainder equal the float32 formula bit for bit',
     async (mode) => {
       await onBackend('wasm', () => []);
