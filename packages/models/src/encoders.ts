@@ -205,17 +205,11 @@ export function resnet18(options: ResNet18Options): tfl.LayersModel {
       // relu(bn2(out) + shortcut) as one layer (sum and ReLU fused into its training kernels).
       // Layers are created in the order of the former layout's layer list (conv1, bn1, conv2,
       // downsample.0, bn2, downsample.1), which initialization draws in (resnetInitOrder).
-      const bn2 = () => new BatchNorm({ name: `${p}.bn2`, activation: 'relu', residual: true });
-      let shortcut = x;
-      let sum: BatchNorm;
-      if (stride !== 1 || inPlanes !== planes) {
-        const projected = conv(x, planes, 1, stride, 0, `${p}.downsample.0`);
-        sum = bn2();
-        shortcut = bn(projected, `${p}.downsample.1`);
-      } else {
-        sum = bn2();
-      }
-      x = sum.apply([out, shortcut]) as tfl.SymbolicTensor;
+      const downsample = stride !== 1 || inPlanes !== planes;
+      const projected = downsample ? conv(x, planes, 1, stride, 0, `${p}.downsample.0`) : x;
+      const bn2 = new BatchNorm({ name: `${p}.bn2`, activation: 'relu', residual: true });
+      const shortcut = downsample ? bn(projected, `${p}.downsample.1`) : x;
+      x = bn2.apply([out, shortcut]) as tfl.SymbolicTensor;
       inPlanes = planes;
     }
   }

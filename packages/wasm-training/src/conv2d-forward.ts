@@ -34,10 +34,30 @@ import { type KernelImpl, release, type WasmBackendLike } from './wasm-backend';
 const CHUNK_FLOATS = 1 << 17;
 const MIN_CHUNK_TILES = 64;
 /**
- * Tiles per chunk, at least, when the products run packed (each U[xi] is packed once per chunk):
- * about 4096 transformed tiles' rows per chunk for F(2x2), F(3x3) and F(4x4) (16, 25, 36 rows).
+ * Per Winograd tile size (outputs a side: F(2x2), F(3x3), F(4x4)), the native kernels that run it
+ * and the least tiles per chunk when the products run packed (each U[xi] is packed once per
+ * chunk): about 4096 transformed tiles' rows per chunk (16, 25 and 36 rows per tile).
  */
-export const MIN_PACKED_CHUNK_TILES = { 2: 256, 3: 160, 4: 128 } as const;
+export const WINOGRAD_TILES = {
+  2: {
+    filter: 'winograd_filter',
+    conv: 'conv2d_winograd',
+    filterGradOutput: 'winograd_filter_grad_output',
+    minPackedChunk: 256,
+  },
+  3: {
+    filter: 'winograd3_filter',
+    conv: 'conv2d_winograd3',
+    filterGradOutput: 'winograd3_filter_grad_output',
+    minPackedChunk: 160,
+  },
+  4: {
+    filter: 'winograd4_filter',
+    conv: 'conv2d_winograd4',
+    filterGradOutput: 'winograd4_filter_grad_output',
+    minPackedChunk: 128,
+  },
+} as const;
 /** Filter sizes (inC x outC) from which the 16 products of the forward pass are packed. */
 const PACK_WINOGRAD_FORWARD_FLOATS = 64 * 64;
 /** Below this many input or output channels the transforms outweigh the saved products. */
@@ -82,8 +102,8 @@ export function winogradScratch(
  * takes F(3x3), which covers it exactly (150 products per image against 216 and 240).
  */
 export function winogradTile(outH: number, outW: number): 2 | 3 | 4 {
-  const products = (m: number) => (m + 2) * (m + 2) * Math.ceil(outH / m) * Math.ceil(outW / m);
   if (!winograd4Enabled) return 2;
+  const products = (m: number) => (m + 2) * (m + 2) * Math.ceil(outH / m) * Math.ceil(outW / m);
   const f2 = products(2);
   const f3 = products(3);
   const f4 = products(4);
@@ -128,11 +148,11 @@ export function conv2dWinograd(
   const tiles = info.batchSize * Math.ceil(outH / m) * Math.ceil(outW / m);
   if (tiles === 0) return y;
   const U = backend.makeOutput([points, inC, outC], 'float32');
-  const transform = { 2: 'winograd_filter', 3: 'winograd3_filter', 4: 'winograd4_filter' } as const;
-  native[transform[m]](ptr(backend, filter), ptr(backend, U), inC, outC);
+  const kernels = WINOGRAD_TILES[m];
+  native[kernels.filter](ptr(backend, filter), ptr(backend, U), inC, outC);
   const threads = nativeThreads(backend)?.threads ?? 1;
-  // From 64 -> 64 channels the products run packed, in chunks of at least 256 tiles for F(2x2)
-  // (128 for F(4x4), whose tiles have 36 positions), or all of a thread's share, so each U[xi]
+  // From 64 -> 64 channels the products run packed, in chunks of at least minPackedChunk tiles
+  // (256 for F(2x2), 160 for F(3x3), 128 for F(4x4)), or all of a thread's share, so each U[xi]
   // is packed once per chunk; narrower ones keep U[xi] in cache for gemm_acc. Measured on
   // ResNet-18's layers (batch 8, CPU ms, gemm_acc -> packed, F(2x2)): 9x6x512 46 -> 40,
   // 33x24x128 26 -> 23, 65x47x64 26.6 -> 25.4; the CNN bench's 32 -> 64: 34 -> 35.
@@ -148,7 +168,7 @@ export function conv2dWinograd(
       Math.floor(
         Math.min(
           packed ? Math.ceil(tiles / threads) : tiles,
-          packed ? Math.max(MIN_PACKED_CHUNK_TILES[m], chunkV) : chunkV,
+          packed ? Math.max(kernels.minPackedChunk, chunkV) : chunkV,
         ) / 4,
       ),
     );
@@ -180,8 +200,7 @@ export function conv2dWinograd(
     packed ? ptr(backend, scratch[i]!) : 0,
     packed ? 1 : 0,
   ]);
-  const kernel = { 2: 'conv2d_winograd', 3: 'conv2d_winograd3', 4: 'conv2d_winograd4' } as const;
-  runParts(backend, kernel[m], args);
+  runParts(backend, kernels.conv, args);
   release(backend, U, ...V, ...M, ...scratch);
   return y;
 }

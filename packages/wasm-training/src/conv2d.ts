@@ -29,7 +29,7 @@ import {
   type TensorInfo,
   Transpose,
 } from '@tensorflow/tfjs-core';
-import { MIN_PACKED_CHUNK_TILES, winogradScratch, winogradTile } from './conv2d-forward';
+import { WINOGRAD_TILES, winogradScratch, winogradTile } from './conv2d-forward';
 import { type NativeKernels, nativeKernels, ptr, useRelaxedSimd } from './native';
 import { nativeThreads, runParts, splitRange } from './native-threads';
 import { transposeOnHeap } from './transpose';
@@ -374,10 +374,12 @@ function winogradFilterGradApplies(g: ConvGeometry): boolean {
 
 /**
  * dW of a 3x3 stride-1 convolution by Winograd F(3x3, 2x2) or, where the forward pass takes
- * F(4x4, 3x3) (winogradTile), F(3x3, 4x4) (native/kernels.c, conv2d_winograd_filter_grad): per output tile, the input patch and the block of dy are
- * transformed and their products summed over tiles as 16 (36) matrix products (inC x tiles
+ * F(3x3, 3x3) or F(4x4, 3x3) (winogradTile), their transposes (native/kernels.c,
+ * conv2d_winograd_filter_grad): per output tile, the input patch and the block of dy are
+ * transformed and their products summed over tiles as 16 (25, 36) matrix products (inC x tiles
  * times tiles x outC), then dW is the output transform of the sums: per channel pair, 16
- * multiplications per 2x2 tile (36 per 4x4 tile) instead of the direct form's 36 (144). Tiles
+ * multiplications per 2x2 tile (25 per 3x3, 36 per 4x4) instead of the direct form's 36 (81,
+ * 144). Tiles
  * are split over the helper threads, each into its own acc, summed before the output transform.
  */
 function conv2dFilterGradWinograd(
@@ -393,13 +395,14 @@ function conv2dFilterGradWinograd(
   if (tiles === 0) return zeros(backend, [3, 3, g.inC, g.outC]);
   const threads = nativeThreads(backend)?.threads ?? 1;
   const share = Math.ceil(tiles / threads);
-  // From 128 x 128 channels the products pack, in chunks of at least 256 tiles (128 for F(3x3,
-  // 4x4)); narrower layers add into acc in place (gemm_acc). Measured on ResNet-18's layers
+  // From 128 x 128 channels the products pack, in chunks of at least minPackedChunk tiles
+  // (WINOGRAD_TILES); narrower layers add into acc in place (gemm_acc). Measured on ResNet-18's layers
   // (batch 8, ms, in place -> packed): 256 -> 256 33.5 -> 30, 512 39.6 -> 38.4 (F(3x3, 2x2));
   // with the scratch rows one cache line apart, F(3x3, 4x4): 128 14.6 -> 13.1, 64 13.5 -> 13.6.
   const packed = g.inC * g.outC >= 128 * 128;
   const chunkV = Math.max(64, Math.floor((1 << 17) / (points * (g.inC + g.outC))));
-  const chunk = Math.min(share, packed ? Math.max(MIN_PACKED_CHUNK_TILES[m], chunkV) : chunkV);
+  const { minPackedChunk, filterGradOutput } = WINOGRAD_TILES[m];
+  const chunk = Math.min(share, packed ? Math.max(minPackedChunk, chunkV) : chunkV);
   const ranges = splitRange(tiles, threads, chunk);
   // Written by the first chunk of each range (no zeroing pass over them).
   const accs = ranges.map(() => backend.makeOutput([points, g.inC, g.outC], 'float32'));
@@ -416,12 +419,7 @@ function conv2dFilterGradWinograd(
   const acc = accs[0]!;
   for (const part of accs.slice(1)) addInto(backend, acc, part, points * g.inC * g.outC);
   const dw = backend.makeOutput([3, 3, g.inC, g.outC], 'float32');
-  const output = {
-    2: 'winograd_filter_grad_output',
-    3: 'winograd3_filter_grad_output',
-    4: 'winograd4_filter_grad_output',
-  } as const;
-  native[output[m]](ptr(backend, acc), ptr(backend, dw), g.inC, g.outC);
+  native[filterGradOutput](ptr(backend, acc), ptr(backend, dw), g.inC, g.outC);
   release(backend, ...accs, ...V, ...Mg, ...packing);
   return dw;
 }
