@@ -15,6 +15,7 @@ import {
   type MultimodalDataset,
   registerCpuBatchNormKernels,
   registerCpuSgdMomentumKernel,
+  registerCpuSoftmaxCrossEntropyKernels,
 } from '@igm/core';
 import { StreamingDataset } from '@igm/datasets/node';
 import * as tf from '@tensorflow/tfjs';
@@ -200,13 +201,15 @@ async function activateBackend(
 
 /**
  * The cpu backend, with @igm/core's fused SGD update (one pass per parameter, the op chain's
- * bits) and fused training-mode BatchNorm (two kernels per layer, tf.moments + tf.batchNorm's bits).
+ * bits), fused training-mode BatchNorm (two kernels per layer, tf.moments + tf.batchNorm's bits)
+ * and fused softmax cross-entropy (two kernels per loss, the composition's bits).
  */
 async function startCpu(reasons: string[]): Promise<BackendChoice> {
   await tf.setBackend('cpu');
   await tf.ready();
   registerCpuSgdMomentumKernel();
   registerCpuBatchNormKernels();
+  registerCpuSoftmaxCrossEntropyKernels();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
 }
 

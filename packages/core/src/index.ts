@@ -61,6 +61,19 @@ export {
   unregisterCpuBatchNormKernels,
   variancePlusEpsilon,
 } from './kernels/batch-norm';
+// 4c. Mean softmax cross-entropy with integer labels as two fused kernels (bit for bit the
+// composition -mean(sum(oneHot(y) * logSoftmax(z), -1)) and its autodiff).
+export {
+  fusedSoftmaxCrossEntropyAvailable,
+  IgmSoftmaxCrossEntropy,
+  IgmSoftmaxCrossEntropyGrad,
+  registerCpuSoftmaxCrossEntropyKernels,
+  registerSoftmaxCrossEntropyKernels,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyBackward,
+  softmaxCrossEntropyForward,
+  unregisterSoftmaxCrossEntropyKernels,
+} from './kernels/softmax-cross-entropy';
 // 5. Learning-rate schedules.
 export type {
   CosineOptions,

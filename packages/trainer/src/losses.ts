@@ -6,7 +6,7 @@
  *   softCrossEntropy(z, q)      = mean_i  -sum_c q_ic log softmax(z_i)_c   (mixup targets)
  */
 
-import { IgmArgumentError } from '@igm/core';
+import { IgmArgumentError, softmaxCrossEntropy } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 function checkLogits(who: string, logits: tf.Tensor, labels: tf.Tensor): void {
@@ -30,10 +30,14 @@ export function oneHotTargets(labels: tf.Tensor, numClasses: number): tf.Tensor2
   ) as tf.Tensor2D;
 }
 
-/** Mean softmax cross-entropy of `logits` [B, C] against integer `labels` [B]. */
+/**
+ * Mean softmax cross-entropy of `logits` [B, C] against integer `labels` [B]: @igm/core's
+ * `softmaxCrossEntropy` (two fused kernels where the backend has them, else the composition
+ * `softCrossEntropy(logits, oneHotTargets(labels))`; the same bits either way).
+ */
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   checkLogits('crossEntropy', logits, labels);
-  return tf.tidy(() => softCrossEntropy(logits, oneHotTargets(labels, logits.shape[1]!)));
+  return softmaxCrossEntropy(logits, labels);
 }
 
 /** Mean cross-entropy against soft targets `targets` [B, C] (rows sum to 1). */

@@ -7,6 +7,10 @@ import {
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
   IgmSgdMomentumUpdate,
+  IgmSoftmaxCrossEntropy,
+  IgmSoftmaxCrossEntropyGrad,
+  softmaxCrossEntropyBackward,
+  softmaxCrossEntropyForward,
 } from '@igm/core';
 import {
   _FusedMatMul,
@@ -82,6 +86,8 @@ export const WASM_TRAINING_KERNELS = [
   IgmSgdMomentumUpdate,
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
+  IgmSoftmaxCrossEntropy,
+  IgmSoftmaxCrossEntropyGrad,
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -166,6 +172,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return batchNormTrainingForward;
     case IgmBatchNormTrainingGrad:
       return batchNormTrainingBackward;
+    case IgmSoftmaxCrossEntropy:
+      return softmaxCrossEntropyForward('wasm') as unknown as KernelImpl;
+    case IgmSoftmaxCrossEntropyGrad:
+      return softmaxCrossEntropyBackward('wasm') as unknown as KernelImpl;
   }
 }
 
@@ -209,6 +219,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
  *   of the ~25 of tf.moments + tf.batchNorm and their autodiff, bit for bit that composition
  *   as it runs with the kernels above (the reductions keep float64 sums per channel in row
  *   order; helper threads take channel ranges).
+ * - IgmSoftmaxCrossEntropy, IgmSoftmaxCrossEntropyGrad (added): @igm/core's mean softmax
+ *   cross-entropy with integer labels (`softmaxCrossEntropy`, @igm/trainer's `crossEntropy`) in
+ *   two kernels instead of ~30 engine calls forward and backward, bit for bit the composition:
+ *   its reductions, exp and log are the registered wasm kernels, called without the engine.
  */
 export function registerWasmTrainingKernels(
   options: RegisterWasmTrainingOptions = {},

@@ -2,7 +2,12 @@
  * The backend switch every training app makes: the app picks the backend, the @igm libraries
  * never do.
  */
-import { checkChoice, registerCpuBatchNormKernels, registerCpuSgdMomentumKernel } from '@igm/core';
+import {
+  checkChoice,
+  registerCpuBatchNormKernels,
+  registerCpuSgdMomentumKernel,
+  registerCpuSoftmaxCrossEntropyKernels,
+} from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from './register';
 
@@ -14,8 +19,9 @@ export type TrainingBackendName = (typeof TRAINING_BACKENDS)[number];
  * Switches tfjs to `name`, waits until it is ready and, on wasm, registers this package's
  * training kernels (`registerWasmTrainingKernels()`: fast transposed matrix products, the
  * convolution gradients the stock wasm backend lacks, the fused SGD update and BatchNorm); on cpu,
- * @igm/core's fused SGD update and training-mode BatchNorm (`registerCpuSgdMomentumKernel()`,
- * `registerCpuBatchNormKernels()`). Returns the active backend's name.
+ * @igm/core's fused SGD update, training-mode BatchNorm and softmax cross-entropy
+ * (`registerCpuSgdMomentumKernel()`, `registerCpuBatchNormKernels()`,
+ * `registerCpuSoftmaxCrossEntropyKernels()`). Returns the active backend's name.
  *
  * The app imports the backends it offers (`@tensorflow/tfjs` brings cpu;
  * `import '@tensorflow/tfjs-backend-wasm'` adds wasm); this function imports none. cpu is the
@@ -33,6 +39,7 @@ export async function useTrainingBackend(name: TrainingBackendName): Promise<str
   else {
     registerCpuSgdMomentumKernel();
     registerCpuBatchNormKernels();
+    registerCpuSoftmaxCrossEntropyKernels();
   }
   return tf.getBackend();
 }

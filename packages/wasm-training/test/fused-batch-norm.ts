@@ -1,13 +1,17 @@
 /**
- * Test helper shared with @igm/models' tests: the fused training BatchNorm kernels on (true) or
- * off (false) for a backend, everything else unchanged (on wasm, all of this package's other
+ * Test helpers shared with @igm/models' tests: the fused training BatchNorm (or softmax
+ * cross-entropy) kernels on (true) or off (false) for a backend, everything else unchanged (on wasm, all of this package's other
  * kernels stay registered, so the composition runs on the same kernels as before).
  */
 import {
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
+  IgmSoftmaxCrossEntropy,
+  IgmSoftmaxCrossEntropyGrad,
   registerCpuBatchNormKernels,
+  registerCpuSoftmaxCrossEntropyKernels,
   unregisterCpuBatchNormKernels,
+  unregisterSoftmaxCrossEntropyKernels,
 } from '@igm/core';
 import {
   registerWasmTrainingKernels,
@@ -27,6 +31,23 @@ export function useFusedBatchNorm(backend: 'cpu' | 'wasm', fused: boolean): void
       ? WASM_TRAINING_KERNELS
       : WASM_TRAINING_KERNELS.filter(
           (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
+        ),
+  });
+}
+
+/** The same switch for the fused softmax cross-entropy kernels. */
+export function useFusedCrossEntropy(backend: 'cpu' | 'wasm', fused: boolean): void {
+  if (backend === 'cpu') {
+    if (fused) registerCpuSoftmaxCrossEntropyKernels();
+    else unregisterSoftmaxCrossEntropyKernels('cpu');
+    return;
+  }
+  unregisterWasmTrainingKernels();
+  registerWasmTrainingKernels({
+    kernels: fused
+      ? WASM_TRAINING_KERNELS
+      : WASM_TRAINING_KERNELS.filter(
+          (k) => k !== IgmSoftmaxCrossEntropy && k !== IgmSoftmaxCrossEntropyGrad,
         ),
   });
 }

@@ -49,6 +49,8 @@ describe('registerWasmTrainingKernels', () => {
       IgmSgdMomentumUpdate: 'added',
       IgmBatchNormTraining: 'added',
       IgmBatchNormTrainingGrad: 'added',
+      IgmSoftmaxCrossEntropy: 'added',
+      IgmSoftmaxCrossEntropyGrad: 'added',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
     expect(registerWasmTrainingKernels()).toEqual(first);
