@@ -14,6 +14,7 @@
 import {
   type MultimodalDataset,
   registerCpuBatchNormKernels,
+  registerCpuBiasActivationKernels,
   registerCpuSgdMomentumKernel,
   registerCpuSoftmaxCrossEntropyKernels,
 } from '@igm/core';
@@ -202,7 +203,8 @@ async function activateBackend(
 /**
  * The cpu backend, with @igm/core's fused SGD update (one pass per parameter, the op chain's
  * bits), fused training-mode BatchNorm (two kernels per layer, tf.moments + tf.batchNorm's bits)
- * and fused softmax cross-entropy (two kernels per loss, the composition's bits).
+ * fused softmax cross-entropy (two kernels per loss) and Dense layers' fused bias + ReLU (two per
+ * layer), each with the composition's bits.
  */
 async function startCpu(reasons: string[]): Promise<BackendChoice> {
   await tf.setBackend('cpu');
@@ -210,6 +212,7 @@ async function startCpu(reasons: string[]): Promise<BackendChoice> {
   registerCpuSgdMomentumKernel();
   registerCpuBatchNormKernels();
   registerCpuSoftmaxCrossEntropyKernels();
+  registerCpuBiasActivationKernels();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
 }
 

@@ -74,6 +74,19 @@ export {
   softmaxCrossEntropyForward,
   unregisterSoftmaxCrossEntropyKernels,
 } from './kernels/softmax-cross-entropy';
+// 4d. A Dense layer's bias and activation act(z + b) as two fused kernels (bit for bit tf.add +
+// tf.relu and their autodiff).
+export type { DenseActivation } from './kernels/bias-activation';
+export {
+  biasActivation,
+  biasActivationKernels,
+  fusedBiasActivationAvailable,
+  IgmBiasActivation,
+  IgmBiasActivationGrad,
+  registerBiasActivationKernels,
+  registerCpuBiasActivationKernels,
+  unregisterBiasActivationKernels,
+} from './kernels/bias-activation';
 // 5. Learning-rate schedules.
 export type {
   CosineOptions,

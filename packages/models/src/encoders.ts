@@ -25,7 +25,7 @@ import {
   uniformValues,
   xavierNormal,
 } from './init';
-import { BatchNorm, SymmetricConv2D, SymmetricMaxPool2D } from './layers';
+import { BatchNorm, Dense, SymmetricConv2D, SymmetricMaxPool2D } from './layers';
 
 /**
  * Initialisation schemes (docs/algorithms/optimizers.md#initialisation):
@@ -55,7 +55,7 @@ function allLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
 }
 
 /**
- * Re-initialises every Conv2D ({@link SymmetricConv2D} too), Dense and {@link BatchNorm} layer of `model` with the scheme
+ * Re-initialises every Conv2D ({@link SymmetricConv2D} too), Dense (tfjs-layers' and {@link Dense}) and {@link BatchNorm} layer of `model` with the scheme
  * `init`, drawing from `rng` in layer order (reproducible from a seed).
  */
 export function initializeEncoder(model: tfl.LayersModel, init: EncoderInit, rng: Rng): void {
@@ -77,13 +77,14 @@ function initializeLayers(layers: tfl.layers.Layer[], init: EncoderInit, rng: Rn
     const cls = layer.getClassName();
     const weights = layer.weights;
     const isConv = cls === 'Conv2D' || cls === SymmetricConv2D.className;
-    if (isConv || cls === 'Dense') {
+    const isDense = cls === 'Dense' || cls === Dense.className;
+    if (isConv || isDense) {
       const kernel = weights.find((w) => w.originalName.endsWith('/kernel'));
       const bias = weights.find((w) => w.originalName.endsWith('/bias'));
       if (!kernel) continue;
       const shape = kernel.shape as number[];
       const bound = pytorchDefaultBound(shape);
-      if (init === 'pytorch' || (cls === 'Dense' && init === 'igm')) {
+      if (init === 'pytorch' || (isDense && init === 'igm')) {
         writeWeight(kernel, uniformValues(rng, shape, bound));
         if (bias) writeWeight(bias, uniformValues(rng, bias.shape as number[], bound));
       } else {
@@ -282,9 +283,12 @@ export function smallCnn(options: SmallCnnOptions): tfl.LayersModel {
   x = tfl.layers.globalAveragePooling2d({ name: 'avgpool' }).apply(x) as tfl.SymbolicTensor;
   if (options.outputDim !== undefined) {
     const d = checkNumber(where, 'outputDim', options.outputDim, { min: 1, integer: true });
-    x = tfl.layers
-      .dense({ units: d, activation: 'relu', kernelInitializer: 'zeros', name: 'fc' })
-      .apply(x) as tfl.SymbolicTensor;
+    x = new Dense({
+      units: d,
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.zeros(),
+      name: 'fc',
+    }).apply(x) as tfl.SymbolicTensor;
   }
   const model = tfl.model({ inputs: input, outputs: x, name: options.name ?? 'small_cnn' });
   initializeEncoder(model, init, createRng(seed));
@@ -331,9 +335,12 @@ export function mlpEncoder(options: MlpEncoderOptions): tfl.LayersModel {
       .apply(x) as tfl.SymbolicTensor;
   }
   units.forEach((u, i) => {
-    x = tfl.layers
-      .dense({ units: u, activation: 'relu', kernelInitializer: 'zeros', name: `fc${i}` })
-      .apply(x) as tfl.SymbolicTensor;
+    x = new Dense({
+      units: u,
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.zeros(),
+      name: `fc${i}`,
+    }).apply(x) as tfl.SymbolicTensor;
   });
   const model = tfl.model({ inputs: input, outputs: x, name: options.name ?? 'mlp_encoder' });
   initializeEncoder(model, init, createRng(seed));

@@ -8,7 +8,13 @@
  */
 
 import type { HeadLayerInfo, Rng } from '@igm/core';
-import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '@igm/core';
+import {
+  biasActivation,
+  checkChoice,
+  checkKnownKeys,
+  checkNumber,
+  IgmArgumentError,
+} from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { pytorchDefaultBound, uniformValues, xavierNormal } from './init';
 
@@ -173,10 +179,13 @@ export class DenseVariables {
     return `${this.keyPrefix}/bias`;
   }
 
-  /** act(x K + b). */
+  /**
+   * act(x K + b): the product by `tf.matMul`, the bias and activation by @igm/core's
+   * `biasActivation` (fused kernels where the backend has them; bit for bit `tf.add` + `tf.relu`).
+   */
   apply(x: tf.Tensor): tf.Tensor {
-    const y = tf.add(tf.matMul(x as tf.Tensor2D, this.kernel as tf.Tensor2D), this.bias);
-    return this.activation === 'relu' ? tf.relu(y) : y;
+    const z = tf.matMul(x as tf.Tensor2D, this.kernel as tf.Tensor2D);
+    return biasActivation(z, this.bias, this.activation);
   }
 
   dispose(): void {

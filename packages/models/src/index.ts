@@ -16,8 +16,13 @@ export {
   sumLogSoftmax,
   weightedLogits,
 } from './heads';
-export type { BatchNormArgs, SymmetricConv2DArgs, SymmetricMaxPool2DArgs } from './layers';
-export { BatchNorm, SymmetricConv2D, SymmetricMaxPool2D } from './layers';
+export type {
+  BatchNormArgs,
+  DenseArgs,
+  SymmetricConv2DArgs,
+  SymmetricMaxPool2DArgs,
+} from './layers';
+export { BatchNorm, Dense, SymmetricConv2D, SymmetricMaxPool2D } from './layers';
 export type { MultimodalModelConfig } from './model';
 export { MultimodalModel } from './model';
 export type { AudioVisualResNet18Options } from './presets';

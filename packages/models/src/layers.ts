@@ -7,20 +7,26 @@
  * - {@link SymmetricMaxPool2D}: max pooling with PyTorch's symmetric, -inf padding
  *   (docs/algorithms/optimizers.md#batchnorm-and-padding); tfjs `'same'` pads asymmetrically.
  * - {@link SymmetricConv2D}: a bias-free convolution with PyTorch's symmetric zero padding.
+ * - {@link Dense}: a fully connected layer, act(x K + b), whose bias and activation run as
+ *   @igm/core's `biasActivation` (two fused kernels in training where the backend has them).
  *
  * All are registered with `tf.serialization`, so models using them can be saved and loaded.
  */
 import {
   type BatchNormActivation,
   batchNormTraining,
+  biasActivation,
   checkChoice,
   checkNumber,
+  type DenseActivation,
   IgmArgumentError,
 } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+/** A tfjs-layers weight initializer (`tfl.initializers.zeros()`, `randomUniform(...)`, ...). */
+type Initializer = ReturnType<typeof tfl.initializers.zeros>;
 // biome-ignore lint/suspicious/noExplicitAny: tfjs-layers' Kwargs type is `{[key: string]: any}`.
 type Kwargs = { [key: string]: any };
 
@@ -415,3 +421,81 @@ export class SymmetricConv2D extends tfl.layers.Layer {
   }
 }
 tf.serialization.registerClass(SymmetricConv2D);
+
+/** Arguments of {@link Dense}. */
+export interface DenseArgs extends LayerArgs {
+  /** Output width N. */
+  units: number;
+  /** `'relu'` or `'linear'` (default). */
+  activation?: DenseActivation;
+  /** Initial kernel [inputs, N] (default Glorot uniform, as tfjs-layers' Dense). */
+  kernelInitializer?: Initializer;
+  /** Initial bias [N] (default zeros). */
+  biasInitializer?: Initializer;
+}
+
+/**
+ * A fully connected layer y = act(x K + b) for x [batch, inputs] (PyTorch `nn.Linear` and an
+ * optional ReLU), with the weights of tfjs-layers' Dense (`<name>/kernel` [inputs, N], then
+ * `<name>/bias` [N], in that order) and its values: the product is `tf.matMul`, the bias and
+ * activation @igm/core's `biasActivation`, bit for bit `tf.relu(tf.add(...))`. In training,
+ * tfjs-layers' Dense runs the product, Add and Relu as separate kernels (tfjs-core fuses them only
+ * outside a gradient tape) and their gradients as six more; here the bias and activation are one
+ * kernel each way where the backend has @igm/core's fused kernels (cpu after
+ * `registerCpuBiasActivationKernels()`, wasm with @igm/wasm-training), else that composition.
+ */
+export class Dense extends tfl.layers.Layer {
+  static className = 'IgmDense';
+  readonly units: number;
+  readonly activation: DenseActivation;
+  private readonly kernelInitializer: Initializer;
+  private readonly biasInitializer: Initializer;
+  private kernel: tfl.LayerVariable | null = null;
+  private bias: tfl.LayerVariable | null = null;
+
+  constructor(args: DenseArgs) {
+    const { units, activation = 'linear', kernelInitializer, biasInitializer, ...rest } = args;
+    super(rest);
+    const where = 'Dense';
+    this.units = checkNumber(where, 'units', units, { min: 1, integer: true });
+    this.activation = checkChoice(where, 'activation', activation, ['linear', 'relu'] as const);
+    this.kernelInitializer = kernelInitializer ?? tfl.initializers.glorotUniform({});
+    this.biasInitializer = biasInitializer ?? tfl.initializers.zeros();
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const inputs = s[s.length - 1];
+    if (s.length !== 2 || inputs == null) {
+      throw new IgmArgumentError(
+        `Dense "${this.name}": expected an input of shape [batch, features] with known features; received [${s.join(', ')}]. Flatten it first.`,
+      );
+    }
+    this.kernel = this.addWeight('kernel', [inputs, this.units], 'float32', this.kernelInitializer);
+    this.bias = this.addWeight('bias', [this.units], 'float32', this.biasInitializer);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    return [s[0] ?? null, this.units];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = single(inputs) as tf.Tensor2D;
+      const z = tf.matMul(x, this.kernel!.read() as tf.Tensor2D);
+      return biasActivation(z, this.bias!.read(), this.activation);
+    });
+  }
+
+  /** Units and activation (the initializers are not serialized: saved weights replace them). */
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      units: this.units,
+      activation: this.activation,
+    };
+  }
+}
+tf.serialization.registerClass(Dense);

@@ -6,6 +6,8 @@ import {
   IgmArgumentError,
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
+  IgmBiasActivation,
+  IgmBiasActivationGrad,
   IgmSgdMomentumUpdate,
   IgmSoftmaxCrossEntropy,
   IgmSoftmaxCrossEntropyGrad,
@@ -46,6 +48,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { makeBatchMatMul, makeFusedMatMul } from './batch-mat-mul';
 import { batchNormTrainingBackward, batchNormTrainingForward } from './batch-norm';
+import { biasActivationBackward, biasActivationForward } from './bias-activation';
 import { makeBinary, makeCast, makeFusedBatchNorm, makeRelu, makeStep } from './binary';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d';
 import { makeConv2D, makeFusedConv2D } from './conv2d-forward';
@@ -88,6 +91,8 @@ export const WASM_TRAINING_KERNELS = [
   IgmBatchNormTrainingGrad,
   IgmSoftmaxCrossEntropy,
   IgmSoftmaxCrossEntropyGrad,
+  IgmBiasActivation,
+  IgmBiasActivationGrad,
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -176,6 +181,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
       return softmaxCrossEntropyForward('wasm') as unknown as KernelImpl;
     case IgmSoftmaxCrossEntropyGrad:
       return softmaxCrossEntropyBackward('wasm') as unknown as KernelImpl;
+    case IgmBiasActivation:
+      return biasActivationForward;
+    case IgmBiasActivationGrad:
+      return biasActivationBackward;
   }
 }
 
@@ -223,6 +232,10 @@ function build(name: WasmTrainingKernel): KernelImpl {
  *   cross-entropy with integer labels (`softmaxCrossEntropy`, @igm/trainer's `crossEntropy`) in
  *   two kernels instead of ~30 engine calls forward and backward, bit for bit the composition:
  *   its reductions, exp and log are the registered wasm kernels, called without the engine.
+ * - IgmBiasActivation, IgmBiasActivationGrad (added): @igm/core's `biasActivation`, act(z + b) of
+ *   a Dense layer after its product (@igm/models' Dense layers and heads): one kernel forward
+ *   (copy, then the SIMD bias + ReLU pass) and one backward (Step and Multiply passes, the bias
+ *   gradient by the registered Sum) instead of ~11 engine calls, bit for bit the composition.
  */
 export function registerWasmTrainingKernels(
   options: RegisterWasmTrainingOptions = {},

@@ -5,6 +5,7 @@
 import {
   checkChoice,
   registerCpuBatchNormKernels,
+  registerCpuBiasActivationKernels,
   registerCpuSgdMomentumKernel,
   registerCpuSoftmaxCrossEntropyKernels,
 } from '@igm/core';
@@ -19,9 +20,9 @@ export type TrainingBackendName = (typeof TRAINING_BACKENDS)[number];
  * Switches tfjs to `name`, waits until it is ready and, on wasm, registers this package's
  * training kernels (`registerWasmTrainingKernels()`: fast transposed matrix products, the
  * convolution gradients the stock wasm backend lacks, the fused SGD update and BatchNorm); on cpu,
- * @igm/core's fused SGD update, training-mode BatchNorm and softmax cross-entropy
- * (`registerCpuSgdMomentumKernel()`, `registerCpuBatchNormKernels()`,
- * `registerCpuSoftmaxCrossEntropyKernels()`). Returns the active backend's name.
+ * @igm/core's fused SGD update, training-mode BatchNorm, softmax cross-entropy and Dense bias +
+ * activation (`registerCpuSgdMomentumKernel()`, `registerCpuBatchNormKernels()`,
+ * `registerCpuSoftmaxCrossEntropyKernels()`, `registerCpuBiasActivationKernels()`). Returns the active backend's name.
  *
  * The app imports the backends it offers (`@tensorflow/tfjs` brings cpu;
  * `import '@tensorflow/tfjs-backend-wasm'` adds wasm); this function imports none. cpu is the
@@ -40,6 +41,7 @@ export async function useTrainingBackend(name: TrainingBackendName): Promise<str
     registerCpuSgdMomentumKernel();
     registerCpuBatchNormKernels();
     registerCpuSoftmaxCrossEntropyKernels();
+    registerCpuBiasActivationKernels();
   }
   return tf.getBackend();
 }

@@ -6,10 +6,14 @@
 import {
   IgmBatchNormTraining,
   IgmBatchNormTrainingGrad,
+  IgmBiasActivation,
+  IgmBiasActivationGrad,
   IgmSoftmaxCrossEntropy,
   IgmSoftmaxCrossEntropyGrad,
   registerCpuBatchNormKernels,
+  registerCpuBiasActivationKernels,
   registerCpuSoftmaxCrossEntropyKernels,
+  unregisterBiasActivationKernels,
   unregisterCpuBatchNormKernels,
   unregisterSoftmaxCrossEntropyKernels,
 } from '@igm/core';
@@ -49,5 +53,20 @@ export function useFusedCrossEntropy(backend: 'cpu' | 'wasm', fused: boolean): v
       : WASM_TRAINING_KERNELS.filter(
           (k) => k !== IgmSoftmaxCrossEntropy && k !== IgmSoftmaxCrossEntropyGrad,
         ),
+  });
+}
+
+/** The same switch for the fused bias + activation kernels of Dense layers. */
+export function useFusedBiasActivation(backend: 'cpu' | 'wasm', fused: boolean): void {
+  if (backend === 'cpu') {
+    if (fused) registerCpuBiasActivationKernels();
+    else unregisterBiasActivationKernels('cpu');
+    return;
+  }
+  unregisterWasmTrainingKernels();
+  registerWasmTrainingKernels({
+    kernels: fused
+      ? WASM_TRAINING_KERNELS
+      : WASM_TRAINING_KERNELS.filter((k) => k !== IgmBiasActivation && k !== IgmBiasActivationGrad),
   });
 }

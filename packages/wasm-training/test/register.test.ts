@@ -51,6 +51,8 @@ describe('registerWasmTrainingKernels', () => {
       IgmBatchNormTrainingGrad: 'added',
       IgmSoftmaxCrossEntropy: 'added',
       IgmSoftmaxCrossEntropyGrad: 'added',
+      IgmBiasActivation: 'added',
+      IgmBiasActivationGrad: 'added',
     });
     const kernelBefore = tf.getKernel('BatchMatMul', 'wasm');
     expect(registerWasmTrainingKernels()).toEqual(first);
