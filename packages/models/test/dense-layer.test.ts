@@ -5,35 +5,13 @@
  * training (on a gradient tape, where tfjs-layers runs MatMul, Add and Relu) and in inference
  * (where it runs one _FusedMatMul); fewer kernel calls per training step; a leak test.
  */
-import {
-  IgmBiasActivation,
-  registerCpuBiasActivationKernels,
-  unregisterBiasActivationKernels,
-} from '@igm/core';
+import { IgmBiasActivation } from '@igm/core';
 import { describeEachBackend, expectNoTensorLeak, tf } from '@igm/test-utils';
 import { countKernelWork } from '@igm/test-utils/bench';
-import {
-  registerWasmTrainingKernels,
-  unregisterWasmTrainingKernels,
-  WASM_TRAINING_KERNELS,
-} from '@igm/wasm-training';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
+import { useFusedBiasActivation } from '../../wasm-training/test/fused-batch-norm';
 import { Dense, mlpEncoder } from '../src/index';
-
-function useFused(backend: string, fused: boolean): void {
-  if (backend === 'cpu') {
-    if (fused) registerCpuBiasActivationKernels();
-    else unregisterBiasActivationKernels('cpu');
-    return;
-  }
-  unregisterWasmTrainingKernels();
-  registerWasmTrainingKernels({
-    kernels: fused
-      ? WASM_TRAINING_KERNELS
-      : WASM_TRAINING_KERNELS.filter((k) => !k.startsWith('IgmBiasActivation')),
-  });
-}
 
 /** Two Dense layers (relu, then linear) built from seeded initializers, as a model. */
 function twoLayers(kind: 'ours' | 'tfjs', name: string): tfl.LayersModel {
@@ -96,11 +74,11 @@ describeEachBackend('Dense layer', (backend) => {
     const x = tf.randomNormal([9, 12], 0, 1, 'float32', 11);
     const w = tf.randomNormal([9, 5], 0, 1, 'float32', 12);
     // The reference runs on the same kernels (on wasm: @igm/wasm-training's, which it registers).
-    useFused(backend, true);
+    useFusedBiasActivation(backend, true);
     const theirs = twoLayers('tfjs', 'b');
     const reference = record(theirs, x, w);
     for (const fused of [true, false]) {
-      useFused(backend, fused);
+      useFusedBiasActivation(backend, fused);
       const ours = twoLayers('ours', 'b');
       const got = record(ours, x, w);
       expect(Object.is(got.loss, reference.loss), `loss (fused ${fused})`).toBe(true);
@@ -110,13 +88,13 @@ describeEachBackend('Dense layer', (backend) => {
       expect(got.inference).toEqual(reference.inference);
       ours.dispose();
     }
-    useFused(backend, true);
+    useFusedBiasActivation(backend, true);
     theirs.dispose();
     tf.dispose([x, w]);
   });
 
   it('runs fewer kernels per training step and leaves no tensors behind', async () => {
-    useFused(backend, true);
+    useFusedBiasActivation(backend, true);
     const x = tf.randomNormal([8, 12], 0, 1, 'float32', 13);
     const count = (model: tfl.LayersModel) => {
       const vars = model.trainableWeights.map((v) => (v as unknown as { val: tf.Variable }).val);

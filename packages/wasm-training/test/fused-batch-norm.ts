@@ -1,7 +1,8 @@
 /**
- * Test helpers shared with @igm/models' tests: the fused training BatchNorm (or softmax
- * cross-entropy) kernels on (true) or off (false) for a backend, everything else unchanged (on wasm, all of this package's other
- * kernels stay registered, so the composition runs on the same kernels as before).
+ * Test helpers shared with @igm/models' tests: a pair of fused kernels (training BatchNorm,
+ * softmax cross-entropy, a Dense layer's bias + activation) on (true) or off (false) for a
+ * backend, everything else unchanged (on wasm, all of this package's other kernels stay
+ * registered, so the composition runs on the same kernels as before).
  */
 import {
   IgmBatchNormTraining,
@@ -23,50 +24,53 @@ import {
   WASM_TRAINING_KERNELS,
 } from '../src/index';
 
+interface FusedPair {
+  kernels: readonly string[];
+  registerCpu(): void;
+  unregisterCpu(): void;
+}
+
+function useFused(pair: FusedPair, backend: 'cpu' | 'wasm', fused: boolean): void {
+  if (backend === 'cpu') {
+    if (fused) pair.registerCpu();
+    else pair.unregisterCpu();
+    return;
+  }
+  unregisterWasmTrainingKernels();
+  registerWasmTrainingKernels({
+    kernels: fused
+      ? WASM_TRAINING_KERNELS
+      : WASM_TRAINING_KERNELS.filter((k) => !pair.kernels.includes(k)),
+  });
+}
+
+const BATCH_NORM: FusedPair = {
+  kernels: [IgmBatchNormTraining, IgmBatchNormTrainingGrad],
+  registerCpu: registerCpuBatchNormKernels,
+  unregisterCpu: unregisterCpuBatchNormKernels,
+};
+const CROSS_ENTROPY: FusedPair = {
+  kernels: [IgmSoftmaxCrossEntropy, IgmSoftmaxCrossEntropyGrad],
+  registerCpu: registerCpuSoftmaxCrossEntropyKernels,
+  unregisterCpu: () => unregisterSoftmaxCrossEntropyKernels('cpu'),
+};
+const BIAS_ACTIVATION: FusedPair = {
+  kernels: [IgmBiasActivation, IgmBiasActivationGrad],
+  registerCpu: registerCpuBiasActivationKernels,
+  unregisterCpu: () => unregisterBiasActivationKernels('cpu'),
+};
+
+/** The fused training BatchNorm kernels on or off. */
 export function useFusedBatchNorm(backend: 'cpu' | 'wasm', fused: boolean): void {
-  if (backend === 'cpu') {
-    if (fused) registerCpuBatchNormKernels();
-    else unregisterCpuBatchNormKernels();
-    return;
-  }
-  unregisterWasmTrainingKernels();
-  registerWasmTrainingKernels({
-    kernels: fused
-      ? WASM_TRAINING_KERNELS
-      : WASM_TRAINING_KERNELS.filter(
-          (k) => k !== IgmBatchNormTraining && k !== IgmBatchNormTrainingGrad,
-        ),
-  });
+  useFused(BATCH_NORM, backend, fused);
 }
 
-/** The same switch for the fused softmax cross-entropy kernels. */
+/** The fused softmax cross-entropy kernels on or off. */
 export function useFusedCrossEntropy(backend: 'cpu' | 'wasm', fused: boolean): void {
-  if (backend === 'cpu') {
-    if (fused) registerCpuSoftmaxCrossEntropyKernels();
-    else unregisterSoftmaxCrossEntropyKernels('cpu');
-    return;
-  }
-  unregisterWasmTrainingKernels();
-  registerWasmTrainingKernels({
-    kernels: fused
-      ? WASM_TRAINING_KERNELS
-      : WASM_TRAINING_KERNELS.filter(
-          (k) => k !== IgmSoftmaxCrossEntropy && k !== IgmSoftmaxCrossEntropyGrad,
-        ),
-  });
+  useFused(CROSS_ENTROPY, backend, fused);
 }
 
-/** The same switch for the fused bias + activation kernels of Dense layers. */
+/** The fused bias + activation kernels of Dense layers on or off. */
 export function useFusedBiasActivation(backend: 'cpu' | 'wasm', fused: boolean): void {
-  if (backend === 'cpu') {
-    if (fused) registerCpuBiasActivationKernels();
-    else unregisterBiasActivationKernels('cpu');
-    return;
-  }
-  unregisterWasmTrainingKernels();
-  registerWasmTrainingKernels({
-    kernels: fused
-      ? WASM_TRAINING_KERNELS
-      : WASM_TRAINING_KERNELS.filter((k) => k !== IgmBiasActivation && k !== IgmBiasActivationGrad),
-  });
+  useFused(BIAS_ACTIVATION, backend, fused);
 }

@@ -26,6 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkChoice, IgmArgumentError } from '../errors';
+import { registerKernelPair, unregisterKernelPair } from './kernel-pair';
 
 /** Kernel name: z [..., N], bias [N] (float32) -> act(z + bias). Attribute `activation`. */
 export const IgmBiasActivation = 'IgmBiasActivation';
@@ -140,18 +141,12 @@ function backward(backendName: string) {
  * now.
  */
 export function registerBiasActivationKernels(backendName: string): boolean {
-  if (tf.getKernel(IgmBiasActivation, backendName) !== undefined) return false;
-  tf.registerKernel({
-    kernelName: IgmBiasActivation,
+  return registerKernelPair(
+    [IgmBiasActivation, IgmBiasActivationGrad],
     backendName,
-    kernelFunc: forward as unknown as tf.KernelFunc,
-  });
-  tf.registerKernel({
-    kernelName: IgmBiasActivationGrad,
-    backendName,
-    kernelFunc: backward(backendName) as unknown as tf.KernelFunc,
-  });
-  return true;
+    forward,
+    backward(backendName),
+  );
 }
 
 /** The two kernel functions for `backendName`, for a package that registers them itself. */
@@ -164,14 +159,7 @@ export function biasActivationKernels(backendName: string): {
 
 /** Removes both kernels from `backendName` (the composition runs); returns whether there were any. */
 export function unregisterBiasActivationKernels(backendName: string): boolean {
-  let had = false;
-  for (const name of [IgmBiasActivation, IgmBiasActivationGrad]) {
-    if (tf.getKernel(name, backendName) !== undefined) {
-      tf.unregisterKernel(name, backendName);
-      had = true;
-    }
-  }
-  return had;
+  return unregisterKernelPair([IgmBiasActivation, IgmBiasActivationGrad], backendName);
 }
 
 /** {@link registerBiasActivationKernels} on the tfjs `cpu` backend. */

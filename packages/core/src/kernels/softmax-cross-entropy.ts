@@ -34,6 +34,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { IgmArgumentError } from '../errors';
+import { registerKernelPair, unregisterKernelPair } from './kernel-pair';
 
 /** Kernel name: logits [B, C] float32, labels [B] int32 -> loss [] and logp [B, C] float32. */
 export const IgmSoftmaxCrossEntropy = 'IgmSoftmaxCrossEntropy';
@@ -224,30 +225,17 @@ export function softmaxCrossEntropyBackward(backendName: string) {
  * registered now.
  */
 export function registerSoftmaxCrossEntropyKernels(backendName: string): boolean {
-  if (tf.getKernel(IgmSoftmaxCrossEntropy, backendName) !== undefined) return false;
-  tf.registerKernel({
-    kernelName: IgmSoftmaxCrossEntropy,
+  return registerKernelPair(
+    [IgmSoftmaxCrossEntropy, IgmSoftmaxCrossEntropyGrad],
     backendName,
-    kernelFunc: softmaxCrossEntropyForward(backendName) as unknown as tf.KernelFunc,
-  });
-  tf.registerKernel({
-    kernelName: IgmSoftmaxCrossEntropyGrad,
-    backendName,
-    kernelFunc: softmaxCrossEntropyBackward(backendName) as unknown as tf.KernelFunc,
-  });
-  return true;
+    softmaxCrossEntropyForward(backendName),
+    softmaxCrossEntropyBackward(backendName),
+  );
 }
 
 /** Removes both kernels from `backendName` (the composition runs); returns whether there were any. */
 export function unregisterSoftmaxCrossEntropyKernels(backendName: string): boolean {
-  let had = false;
-  for (const name of [IgmSoftmaxCrossEntropy, IgmSoftmaxCrossEntropyGrad]) {
-    if (tf.getKernel(name, backendName) !== undefined) {
-      tf.unregisterKernel(name, backendName);
-      had = true;
-    }
-  }
-  return had;
+  return unregisterKernelPair([IgmSoftmaxCrossEntropy, IgmSoftmaxCrossEntropyGrad], backendName);
 }
 
 /** {@link registerSoftmaxCrossEntropyKernels} on the tfjs `cpu` backend. */
