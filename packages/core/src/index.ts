@@ -87,6 +87,8 @@ export {
   registerCpuBiasActivationKernels,
   unregisterBiasActivationKernels,
 } from './kernels/bias-activation';
+// The argument check the JavaScript kernels share (also @igm/wasm-training's).
+export { kernelInput } from './kernels/kernel-support';
 // 5. Learning-rate schedules.
 export type {
   CosineOptions,

@@ -13,7 +13,7 @@
  * [64, 256] layer; these are not.) Without the SIMD module (the JS fallback) the generic kernels
  * run.
  */
-import { biasActivationKernels, checkChoice, IgmArgumentError } from '@igm/core';
+import { biasActivationKernels, checkChoice, IgmArgumentError, kernelInput } from '@igm/core';
 import { getKernel, type TensorInfo, util } from '@tensorflow/tfjs-core';
 import { BINARY_OPS } from './binary';
 import { nativeKernels, ptr } from './native';
@@ -21,16 +21,6 @@ import { f32, type KernelImpl, type WasmBackendLike } from './wasm-backend';
 
 const FULL = 0;
 const generic = biasActivationKernels('wasm');
-
-function floatInput(where: string, name: string, t: TensorInfo | undefined): TensorInfo {
-  if (t === undefined) throw new IgmArgumentError(`${where}: input "${name}" is missing.`);
-  if (t.dtype !== 'float32') {
-    throw new IgmArgumentError(
-      `${where}: input "${name}" is ${t.dtype} of shape [${t.shape.join(', ')}]; expected float32.`,
-    );
-  }
-  return t;
-}
 
 function isRelu(where: string, attrs: Record<string, unknown> | undefined): boolean {
   return (
@@ -44,8 +34,8 @@ export const biasActivationForward: KernelImpl = (args) => {
   const native = nativeKernels(backend);
   if (native === null) return generic.forward(args as never);
   const where = 'IgmBiasActivation';
-  const z = floatInput(where, 'x', args.inputs['x']);
-  const bias = floatInput(where, 'bias', args.inputs['bias']);
+  const z = kernelInput(where, 'x', args.inputs['x'], 'float32');
+  const bias = kernelInput(where, 'bias', args.inputs['bias'], 'float32');
   const cols = z.shape[z.shape.length - 1]!;
   if (bias.shape.length !== 1 || bias.shape[0] !== cols) {
     throw new IgmArgumentError(
@@ -66,13 +56,13 @@ export const biasActivationBackward: KernelImpl = (args) => {
   const native = nativeKernels(backend);
   if (native === null) return generic.backward(args as never);
   const where = 'IgmBiasActivationGrad';
-  const dy = floatInput(where, 'dy', args.inputs['dy']);
+  const dy = kernelInput(where, 'dy', args.inputs['dy'], 'float32');
   const shape = [...dy.shape];
   const size = util.sizeFromShape(shape);
   const cols = shape[shape.length - 1]!;
   const dz = backend.makeOutput(shape, 'float32');
   if (isRelu(where, args.attrs as Record<string, unknown>)) {
-    const out = floatInput(where, 'out', args.inputs['out']);
+    const out = kernelInput(where, 'out', args.inputs['out'], 'float32');
     if (!util.arraysEqual([...out.shape], shape)) {
       throw new IgmArgumentError(
         `${where}: out has shape [${out.shape.join(', ')}]; expected dy's [${shape.join(', ')}].`,

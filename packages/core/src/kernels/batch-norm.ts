@@ -68,6 +68,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '../errors';
+import { float32Output, type KernelArgs, type ReadWriteBackend } from './kernel-support';
 
 /**
  * Kernel name of the forward: inputs {x, scale, offset} (and {residual} with `residual: true`),
@@ -492,22 +493,6 @@ export function batchNormGradInto(
   batchNormInputGradInto(dy, x, mean, scale, r, q, share, dx, 0, rows, channels);
 }
 
-/** The part of tfjs' KernelBackend the cpu kernels use (typed here: core imports no backend). */
-interface ReadWriteBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: 'float32'): tf.DataId;
-}
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo | undefined>;
-  backend: unknown;
-  attrs?: Record<string, unknown>;
-};
-
-function output(backend: ReadWriteBackend, values: Float32Array, shape: number[]): tf.TensorInfo {
-  return { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
-}
-
 const cpuForward = (args: KernelArgs): tf.TensorInfo[] => {
   const { inputs, attrs } = checkBatchNormTrainingCall(args.inputs, args.attrs);
   const backend = args.backend as ReadWriteBackend;
@@ -532,9 +517,9 @@ const cpuForward = (args: KernelArgs): tf.TensorInfo[] => {
   if (inputs.residual !== undefined) addInPlace(y, values(inputs.residual));
   if (attrs.activation === 'relu') reluInPlace(y);
   return [
-    output(backend, y, x.shape),
-    output(backend, mean, [channels]),
-    output(backend, variance, [channels]),
+    float32Output(backend, y, x.shape),
+    float32Output(backend, mean, [channels]),
+    float32Output(backend, variance, [channels]),
   ];
 };
 
@@ -555,12 +540,12 @@ const cpuBackward = (args: KernelArgs): tf.TensorInfo[] => {
   }
   batchNormGradInto(g, values(x), values(scale), values(mean), r, dx, dScale, dOffset);
   const outs = [
-    output(backend, dx, x.shape),
-    output(backend, dScale, [channels]),
-    output(backend, dOffset, [channels]),
+    float32Output(backend, dx, x.shape),
+    float32Output(backend, dScale, [channels]),
+    float32Output(backend, dOffset, [channels]),
   ];
   // The residual's gradient: what reached y through the ReLU.
-  if (residualGradWanted(attrs)) outs.push(output(backend, g.slice(), x.shape));
+  if (residualGradWanted(attrs)) outs.push(float32Output(backend, g.slice(), x.shape));
   return outs;
 };
 

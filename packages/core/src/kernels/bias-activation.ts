@@ -26,7 +26,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkChoice, IgmArgumentError } from '../errors';
-import { registerKernelPair, unregisterKernelPair } from './kernel-pair';
+import {
+  float32Output,
+  type KernelArgs,
+  kernelInput,
+  type ReadWriteBackend,
+  registerKernelPair,
+  unregisterKernelPair,
+} from './kernel-support';
 
 /** Kernel name: z [..., N], bias [N] (float32) -> act(z + bias). Attribute `activation`. */
 export const IgmBiasActivation = 'IgmBiasActivation';
@@ -37,40 +44,14 @@ export const IgmBiasActivationGrad = 'IgmBiasActivationGrad';
 export type DenseActivation = 'linear' | 'relu';
 const ACTIVATIONS: readonly DenseActivation[] = ['linear', 'relu'];
 
-interface ReadWriteBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: tf.DataType): tf.DataId;
-  disposeData(dataId: tf.DataId, force?: boolean): boolean;
-}
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo | undefined>;
-  backend: unknown;
-  attrs?: Record<string, unknown>;
-};
-
-function floatInput(where: string, name: string, t: tf.TensorInfo | undefined): tf.TensorInfo {
-  if (t === undefined) throw new IgmArgumentError(`${where}: input "${name}" is missing.`);
-  if (t.dtype !== 'float32') {
-    throw new IgmArgumentError(
-      `${where}: input "${name}" is ${t.dtype} of shape [${t.shape.join(', ')}]; expected float32.`,
-    );
-  }
-  return t;
-}
-
 function activationOf(where: string, attrs: Record<string, unknown> | undefined): DenseActivation {
   return checkChoice(where, 'activation', attrs?.['activation'] ?? 'linear', ACTIVATIONS);
 }
 
-function tensor(backend: ReadWriteBackend, values: Float32Array, shape: number[]): tf.TensorInfo {
-  return { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
-}
-
 const forward = (args: KernelArgs): tf.TensorInfo => {
   const where = IgmBiasActivation;
-  const z = floatInput(where, 'x', args.inputs['x']);
-  const bias = floatInput(where, 'bias', args.inputs['bias']);
+  const z = kernelInput(where, 'x', args.inputs['x'], 'float32');
+  const bias = kernelInput(where, 'bias', args.inputs['bias'], 'float32');
   const units = z.shape[z.shape.length - 1];
   if (z.shape.length < 1 || bias.shape.length !== 1 || bias.shape[0] !== units) {
     throw new IgmArgumentError(
@@ -87,20 +68,20 @@ const forward = (args: KernelArgs): tf.TensorInfo => {
     for (let j = 0; j < n; j++) out[r + j] = zv[r + j]! + bv[j]!;
   }
   if (relu) for (let i = 0; i < out.length; i++) out[i] = Math.max(out[i]!, 0);
-  return tensor(backend, out, [...z.shape]);
+  return float32Output(backend, out, [...z.shape]);
 };
 
 /** The gradient kernel for the backend registered as `backendName` (it calls that Sum). */
 function backward(backendName: string) {
   return (args: KernelArgs): tf.TensorInfo[] => {
     const where = IgmBiasActivationGrad;
-    const dy = floatInput(where, 'dy', args.inputs['dy']);
+    const dy = kernelInput(where, 'dy', args.inputs['dy'], 'float32');
     const relu = activationOf(where, args.attrs) === 'relu';
     const backend = args.backend as ReadWriteBackend;
     const dyv = backend.readSync(dy.dataId) as Float32Array;
     let dz = Float32Array.from(dyv);
     if (relu) {
-      const out = floatInput(where, 'out', args.inputs['out']);
+      const out = kernelInput(where, 'out', args.inputs['out'], 'float32');
       if (!tf.util.arraysEqual([...out.shape], [...dy.shape])) {
         throw new IgmArgumentError(
           `${where}: out has shape [${out.shape.join(', ')}]; expected dy's [${dy.shape.join(', ')}].`,
@@ -114,7 +95,7 @@ function backward(backendName: string) {
       }
     }
     const shape = [...dy.shape];
-    const dzT = tensor(backend, dz, shape);
+    const dzT = float32Output(backend, dz, shape);
     const sum = tf.getKernel('Sum', backendName);
     if (sum === undefined) {
       throw new IgmArgumentError(`${where}: the backend "${backendName}" has no Sum kernel.`);
@@ -122,7 +103,7 @@ function backward(backendName: string) {
     const leading = shape.slice(0, -1).map((_, i) => i);
     let dBias: tf.TensorInfo;
     if (leading.length === 0) {
-      dBias = tensor(backend, Float32Array.from(dz), shape);
+      dBias = float32Output(backend, Float32Array.from(dz), shape);
     } else {
       const out = sum.kernelFunc({
         inputs: { x: dzT } as never,

@@ -34,32 +34,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { IgmArgumentError } from '../errors';
-import { registerKernelPair, unregisterKernelPair } from './kernel-pair';
+import {
+  float32Output,
+  type KernelArgs,
+  kernelInput,
+  type ReadWriteBackend,
+  registerKernelPair,
+  unregisterKernelPair,
+} from './kernel-support';
 
 /** Kernel name: logits [B, C] float32, labels [B] int32 -> loss [] and logp [B, C] float32. */
 export const IgmSoftmaxCrossEntropy = 'IgmSoftmaxCrossEntropy';
 /** Kernel name: dy [], logp [B, C], labels [B] -> dLogits [B, C] float32. */
 export const IgmSoftmaxCrossEntropyGrad = 'IgmSoftmaxCrossEntropyGrad';
-
-/** The part of a tfjs KernelBackend the kernels use. */
-interface ReadWriteBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array | Int32Array, shape: number[], dtype: tf.DataType): tf.DataId;
-  disposeData(dataId: tf.DataId, force?: boolean): boolean;
-}
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo | undefined>;
-  backend: unknown;
-  attrs?: Record<string, unknown>;
-};
-
-function need(where: string, name: string, t: tf.TensorInfo | undefined): tf.TensorInfo {
-  if (t === undefined) {
-    throw new IgmArgumentError(`${where}: input "${name}" is missing.`);
-  }
-  return t;
-}
 
 function checkLogitsAndLabels(where: string, logits: tf.TensorInfo, labels: tf.TensorInfo): void {
   if (logits.dtype !== 'float32' || logits.shape.length !== 2) {
@@ -104,10 +91,6 @@ function float32Input(backend: ReadWriteBackend, t: tf.TensorInfo): Float32Array
   return backend.readSync(t.dataId) as Float32Array;
 }
 
-function tensor(backend: ReadWriteBackend, values: Float32Array, shape: number[]): tf.TensorInfo {
-  return { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
-}
-
 /** Reads a kernel's output and frees it. */
 function take(backend: ReadWriteBackend, t: tf.TensorInfo): Float32Array {
   const values = Float32Array.from(backend.readSync(t.dataId) as Float32Array);
@@ -134,8 +117,8 @@ function labelIndices(
 export function softmaxCrossEntropyForward(backendName: string) {
   return (args: KernelArgs): tf.TensorInfo[] => {
     const where = IgmSoftmaxCrossEntropy;
-    const logits = need(where, 'logits', args.inputs['logits']);
-    const labels = need(where, 'labels', args.inputs['labels']);
+    const logits = kernelInput(where, 'logits', args.inputs['logits']);
+    const labels = kernelInput(where, 'labels', args.inputs['labels']);
     checkLogitsAndLabels(where, logits, labels);
     const backend = args.backend as ReadWriteBackend;
     const [rows, classes] = logits.shape as [number, number];
@@ -150,7 +133,7 @@ export function softmaxCrossEntropyForward(backendName: string) {
       const m = zMax[i]!;
       for (let j = i * classes; j < (i + 1) * classes; j++) shifted[j] = z[j]! - m;
     }
-    const shiftedT = tensor(backend, shifted, [rows, classes]);
+    const shiftedT = float32Output(backend, shifted, [rows, classes]);
     const exps = call('Exp', shiftedT);
     backend.disposeData(shiftedT.dataId);
     const sums = call('Sum', exps, { axis: 1, keepDims: true });
@@ -168,13 +151,13 @@ export function softmaxCrossEntropyForward(backendName: string) {
         picked[j] = (c === y[i] ? 1 : 0) * logp[j]!;
       }
     }
-    const pickedT = tensor(backend, picked, [rows, classes]);
+    const pickedT = float32Output(backend, picked, [rows, classes]);
     const rowSums = call('Sum', pickedT, { axis: -1, keepDims: false });
     backend.disposeData(pickedT.dataId);
     const mean = take(backend, call('Mean', rowSums, { axis: null, keepDims: false }));
     backend.disposeData(rowSums.dataId);
     const loss = new Float32Array([-mean[0]!]);
-    return [tensor(backend, loss, []), tensor(backend, logp, [rows, classes])];
+    return [float32Output(backend, loss, []), float32Output(backend, logp, [rows, classes])];
   };
 }
 
@@ -182,9 +165,9 @@ export function softmaxCrossEntropyForward(backendName: string) {
 export function softmaxCrossEntropyBackward(backendName: string) {
   return (args: KernelArgs): tf.TensorInfo => {
     const where = IgmSoftmaxCrossEntropyGrad;
-    const dy = need(where, 'dy', args.inputs['dy']);
-    const logp = need(where, 'logp', args.inputs['logp']);
-    const labels = need(where, 'labels', args.inputs['labels']);
+    const dy = kernelInput(where, 'dy', args.inputs['dy']);
+    const logp = kernelInput(where, 'logp', args.inputs['logp']);
+    const labels = kernelInput(where, 'labels', args.inputs['labels']);
     checkLogitsAndLabels(where, logp, labels);
     if (dy.dtype !== 'float32' || tf.util.sizeFromShape(dy.shape) !== 1) {
       throw new IgmArgumentError(
@@ -201,7 +184,7 @@ export function softmaxCrossEntropyBackward(backendName: string) {
       for (let c = 0; c < classes; c++) g[i * classes + c] = m * (c === y[i] ? 1 : 0);
     }
     // logSoftmax's gradient: g - Sum_j(g) * exp(logp).
-    const gT = tensor(backend, g, [rows, classes]);
+    const gT = float32Output(backend, g, [rows, classes]);
     const gSums = take(
       backend,
       callKernel(backendName, backend, 'Sum', { x: gT }, { axis: 1, keepDims: true }),
@@ -215,7 +198,7 @@ export function softmaxCrossEntropyBackward(backendName: string) {
         dz[j] = g[j]! - Math.fround(s * softmax[j]!);
       }
     }
-    return tensor(backend, dz, [rows, classes]);
+    return float32Output(backend, dz, [rows, classes]);
   };
 }
 

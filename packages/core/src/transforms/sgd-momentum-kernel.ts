@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkNumber, IgmArgumentError } from '../errors';
+import { float32Output, type KernelArgs, type ReadWriteBackend } from '../kernels/kernel-support';
 
 /** The tfjs kernel name of the fused SGD-with-momentum update. */
 export const IgmSgdMomentumUpdate = 'IgmSgdMomentumUpdate';
@@ -132,17 +133,7 @@ export function checkSgdMomentumUpdateCall(
   };
 }
 
-/** The part of tfjs' KernelBackend the cpu kernel uses (typed here: core imports no backend). */
-interface ReadWriteBackend {
-  readSync(dataId: tf.DataId): unknown;
-  write(values: Float32Array, shape: number[], dtype: 'float32'): tf.DataId;
-}
-
-const cpuKernelFunc = (args: {
-  inputs: Record<string, tf.TensorInfo | undefined>;
-  backend: unknown;
-  attrs?: Record<string, unknown>;
-}): tf.TensorInfo[] => {
+const cpuKernelFunc = (args: KernelArgs): tf.TensorInfo[] => {
   const { inputs, attrs } = checkSgdMomentumUpdateCall(args.inputs, args.attrs);
   const backend = args.backend as ReadWriteBackend;
   const values = (t: tf.TensorInfo) => backend.readSync(t.dataId) as Float32Array;
@@ -159,8 +150,8 @@ const cpuKernelFunc = (args: {
     attrs,
   );
   return [
-    { dataId: backend.write(nextBuffer, shape, 'float32'), shape, dtype: 'float32' },
-    { dataId: backend.write(update, shape, 'float32'), shape, dtype: 'float32' },
+    float32Output(backend, nextBuffer, [...shape]),
+    float32Output(backend, update, [...shape]),
   ];
 };
 
