@@ -32,7 +32,10 @@
  * --count-work: also runs the grid once more, untimed, counting every tfjs kernel call and the
  * FLOPs of the matrix products (bench/demo-grid/count-work.ts), with the multiply-add peak of one
  * wasm thread: `work.productsAtPeakSeconds` is what the products alone would take at that peak,
- * a floor for our grid on one core, set against PyTorch's whole grid.
+ * a floor for our grid on one core, set against PyTorch's whole grid. It then replays the
+ * grid's matrix products alone, shape by shape, in our wasm kernels and in PyTorch
+ * (tools/reference/demo/torch_products.py, one thread each): `work.productsReplay` splits each
+ * side's one-thread grid into its products and the rest of the training loop.
  * --epochs N: a shorter budget for a smoke test. The PyTorch script gets the plan of
  * `igm compare ... --dry-run --json` (epochs, windows, IGM's stages, learning rates per run).
  */
@@ -212,6 +215,27 @@ let work:
       productsAtPeakSeconds: number;
       dispatchMicrosecondsPerCall: number;
       dispatchSeconds: number;
+      matrixProductShapes: number;
+      productsReplaySeconds: number;
+      productsFile: string;
+    }
+  | undefined;
+/** PyTorch's replay of the same products (--count-work), from torch_products.py. */
+let torchProducts:
+  | {
+      seconds: number;
+      blas: TorchResult['blas'];
+      shapes: Array<{
+        batch: number;
+        m: number;
+        k: number;
+        n: number;
+        transposeA: boolean;
+        transposeB: boolean;
+        calls: number;
+        oursSeconds: number;
+        seconds: number;
+      }>;
     }
   | undefined;
 
@@ -290,6 +314,53 @@ function ratiosOf(row: Record<string, Measured>): Record<string, number> {
   return r;
 }
 
+/** The counting run's figures as the JSON keeps them (the replay goes to productsReplay). */
+function countedWork(w: NonNullable<typeof work>) {
+  const { productsFile: _file, productsReplaySeconds: _replay, ...kept } = w;
+  return kept;
+}
+
+/**
+ * The grid's products replayed alone on each side (one thread) and what remains of each side's
+ * one-thread grid once they are taken out.
+ */
+function productsReplayOf(medians: Record<string, number | undefined>) {
+  if (!work || !torchProducts) return undefined;
+  const ours = work.productsReplaySeconds;
+  const torch = torchProducts.seconds;
+  const oursGrid = medians['ours-sequential'];
+  const torchGrid = medians['torch-1t'];
+  return {
+    note: "Every matrix-product shape the counted run executed, timed alone (0.15 s of CPU or its call count, after two warm-up products) and multiplied by its call count, one thread, warm operands: ours through tf.matMul on the wasm kernels, PyTorch's through torch.matmul (tools/reference/demo/torch_products.py) on the BLAS it reports. restSeconds: the median one-thread grid minus its products, i.e. everything else the run does (the other kernels, the engine's bookkeeping and autograd, data, evaluation, probes, checkpoints, GC). largestShapes: the products that cost us most (m x k x n, ᵀ: operand stored transposed).",
+    shapes: work.matrixProductShapes,
+    oursSeconds: ours,
+    torchSeconds: torch,
+    torchBlas: torchProducts.blas.kind,
+    oursOverTorch: ours / torch,
+    oursProductsOverTorchGrid1t: torchGrid !== undefined ? ours / torchGrid : undefined,
+    oursRestSeconds: oursGrid !== undefined ? oursGrid - ours : undefined,
+    torchRestSeconds: torchGrid !== undefined ? torchGrid - torch : undefined,
+    restOursOverTorch:
+      oursGrid !== undefined && torchGrid !== undefined
+        ? (oursGrid - ours) / (torchGrid - torch)
+        : undefined,
+    largestShapes: [...torchProducts.shapes]
+      .sort((a, b) => b.oursSeconds - a.oursSeconds)
+      .slice(0, 8)
+      .map((p) => {
+        const flops = 2 * p.batch * p.m * p.k * p.n * p.calls;
+        return {
+          product: `${p.batch > 1 ? `${p.batch}x` : ''}${p.m}x${p.k}x${p.n}${p.transposeA ? ' Aᵀ' : ''}${p.transposeB ? ' Bᵀ' : ''}`,
+          calls: p.calls,
+          oursSeconds: p.oursSeconds,
+          torchSeconds: p.seconds,
+          oursGflops: flops / p.oursSeconds / 1e9,
+          torchGflops: flops / p.seconds / 1e9,
+        };
+      }),
+  };
+}
+
 const command = `npx tsx bench/demo-grid.ts --seeds ${seeds} --rounds ${rounds}${epochs ? ` --epochs ${epochs}` : ''}${flag('configs') ? ` --configs ${chosen.join(',')}` : ''}${torchBlas ? ` --torch-blas ${torchBlas}` : ''}${countWork ? ' --count-work' : ''}`;
 
 function save(): Record<string, unknown> {
@@ -317,11 +388,12 @@ function save(): Record<string, unknown> {
     ...(work
       ? {
           work: {
-            ...work,
+            ...countedWork(work),
             note:
               'One untimed sequential run of the grid (wasm, 1 thread) with every kernel call counted. productFlops: the matrix products counted directly (2·m·n·k). ' +
               'productsAtPeakSeconds: productFlops at maddPeakGflopsPerThread (independent 128-bit FMA chains, CPU time), the least time the products alone need on one core. ' +
-              "productsAtPeakOverTorch1t: that floor divided by the median wall time of PyTorch's whole grid on one thread.",
+              "productsAtPeakOverTorch1t: that floor divided by the median wall time of PyTorch's whole grid on one thread. " +
+              'productsReplay: the same products timed alone on both sides (its own note).',
             productsAtPeakOverTorch1t:
               medians['torch-1t'] !== undefined
                 ? work.productsAtPeakSeconds / medians['torch-1t']
@@ -339,6 +411,7 @@ function save(): Record<string, unknown> {
                 ? (work.productsAtPeakSeconds + work.dispatchSeconds) / 2 / Math.min(...torch)
                 : undefined;
             })(),
+            productsReplay: productsReplayOf(medians),
             kernelCallsPerSecondOfOursSequential:
               medians['ours-sequential'] !== undefined
                 ? work.kernelCalls / medians['ours-sequential']
@@ -368,6 +441,35 @@ if (countWork) {
     { cwd: root, env: { ...process.env, FSDD_DIR: fsddDir }, encoding: 'utf8', maxBuffer: 1 << 26 },
   );
   work = JSON.parse(printed.trim().split('\n').pop()!);
+  console.log('replaying the same products in PyTorch (one thread) ...');
+  execFileSync(
+    python,
+    [
+      join(root, 'tools', 'reference', 'demo', 'torch_products.py'),
+      '--products',
+      work!.productsFile,
+      '--json',
+      join(workDir, 'torch-products.json'),
+    ],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        ...(torchBlas
+          ? {
+              LD_LIBRARY_PATH: [torchBlas, process.env['LD_LIBRARY_PATH']]
+                .filter(Boolean)
+                .join(':'),
+            }
+          : {}),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  torchProducts = JSON.parse(readFileSync(join(workDir, 'torch-products.json'), 'utf8'));
+  console.log(
+    `  products alone: ours ${work!.productsReplaySeconds.toFixed(1)} s, PyTorch ${torchProducts!.seconds.toFixed(1)} s (${work!.matrixProductShapes} shapes, BLAS ${torchProducts!.blas.kind})`,
+  );
   console.log(
     `  ${(work!.productFlops / 1e12).toFixed(3)} TFLOP in products, ${work!.kernelCalls} kernel calls; products at ${work!.maddPeakGflopsPerThread.toFixed(1)} GFLOP/s (one thread's FMA peak): ${work!.productsAtPeakSeconds.toFixed(1)} s; ${work!.dispatchMicrosecondsPerCall.toFixed(2)} µs per kernel call: ${work!.dispatchSeconds.toFixed(1)} s`,
   );

@@ -39,6 +39,49 @@ export interface KernelWork {
   kernelCalls: number;
   /** Calls and product FLOPs per kernel name. */
   byKernel: Record<string, { calls: number; flops: number }>;
+  /**
+   * The matrix products (BatchMatMul, _FusedMatMul) by shape, in the order first seen: enough to
+   * replay the same products elsewhere (another library, another build) and time them alone.
+   */
+  matrixProducts: MatrixProductShape[];
+}
+
+/** One shape of matrix product and how often it ran: C[batch, m, n] = op(A) · op(B). */
+export interface MatrixProductShape {
+  /** The kernel (BatchMatMul, or _FusedMatMul with its bias/activation epilogue). */
+  kernel: string;
+  /** Product of the leading (batch) dimensions; 1 for a plain 2-D product. */
+  batch: number;
+  m: number;
+  k: number;
+  n: number;
+  /** A is stored [k, m] (transposed), else [m, k]. */
+  transposeA: boolean;
+  /** B is stored [n, k] (transposed), else [k, n]. */
+  transposeB: boolean;
+  calls: number;
+}
+
+/** The shape of one matrix-product call, or undefined for any other kernel. */
+export function matrixProductShapeOf(
+  name: string,
+  inputs: Record<string, ShapeOf>,
+  attrs: Record<string, unknown> = {},
+): Omit<MatrixProductShape, 'calls'> | undefined {
+  if (name !== 'BatchMatMul' && name !== '_FusedMatMul') return undefined;
+  const a = inputs['a']!.shape;
+  const b = inputs['b']!.shape;
+  const transposeA = Boolean(attrs['transposeA']);
+  const transposeB = Boolean(attrs['transposeB']);
+  return {
+    kernel: name,
+    batch: Math.max(size(a.slice(0, -2)), size(b.slice(0, -2))),
+    m: transposeA ? a[a.length - 1]! : a[a.length - 2]!,
+    k: transposeA ? a[a.length - 2]! : a[a.length - 1]!,
+    n: transposeB ? b[b.length - 2]! : b[b.length - 1]!,
+    transposeA,
+    transposeB,
+  };
 }
 
 interface ShapeOf {
@@ -59,15 +102,8 @@ export function productFlopsOf(
   inputs: Record<string, ShapeOf>,
   attrs: Record<string, unknown> = {},
 ): number {
-  if (name === 'BatchMatMul' || name === '_FusedMatMul') {
-    const a = inputs['a']!.shape;
-    const b = inputs['b']!.shape;
-    const m = attrs['transposeA'] ? a[a.length - 1]! : a[a.length - 2]!;
-    const k = attrs['transposeA'] ? a[a.length - 2]! : a[a.length - 1]!;
-    const n = attrs['transposeB'] ? b[b.length - 2]! : b[b.length - 1]!;
-    const batch = Math.max(size(a.slice(0, -2)), size(b.slice(0, -2)));
-    return 2 * batch * m * n * k;
-  }
+  const product = matrixProductShapeOf(name, inputs, attrs);
+  if (product) return 2 * product.batch * product.m * product.n * product.k;
   // Convolutions: the filter is [KH, KW, IC, OC]; the output (or dy) is [N, OH, OW, OC].
   if (name === 'Conv2D' || name === 'FusedConv2D') {
     const x = inputs['x']!.shape;
@@ -98,16 +134,28 @@ export function productFlopsOf(
 }
 
 /**
- * Counts the kernel calls (and the products' FLOPs) that tfjs runs from now until `stop()`, by
+ * Counts the kernel calls (and the products' FLOPs and shapes) that tfjs runs from now until `stop()`, by
  * wrapping the engine's `runKernel`, through which every op reaches its backend. Pass
  * `tf.engine()` of the tfjs instance the work runs on. For benchmarks only: the wrapper adds a
  * map update per call.
  */
 export function countKernelWork(engine: { runKernel: KernelRunner }): { stop(): KernelWork } {
-  const work: KernelWork = { productFlops: 0, kernelCalls: 0, byKernel: {} };
+  const work: KernelWork = { productFlops: 0, kernelCalls: 0, byKernel: {}, matrixProducts: [] };
+  const products = new Map<string, MatrixProductShape>();
   const original = engine.runKernel;
   engine.runKernel = function (this: unknown, name, inputs, attrs) {
     const flops = productFlopsOf(name, inputs, (attrs ?? {}) as Record<string, unknown>);
+    const shape = matrixProductShapeOf(name, inputs, (attrs ?? {}) as Record<string, unknown>);
+    if (shape) {
+      const key = `${shape.kernel} ${shape.batch} ${shape.m} ${shape.k} ${shape.n} ${shape.transposeA} ${shape.transposeB}`;
+      const seen = products.get(key);
+      if (seen) seen.calls++;
+      else {
+        const entry = { ...shape, calls: 1 };
+        products.set(key, entry);
+        work.matrixProducts.push(entry);
+      }
+    }
     work.byKernel[name] ??= { calls: 0, flops: 0 };
     const entry = work.byKernel[name];
     entry.calls++;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { countKernelWork, productFlopsOf } from '../src/bench';
+import { countKernelWork, matrixProductShapeOf, productFlopsOf } from '../src/bench';
 
 describe('productFlopsOf', () => {
   it('counts 2·m·n·k per matrix product, with transposes and a batch', () => {
@@ -52,6 +52,42 @@ describe('productFlopsOf', () => {
   });
 });
 
+describe('matrixProductShapeOf', () => {
+  it('reads m, k, n and the batch through the transposes; other kernels give undefined', () => {
+    expect(
+      matrixProductShapeOf(
+        '_FusedMatMul',
+        { a: { shape: [7, 3, 2] }, b: { shape: [4, 3] } },
+        { transposeA: true, transposeB: true },
+      ),
+    ).toEqual({
+      kernel: '_FusedMatMul',
+      batch: 7,
+      m: 2,
+      k: 3,
+      n: 4,
+      transposeA: true,
+      transposeB: true,
+    });
+    expect(matrixProductShapeOf('Add', { a: { shape: [2] }, b: { shape: [2] } })).toBeUndefined();
+  });
+
+  it('counts repeated shapes once, with their calls', () => {
+    const engine = tf.engine();
+    const a = tf.ones([2, 3]);
+    const b = tf.ones([3, 5]);
+    const counter = countKernelWork(engine as never);
+    for (let i = 0; i < 3; i++) tf.matMul(a, b).dispose();
+    tf.matMul(b, a, true, true).dispose();
+    const work = counter.stop();
+    expect(work.matrixProducts.map((p) => [p.m, p.k, p.n, p.calls])).toEqual([
+      [2, 3, 5, 3],
+      [5, 3, 2, 1],
+    ]);
+    tf.dispose([a, b]);
+  });
+});
+
 describe('countKernelWork', () => {
   it('sees every kernel of a dense layer training step, and restores the engine', () => {
     const engine = tf.engine();
@@ -66,6 +102,29 @@ describe('countKernelWork', () => {
     expect(work.productFlops).toBe(2 * 4 * 2 * 3 * 2);
     expect(work.byKernel['BatchMatMul']?.calls).toBe(2);
     expect(work.kernelCalls).toBeGreaterThan(2);
+    // The forward product, then the gradient's: xᵀ (stored [4, 3], transposed) times dy [4, 2].
+    expect(work.matrixProducts).toEqual([
+      {
+        kernel: 'BatchMatMul',
+        batch: 1,
+        m: 4,
+        k: 3,
+        n: 2,
+        transposeA: false,
+        transposeB: false,
+        calls: 1,
+      },
+      {
+        kernel: 'BatchMatMul',
+        batch: 1,
+        m: 3,
+        k: 4,
+        n: 2,
+        transposeA: true,
+        transposeB: false,
+        calls: 1,
+      },
+    ]);
     tf.dispose([x, w]);
   });
 });
