@@ -1,10 +1,36 @@
 #!/usr/bin/env node
 // Gathers every package's bench/results/*.json into one bench/summary.json and
 // bench/summary.md (run by `pnpm bench` after the package benchmarks).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+
+/**
+ * When a result file was measured: the `date` the bench wrote into it, else the time of the last
+ * commit that changed it (a fresh clone's file times are its checkout time), else, for a file
+ * not committed yet, its modification time.
+ */
+function measuredAt(path, json) {
+  if (typeof json.date === 'string') return { at: json.date, source: 'recorded by the bench' };
+  try {
+    const committed = execFileSync('git', ['log', '-1', '--format=%cI', '--', path], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--', path], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    if (committed && !changed) return { at: committed, source: 'committed' };
+  } catch {
+    // not a git checkout: fall through to the file time
+  }
+  return { at: statSync(path).mtime.toISOString(), source: 'file time, not committed' };
+}
 const results = {};
 const lines = ['# Benchmark summary', '', `Collected ${new Date().toISOString()}.`, ''];
 for (const pkg of readdirSync(join(root, 'packages')).sort()) {
@@ -18,18 +44,18 @@ for (const pkg of readdirSync(join(root, 'packages')).sort()) {
   for (const f of files.sort()) {
     const path = join(dir, f);
     const key = `${pkg}/${f.replace(/\.json$/, '')}`;
+    let when = { at: '?', source: 'unreadable' };
     try {
-      results[key] = {
-        measuredAt: statSync(path).mtime.toISOString(),
-        ...JSON.parse(readFileSync(path, 'utf8')),
-      };
+      const json = JSON.parse(readFileSync(path, 'utf8'));
+      when = measuredAt(path, json);
+      results[key] = { measuredAt: when.at, ...json };
     } catch (e) {
       results[key] = { error: `unreadable: ${e.message}` };
     }
     lines.push(
       `## ${key}`,
       '',
-      `File: packages/${pkg}/bench/results/${f} (measured ${results[key].measuredAt ?? '?'})`,
+      `File: packages/${pkg}/bench/results/${f} (measured ${when.at}; ${when.source})`,
       '',
     );
     const flat = [];
