@@ -43,6 +43,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MatrixProductShape } from '@igm/test-utils/bench';
 import type { ComparisonSummary } from '../src/report';
 import { exportDataset } from './demo-grid/export-data';
 import { machineLabel, type TimedProcess, timeProcess } from './machine';
@@ -225,17 +226,8 @@ let torchProducts:
   | {
       seconds: number;
       blas: TorchResult['blas'];
-      shapes: Array<{
-        batch: number;
-        m: number;
-        k: number;
-        n: number;
-        transposeA: boolean;
-        transposeB: boolean;
-        calls: number;
-        oursSeconds: number;
-        seconds: number;
-      }>;
+      /** Each shape with its seconds in our replay and in PyTorch's. */
+      shapes: Array<MatrixProductShape & { oursSeconds: number; seconds: number }>;
     }
   | undefined;
 

@@ -96,6 +96,9 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torch_blas import blas_library  # noqa: E402  (tools/reference/torch_blas.py)
+
 METHODS = ['joint', 'ogm-ge', 'pmr', 'agm', 'mla', 'igm', 'unimodal']
 MODS = ['audio', 'visual']
 BATCH = 64
@@ -737,24 +740,6 @@ def describe(r):
             f"(audio {100 * t['audio']:.1f}%, visual {100 * t['visual']:.1f}%)"
             + (f", linear probe audio {100 * probe['audio']:.1f}%, visual {100 * probe['visual']:.1f}%" if probe else '')
             + f", {r['seconds']['total']:.1f} s")
-
-
-def blas_library():
-    torch.randn(8, 8) @ torch.randn(8, 8)
-    names = set()
-    with open('/proc/self/maps') as maps:
-        for line in maps:
-            path = line.split()[-1]
-            if 'blas' in os.path.basename(path) or 'mkl_' in os.path.basename(path):
-                names.add(os.path.realpath(path))
-    kind = 'unknown'
-    if any('openblas' in n for n in names):
-        kind = 'openblas'
-    elif any('mkl' in n for n in names):
-        kind = 'mkl'
-    elif any(os.path.basename(n).startswith('libblas.so') for n in names):
-        kind = 'reference'
-    return {'kind': kind, 'files': sorted(names)}
 
 
 def main(args):

@@ -30,23 +30,8 @@ for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
 
 import torch  # noqa: E402  (after the thread variables)
 
-
-def blas_library():
-    torch.randn(8, 8) @ torch.randn(8, 8)
-    names = set()
-    with open('/proc/self/maps') as maps:
-        for line in maps:
-            path = line.split()[-1]
-            if 'blas' in os.path.basename(path) or 'mkl_' in os.path.basename(path):
-                names.add(os.path.realpath(path))
-    kind = 'unknown'
-    if any('openblas' in n for n in names):
-        kind = 'openblas'
-    elif any('mkl' in n for n in names):
-        kind = 'mkl'
-    elif any(os.path.basename(n).startswith('libblas.so') for n in names):
-        kind = 'reference'
-    return {'kind': kind, 'files': sorted(names)}
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torch_blas import blas_library  # noqa: E402  (tools/reference/torch_blas.py)
 
 
 def operand(batch, rows, cols, transposed, gen):

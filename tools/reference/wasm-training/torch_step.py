@@ -31,28 +31,11 @@ import torch  # noqa: E402  (after the thread variables, which the libraries rea
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torch_blas import blas_library  # noqa: E402  (tools/reference/torch_blas.py)
+
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-
-
-def blas_library():
-    """The BLAS shared library mapped into this process (after a product has run)."""
-    torch.randn(8, 8) @ torch.randn(8, 8)
-    names = set()
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            path = line.split()[-1]
-            base = os.path.basename(path)
-            if "blas" in base or "mkl_" in base:
-                names.add(os.path.realpath(path))
-    kind = "unknown"
-    if any("openblas" in n for n in names):
-        kind = "openblas"
-    elif any("mkl" in n for n in names):
-        kind = "mkl"
-    elif any(os.path.basename(n).startswith("libblas.so") for n in names):
-        kind = "reference"
-    return {"kind": kind, "files": sorted(names)}
 
 
 def time_step(model, x, y, steps, warmup=3):
