@@ -323,7 +323,7 @@ function productsReplayOf(medians: Record<string, number | undefined>) {
   const oursGrid = medians['ours-sequential'];
   const torchGrid = medians['torch-1t'];
   return {
-    note: "Every matrix-product shape the counted run executed, timed alone (0.15 s of CPU or its call count, after two warm-up products) and multiplied by its call count, one thread, warm operands: ours through tf.matMul on the wasm kernels, PyTorch's through torch.matmul (tools/reference/demo/torch_products.py) on the BLAS it reports. restSeconds: the median one-thread grid minus its products, i.e. everything else the run does (the other kernels, the engine's bookkeeping and autograd, data, evaluation, probes, checkpoints, GC). largestShapes: the products that cost us most (m x k x n, ᵀ: operand stored transposed).",
+    note: "Every matrix-product shape the counted run executed, timed alone (0.15 s of CPU or its call count, after two warm-up products) and multiplied by its call count, one thread, warm operands: ours through tf.matMul on the wasm kernels, PyTorch's through torch.matmul (tools/reference/demo/torch_products.py) on the BLAS it reports; a _FusedMatMul is replayed without its bias/activation epilogue on both sides. restSeconds: the median one-thread grid minus its products, i.e. everything else the run does (the other kernels, the engine's bookkeeping and autograd, data, evaluation, probes, checkpoints, GC). largestShapes: the products that cost us most (m x k x n, ᵀ: operand stored transposed).",
     shapes: work.matrixProductShapes,
     oursSeconds: ours,
     torchSeconds: torch,

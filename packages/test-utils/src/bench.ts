@@ -134,8 +134,8 @@ export function productFlopsOf(
 }
 
 /**
- * Counts the kernel calls (and the products' FLOPs and shapes) that tfjs runs from now until `stop()`, by
- * wrapping the engine's `runKernel`, through which every op reaches its backend. Pass
+ * Counts the kernel calls (and the products' FLOPs and shapes) that tfjs runs from now until
+ * `stop()`, by wrapping the engine's `runKernel`, through which every op reaches its backend. Pass
  * `tf.engine()` of the tfjs instance the work runs on. For benchmarks only: the wrapper adds a
  * map update per call.
  */
