@@ -13,8 +13,14 @@
  * [64, 256] layer; these are not.) Without the SIMD module (the JS fallback) the generic kernels
  * run.
  */
-import { biasActivationKernels, checkChoice, IgmArgumentError, kernelInput } from '@igm/core';
-import { getKernel, type TensorInfo, util } from '@tensorflow/tfjs-core';
+import {
+  biasActivationGradInputs,
+  biasActivationInputs,
+  biasActivationKernels,
+  callBackendKernel,
+  IgmBiasActivationGrad,
+} from '@igm/core';
+import { util } from '@tensorflow/tfjs-core';
 import { BINARY_OPS } from './binary';
 import { nativeKernels, ptr } from './native';
 import { f32, type KernelImpl, type WasmBackendLike } from './wasm-backend';
@@ -22,27 +28,12 @@ import { f32, type KernelImpl, type WasmBackendLike } from './wasm-backend';
 const FULL = 0;
 const generic = biasActivationKernels('wasm');
 
-function isRelu(where: string, attrs: Record<string, unknown> | undefined): boolean {
-  return (
-    checkChoice(where, 'activation', attrs?.['activation'] ?? 'linear', ['linear', 'relu']) ===
-    'relu'
-  );
-}
-
 export const biasActivationForward: KernelImpl = (args) => {
   const backend = args.backend as WasmBackendLike;
   const native = nativeKernels(backend);
   if (native === null) return generic.forward(args as never);
-  const where = 'IgmBiasActivation';
-  const z = kernelInput(where, 'x', args.inputs['x'], 'float32');
-  const bias = kernelInput(where, 'bias', args.inputs['bias'], 'float32');
+  const { z, bias, relu } = biasActivationInputs(args as never);
   const cols = z.shape[z.shape.length - 1]!;
-  if (bias.shape.length !== 1 || bias.shape[0] !== cols) {
-    throw new IgmArgumentError(
-      `${where}: bias has shape [${bias.shape.join(', ')}] for x [${z.shape.join(', ')}]; expected [${cols}] (one value per unit of x's last axis).`,
-    );
-  }
-  const relu = isRelu(where, args.attrs as Record<string, unknown>);
   const out = backend.makeOutput([...z.shape], 'float32');
   const size = util.sizeFromShape(z.shape);
   if (size === 0) return out;
@@ -55,19 +46,12 @@ export const biasActivationBackward: KernelImpl = (args) => {
   const backend = args.backend as WasmBackendLike;
   const native = nativeKernels(backend);
   if (native === null) return generic.backward(args as never);
-  const where = 'IgmBiasActivationGrad';
-  const dy = kernelInput(where, 'dy', args.inputs['dy'], 'float32');
+  const { dy, out } = biasActivationGradInputs(args as never);
   const shape = [...dy.shape];
   const size = util.sizeFromShape(shape);
   const cols = shape[shape.length - 1]!;
   const dz = backend.makeOutput(shape, 'float32');
-  if (isRelu(where, args.attrs as Record<string, unknown>)) {
-    const out = kernelInput(where, 'out', args.inputs['out'], 'float32');
-    if (!util.arraysEqual([...out.shape], shape)) {
-      throw new IgmArgumentError(
-        `${where}: out has shape [${out.shape.join(', ')}]; expected dy's [${shape.join(', ')}].`,
-      );
-    }
+  if (out !== undefined) {
     if (size > 0) {
       native.step_f32(ptr(backend, out), ptr(backend, dz), size, 0);
       const p = ptr(backend, dz);
@@ -81,13 +65,16 @@ export const biasActivationBackward: KernelImpl = (args) => {
     f32(backend, dBias).set(f32(backend, dz));
     return [dz, dBias];
   }
-  const sum = getKernel('Sum', 'wasm');
-  if (sum === undefined)
-    throw new IgmArgumentError(`${where}: the wasm backend has no Sum kernel.`);
-  const dBias = sum.kernelFunc({
-    inputs: { x: dz } as never,
-    backend: backend as never,
-    attrs: { axis: shape.slice(0, -1).map((_, i) => i), keepDims: false },
-  }) as TensorInfo;
+  const dBias = callBackendKernel(
+    IgmBiasActivationGrad,
+    'wasm',
+    backend,
+    'Sum',
+    { x: dz },
+    {
+      axis: shape.slice(0, -1).map((_, i) => i),
+      keepDims: false,
+    },
+  );
   return [dz, dBias];
 };

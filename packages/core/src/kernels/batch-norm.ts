@@ -68,7 +68,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkChoice, checkKnownKeys, checkNumber, IgmArgumentError } from '../errors';
-import { float32Output, type KernelArgs, type ReadWriteBackend } from './kernel-support';
+import {
+  float32Output,
+  type KernelArgs,
+  type ReadWriteBackend,
+  requireGradientKernel,
+} from './kernel-support';
 
 /**
  * Kernel name of the forward: inputs {x, scale, offset} (and {residual} with `residual: true`),
@@ -610,11 +615,10 @@ function registerBatchNormTrainingGradient(): void {
       const a = attrs as Record<string, unknown> | undefined;
       const relu = a?.['activation'] === 'relu';
       const residual = a?.['residual'] === true;
-      if (tf.getKernel(IgmBatchNormTrainingGrad, tf.getBackend()) === undefined) {
-        throw new IgmArgumentError(
-          `${IgmBatchNormTraining}: its gradient kernel ${IgmBatchNormTrainingGrad} is not registered on the backend "${tf.getBackend()}" (was the backend switched between the forward and the backward pass?). Register it (registerCpuBatchNormKernels() on cpu, registerWasmTrainingKernels() on wasm) or switch backends only between steps.`,
-        );
-      }
+      requireGradientKernel(
+        [IgmBatchNormTraining, IgmBatchNormTrainingGrad],
+        'registerCpuBatchNormKernels()',
+      );
       const [dx, dScale, dOffset, dResidual] = tf
         .engine()
         .runKernel(

@@ -27,11 +27,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkChoice, IgmArgumentError } from '../errors';
 import {
+  callBackendKernel,
   float32Output,
   type KernelArgs,
   kernelInput,
   type ReadWriteBackend,
   registerKernelPair,
+  requireGradientKernel,
   unregisterKernelPair,
 } from './kernel-support';
 
@@ -48,7 +50,15 @@ function activationOf(where: string, attrs: Record<string, unknown> | undefined)
   return checkChoice(where, 'activation', attrs?.['activation'] ?? 'linear', ACTIVATIONS);
 }
 
-const forward = (args: KernelArgs): tf.TensorInfo => {
+/**
+ * The checked inputs of an {@link IgmBiasActivation} call: x float32 [..., N], bias float32 [N],
+ * and whether the activation is relu. Shared with the wasm kernels of @igm/wasm-training.
+ */
+export function biasActivationInputs(args: KernelArgs): {
+  z: tf.TensorInfo;
+  bias: tf.TensorInfo;
+  relu: boolean;
+} {
   const where = IgmBiasActivation;
   const z = kernelInput(where, 'x', args.inputs['x'], 'float32');
   const bias = kernelInput(where, 'bias', args.inputs['bias'], 'float32');
@@ -58,7 +68,33 @@ const forward = (args: KernelArgs): tf.TensorInfo => {
       `${where}: bias has shape [${bias.shape.join(', ')}] for x [${z.shape.join(', ')}]; expected [${units}] (one value per unit of x's last axis).`,
     );
   }
-  const relu = activationOf(where, args.attrs) === 'relu';
+  return { z, bias, relu: activationOf(where, args.attrs) === 'relu' };
+}
+
+/**
+ * The checked inputs of an {@link IgmBiasActivationGrad} call: dy float32, and for relu the
+ * forward's output `out` (float32, dy's shape; undefined for linear). Shared with
+ * @igm/wasm-training.
+ */
+export function biasActivationGradInputs(args: KernelArgs): {
+  dy: tf.TensorInfo;
+  out: tf.TensorInfo | undefined;
+} {
+  const where = IgmBiasActivationGrad;
+  const dy = kernelInput(where, 'dy', args.inputs['dy'], 'float32');
+  if (activationOf(where, args.attrs) !== 'relu') return { dy, out: undefined };
+  const out = kernelInput(where, 'out', args.inputs['out'], 'float32');
+  if (!tf.util.arraysEqual([...out.shape], [...dy.shape])) {
+    throw new IgmArgumentError(
+      `${where}: out has shape [${out.shape.join(', ')}]; expected dy's [${dy.shape.join(', ')}].`,
+    );
+  }
+  return { dy, out };
+}
+
+const forward = (args: KernelArgs): tf.TensorInfo => {
+  const { z, bias, relu } = biasActivationInputs(args);
+  const units = z.shape[z.shape.length - 1];
   const backend = args.backend as ReadWriteBackend;
   const zv = backend.readSync(z.dataId) as Float32Array;
   const bv = backend.readSync(bias.dataId) as Float32Array;
@@ -75,43 +111,37 @@ const forward = (args: KernelArgs): tf.TensorInfo => {
 function backward(backendName: string) {
   return (args: KernelArgs): tf.TensorInfo[] => {
     const where = IgmBiasActivationGrad;
-    const dy = kernelInput(where, 'dy', args.inputs['dy'], 'float32');
-    const relu = activationOf(where, args.attrs) === 'relu';
+    const { dy, out } = biasActivationGradInputs(args);
     const backend = args.backend as ReadWriteBackend;
     const dyv = backend.readSync(dy.dataId) as Float32Array;
-    let dz = Float32Array.from(dyv);
-    if (relu) {
-      const out = kernelInput(where, 'out', args.inputs['out'], 'float32');
-      if (!tf.util.arraysEqual([...out.shape], [...dy.shape])) {
-        throw new IgmArgumentError(
-          `${where}: out has shape [${out.shape.join(', ')}]; expected dy's [${dy.shape.join(', ')}].`,
-        );
-      }
+    let dz: Float32Array;
+    if (out !== undefined) {
       const ov = backend.readSync(out.dataId) as Float32Array;
       dz = new Float32Array(dyv.length);
       for (let i = 0; i < dz.length; i++) {
         const o = ov[i]!;
         dz[i] = dyv[i]! * (o > 0 ? 1 : Number.isNaN(o) ? Number.NaN : 0);
       }
+    } else {
+      dz = Float32Array.from(dyv);
     }
     const shape = [...dy.shape];
     const dzT = float32Output(backend, dz, shape);
-    const sum = tf.getKernel('Sum', backendName);
-    if (sum === undefined) {
-      throw new IgmArgumentError(`${where}: the backend "${backendName}" has no Sum kernel.`);
-    }
     const leading = shape.slice(0, -1).map((_, i) => i);
-    let dBias: tf.TensorInfo;
-    if (leading.length === 0) {
-      dBias = float32Output(backend, Float32Array.from(dz), shape);
-    } else {
-      const out = sum.kernelFunc({
-        inputs: { x: dzT } as never,
-        backend: backend as never,
-        attrs: { axis: leading, keepDims: false },
-      });
-      dBias = (Array.isArray(out) ? out[0] : out) as tf.TensorInfo;
-    }
+    const dBias =
+      leading.length === 0
+        ? float32Output(backend, Float32Array.from(dz), shape)
+        : callBackendKernel(
+            where,
+            backendName,
+            backend,
+            'Sum',
+            { x: dzT },
+            {
+              axis: leading,
+              keepDims: false,
+            },
+          );
     return [dzT, dBias];
   };
 }
@@ -160,11 +190,10 @@ function registerBiasActivationGradient(): void {
     gradFunc: (dys, saved, attrs) => {
       const dy = Array.isArray(dys) ? dys[0]! : dys;
       const [out] = saved as [tf.Tensor];
-      if (tf.getKernel(IgmBiasActivationGrad, tf.getBackend()) === undefined) {
-        throw new IgmArgumentError(
-          `${IgmBiasActivation}: its gradient kernel ${IgmBiasActivationGrad} is not registered on the backend "${tf.getBackend()}" (was the backend switched between the forward and the backward pass?). Register it (registerCpuBiasActivationKernels() on cpu, registerWasmTrainingKernels() on wasm) or switch backends only between steps.`,
-        );
-      }
+      requireGradientKernel(
+        [IgmBiasActivation, IgmBiasActivationGrad],
+        'registerCpuBiasActivationKernels()',
+      );
       const relu = (attrs as Record<string, unknown> | undefined)?.['activation'] === 'relu';
       const [dz, dBias] = tf
         .engine()

@@ -45,6 +45,33 @@ export function kernelInput(
   return t;
 }
 
+/**
+ * Runs the kernel `name` registered for `backendName` directly on `backend` (no engine, no tape,
+ * so the result is exactly that kernel's) and returns its first output. `where` names the fused
+ * kernel that needs it, for the error when the backend has no such kernel.
+ */
+export function callBackendKernel(
+  where: string,
+  backendName: string,
+  backend: unknown,
+  name: string,
+  inputs: Record<string, tf.TensorInfo>,
+  attrs: Record<string, unknown> = {},
+): tf.TensorInfo {
+  const kernel = tf.getKernel(name, backendName);
+  if (kernel === undefined) {
+    throw new IgmArgumentError(
+      `${where}: the backend "${backendName}" has no ${name} kernel, which ${where} calls.`,
+    );
+  }
+  const out = kernel.kernelFunc({
+    inputs: inputs as never,
+    backend: backend as never,
+    attrs: attrs as tf.NamedAttrMap,
+  });
+  return (Array.isArray(out) ? out[0] : out) as tf.TensorInfo;
+}
+
 /** Registers `forward` and `backward` under `names` on `backendName` unless the first is there. */
 export function registerKernelPair(
   names: readonly [string, string],
@@ -56,6 +83,23 @@ export function registerKernelPair(
   tf.registerKernel({ kernelName: names[0], backendName, kernelFunc: forward as tf.KernelFunc });
   tf.registerKernel({ kernelName: names[1], backendName, kernelFunc: backward as tf.KernelFunc });
   return true;
+}
+
+/**
+ * Throws unless the gradient kernel `names[1]` is registered on the active backend: called by a
+ * fused op's registered gradient before it runs that kernel, so that a backend switched between
+ * the forward and the backward pass is named. `cpuRegistration` is the call that registers the
+ * pair on cpu (e.g. `registerCpuBatchNormKernels()`).
+ */
+export function requireGradientKernel(
+  names: readonly [string, string],
+  cpuRegistration: string,
+): void {
+  const backend = tf.getBackend();
+  if (tf.getKernel(names[1], backend) !== undefined) return;
+  throw new IgmArgumentError(
+    `${names[0]}: its gradient kernel ${names[1]} is not registered on the backend "${backend}" (was the backend switched between the forward and the backward pass?). Register it (${cpuRegistration} on cpu, registerWasmTrainingKernels() on wasm) or switch backends only between steps.`,
+  );
 }
 
 /** Removes both kernels from `backendName`; returns whether there were any. */

@@ -35,11 +35,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { IgmArgumentError } from '../errors';
 import {
+  callBackendKernel,
   float32Output,
   type KernelArgs,
   kernelInput,
   type ReadWriteBackend,
   registerKernelPair,
+  requireGradientKernel,
   unregisterKernelPair,
 } from './kernel-support';
 
@@ -63,28 +65,6 @@ function checkLogitsAndLabels(where: string, logits: tf.TensorInfo, labels: tf.T
       `${where}: labels are ${labels.dtype} of shape [${labels.shape.join(', ')}]; expected int32 [${logits.shape[0]}] (one class index per row of the logits).`,
     );
   }
-}
-
-/** Runs the backend's registered kernel `name` directly (no engine, no tape). */
-function callKernel(
-  backendName: string,
-  backend: unknown,
-  name: string,
-  inputs: Record<string, tf.TensorInfo>,
-  attrs: Record<string, unknown> = {},
-): tf.TensorInfo {
-  const kernel = tf.getKernel(name, backendName);
-  if (kernel === undefined) {
-    throw new IgmArgumentError(
-      `${IgmSoftmaxCrossEntropy}: the backend "${backendName}" has no ${name} kernel, which the fused cross-entropy calls.`,
-    );
-  }
-  const out = kernel.kernelFunc({
-    inputs: inputs as never,
-    backend: backend as never,
-    attrs: attrs as tf.NamedAttrMap,
-  });
-  return (Array.isArray(out) ? out[0] : out) as tf.TensorInfo;
 }
 
 function float32Input(backend: ReadWriteBackend, t: tf.TensorInfo): Float32Array {
@@ -125,7 +105,7 @@ export function softmaxCrossEntropyForward(backendName: string) {
     const z = float32Input(backend, logits);
     const y = labelIndices(backend, labels, classes);
     const call = (name: string, x: tf.TensorInfo, attrs?: Record<string, unknown>) =>
-      callKernel(backendName, backend, name, { x }, attrs);
+      callBackendKernel(where, backendName, backend, name, { x }, attrs);
 
     const zMax = take(backend, call('Max', logits, { reductionIndices: 1, keepDims: true }));
     const shifted = new Float32Array(rows * classes);
@@ -187,10 +167,13 @@ export function softmaxCrossEntropyBackward(backendName: string) {
     const gT = float32Output(backend, g, [rows, classes]);
     const gSums = take(
       backend,
-      callKernel(backendName, backend, 'Sum', { x: gT }, { axis: 1, keepDims: true }),
+      callBackendKernel(where, backendName, backend, 'Sum', { x: gT }, { axis: 1, keepDims: true }),
     );
     backend.disposeData(gT.dataId);
-    const softmax = take(backend, callKernel(backendName, backend, 'Exp', { x: logp }));
+    const softmax = take(
+      backend,
+      callBackendKernel(where, backendName, backend, 'Exp', { x: logp }),
+    );
     const dz = new Float32Array(rows * classes);
     for (let i = 0; i < rows; i++) {
       const s = gSums[i]!;
@@ -238,11 +221,10 @@ function registerSoftmaxCrossEntropyGradient(): void {
     gradFunc: (dys, saved) => {
       const dy = Array.isArray(dys) ? dys[0]! : dys;
       const [labels, logp] = saved as [tf.Tensor, tf.Tensor];
-      if (tf.getKernel(IgmSoftmaxCrossEntropyGrad, tf.getBackend()) === undefined) {
-        throw new IgmArgumentError(
-          `${IgmSoftmaxCrossEntropy}: its gradient kernel ${IgmSoftmaxCrossEntropyGrad} is not registered on the backend "${tf.getBackend()}" (was the backend switched between the forward and the backward pass?). Register it (registerCpuSoftmaxCrossEntropyKernels() on cpu, registerWasmTrainingKernels() on wasm) or switch backends only between steps.`,
-        );
-      }
+      requireGradientKernel(
+        [IgmSoftmaxCrossEntropy, IgmSoftmaxCrossEntropyGrad],
+        'registerCpuSoftmaxCrossEntropyKernels()',
+      );
       return {
         logits: () =>
           tf.engine().runKernel(IgmSoftmaxCrossEntropyGrad, { dy, logp, labels }) as tf.Tensor,
