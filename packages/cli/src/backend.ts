@@ -11,13 +11,7 @@
  * them on a machine with internet (and CUDA for -gpu). A requested backend that is not installed
  * is an error that gives the install command.
  */
-import {
-  type MultimodalDataset,
-  registerCpuBatchNormKernels,
-  registerCpuBiasActivationKernels,
-  registerCpuSgdMomentumKernel,
-  registerCpuSoftmaxCrossEntropyKernels,
-} from '@igm/core';
+import { type MultimodalDataset, registerCpuTrainingKernels } from '@igm/core';
 import { StreamingDataset } from '@igm/datasets/node';
 import * as tf from '@tensorflow/tfjs';
 import type { ComputeBackend } from './jobs';
@@ -209,10 +203,7 @@ async function activateBackend(
 async function startCpu(reasons: string[]): Promise<BackendChoice> {
   await tf.setBackend('cpu');
   await tf.ready();
-  registerCpuSgdMomentumKernel();
-  registerCpuBatchNormKernels();
-  registerCpuSoftmaxCrossEntropyKernels();
-  registerCpuBiasActivationKernels();
+  registerCpuTrainingKernels();
   return { backend: 'cpu', label: 'cpu (pure JavaScript)', reasons };
 }
 

@@ -79,6 +79,8 @@ export {
 export type { DenseActivation } from './kernels/bias-activation';
 export {
   biasActivation,
+  biasActivationGradInputs,
+  biasActivationInputs,
   biasActivationKernels,
   fusedBiasActivationAvailable,
   IgmBiasActivation,
@@ -87,8 +89,11 @@ export {
   registerCpuBiasActivationKernels,
   unregisterBiasActivationKernels,
 } from './kernels/bias-activation';
-// The argument check the JavaScript kernels share (also @igm/wasm-training's).
-export { kernelInput } from './kernels/kernel-support';
+// All of the above on cpu in one call.
+export { registerCpuTrainingKernels } from './kernels/cpu-training-kernels';
+// The argument check and direct kernel call the JavaScript kernels share (also
+// @igm/wasm-training's).
+export { callBackendKernel, kernelInput } from './kernels/kernel-support';
 // 5. Learning-rate schedules.
 export type {
   CosineOptions,

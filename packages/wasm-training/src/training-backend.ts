@@ -2,13 +2,7 @@
  * The backend switch every training app makes: the app picks the backend, the @igm libraries
  * never do.
  */
-import {
-  checkChoice,
-  registerCpuBatchNormKernels,
-  registerCpuBiasActivationKernels,
-  registerCpuSgdMomentumKernel,
-  registerCpuSoftmaxCrossEntropyKernels,
-} from '@igm/core';
+import { checkChoice, registerCpuTrainingKernels } from '@igm/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels } from './register';
 
@@ -21,8 +15,7 @@ export type TrainingBackendName = (typeof TRAINING_BACKENDS)[number];
  * training kernels (`registerWasmTrainingKernels()`: fast transposed matrix products, the
  * convolution gradients the stock wasm backend lacks, the fused SGD update and BatchNorm); on cpu,
  * @igm/core's fused SGD update, training-mode BatchNorm, softmax cross-entropy and Dense bias +
- * activation (`registerCpuSgdMomentumKernel()`, `registerCpuBatchNormKernels()`,
- * `registerCpuSoftmaxCrossEntropyKernels()`, `registerCpuBiasActivationKernels()`). Returns the active backend's name.
+ * activation (`registerCpuTrainingKernels()`). Returns the active backend's name.
  *
  * The app imports the backends it offers (`@tensorflow/tfjs` brings cpu;
  * `import '@tensorflow/tfjs-backend-wasm'` adds wasm); this function imports none. cpu is the
@@ -38,10 +31,7 @@ export async function useTrainingBackend(name: TrainingBackendName): Promise<str
   await tf.ready();
   if (name === 'wasm') registerWasmTrainingKernels();
   else {
-    registerCpuSgdMomentumKernel();
-    registerCpuBatchNormKernels();
-    registerCpuSoftmaxCrossEntropyKernels();
-    registerCpuBiasActivationKernels();
+    registerCpuTrainingKernels();
   }
   return tf.getBackend();
 }
